@@ -1,0 +1,92 @@
+/**
+ * The two halves of an asynchronous byte pipe, in the spirit of Ktor's
+ * `ByteReadChannel` / `ByteWriteChannel`. `ByteChannel` implements both;
+ * the Node and Web Streams adapters produce one half each.
+ *
+ * Ownership: a buffer passed to `writeFully` belongs to the channel from then
+ * on (it is queued by reference, never copied); a buffer returned by a read
+ * belongs to the reader, which may modify it in place.
+ */
+
+/** The reading half. */
+export interface ByteReadChannel {
+  /** Bytes that can be read now without waiting. */
+  readonly availableForRead: number;
+  /** True once the writer closed (or the reader cancelled) and every buffered byte was read. */
+  readonly isClosedForRead: boolean;
+  /** The error the channel was closed or cancelled with, if any. */
+  readonly closedCause: Error | undefined;
+
+  /**
+   * Waits until at least `min` bytes (default 1) are available. Resolves `true`
+   * when they are, `false` when the channel closed normally with fewer; rejects
+   * with the close cause when it was closed with one.
+   */
+  awaitContent(min?: number): Promise<boolean>;
+  /**
+   * Synchronous fast path: takes up to `max` buffered bytes as a view of a
+   * queued chunk (zero-copy, never spans two chunks), or `undefined` when
+   * nothing is buffered. Throws the close cause if the channel failed.
+   */
+  tryReadChunk(max?: number): Buffer | undefined;
+  /**
+   * Synchronous: the first buffered chunk without consuming it (`undefined` when
+   * nothing is buffered). Consume what you used with `tryReadChunk(n)`.
+   */
+  peekChunk(): Buffer | undefined;
+  /** Like `tryReadChunk`, waiting for data; `null` at end of stream. */
+  readChunk(max?: number): Promise<Buffer | null>;
+  /**
+   * Copies up to `length` available bytes into `dst` at `offset` (waiting for at
+   * least one). Returns the count, or -1 at end of stream.
+   */
+  readAvailable(dst: Uint8Array, offset?: number, length?: number): Promise<number>;
+  /** Reads exactly `n` bytes; rejects with `EndOfStreamError` if the stream ends first. */
+  readFully(n: number): Promise<Buffer>;
+  readByte(): Promise<number>;
+  /** Big-endian unsigned 16-bit. */
+  readShort(): Promise<number>;
+  /** Big-endian unsigned 32-bit. */
+  readInt(): Promise<number>;
+  /** Big-endian unsigned 64-bit. */
+  readLong(): Promise<bigint>;
+  /** Skips up to `n` bytes; resolves with how many were skipped (fewer only at end of stream). */
+  discard(n: number): Promise<number>;
+  /** Reads until end of stream (rejects with `LimitExceededError` past `limit`). */
+  readRemaining(limit?: number): Promise<Buffer>;
+  /** Stops reading: drops buffered bytes and fails the writer's pending and later writes. */
+  cancel(cause?: Error): void;
+}
+
+/** The writing half. */
+export interface ByteWriteChannel {
+  /** Bytes that fit before `writeFully` would wait (0 when full). */
+  readonly availableForWrite: number;
+  readonly isClosedForWrite: boolean;
+  /** When false, written bytes become readable only on `flush()`. Default true. */
+  autoFlush: boolean;
+
+  /**
+   * Queues `src` by reference. Waits while the channel is full: it resolves once
+   * `src` is queued. Rejects with the reader's cancel cause or `ChannelClosedError`.
+   */
+  writeFully(src: Uint8Array): Promise<void>;
+  /**
+   * Synchronous fast path: queues `src` and returns true if it fits now
+   * (the channel is empty or has room for all of it); otherwise returns false and
+   * queues nothing. Throws if the channel is closed.
+   */
+  tryWriteFully(src: Uint8Array): boolean;
+  writeByte(value: number): Promise<void>;
+  writeShort(value: number): Promise<void>;
+  writeInt(value: number): Promise<void>;
+  writeLong(value: bigint): Promise<void>;
+  /** Makes written bytes visible to the reader (a no-op with `autoFlush`). */
+  flush(): void;
+  /**
+   * Closes the channel. Without a cause the reader sees end of stream after the
+   * buffered bytes; with one, the reader fails with it after the buffered bytes.
+   * Returns false if it was already closed.
+   */
+  close(cause?: Error): boolean;
+}

@@ -1,0 +1,42 @@
+/**
+ * The frame model of RFC 6455 section 5.2: opcodes, the `Frame` record the
+ * parser produces and the serializer consumes, and small constructors.
+ */
+
+/** Opcodes (RFC 6455 section 5.2). 3-7 and 11-15 are reserved. */
+export const Opcode = {
+  Continuation: 0x0,
+  Text: 0x1,
+  Binary: 0x2,
+  Close: 0x8,
+  Ping: 0x9,
+  Pong: 0xa,
+} as const;
+export type Opcode = (typeof Opcode)[keyof typeof Opcode];
+
+/** One WebSocket frame. `payload` is always unmasked. */
+export interface Frame {
+  readonly opcode: Opcode;
+  readonly fin: boolean;
+  readonly rsv1: boolean;
+  readonly rsv2: boolean;
+  readonly rsv3: boolean;
+  readonly payload: Buffer;
+}
+
+/** Control frames: close, ping, pong (opcode bit 3 set). */
+export function isControl(opcode: number): boolean {
+  return (opcode & 0x8) !== 0;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Builds a frame; `fin` defaults to true and the RSV bits to false. */
+export function frame(
+  opcode: Opcode,
+  payload: Buffer = EMPTY,
+  fin = true,
+  rsv1 = false,
+): Frame {
+  return { opcode, fin, rsv1, rsv2: false, rsv3: false, payload };
+}
