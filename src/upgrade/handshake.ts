@@ -1,0 +1,249 @@
+/**
+ * The server side of the RFC 6455 opening handshake, without I/O: the request
+ * model (`UpgradeCall`), its validation into a `ValidatedRequest` (or a
+ * `HandshakeError` carrying the HTTP status to answer with), subprotocol
+ * selection, and the headers of the 101 response.
+ *
+ * Headers are read by own-property lookup only (`Object.hasOwn`), so names
+ * such as `__proto__`, `constructor` or `hasOwnProperty` can neither reach
+ * nor come from `Object.prototype`, and a missing header is always a clean
+ * `HandshakeError`, never a crash.
+ */
+import { computeAcceptKey } from './accept-key.ts';
+import { HandshakeError } from './errors.ts';
+import {
+  parseExtensions,
+  parseSubprotocols,
+  parseTokenList,
+  parseUpgradeProtocols,
+} from './header-tokens.ts';
+import type { ExtensionOffer } from './header-tokens.ts';
+
+/**
+ * The HTTP request an upgrade answers. node:http's `IncomingMessage` and
+ * `readRequestHead`'s `RequestHead` both satisfy it. Header names are lower
+ * case. A header given as an array (several lines) is read like node's
+ * joined form: the lines joined with ", ".
+ */
+export interface UpgradeCall {
+  readonly method: string | undefined;
+  /** `"1.1"` for HTTP/1.1. */
+  readonly httpVersion: string;
+  readonly url?: string | undefined;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/**
+ * Chooses the subprotocol from the client's offer (never empty when called),
+ * or `undefined` for none. It must return one of `offered`.
+ */
+export type ProtocolSelector = (offered: readonly string[], call: UpgradeCall) => string | undefined;
+
+/** Options of `validateUpgradeRequest`. */
+export interface HandshakeOptions {
+  /**
+   * The subprotocols the server speaks. A list is in the server's order of
+   * preference: the first one the client offered is selected, whatever the
+   * client's order. A function decides itself. Default: no subprotocol.
+   */
+  readonly protocols?: readonly string[] | ProtocolSelector | undefined;
+  /**
+   * Accepts or refuses the request's `Origin` (`undefined` when absent);
+   * refused requests get 403. Default: every origin is accepted.
+   */
+  readonly checkOrigin?: ((origin: string | undefined, call: UpgradeCall) => boolean) | undefined;
+}
+
+/** A request that passed validation: what the 101 response and the session need. */
+export interface ValidatedRequest {
+  /** `Sec-WebSocket-Key` as received. */
+  readonly key: string;
+  /** The `Sec-WebSocket-Accept` value for `key`. */
+  readonly acceptKey: string;
+  /** The subprotocols the client offered, in its order (empty when none). */
+  readonly protocols: readonly string[];
+  /** The subprotocol selected by `HandshakeOptions.protocols`, if any. */
+  readonly protocol: string | undefined;
+  /** The extensions the client offered, parsed but not negotiated. */
+  readonly extensions: readonly ExtensionOffer[];
+  /** The `Origin` header, if any. */
+  readonly origin: string | undefined;
+}
+
+/** The only `Sec-WebSocket-Version` this server speaks (RFC 6455). */
+const SUPPORTED_VERSION = '13';
+
+/**
+ * A header's value by own-property lookup. Arrays are joined with ", " (as
+ * node:http joins repeated lines); anything that is not a string is absent.
+ */
+function readHeader(call: UpgradeCall, name: string): string | undefined {
+  if (!Object.hasOwn(call.headers, name)) return undefined;
+  const value: unknown = call.headers[name];
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) {
+    const lines = value.filter((line): line is string => typeof line === 'string');
+    return lines.length === 0 ? undefined : lines.join(', ');
+  }
+  return undefined;
+}
+
+/** True for an HTTP version string `major.minor` at or above 1.1. */
+function isHttp11OrLater(version: string): boolean {
+  const match = /^(\d{1,3})\.(\d{1,3})$/.exec(version);
+  if (match === null) return false;
+  const major = Number(match[1]);
+  return major > 1 || (major === 1 && Number(match[2]) >= 1);
+}
+
+/** True when `key` is canonical base64 of exactly 16 bytes (24 characters, `==` padded). */
+function isValidKey(key: string): boolean {
+  if (key.length !== 24) return false;
+  const bytes = Buffer.from(key, 'base64');
+  return bytes.length === 16 && bytes.toString('base64') === key;
+}
+
+/** True when the list header `name` contains `token` (ASCII case-insensitive); 400 on bad syntax or absence. */
+function requireListToken(
+  call: UpgradeCall,
+  name: string,
+  display: string,
+  parse: (value: string) => string[] | null,
+  token: string,
+): void {
+  const value = readHeader(call, name);
+  if (value === undefined) throw new HandshakeError(400, `missing ${display} header`);
+  const list = parse(value);
+  if (list === null) throw new HandshakeError(400, `invalid ${display} header syntax`);
+  if (!list.some((element) => element.toLowerCase() === token)) {
+    throw new HandshakeError(400, `${display} header must contain "${token}"`);
+  }
+}
+
+function selectProtocol(
+  offered: readonly string[],
+  protocols: HandshakeOptions['protocols'],
+  call: UpgradeCall,
+): string | undefined {
+  if (protocols === undefined || offered.length === 0) return undefined;
+  if (typeof protocols !== 'function') return protocols.find((p) => offered.includes(p));
+  const chosen = protocols(offered, call);
+  if (chosen !== undefined && !offered.includes(chosen)) {
+    throw new TypeError(
+      `the protocols selector returned ${JSON.stringify(chosen)}, which the client did not offer; ` +
+        `return one of ${JSON.stringify(offered)} or undefined`,
+    );
+  }
+  return chosen;
+}
+
+/**
+ * Validates a WebSocket upgrade request (RFC 6455 section 4.2.1), in this
+ * order:
+ * - method `GET`, else 400 (the issue asks for a plain 400; a 405 would need
+ *   an `Allow` header and adds nothing for a WebSocket client);
+ * - HTTP/1.1 or later, else 400;
+ * - `Upgrade` listing `websocket`, and `Connection` listing `upgrade`
+ *   (RFC 7230 lists, any case), else 400;
+ * - `Sec-WebSocket-Version: 13`, else 426 with `Sec-WebSocket-Version: 13`;
+ * - `Sec-WebSocket-Key` canonical base64 of exactly 16 bytes, else 400;
+ * - valid `Sec-WebSocket-Protocol` and `Sec-WebSocket-Extensions` syntax
+ *   when present, else 400;
+ * - `options.checkOrigin`, else 403.
+ * Then selects the subprotocol (see `HandshakeOptions.protocols`); offering
+ * nothing the server speaks is not an error: the response carries no
+ * protocol and the client decides.
+ *
+ * @throws HandshakeError for any bad request (network input).
+ * @throws TypeError when a `protocols` function returns a protocol the
+ *   client did not offer. Errors thrown by the callbacks propagate.
+ */
+export function validateUpgradeRequest(call: UpgradeCall, options: HandshakeOptions = {}): ValidatedRequest {
+  if (call.method !== 'GET') {
+    throw new HandshakeError(400, `method ${call.method ?? '(none)'} cannot upgrade to WebSocket; use GET`);
+  }
+  if (!isHttp11OrLater(call.httpVersion)) {
+    throw new HandshakeError(400, `HTTP/${call.httpVersion} cannot upgrade to WebSocket; HTTP/1.1 is required`);
+  }
+  requireListToken(call, 'upgrade', 'Upgrade', parseUpgradeProtocols, 'websocket');
+  requireListToken(call, 'connection', 'Connection', parseTokenList, 'upgrade');
+
+  const version = readHeader(call, 'sec-websocket-version');
+  if (version !== SUPPORTED_VERSION) {
+    throw new HandshakeError(
+      426,
+      version === undefined
+        ? 'missing Sec-WebSocket-Version header; the supported version is 13'
+        : 'unsupported Sec-WebSocket-Version; the supported version is 13',
+      { 'Sec-WebSocket-Version': SUPPORTED_VERSION },
+    );
+  }
+
+  const key = readHeader(call, 'sec-websocket-key');
+  if (key === undefined) throw new HandshakeError(400, 'missing Sec-WebSocket-Key header');
+  if (!isValidKey(key)) {
+    throw new HandshakeError(400, 'invalid Sec-WebSocket-Key header: must be 16 bytes in base64');
+  }
+
+  const protocolHeader = readHeader(call, 'sec-websocket-protocol');
+  const protocols = protocolHeader === undefined ? [] : parseSubprotocols(protocolHeader);
+  if (protocols === null) throw new HandshakeError(400, 'invalid Sec-WebSocket-Protocol header syntax');
+
+  const extensionHeader = readHeader(call, 'sec-websocket-extensions');
+  const extensions = extensionHeader === undefined ? [] : parseExtensions(extensionHeader);
+  if (extensions === null) throw new HandshakeError(400, 'invalid Sec-WebSocket-Extensions header syntax');
+
+  const origin = readHeader(call, 'origin');
+  if (options.checkOrigin !== undefined && !options.checkOrigin(origin, call)) {
+    throw new HandshakeError(403, 'origin not allowed');
+  }
+
+  return {
+    key,
+    acceptKey: computeAcceptKey(key),
+    protocols,
+    protocol: selectProtocol(protocols, options.protocols, call),
+    extensions,
+    origin,
+  };
+}
+
+/**
+ * The headers of the 101 Switching Protocols response: `Upgrade`,
+ * `Connection`, `Sec-WebSocket-Accept`, plus `Sec-WebSocket-Protocol` when
+ * `protocol` is given and `Sec-WebSocket-Extensions` when `extensionsHeader`
+ * is non-empty (the negotiated extensions, e.g. from `formatExtensions`).
+ *
+ * @throws TypeError when `protocol` is not one the client offered, or
+ *   `extensionsHeader` is not valid `Sec-WebSocket-Extensions` syntax.
+ */
+export function responseHeaders(
+  validated: ValidatedRequest,
+  protocol?: string | undefined,
+  extensionsHeader?: string | undefined,
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    Upgrade: 'websocket',
+    Connection: 'Upgrade',
+    'Sec-WebSocket-Accept': validated.acceptKey,
+  };
+  if (protocol !== undefined) {
+    if (!validated.protocols.includes(protocol)) {
+      throw new TypeError(
+        `protocol ${JSON.stringify(protocol)} was not offered by the client; ` +
+          `pass one of ${JSON.stringify(validated.protocols)} or undefined`,
+      );
+    }
+    headers['Sec-WebSocket-Protocol'] = protocol;
+  }
+  if (extensionsHeader !== undefined && extensionsHeader !== '') {
+    if (parseExtensions(extensionsHeader) === null) {
+      throw new TypeError(
+        `extensions header ${JSON.stringify(extensionsHeader)} is not valid Sec-WebSocket-Extensions syntax; ` +
+          'build it with formatExtensions',
+      );
+    }
+    headers['Sec-WebSocket-Extensions'] = extensionsHeader;
+  }
+  return headers;
+}
