@@ -1,0 +1,368 @@
+/**
+ * The incremental, I/O-free frame parser (RFC 6455 section 5). The caller
+ * pushes received chunks and pulls complete frames one at a time; every
+ * violation of section 5 is a `ProtocolError` with the close code to send.
+ *
+ * Zero-copy: a payload inside one pushed chunk is returned as a view of it,
+ * unmasked in place. A payload that straddles chunks is gathered into one
+ * buffer of its exact size, allocated once the header is known to be valid,
+ * and unmasked and UTF-8-checked piece by piece as bytes arrive.
+ */
+import { constants as bufferConstants } from 'node:buffer';
+import { CloseCode, decodeClosePayload } from './close.ts';
+import { ProtocolError } from './errors.ts';
+import { Opcode, type Frame } from './frame.ts';
+import { maskRange, packMaskKey } from './mask.ts';
+import { Utf8Validator } from './utf8.ts';
+
+/** Default `maxFrameSize`: 16 MiB of payload. */
+export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
+
+/** RSV bits as they appear in the `rsvAllowed` mask. */
+export const Rsv = { Rsv1: 0b100, Rsv2: 0b010, Rsv3: 0b001 } as const;
+
+/** Configuration of a `FrameParser`. */
+export interface FrameParserOptions {
+  /** Which end this parser runs at: a server requires masked frames, a client unmasked ones. */
+  readonly role: 'server' | 'client';
+  /** Largest payload of one frame, in bytes (default 16 MiB). Larger fails with 1009. */
+  readonly maxFrameSize?: number | undefined;
+  /**
+   * Largest sum of the payload lengths of one message's frames, as on the
+   * wire (compressed, if an extension compresses), in bytes. Larger fails
+   * with 1009. Default: `maxFrameSize`, so fragmenting a message never lets
+   * it grow beyond what one frame could carry.
+   */
+  readonly maxMessageSize?: number | undefined;
+  /** RSV bits claimed by negotiated extensions, as a mask of `Rsv` values (default 0: none). */
+  readonly rsvAllowed?: number | undefined;
+  /**
+   * Validate the UTF-8 of text messages (default true). Messages whose first
+   * frame has RSV1 set (compressed) are never validated here: the extension
+   * validates after inflating.
+   */
+  readonly validateUtf8?: boolean | undefined;
+}
+
+const EMPTY = Buffer.alloc(0);
+/** The longest header: 2 bytes, a 64-bit length and a mask key. */
+const MAX_HEADER_SIZE = 14;
+
+function fail(closeCode: number, message: string): never {
+  throw new ProtocolError(closeCode, message);
+}
+
+function checkLimit(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > bufferConstants.MAX_LENGTH) {
+    throw new RangeError(
+      `${name} must be an integer from 0 to ${bufferConstants.MAX_LENGTH} (buffer.constants.MAX_LENGTH), got ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Turns bytes into frames. Push each received chunk with `push`, then call
+ * `next` until it returns `undefined` (more bytes needed) before pushing the
+ * next chunk: that way the parser never holds more than one header plus
+ * the current frame's payload. Frames are returned in order; the first
+ * violation is thrown by `next` after every frame before it was returned,
+ * and is thrown again by every later call.
+ */
+export class FrameParser {
+  readonly #server: boolean;
+  readonly #maxFrameSize: number;
+  readonly #maxMessageSize: number;
+  readonly #rsvAllowed: number;
+  readonly #validateUtf8: boolean;
+  readonly #utf8 = new Utf8Validator();
+
+  /** Pushed chunks not yet consumed: `#chunks[#head]` from `#offset` on. */
+  #chunks: Buffer[] = [];
+  #head = 0;
+  #offset = 0;
+  #unconsumed = 0;
+
+  /** Header bytes copied so far when the header straddles chunks. */
+  readonly #headerBytes = Buffer.alloc(MAX_HEADER_SIZE);
+  #headerLength = 0;
+  /** The full header size once its first two bytes are checked; 0 before. */
+  #headerSize = 0;
+  /** True once the header is complete and the payload is being read. */
+  #inPayload = false;
+
+  // The current frame's header fields.
+  #fin = false;
+  #rsv = 0;
+  #opcode = 0;
+  #masked = false;
+  #length7 = 0;
+  #payloadLength = 0;
+  #maskKey = 0;
+
+  /** Exact-size buffer a straddling payload is gathered into, and how much of it is filled. */
+  #gather: Buffer | undefined;
+  #gathered = 0;
+
+  // The data message in progress.
+  #inMessage = false;
+  #messageBytes = 0;
+  #messageIsCheckedText = false;
+
+  #error: ProtocolError | undefined;
+
+  constructor(options: FrameParserOptions) {
+    if (options.role !== 'server' && options.role !== 'client') {
+      throw new TypeError(`role must be 'server' or 'client', got ${String(options.role)}`);
+    }
+    this.#server = options.role === 'server';
+    this.#maxFrameSize = checkLimit('maxFrameSize', options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE);
+    this.#maxMessageSize = checkLimit('maxMessageSize', options.maxMessageSize ?? this.#maxFrameSize);
+    const rsvAllowed = options.rsvAllowed ?? 0;
+    if (!Number.isInteger(rsvAllowed) || rsvAllowed < 0 || rsvAllowed > 0b111) {
+      throw new RangeError(`rsvAllowed must be a mask of Rsv bits (0 to 0b111), got ${rsvAllowed}`);
+    }
+    this.#rsvAllowed = rsvAllowed;
+    this.#validateUtf8 = options.validateUtf8 ?? true;
+  }
+
+  /** Bytes received and not yet returned in a frame (at most one header plus one payload between pulls). */
+  get bufferedBytes(): number {
+    return this.#unconsumed + this.#headerLength + this.#gathered;
+  }
+
+  /**
+   * Hands a received chunk to the parser, which owns it from now on: it may
+   * unmask it in place and return views of it. Ignored after a failure.
+   */
+  push(chunk: Buffer): void {
+    if (this.#error !== undefined || chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#unconsumed += chunk.length;
+  }
+
+  /**
+   * The next complete frame, or `undefined` when more bytes are needed.
+   * Throws the `ProtocolError` of the first violation, now and on every
+   * later call.
+   */
+  next(): Frame | undefined {
+    if (this.#error !== undefined) throw this.#error;
+    try {
+      if (!this.#inPayload && !this.#readHeader()) return undefined;
+      return this.#readPayload();
+    } catch (error) {
+      if (error instanceof ProtocolError) this.#failWith(error);
+      throw error;
+    }
+  }
+
+  #failWith(error: ProtocolError): void {
+    this.#error = error;
+    this.#chunks = [];
+    this.#head = 0;
+    this.#offset = 0;
+    this.#unconsumed = 0;
+    this.#headerLength = 0;
+    this.#gather = undefined;
+    this.#gathered = 0;
+  }
+
+  /** Drops `count` bytes from the front of the first chunk (they fit in it). */
+  #consume(count: number): void {
+    this.#offset += count;
+    this.#unconsumed -= count;
+    if (this.#offset === this.#chunks[this.#head]!.length) {
+      this.#offset = 0;
+      if (++this.#head === this.#chunks.length) {
+        this.#chunks = [];
+        this.#head = 0;
+      }
+    }
+  }
+
+  /** Reads and checks the header; false when more bytes are needed. */
+  #readHeader(): boolean {
+    if (this.#headerLength === 0 && this.#unconsumed >= 2) {
+      // Fast path: the header lies in the first chunk; read it there.
+      const chunk = this.#chunks[this.#head]!;
+      const at = this.#offset;
+      const available = chunk.length - at;
+      if (available >= 2) {
+        this.#checkFirstTwo(chunk[at]!, chunk[at + 1]!);
+        if (available >= this.#headerSize) {
+          this.#readRest(chunk, at);
+          this.#consume(this.#headerSize);
+          this.#headerSize = 0;
+          return true;
+        }
+      }
+    }
+    // Slow path: copy header bytes into `#headerBytes` as they arrive.
+    for (;;) {
+      const wanted = this.#headerSize === 0 ? 2 : this.#headerSize;
+      while (this.#headerLength < wanted && this.#unconsumed > 0) {
+        const chunk = this.#chunks[this.#head]!;
+        const count = Math.min(wanted - this.#headerLength, chunk.length - this.#offset);
+        chunk.copy(this.#headerBytes, this.#headerLength, this.#offset, this.#offset + count);
+        this.#headerLength += count;
+        this.#consume(count);
+      }
+      if (this.#headerLength < wanted) return false;
+      if (this.#headerSize === 0) {
+        this.#checkFirstTwo(this.#headerBytes[0]!, this.#headerBytes[1]!);
+      } else {
+        this.#readRest(this.#headerBytes, 0);
+        this.#headerLength = 0;
+        this.#headerSize = 0;
+        return true;
+      }
+    }
+  }
+
+  /** Checks what the first two header bytes alone decide, and learns the header size. */
+  #checkFirstTwo(byte0: number, byte1: number): void {
+    const fin = (byte0 & 0x80) !== 0;
+    const rsv = (byte0 >>> 4) & 0b111;
+    const opcode = byte0 & 0x0f;
+    const masked = (byte1 & 0x80) !== 0;
+    const length7 = byte1 & 0x7f;
+    const unclaimed = rsv & ~this.#rsvAllowed;
+    if (unclaimed !== 0) {
+      const bit = unclaimed & Rsv.Rsv1 ? 1 : unclaimed & Rsv.Rsv2 ? 2 : 3;
+      fail(CloseCode.ProtocolError, `RSV${bit} is set but no negotiated extension claims it`);
+    }
+    if (opcode >= 0x8) {
+      if (opcode > Opcode.Pong) fail(CloseCode.ProtocolError, `reserved control opcode 0x${opcode.toString(16)}`);
+      if (!fin) fail(CloseCode.ProtocolError, 'fragmented control frame');
+      if (length7 > 125) fail(CloseCode.ProtocolError, 'control frame payload longer than 125 bytes');
+    } else {
+      if (opcode > Opcode.Binary) fail(CloseCode.ProtocolError, `reserved data opcode 0x${opcode.toString(16)}`);
+      if (opcode === Opcode.Continuation) {
+        if (!this.#inMessage) fail(CloseCode.ProtocolError, 'continuation frame without a message to continue');
+      } else if (this.#inMessage) {
+        fail(CloseCode.ProtocolError, 'new data frame inside a fragmented message');
+      }
+    }
+    if (masked !== this.#server) {
+      fail(
+        CloseCode.ProtocolError,
+        this.#server ? 'unmasked frame from a client' : 'masked frame from a server',
+      );
+    }
+    this.#fin = fin;
+    this.#rsv = rsv;
+    this.#opcode = opcode;
+    this.#masked = masked;
+    this.#length7 = length7;
+    this.#headerSize = 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0) + (masked ? 4 : 0);
+  }
+
+  /** Reads the extended length and mask key of the header at `bytes[at]`, checks the limits, and accepts the frame. */
+  #readRest(bytes: Buffer, at: number): void {
+    let p = at + 2;
+    let length = this.#length7;
+    if (length === 126) {
+      length = bytes.readUInt16BE(p);
+      p += 2;
+      if (length < 126) fail(CloseCode.ProtocolError, 'non-minimal 16-bit payload length');
+    } else if (length === 127) {
+      const high = bytes.readUInt32BE(p);
+      const low = bytes.readUInt32BE(p + 4);
+      p += 8;
+      if (high >= 0x80000000) fail(CloseCode.ProtocolError, '64-bit payload length with the top bit set');
+      length = high * 0x100000000 + low;
+      if (length < 0x10000) fail(CloseCode.ProtocolError, 'non-minimal 64-bit payload length');
+    }
+    if (length > this.#maxFrameSize) {
+      fail(CloseCode.MessageTooBig, `frame payload of ${length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+    }
+    const opcode = this.#opcode;
+    if (opcode < 0x8) {
+      const messageBytes = (opcode === Opcode.Continuation ? this.#messageBytes : 0) + length;
+      if (messageBytes > this.#maxMessageSize) {
+        fail(
+          CloseCode.MessageTooBig,
+          `message of at least ${messageBytes} bytes exceeds maxMessageSize ${this.#maxMessageSize}`,
+        );
+      }
+      if (opcode !== Opcode.Continuation) {
+        this.#inMessage = true;
+        this.#messageIsCheckedText =
+          opcode === Opcode.Text && this.#validateUtf8 && (this.#rsv & Rsv.Rsv1) === 0;
+        this.#utf8.reset();
+      }
+      this.#messageBytes = messageBytes;
+    }
+    if (this.#masked) this.#maskKey = packMaskKey(bytes, p);
+    this.#payloadLength = length;
+    this.#inPayload = true;
+  }
+
+  /** Reads the payload of the accepted header; undefined when more bytes are needed. */
+  #readPayload(): Frame | undefined {
+    const length = this.#payloadLength;
+    if (length === 0) return this.#complete(EMPTY);
+    let gather = this.#gather;
+    if (gather === undefined) {
+      if (this.#unconsumed === 0) return undefined;
+      const chunk = this.#chunks[this.#head]!;
+      const start = this.#offset;
+      if (chunk.length - start >= length) {
+        // Zero-copy: the payload lies in this chunk.
+        const end = start + length;
+        this.#consume(length);
+        this.#unmaskAndCheck(chunk, start, end, 0);
+        return this.#complete(chunk.subarray(start, end));
+      }
+      gather = this.#gather = Buffer.allocUnsafe(length); // returned only once every byte is written
+    }
+    const from = this.#gathered;
+    let filled = from;
+    while (filled < length && this.#unconsumed > 0) {
+      const chunk = this.#chunks[this.#head]!;
+      const count = Math.min(length - filled, chunk.length - this.#offset);
+      chunk.copy(gather, filled, this.#offset, this.#offset + count);
+      filled += count;
+      this.#consume(count);
+    }
+    this.#gathered = filled;
+    this.#unmaskAndCheck(gather, from, filled, from);
+    if (filled < length) return undefined;
+    this.#gather = undefined;
+    this.#gathered = 0;
+    return this.#complete(gather);
+  }
+
+  /** Unmasks `bytes[start..end)`, payload bytes from `position` on, and checks their UTF-8 if due. */
+  #unmaskAndCheck(bytes: Buffer, start: number, end: number, position: number): void {
+    if (this.#masked) maskRange(bytes, start, end, this.#maskKey, position);
+    if (this.#messageIsCheckedText && this.#opcode < 0x8 && this.#utf8.push(bytes, start, end) !== -1) {
+      fail(CloseCode.InvalidPayload, 'invalid UTF-8 in a text message');
+    }
+  }
+
+  /** Final checks on a complete frame; returns it and gets ready for the next header. */
+  #complete(payload: Buffer): Frame {
+    const opcode = this.#opcode;
+    if (opcode === Opcode.Close) {
+      decodeClosePayload(payload);
+    } else if (opcode < 0x8 && this.#fin) {
+      if (this.#messageIsCheckedText && !this.#utf8.finish()) {
+        fail(CloseCode.InvalidPayload, 'text message ends inside a UTF-8 sequence');
+      }
+      this.#inMessage = false;
+      this.#messageBytes = 0;
+    }
+    this.#inPayload = false;
+    const rsv = this.#rsv;
+    return {
+      opcode: opcode as Opcode,
+      fin: this.#fin,
+      rsv1: (rsv & Rsv.Rsv1) !== 0,
+      rsv2: (rsv & Rsv.Rsv2) !== 0,
+      rsv3: (rsv & Rsv.Rsv3) !== 0,
+      payload,
+    };
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Frames to bytes (RFC 6455 section 5.2), always with the minimal length
+ * encoding. A `FrameSerializer` collects a batch for one vectored write:
+ * headers and small payloads are coalesced into a shared slab, large
+ * payloads go by reference (server) or masked into a fresh buffer together
+ * with their header (client), never touching the caller's bytes.
+ */
+import { isControl, Opcode, type Frame } from './frame.ts';
+import { maskInto, randomMaskKey } from './mask.ts';
+
+export { fragmentMessage } from './fragment.ts';
+
+/** Default `coalesceLimit`: payloads up to 1 KiB are copied next to their header. */
+export const DEFAULT_COALESCE_LIMIT = 1024;
+/** Size of the slab headers and small frames are coalesced into. */
+const SLAB_SIZE = 16 * 1024;
+
+/** Configuration of a `FrameSerializer`. */
+export interface FrameSerializerOptions {
+  /** Which end writes: a client masks every frame (RFC 6455 section 5.3), a server never does. */
+  readonly role: 'server' | 'client';
+  /** Payloads up to this many bytes are copied next to their header (default 1024). */
+  readonly coalesceLimit?: number | undefined;
+  /** Where a client's mask keys come from (default `randomMaskKey`, a pooled CSPRNG). */
+  readonly maskKey?: (() => Uint8Array) | undefined;
+}
+
+/** Throws a `TypeError` / `RangeError` for a frame that may not be sent as it is. */
+function checkFrame(frame: Frame): void {
+  const opcode: number = frame.opcode;
+  if (!Object.values(Opcode).includes(opcode as Opcode)) {
+    throw new TypeError(`opcode ${opcode} is reserved; use one of Opcode's values`);
+  }
+  if (isControl(opcode)) {
+    if (!frame.fin) throw new TypeError('control frames cannot be fragmented: set fin');
+    if (frame.payload.length > 125) {
+      throw new RangeError(`control frame payload of ${frame.payload.length} bytes; the limit is 125`);
+    }
+  }
+}
+
+function checkMaskKey(maskKey: Uint8Array): void {
+  if (maskKey.length !== 4) throw new RangeError(`a mask key is 4 bytes, got ${maskKey.length}`);
+}
+
+/** The size of a header for `payloadLength` bytes, with or without a mask key. */
+function headerSize(payloadLength: number, masked: boolean): number {
+  return (payloadLength < 126 ? 2 : payloadLength < 0x10000 ? 4 : 10) + (masked ? 4 : 0);
+}
+
+/** Writes the header of `frame` at `dst[at]`; returns where the payload goes. */
+function writeHeader(dst: Buffer, at: number, frame: Frame, maskKey: Uint8Array | undefined): number {
+  const length = frame.payload.length;
+  dst[at] =
+    (frame.fin ? 0x80 : 0) |
+    (frame.rsv1 ? 0x40 : 0) |
+    (frame.rsv2 ? 0x20 : 0) |
+    (frame.rsv3 ? 0x10 : 0) |
+    frame.opcode;
+  const maskBit = maskKey === undefined ? 0 : 0x80;
+  let p = at + 2;
+  if (length < 126) {
+    dst[at + 1] = maskBit | length;
+  } else if (length < 0x10000) {
+    dst[at + 1] = maskBit | 126;
+    dst.writeUInt16BE(length, p);
+    p += 2;
+  } else {
+    dst[at + 1] = maskBit | 127;
+    dst.writeUInt32BE(Math.floor(length / 0x100000000), p);
+    dst.writeUInt32BE(length >>> 0, p + 4);
+    p += 8;
+  }
+  if (maskKey !== undefined) {
+    dst.set(maskKey, p);
+    p += 4;
+  }
+  return p;
+}
+
+/** Header and (masked) payload written at `dst[at]`; returns the end. */
+function writeFrame(dst: Buffer, at: number, frame: Frame, maskKey: Uint8Array | undefined): number {
+  const p = writeHeader(dst, at, frame, maskKey);
+  if (maskKey === undefined) frame.payload.copy(dst, p);
+  else maskInto(frame.payload, maskKey, dst, p);
+  return p + frame.payload.length;
+}
+
+/**
+ * The wire bytes of one frame in one new buffer: masked with `maskKey` if
+ * given (client), unmasked otherwise (server). The payload is not modified.
+ */
+export function serializeFrame(frame: Frame, maskKey?: Uint8Array): Buffer {
+  checkFrame(frame);
+  if (maskKey !== undefined) checkMaskKey(maskKey);
+  const out = Buffer.allocUnsafe(headerSize(frame.payload.length, maskKey !== undefined) + frame.payload.length);
+  writeFrame(out, 0, frame, maskKey); // overwrites every byte of `out`
+  return out;
+}
+
+/**
+ * Serializes frames into batches for vectored writes: `write` frames, then
+ * `take` the batch. A server's large payloads are queued by reference, so
+ * they must not change until written.
+ */
+export class FrameSerializer {
+  readonly #masking: boolean;
+  readonly #coalesceLimit: number;
+  readonly #maskKey: () => Uint8Array;
+
+  #batch: Buffer[] = [];
+  #pendingBytes = 0;
+  /** Shared buffer for headers and small frames; `[#slabStart, #slabUsed)` is not yet in the batch. */
+  #slab: Buffer = Buffer.alloc(0);
+  #slabStart = 0;
+  #slabUsed = 0;
+
+  constructor(options: FrameSerializerOptions) {
+    if (options.role !== 'server' && options.role !== 'client') {
+      throw new TypeError(`role must be 'server' or 'client', got ${String(options.role)}`);
+    }
+    const coalesceLimit = options.coalesceLimit ?? DEFAULT_COALESCE_LIMIT;
+    if (!Number.isInteger(coalesceLimit) || coalesceLimit < 0) {
+      throw new RangeError(`coalesceLimit must be a non-negative integer, got ${coalesceLimit}`);
+    }
+    this.#masking = options.role === 'client';
+    this.#coalesceLimit = coalesceLimit;
+    this.#maskKey = options.maskKey ?? randomMaskKey;
+  }
+
+  /** Bytes written to the current batch and not yet taken. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  /**
+   * Appends the wire bytes of `frame` to the batch. A client masks with
+   * `maskKey` if given, else with the next key from its source. Throws a
+   * `TypeError` / `RangeError` for a reserved opcode, a fragmented control
+   * frame or a control payload over 125 bytes.
+   */
+  write(frame: Frame, maskKey?: Uint8Array): void {
+    checkFrame(frame);
+    let key: Uint8Array | undefined;
+    if (this.#masking) {
+      key = maskKey ?? this.#maskKey();
+      checkMaskKey(key);
+    }
+    const length = frame.payload.length;
+    const size = headerSize(length, key !== undefined);
+    if (length <= this.#coalesceLimit) {
+      this.#reserve(size + length);
+      this.#slabUsed = writeFrame(this.#slab, this.#slabUsed, frame, key);
+    } else if (key !== undefined) {
+      this.#flushSlab();
+      const out = Buffer.allocUnsafe(size + length);
+      writeFrame(out, 0, frame, key); // overwrites every byte of `out`
+      this.#batch.push(out);
+    } else {
+      this.#reserve(size);
+      this.#slabUsed = writeHeader(this.#slab, this.#slabUsed, frame, undefined);
+      this.#flushSlab();
+      this.#batch.push(frame.payload);
+    }
+    this.#pendingBytes += size + length;
+  }
+
+  /** The batch's buffers in wire order, ready for a vectored write; starts a new batch. */
+  take(): Buffer[] {
+    this.#flushSlab();
+    const batch = this.#batch;
+    this.#batch = [];
+    this.#pendingBytes = 0;
+    return batch;
+  }
+
+  /** Makes room for `size` contiguous bytes in the slab. */
+  #reserve(size: number): void {
+    if (this.#slab.length - this.#slabUsed >= size) return;
+    this.#flushSlab();
+    // Only bytes written after this point leave the slab, so its uninitialized rest never reaches the wire.
+    this.#slab = Buffer.allocUnsafe(Math.max(SLAB_SIZE, size));
+    this.#slabStart = 0;
+    this.#slabUsed = 0;
+  }
+
+  /** Moves the written, not yet batched part of the slab into the batch. */
+  #flushSlab(): void {
+    if (this.#slabUsed === this.#slabStart) return;
+    this.#batch.push(this.#slab.subarray(this.#slabStart, this.#slabUsed));
+    this.#slabStart = this.#slabUsed;
+  }
+}
