@@ -86,7 +86,10 @@ export class FrameParser {
   /** Header bytes copied so far when the header straddles chunks. */
   readonly #headerBytes = Buffer.alloc(MAX_HEADER_SIZE);
   #headerLength = 0;
-  /** The full header size once its first two bytes are checked; 0 before. */
+  /** Header checks done: 0 none, 1 the first two bytes, 2 the length too. */
+  #headerStage = 0;
+  /** Where the length ends and the whole header ends, once the first two bytes are checked. */
+  #lengthEnd = 0;
   #headerSize = 0;
   /** True once the header is complete and the payload is being read. */
   #inPayload = false;
@@ -181,7 +184,11 @@ export class FrameParser {
     }
   }
 
-  /** Reads and checks the header; false when more bytes are needed. */
+  /**
+   * Reads and checks the header, each check as soon as its bytes are there:
+   * the first two bytes, then the length, then the mask key. False when
+   * more bytes are needed.
+   */
   #readHeader(): boolean {
     if (this.#headerLength === 0 && this.#unconsumed >= 2) {
       // Fast path: the header lies in the first chunk; read it there.
@@ -191,16 +198,17 @@ export class FrameParser {
       if (available >= 2) {
         this.#checkFirstTwo(chunk[at]!, chunk[at + 1]!);
         if (available >= this.#headerSize) {
-          this.#readRest(chunk, at);
+          this.#checkLength(chunk, at);
+          this.#accept(chunk, at);
           this.#consume(this.#headerSize);
-          this.#headerSize = 0;
           return true;
         }
       }
     }
     // Slow path: copy header bytes into `#headerBytes` as they arrive.
     for (;;) {
-      const wanted = this.#headerSize === 0 ? 2 : this.#headerSize;
+      const stage = this.#headerStage;
+      const wanted = stage === 0 ? 2 : stage === 1 ? this.#lengthEnd : this.#headerSize;
       while (this.#headerLength < wanted && this.#unconsumed > 0) {
         const chunk = this.#chunks[this.#head]!;
         const count = Math.min(wanted - this.#headerLength, chunk.length - this.#offset);
@@ -209,12 +217,11 @@ export class FrameParser {
         this.#consume(count);
       }
       if (this.#headerLength < wanted) return false;
-      if (this.#headerSize === 0) {
-        this.#checkFirstTwo(this.#headerBytes[0]!, this.#headerBytes[1]!);
-      } else {
-        this.#readRest(this.#headerBytes, 0);
+      if (stage === 0) this.#checkFirstTwo(this.#headerBytes[0]!, this.#headerBytes[1]!);
+      else if (stage === 1) this.#checkLength(this.#headerBytes, 0);
+      else {
+        this.#accept(this.#headerBytes, 0);
         this.#headerLength = 0;
-        this.#headerSize = 0;
         return true;
       }
     }
@@ -255,47 +262,54 @@ export class FrameParser {
     this.#opcode = opcode;
     this.#masked = masked;
     this.#length7 = length7;
-    this.#headerSize = 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0) + (masked ? 4 : 0);
+    this.#lengthEnd = length7 === 126 ? 4 : length7 === 127 ? 10 : 2;
+    this.#headerSize = this.#lengthEnd + (masked ? 4 : 0);
+    this.#headerStage = 1;
   }
 
-  /** Reads the extended length and mask key of the header at `bytes[at]`, checks the limits, and accepts the frame. */
-  #readRest(bytes: Buffer, at: number): void {
-    let p = at + 2;
+  /** Reads the (extended) length of the header at `bytes[at]` and checks it against the rules and limits. */
+  #checkLength(bytes: Buffer, at: number): void {
     let length = this.#length7;
     if (length === 126) {
-      length = bytes.readUInt16BE(p);
-      p += 2;
+      length = bytes.readUInt16BE(at + 2);
       if (length < 126) fail(CloseCode.ProtocolError, 'non-minimal 16-bit payload length');
     } else if (length === 127) {
-      const high = bytes.readUInt32BE(p);
-      const low = bytes.readUInt32BE(p + 4);
-      p += 8;
+      const high = bytes.readUInt32BE(at + 2);
       if (high >= 0x80000000) fail(CloseCode.ProtocolError, '64-bit payload length with the top bit set');
-      length = high * 0x100000000 + low;
+      length = high * 0x100000000 + bytes.readUInt32BE(at + 6);
       if (length < 0x10000) fail(CloseCode.ProtocolError, 'non-minimal 64-bit payload length');
     }
     if (length > this.#maxFrameSize) {
       fail(CloseCode.MessageTooBig, `frame payload of ${length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
     }
-    const opcode = this.#opcode;
-    if (opcode < 0x8) {
-      const messageBytes = (opcode === Opcode.Continuation ? this.#messageBytes : 0) + length;
+    if (this.#opcode < 0x8) {
+      const messageBytes = (this.#opcode === Opcode.Continuation ? this.#messageBytes : 0) + length;
       if (messageBytes > this.#maxMessageSize) {
         fail(
           CloseCode.MessageTooBig,
           `message of at least ${messageBytes} bytes exceeds maxMessageSize ${this.#maxMessageSize}`,
         );
       }
+    }
+    this.#payloadLength = length;
+    this.#headerStage = 2;
+  }
+
+  /** Reads the mask key of the header at `bytes[at]` and starts the frame's payload (and message). */
+  #accept(bytes: Buffer, at: number): void {
+    const opcode = this.#opcode;
+    if (opcode < 0x8) {
       if (opcode !== Opcode.Continuation) {
         this.#inMessage = true;
+        this.#messageBytes = 0;
         this.#messageIsCheckedText =
           opcode === Opcode.Text && this.#validateUtf8 && (this.#rsv & Rsv.Rsv1) === 0;
         this.#utf8.reset();
       }
-      this.#messageBytes = messageBytes;
+      this.#messageBytes += this.#payloadLength;
     }
-    if (this.#masked) this.#maskKey = packMaskKey(bytes, p);
-    this.#payloadLength = length;
+    if (this.#masked) this.#maskKey = packMaskKey(bytes, at + this.#lengthEnd);
+    this.#headerStage = 0;
     this.#inPayload = true;
   }
 
