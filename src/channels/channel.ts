@@ -1,0 +1,289 @@
+/**
+ * `Channel<T>`: a bounded message channel in the spirit of Kotlin's
+ * `Channel` — rendezvous (capacity 0), buffered, or unbounded (`Infinity`);
+ * `send` waits while full, `receive` waits while empty; `close` lets
+ * receivers drain what was sent, `cancel` drops it and fails both sides.
+ *
+ * Receivers wait in one way only: for "something to receive, or closed"
+ * (`awaitReceivable`), then take with the synchronous `tryReceive`. `receive`
+ * and async iteration are built on that pair, so a consumer that batches —
+ * `await receive()`, then `tryReceive()` until `undefined` — pays one promise
+ * per batch, not per element. A waiting receiver counts as room: a send to a
+ * rendezvous channel with a receiver waiting is accepted at once (the element
+ * is buffered for that receiver, as with Kotlin's direct hand-off). The
+ * channel is built for one consumer but stays correct with several: every
+ * waiter is woken and the ones that find nothing wait again.
+ */
+import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from './errors.ts';
+import { reportUncaught } from './report.ts';
+import { Ring } from './ring.ts';
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const TRUE: Promise<boolean> = Promise.resolve(true);
+const FALSE: Promise<boolean> = Promise.resolve(false);
+
+const OPEN = 0;
+/** `close()` was called: no more sends; buffered and waiting elements are still delivered. */
+const CLOSED = 1;
+/** `cancel()` was called: everything was dropped; both sides fail with `cause`. */
+const CANCELLED = 2;
+type State = typeof OPEN | typeof CLOSED | typeof CANCELLED;
+
+interface PendingSend<T> {
+  readonly value: T;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+interface Waiter {
+  readonly resolve: (receivable: boolean) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/**
+ * A message channel. `T` excludes `undefined`, which `tryReceive` uses for
+ * "nothing to receive".
+ */
+export class Channel<T extends {} | null> implements AsyncIterable<T> {
+  /** Elements buffered before `send` waits: 0 (rendezvous), a positive integer, or `Infinity`. */
+  readonly capacity: number;
+
+  private readonly buffer = new Ring<T>();
+  private readonly senders = new Ring<PendingSend<T>>();
+  private waiters: Waiter[] = [];
+  private state: State = OPEN;
+  private cause: Error | undefined;
+  /** Handlers waiting for the close; `undefined` once they ran. */
+  private closeHandlers: ((cause: Error | undefined) => void)[] | undefined = [];
+
+  /** @param capacity 0 (default, rendezvous), a positive integer, or `Infinity` (unbounded). */
+  constructor(capacity = 0) {
+    if (!(capacity === Infinity || (Number.isSafeInteger(capacity) && capacity >= 0))) {
+      throw new RangeError(`Channel capacity must be 0, a positive integer or Infinity, got ${capacity}`);
+    }
+    this.capacity = capacity;
+  }
+
+  /** True after `close` or `cancel`. */
+  get isClosedForSend(): boolean {
+    return this.state !== OPEN;
+  }
+
+  /** True once closed (or cancelled) and every element sent before was received. */
+  get isClosedForReceive(): boolean {
+    return this.state !== OPEN && this.buffer.length === 0 && this.senders.length === 0;
+  }
+
+  /** The cause given to `close` or `cancel` (`cancel()` without one records a `CancellationError`). */
+  get closedCause(): Error | undefined {
+    return this.cause;
+  }
+
+  /** Buffered elements (not counting senders still waiting). */
+  get size(): number {
+    return this.buffer.length;
+  }
+
+  /**
+   * Sends `value`, waiting while the channel is full (for a rendezvous channel:
+   * until a receiver takes it). Rejects with `ChannelClosedError` after
+   * `close`, or with the cancel cause after `cancel` (also while waiting).
+   */
+  send(value: T): Promise<void> {
+    if (this.state !== OPEN) return Promise.reject(this.sendError());
+    if (this.hasRoom()) {
+      this.buffer.push(value);
+      this.wakeWaiters();
+      return RESOLVED;
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.senders.push({ value, resolve, reject });
+      this.wakeWaiters();
+    });
+  }
+
+  /**
+   * Sends `value` if that needs no waiting and returns true; otherwise returns
+   * false and sends nothing. Throws like `send` rejects once closed.
+   */
+  trySend(value: T): boolean {
+    if (this.state !== OPEN) throw this.sendError();
+    if (!this.hasRoom()) return false;
+    this.buffer.push(value);
+    this.wakeWaiters();
+    return true;
+  }
+
+  /**
+   * Takes the next element, waiting for one. Rejects with
+   * `ClosedReceiveChannelError` once closed without a cause and drained, or
+   * with the cause once closed with one (after the buffered elements) or
+   * cancelled.
+   */
+  receive(): Promise<T> {
+    return this.buffer.length !== 0 || this.senders.length !== 0
+      ? Promise.resolve(this.tryReceive() as T)
+      : this.receiveSlow();
+  }
+
+  /**
+   * Takes the next element if one is ready, else returns `undefined` (check
+   * `isClosedForReceive` to tell "empty" from "ended"). Throws the cause once
+   * the channel failed and is drained.
+   */
+  tryReceive(): T | undefined {
+    const value = this.buffer.shift();
+    if (value !== undefined) {
+      const sender = this.senders.shift();
+      if (sender !== undefined) {
+        this.buffer.push(sender.value);
+        sender.resolve();
+      }
+      return value;
+    }
+    const sender = this.senders.shift();
+    if (sender !== undefined) {
+      sender.resolve();
+      return sender.value;
+    }
+    if (this.state !== OPEN && this.cause !== undefined) throw this.cause;
+    return undefined;
+  }
+
+  /**
+   * Waits until an element can be received or the channel is closed for
+   * receiving, without taking anything. Resolves true (receivable) or false
+   * (closed without a cause and drained); rejects with the cause once failed
+   * and drained. Resolves at once, with a shared promise, when no wait is needed.
+   */
+  awaitReceivable(): Promise<boolean> {
+    if (this.buffer.length !== 0 || this.senders.length !== 0) return TRUE;
+    if (this.state !== OPEN) return this.cause === undefined ? FALSE : Promise.reject(this.cause);
+    return new Promise<boolean>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+    });
+  }
+
+  /**
+   * Closes the channel for sending. Elements already buffered, and senders
+   * already waiting, are still delivered; then receivers see the end: a normal
+   * end without `cause`, a failure with `cause`. Returns false if it was
+   * already closed or cancelled.
+   */
+  close(cause?: Error): boolean {
+    if (this.state !== OPEN) return false;
+    this.state = CLOSED;
+    this.cause = cause;
+    if (this.buffer.length === 0 && this.senders.length === 0) this.endWaiters();
+    this.runCloseHandlers();
+    return true;
+  }
+
+  /**
+   * Drops every buffered element and fails waiting and later senders and
+   * receivers with `cause` (a `CancellationError` when omitted). A no-op once
+   * cancelled; after `close` it still drops what was not received (the close
+   * cause, if any, is kept).
+   */
+  cancel(cause?: Error): void {
+    if (this.state === CANCELLED) return;
+    const reason = this.cause ?? cause ?? new CancellationError('channel was cancelled');
+    this.state = CANCELLED;
+    this.cause = reason;
+    this.buffer.clear();
+    for (let s = this.senders.shift(); s !== undefined; s = this.senders.shift()) s.reject(reason);
+    this.endWaiters();
+    this.runCloseHandlers();
+  }
+
+  /**
+   * Runs `handler` once when the channel is closed or cancelled (at once if it
+   * already is), with the cause. A handler that throws is reported as an
+   * uncaught exception. Returns a disposer.
+   */
+  invokeOnClose(handler: (cause: Error | undefined) => void): () => void {
+    const handlers = this.closeHandlers;
+    if (handlers === undefined) {
+      runCloseHandler(handler, this.cause);
+      return noop;
+    }
+    handlers.push(handler);
+    return () => {
+      const i = handlers.indexOf(handler);
+      if (i >= 0) handlers.splice(i, 1);
+    };
+  }
+
+  /**
+   * Iterates over received elements: ends after a close without cause, throws
+   * the cause otherwise. Leaving the loop early does not cancel the channel.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return {
+      next: async (): Promise<IteratorResult<T, undefined>> => {
+        do {
+          const value = this.tryReceive();
+          if (value !== undefined) return { value, done: false };
+        } while (await this.awaitReceivable());
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  private hasRoom(): boolean {
+    return (
+      this.buffer.length < this.capacity ||
+      (this.buffer.length === 0 && this.senders.length === 0 && this.waiters.length !== 0)
+    );
+  }
+
+  private async receiveSlow(): Promise<T> {
+    while (await this.awaitReceivable()) {
+      const value = this.tryReceive();
+      if (value !== undefined) return value;
+    }
+    throw new ClosedReceiveChannelError();
+  }
+
+  private wakeWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.resolve(true);
+  }
+
+  /** Releases waiting receivers once nothing more will come. */
+  private endWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    const cause = this.cause;
+    for (const w of waiters) {
+      if (cause === undefined) w.resolve(false);
+      else w.reject(cause);
+    }
+  }
+
+  private runCloseHandlers(): void {
+    const handlers = this.closeHandlers;
+    if (handlers === undefined) return;
+    this.closeHandlers = undefined;
+    for (const h of handlers) runCloseHandler(h, this.cause);
+  }
+
+  private sendError(): Error {
+    return this.state === CANCELLED
+      ? (this.cause as Error)
+      : new ChannelClosedError('channel was closed for sending', this.cause);
+  }
+}
+
+function runCloseHandler(handler: (cause: Error | undefined) => void, cause: Error | undefined): void {
+  try {
+    handler(cause);
+  } catch (error) {
+    reportUncaught(error);
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,21 @@
+/**
+ * The public API of the channel runtime: byte channels, message channels,
+ * jobs and contexts, and the Node and Web Streams adapters. Knows nothing of
+ * WebSockets.
+ */
+export type { ByteReadChannel, ByteWriteChannel } from './byte-channel-types.ts';
+export { ByteChannel, DEFAULT_BYTE_CHANNEL_CAPACITY } from './byte-channel.ts';
+export { Channel } from './channel.ts';
+export { Job, SupervisorJob, type CompletionHandler, type JobState } from './job.ts';
+export { Dispatchers, createContext, launch, type CoroutineContext, type Dispatcher } from './context.ts';
+export {
+  CancellationError,
+  ChannelClosedError,
+  ClosedReceiveChannelError,
+  ConcurrentReadError,
+  ConnectionResetError,
+  EndOfStreamError,
+  LimitExceededError,
+} from './errors.ts';
+export { socketChannels, type SocketChannels, type SocketChannelsOptions } from './node-adapter.ts';
+export { channelToReadable, channelToWritable, readableToChannel, writableToChannel } from './web-streams.ts';

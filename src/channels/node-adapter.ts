@@ -1,0 +1,133 @@
+/**
+ * Node adapter: a `net.Socket` (or any binary `Duplex`) as an input
+ * `ByteReadChannel` and an output `ByteWriteChannel`, with backpressure both
+ * ways.
+ *
+ * Input: each `'data'` chunk is queued by reference. When it does not fit,
+ * the socket is paused until the channel has taken it, so the input side
+ * never buffers more than its capacity (or one chunk, if larger) and the
+ * kernel's window pushes back on the peer.
+ * Output: a pump waits for content, takes every buffered chunk, writes them
+ * inside `cork()`/`uncork()` (one `writev` per turn), and waits for `'drain'`
+ * whenever `write()` says the socket buffer is full; meanwhile the output
+ * channel fills up and its writer waits.
+ *
+ * Mapping of ends and failures:
+ * - peer ends its side (`'end'`)                  → input closes normally;
+ * - socket `'error'`                              → input closes with the error, output is cancelled with it;
+ * - socket `'close'` without `'end'` first        → input closes with `ConnectionResetError`;
+ * - socket `'close'` with output still in use     → output is cancelled (writers fail);
+ * - output closed normally                        → everything written, then `socket.end()` (half-close);
+ * - output closed with a cause                    → `socket.destroy()`, input closes with that cause;
+ * - input cancelled by its reader                 → `socket.destroy()` (both directions end).
+ * Every listener is removed when the socket closes.
+ *
+ * Half-close: a socket made with `allowHalfOpen: false` (the default of
+ * `net.createServer`) is ended by Node itself when the peer ends; use
+ * `allowHalfOpen: true` to keep writing after the peer's FIN. Bytes the caller
+ * already took from the socket (such as node:http's `upgrade` head) must be
+ * `unshift`ed back before calling. The socket must not have an encoding set.
+ */
+import type { Duplex } from 'node:stream';
+import { ByteChannel, DEFAULT_BYTE_CHANNEL_CAPACITY } from './byte-channel.ts';
+import type { ByteReadChannel, ByteWriteChannel } from './byte-channel-types.ts';
+import { ConnectionResetError, toError } from './errors.ts';
+
+/** Capacities of the two channels, in bytes. */
+export interface SocketChannelsOptions {
+  /** Bytes read from the socket that may wait for the reader before the socket is paused. Default 64 KiB. */
+  readonly inputCapacity?: number;
+  /** Bytes written to the output channel that may wait for the socket. Default 64 KiB. */
+  readonly outputCapacity?: number;
+}
+
+/** The two halves over one socket. */
+export interface SocketChannels {
+  /** Bytes from the peer. */
+  readonly input: ByteReadChannel;
+  /** Bytes to the peer. */
+  readonly output: ByteWriteChannel;
+}
+
+/** Wraps `socket` as an input and an output byte channel (see the module comment for the mapping). */
+export function socketChannels(socket: Duplex, options: SocketChannelsOptions = {}): SocketChannels {
+  const input = new ByteChannel(options.inputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY);
+  const output = new ByteChannel(options.outputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY);
+  if (socket.destroyed) {
+    const cause = new ConnectionResetError('socket was already destroyed');
+    input.close(cause);
+    output.cancel(cause);
+    return { input, output };
+  }
+
+  /** Why this adapter destroyed the socket, reported to the other side. */
+  let failure: Error | undefined;
+  let drained: (() => void) | undefined;
+
+  const resume = (): void => {
+    if (!socket.destroyed) socket.resume();
+  };
+  const onData = (chunk: Buffer): void => {
+    if (input.isClosedForWrite || input.tryWriteFully(chunk)) return;
+    socket.pause();
+    input.writeFully(chunk).then(resume, ignore);
+  };
+  const onEnd = (): void => {
+    input.close();
+  };
+  const onError = (error: Error): void => {
+    failure ??= error;
+    input.close(error);
+    output.cancel(error);
+  };
+  const onDrain = (): void => {
+    const release = drained;
+    drained = undefined;
+    release?.();
+  };
+  const onClose = (): void => {
+    const cause = failure ?? new ConnectionResetError();
+    input.close(cause);
+    output.cancel(cause);
+    onDrain();
+    socket.off('data', onData);
+    socket.off('end', onEnd);
+    socket.off('error', onError);
+    socket.off('drain', onDrain);
+    socket.off('close', onClose);
+    disposeCancelHook();
+  };
+  const disposeCancelHook = input.invokeOnCancel((cause) => {
+    failure ??= cause;
+    socket.destroy();
+  });
+
+  const pump = async (): Promise<void> => {
+    try {
+      while (await output.awaitContent()) {
+        let writable = true;
+        socket.cork();
+        for (let chunk = output.tryReadChunk(); chunk !== undefined; chunk = output.tryReadChunk()) {
+          writable = socket.write(chunk);
+        }
+        socket.uncork();
+        if (!writable) await new Promise<void>((resolve) => (drained = resolve));
+      }
+      socket.end();
+    } catch (error) {
+      failure ??= toError(error);
+      socket.destroy();
+    }
+  };
+
+  socket.on('data', onData);
+  socket.on('end', onEnd);
+  socket.on('error', onError);
+  socket.on('drain', onDrain);
+  socket.on('close', onClose);
+  socket.resume();
+  void pump();
+  return { input, output };
+}
+
+function ignore(): void {}

@@ -1,0 +1,60 @@
+/**
+ * `Ring<T>`: a growable FIFO ring buffer (power-of-two slots, index masking).
+ * Push and shift are O(1) with no per-element allocation, unlike
+ * `Array#shift`, which is O(n) on large arrays. Used for the chunk queue of
+ * `ByteChannel` and the element and waiter queues of `Channel`.
+ */
+
+const INITIAL_SLOTS = 8;
+
+/** A FIFO queue of `T` (never holding `undefined`). */
+export class Ring<T extends {} | null> {
+  private slots: (T | undefined)[] = new Array<T | undefined>(INITIAL_SLOTS).fill(undefined);
+  private mask = INITIAL_SLOTS - 1;
+  private head = 0;
+  private count = 0;
+
+  /** Number of queued elements. */
+  get length(): number {
+    return this.count;
+  }
+
+  /** Appends `value` at the tail. */
+  push(value: T): void {
+    if (this.count === this.slots.length) this.grow();
+    this.slots[(this.head + this.count) & this.mask] = value;
+    this.count++;
+  }
+
+  /** The head element, or `undefined` when empty. */
+  peek(): T | undefined {
+    return this.count === 0 ? undefined : this.slots[this.head];
+  }
+
+  /** Removes and returns the head element, or `undefined` when empty. */
+  shift(): T | undefined {
+    if (this.count === 0) return undefined;
+    const value = this.slots[this.head];
+    this.slots[this.head] = undefined;
+    this.head = (this.head + 1) & this.mask;
+    this.count--;
+    return value;
+  }
+
+  /** Removes every element. */
+  clear(): void {
+    this.slots.fill(undefined);
+    this.head = 0;
+    this.count = 0;
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    const size = old.length;
+    const next = new Array<T | undefined>(size * 2).fill(undefined);
+    for (let i = 0; i < size; i++) next[i] = old[(this.head + i) & this.mask];
+    this.slots = next;
+    this.head = 0;
+    this.mask = size * 2 - 1;
+  }
+}
