@@ -31,6 +31,9 @@ const DQUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const SLASH = 0x2f;
 
+/** The shared parameter list of offers without parameters. */
+const NO_PARAMS: ExtensionOffer['params'] = Object.freeze([]);
+
 /** tchar of RFC 7230 section 3.2.6, indexed by char code (0-127). */
 const TCHAR = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
@@ -172,6 +175,10 @@ function readQuotedToken(value: string, i: number): { text: string; end: number 
  */
 export function parseExtensions(value: string): ExtensionOffer[] | null {
   const offers: ExtensionOffer[] = [];
+  // Parameters are gathered in one scratch array and copied out at their exact
+  // size: a fresh array per offer would over-allocate its backing store, and a
+  // header of many tiny offers would then cost far more memory than its length.
+  const params: Array<readonly [string, string | true]> = [];
   let i = 0;
   for (;;) {
     i = skipEmptyElements(value, i);
@@ -180,7 +187,7 @@ export function parseExtensions(value: string): ExtensionOffer[] | null {
     i = skipToken(value, i);
     if (i === nameStart) return null;
     const name = value.slice(nameStart, i);
-    const params: Array<readonly [string, string | true]> = [];
+    params.length = 0;
     i = skipOws(value, i);
     while (i < value.length && value.charCodeAt(i) === SEMICOLON) {
       i = skipOws(value, i + 1);
@@ -209,7 +216,7 @@ export function parseExtensions(value: string): ExtensionOffer[] | null {
         params.push([paramName, true]);
       }
     }
-    offers.push({ name, params });
+    offers.push({ name, params: params.length === 0 ? NO_PARAMS : params.slice() });
     if (i >= value.length) break;
     if (value.charCodeAt(i) !== COMMA) return null;
     i++;
