@@ -129,7 +129,11 @@ export class FrameParser {
     this.#validateUtf8 = options.validateUtf8 ?? true;
   }
 
-  /** Bytes received and not yet returned in a frame (at most one header plus one payload between pulls). */
+  /**
+   * Bytes the parser holds: pushed and not yet looked at, plus a partial
+   * header and the partial payload being gathered. Between pulls this is
+   * at most one header plus one frame's payload.
+   */
   get bufferedBytes(): number {
     return this.#unconsumed + this.#headerLength + this.#gathered;
   }
@@ -329,7 +333,8 @@ export class FrameParser {
         this.#unmaskAndCheck(chunk, start, end, 0);
         return this.#complete(chunk.subarray(start, end));
       }
-      gather = this.#gather = Buffer.allocUnsafe(length); // returned only once every byte is written
+      // Returned only once every byte is written; small ones come from Node's shared pool.
+      gather = this.#gather = Buffer.allocUnsafe(length);
     }
     const from = this.#gathered;
     let filled = from;

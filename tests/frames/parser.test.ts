@@ -1,0 +1,152 @@
+/** Parser behaviour beyond single rules: zero-copy, chunking, early UTF-8 failure, order, memory bounds. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FrameParser, Opcode, ProtocolError, frame, type Frame } from '../../src/frames/index.ts';
+import { KEY, assertProtocolError, bytewise, drain, splitAt, wire } from './support.ts';
+
+const FIN = 0x80;
+
+test('a payload inside one chunk is a view of it, unmasked in place', () => {
+  const chunk = Buffer.concat([wire(FIN | Opcode.Binary, 'first', KEY), wire(FIN | Opcode.Text, 'second', KEY)]);
+  const parser = new FrameParser({ role: 'server' });
+  parser.push(chunk);
+  const a = parser.next()!;
+  const b = parser.next()!;
+  assert.is(parser.next(), undefined);
+  assert.is(a.payload.buffer, chunk.buffer);
+  assert.is(b.payload.buffer, chunk.buffer);
+  assert.is(a.payload.toString(), 'first');
+  assert.is(b.payload.toString(), 'second');
+  assert.is(a.payload.byteOffset, chunk.byteOffset + 6);
+});
+
+test('a payload in the chunk after its header is still a view', () => {
+  const bytes = wire(FIN | Opcode.Binary, Buffer.alloc(300, 7), KEY);
+  const [header, body] = splitAt(bytes, [8]);
+  const parser = new FrameParser({ role: 'server' });
+  parser.push(header!);
+  assert.is(parser.next(), undefined);
+  assert.is(parser.bufferedBytes, 0, 'the header is consumed');
+  parser.push(body!);
+  const f = parser.next()!;
+  assert.is(f.payload.buffer, body!.buffer);
+  assert.equal(f.payload, Buffer.alloc(300, 7));
+});
+
+test('a straddling payload is gathered once into a buffer of its exact size', () => {
+  const payload = Buffer.alloc(1000, 3);
+  const bytes = wire(FIN | Opcode.Binary, payload, KEY);
+  const parser = new FrameParser({ role: 'server' });
+  const chunks = splitAt(bytes, [100, 500, 900]).map((c) => Buffer.from(Uint8Array.from(c).buffer));
+  let f: Frame | undefined;
+  for (const chunk of chunks) {
+    parser.push(chunk);
+    f = parser.next();
+    if (f === undefined) assert.ok(parser.bufferedBytes <= 1008, `holds ${parser.bufferedBytes}`);
+  }
+  assert.ok(f);
+  assert.is(f.payload.length, 1000);
+  assert.equal(f.payload, payload);
+  for (const chunk of chunks) assert.is.not(f.payload.buffer === chunk.buffer, true);
+});
+
+test('one byte at a time gives the same frames as one chunk', () => {
+  const bytes = Buffer.concat([
+    wire(Opcode.Text, 'Hel', KEY),
+    wire(FIN | Opcode.Ping, 'p', KEY),
+    wire(FIN | Opcode.Continuation, 'lo \u20ac', KEY),
+    wire(FIN | Opcode.Binary, Buffer.alloc(70000, 9), KEY),
+    wire(FIN | Opcode.Close, Buffer.from([0x03, 0xe8, 0x62, 0x79, 0x65]), KEY),
+  ]);
+  const whole = drain({ role: 'server' }, [bytes]);
+  const single = drain({ role: 'server' }, bytewise(bytes));
+  assert.is(whole.error, undefined);
+  assert.is(single.error, undefined);
+  assert.is(whole.frames.length, 5);
+  assert.equal(single.frames, whole.frames);
+});
+
+test('invalid UTF-8 fails mid-frame, before the rest of the frame arrives', () => {
+  const payload = Buffer.concat([Buffer.from('valid text '), Buffer.from([0xc0]), Buffer.alloc(5000, 0x61)]);
+  const bytes = wire(FIN | Opcode.Text, payload, KEY);
+  const parser = new FrameParser({ role: 'server' });
+  parser.push(Buffer.from(bytes.subarray(0, 8 + 5)));
+  assert.is(parser.next(), undefined, 'valid so far');
+  parser.push(Buffer.from(bytes.subarray(8 + 5, 8 + 12)));
+  assert.throws(() => parser.next(), (e: unknown) => e instanceof ProtocolError && e.closeCode === 1007);
+});
+
+test('a sequence split across chunks mid-frame is accepted; a bad continuation fails at once', () => {
+  const good = wire(FIN | Opcode.Text, 'a\u{1F600}b', KEY);
+  for (let cut = 1; cut < good.length; cut++) {
+    const { frames, error } = drain({ role: 'server' }, splitAt(good, [cut]));
+    assert.is(error, undefined);
+    assert.is(frames[0]!.payload.toString(), 'a\u{1F600}b');
+  }
+  const bad = wire(FIN | Opcode.Text, Buffer.from([0x61, 0xf0, 0x9f, 0x41, 0x62, 0x63, 0x64]), KEY);
+  const parser = new FrameParser({ role: 'server' });
+  parser.push(Buffer.from(bad.subarray(0, 6 + 4)));
+  assert.throws(() => parser.next(), (e: unknown) => e instanceof ProtocolError && e.closeCode === 1007);
+});
+
+test('frames before an error come first; the error then sticks', () => {
+  const bytes = Buffer.concat([
+    wire(FIN | Opcode.Text, 'one', KEY),
+    wire(FIN | Opcode.Binary, 'two', KEY),
+    Buffer.from([FIN | 0x03, 0x80, 0, 0, 0, 0]),
+    wire(FIN | Opcode.Text, 'never', KEY),
+  ]);
+  const parser = new FrameParser({ role: 'server' });
+  parser.push(bytes);
+  assert.is(parser.next()!.payload.toString(), 'one');
+  assert.is(parser.next()!.payload.toString(), 'two');
+  let first: unknown;
+  try {
+    parser.next();
+  } catch (error) {
+    first = error;
+  }
+  assertProtocolError(first, 1002);
+  parser.push(wire(FIN | Opcode.Text, 'more', KEY));
+  assert.throws(() => parser.next(), (e: unknown) => e === first);
+  assert.is(parser.bufferedBytes, 0, 'buffers are released after a failure');
+});
+
+test('empty payloads, and a control frame between fragments', () => {
+  const { frames } = drain({ role: 'client' }, [
+    wire(Opcode.Binary, ''),
+    wire(FIN | Opcode.Pong, ''),
+    wire(FIN | Opcode.Continuation, ''),
+    wire(FIN | Opcode.Close, ''),
+  ]);
+  assert.equal(frames, [
+    frame(Opcode.Binary, Buffer.alloc(0), false),
+    frame(Opcode.Pong),
+    frame(Opcode.Continuation),
+    frame(Opcode.Close),
+  ]);
+});
+
+test('bufferedBytes counts bytes held: unconsumed, partial header, partial payload', () => {
+  const bytes = wire(FIN | Opcode.Binary, Buffer.alloc(200), KEY);
+  const parser = new FrameParser({ role: 'server' });
+  parser.push(bytes.subarray(0, 3));
+  assert.is(parser.bufferedBytes, 3);
+  assert.is(parser.next(), undefined);
+  assert.is(parser.bufferedBytes, 3);
+  parser.push(bytes.subarray(3, 50));
+  assert.is(parser.next(), undefined);
+  assert.is(parser.bufferedBytes, 42, 'the 8 header bytes are consumed, 42 payload bytes gathered');
+  parser.push(bytes.subarray(50));
+  assert.ok(parser.next());
+  assert.is(parser.bufferedBytes, 0);
+});
+
+test('option misuse throws typed errors', () => {
+  assert.throws(() => new FrameParser({ role: 'peer' as 'server' }), TypeError);
+  assert.throws(() => new FrameParser({ role: 'server', maxFrameSize: -1 }), RangeError);
+  assert.throws(() => new FrameParser({ role: 'server', maxFrameSize: 1.5 }), RangeError);
+  assert.throws(() => new FrameParser({ role: 'server', rsvAllowed: 8 }), RangeError);
+});
+
+test.run();
