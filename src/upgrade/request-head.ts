@@ -89,11 +89,21 @@ function trimOws(value: string): string {
   return value.slice(start, end);
 }
 
-/** True when every character is VCHAR or obs-text; SP and HTAB are also allowed with `allowWhitespace`. */
-function isVisible(value: string, allowWhitespace: boolean): boolean {
+/** True when `value` is a valid field value: VCHAR, obs-text, SP and HTAB only. */
+function isFieldValue(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c === 0x7f || (c < 0x21 && !(allowWhitespace && (c === 0x20 || c === 0x09)))) return false;
+    if (c === 0x7f || (c < 0x20 && c !== 0x09)) return false;
+  }
+  return true;
+}
+
+/** True when `target` is non-empty visible ASCII (a URI has no other characters). */
+function isRequestTarget(target: string): boolean {
+  if (target.length === 0) return false;
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
   }
   return true;
 }
@@ -155,7 +165,7 @@ class HeadBuilder {
     const parts = content.split(' ');
     const [method = '', url = '', version = ''] = parts;
     const match = HTTP_VERSION.exec(version);
-    if (parts.length !== 3 || !isToken(method) || url === '' || !isVisible(url, false) || match === null) {
+    if (parts.length !== 3 || !isToken(method) || !isRequestTarget(url) || match === null) {
       throw new HandshakeError(400, 'malformed request line');
     }
     return { method, url, httpVersion: `${match[1]}.${match[2]}` };
@@ -170,7 +180,7 @@ class HeadBuilder {
     const name = colon === -1 ? '' : content.slice(0, colon);
     if (!isToken(name)) throw new HandshakeError(400, 'malformed header line: invalid or missing field name');
     const value = trimOws(content.slice(colon + 1));
-    if (!isVisible(value, true)) {
+    if (!isFieldValue(value)) {
       throw new HandshakeError(400, `malformed header line: control character in ${name} value`);
     }
     if (this.rawHeaders.length / 2 >= this.limits.maxHeaders) {
@@ -195,8 +205,9 @@ class HeadBuilder {
  *
  * @throws HandshakeError 400 for malformed syntax, 431 when `maxHeadSize` or
  *   `maxHeaders` is exceeded, 408 when the head is not complete within
- *   `timeoutMs` (drop the socket then). The caller answers the others with
- *   `formatErrorResponse` and closes the socket.
+ *   `timeoutMs` (the input is then cancelled with that error, so no read
+ *   stays parked on it; drop the socket). The caller answers the others
+ *   with `formatErrorResponse` and closes the socket.
  * @throws IncompleteRequestHeadError when the channel ends or fails before
  *   the head is complete (no response is possible).
  * @throws RangeError for invalid options (before anything is read).
@@ -204,12 +215,14 @@ class HeadBuilder {
 export async function readRequestHead(input: ByteReadChannel, options: RequestHeadOptions = {}): Promise<RequestHead> {
   const limits = resolveLimits(options);
   const builder = new HeadBuilder(limits);
+  const timeout = new HandshakeError(408, `request head not received within ${limits.timeoutMs} ms`);
   let expired = false;
   let wake: (() => void) | undefined;
   const timer = Number.isFinite(limits.timeoutMs)
     ? setTimeout(() => {
         expired = true;
         wake?.();
+        input.cancel(timeout);
       }, limits.timeoutMs)
     : undefined;
   try {
@@ -233,11 +246,11 @@ export async function readRequestHead(input: ByteReadChannel, options: RequestHe
           input.awaitContent().then(resolve, reject);
         });
       } catch (cause) {
-        throw new IncompleteRequestHeadError(builder.size, cause);
+        throw expired ? timeout : new IncompleteRequestHeadError(builder.size, cause);
       } finally {
         wake = undefined;
       }
-      if (expired) throw new HandshakeError(408, `request head not received within ${limits.timeoutMs} ms`);
+      if (expired) throw timeout;
       if (!more) throw new IncompleteRequestHeadError(builder.size);
     }
   } finally {
