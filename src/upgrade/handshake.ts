@@ -26,7 +26,7 @@ import type { ExtensionOffer } from './header-tokens.ts';
  * joined form: the lines joined with ", ".
  */
 export interface UpgradeCall {
-  readonly method: string | undefined;
+  readonly method?: string | undefined;
   /** `"1.1"` for HTTP/1.1. */
   readonly httpVersion: string;
   readonly url?: string | undefined;
