@@ -28,7 +28,7 @@ export interface FrameSerializerOptions {
 /** Throws a `TypeError` / `RangeError` for a frame that may not be sent as it is. */
 function checkFrame(frame: Frame): void {
   const opcode: number = frame.opcode;
-  if (!Object.values(Opcode).includes(opcode as Opcode)) {
+  if (!(opcode <= Opcode.Binary || (opcode >= Opcode.Close && opcode <= Opcode.Pong)) || !Number.isInteger(opcode)) {
     throw new TypeError(`opcode ${opcode} is reserved; use one of Opcode's values`);
   }
   if (isControl(opcode)) {
