@@ -227,12 +227,7 @@ export async function readRequestHead(input: ByteReadChannel, options: RequestHe
     : undefined;
   try {
     for (;;) {
-      let chunk: Buffer | undefined;
-      try {
-        chunk = input.peekChunk();
-      } catch (cause) {
-        throw new IncompleteRequestHeadError(builder.size, cause);
-      }
+      const chunk = input.peekChunk();
       if (chunk !== undefined) {
         const { used, head } = builder.feed(chunk);
         input.tryReadChunk(used);
