@@ -30,9 +30,27 @@ export function withProgress<A extends unknown[]>(name: string, runs: number, pr
   };
 }
 
-/** fast-check parameters for a property with `runs` runs. */
-export function parameters(runs: number): fc.Parameters<unknown> {
-  return { numRuns: runs, endOnFailure: true };
+/** Longest counterexample text a failure report shows (some hold 100,000s of frames). */
+const REPORT_CHARS = 4000;
+
+/**
+ * fast-check parameters for a property with `runs` runs. A failure is
+ * reported with its seed, path and error, and the counterexample cut short.
+ */
+export function parameters<T>(runs: number): fc.Parameters<T> {
+  return {
+    numRuns: runs,
+    endOnFailure: true,
+    reporter(details) {
+      if (!details.failed) return;
+      const example = fc.stringify(details.counterexample);
+      const error = details.errorInstance instanceof Error ? details.errorInstance.stack ?? details.errorInstance.message : String(details.errorInstance);
+      throw new Error(
+        `property failed after ${details.numRuns} runs; replay with { seed: ${details.seed}, path: ${JSON.stringify(details.counterexamplePath)} }\n` +
+          `${error}\ncounterexample (${example.length} chars): ${example.slice(0, REPORT_CHARS)}${example.length > REPORT_CHARS ? ' ...' : ''}`,
+      );
+    },
+  };
 }
 
 /** Deterministic filler bytes, so large payloads cost no generation time. */
