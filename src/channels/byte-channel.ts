@@ -21,6 +21,14 @@
  * never allocate a promise; the async reads resolve from the buffer through
  * `Promise.resolve` (no parking), and `awaitContent`/`writeFully` return a
  * shared pre-resolved promise when they need not wait.
+ *
+ * Wake-ups: bytes becoming readable resume a parked reader from
+ * `process.nextTick`, which Node runs once the microtasks queued so far (and
+ * those they queue) have run — that is, when the writer's burst of writes
+ * yields to I/O. So a reader is resumed once per burst, not once per chunk,
+ * and finds the whole burst buffered (the Node adapter then writes it with a
+ * single syscall). No latency is added beyond that burst: a writer that has to
+ * wait, `close` and `cancel` resume the reader at once.
  */
 import type { ByteReadChannel, ByteWriteChannel } from './byte-channel-types.ts';
 import {
@@ -91,6 +99,12 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   private window: Buffer = EMPTY;
   private readonly scratch = Buffer.allocUnsafe(8);
   private cancelHandlers: ((cause: Error) => void)[] | undefined;
+  private wakeScheduled = false;
+  /** The deferred wake-up (see "Wake-ups"); it re-checks, since the reader may be gone. */
+  private readonly wakeLater = (): void => {
+    this.wakeScheduled = false;
+    if (this.readerResolve !== undefined && this.size - this.unflushed >= this.readerMin) this.wakeReader();
+  };
 
   /**
    * @param capacity bytes buffered before writers wait (a positive integer);
@@ -302,7 +316,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     return new Promise<void>((resolve, reject) => {
       this.writers.push({ src: buf, resolve, reject });
       // Invariant: while a write waits, everything queued is visible.
-      this.flush();
+      this.unflushed = 0;
       if (this.readerResolve !== undefined) this.feedParkedReader();
     });
   }
@@ -344,7 +358,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   flush(): void {
     if (this.unflushed === 0) return;
     this.unflushed = 0;
-    if (this.readerResolve !== undefined && this.size >= this.readerMin) this.wakeReader();
+    if (this.readerResolve !== undefined && this.size >= this.readerMin) this.scheduleWake();
   }
 
   /**
@@ -379,7 +393,13 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     this.chunks.push(buf);
     this.size += buf.length;
     if (!this.auto) this.unflushed += buf.length;
-    else if (this.readerResolve !== undefined && this.size >= this.readerMin) this.wakeReader();
+    else if (this.readerResolve !== undefined && this.size >= this.readerMin) this.scheduleWake();
+  }
+
+  private scheduleWake(): void {
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    process.nextTick(this.wakeLater);
   }
 
   private wakeReader(): void {
@@ -397,18 +417,22 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
       w.resolve();
     }
     if (this.writers.length !== 0) {
-      this.flush();
+      this.unflushed = 0;
       if (this.readerResolve !== undefined) this.feedParkedReader();
     }
   }
 
   /**
-   * A reader waits for `readerMin` bytes (at most the capacity), fewer are
-   * buffered, and the head write does not fit: queue a view of the part of it
-   * that does, which satisfies the reader without exceeding the capacity.
+   * A reader is parked and a write waits for room: resume the reader at once.
+   * If it waits for more than is buffered (at most the capacity), first queue
+   * a view of the part of the head write that fits, which satisfies it without
+   * exceeding the capacity.
    */
   private feedParkedReader(): void {
-    if (this.size >= this.readerMin) return;
+    if (this.size >= this.readerMin) {
+      this.wakeReader();
+      return;
+    }
     const w = this.writers.peek() as PendingWrite;
     const room = this.capacity - this.size;
     const part = w.src.subarray(0, room);

@@ -13,6 +13,11 @@
  * is buffered for that receiver, as with Kotlin's direct hand-off). The
  * channel is built for one consumer but stays correct with several: every
  * waiter is woken and the ones that find nothing wait again.
+ *
+ * Wake-ups: a send resumes waiting receivers from `process.nextTick`, which
+ * Node runs once the microtasks queued so far have run — when the sender's
+ * burst yields. The consumer then finds the whole burst (one wake-up per
+ * burst, not per element). `close` and `cancel` release waiters at once.
  */
 import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from './errors.ts';
 import { reportUncaught } from './report.ts';
@@ -55,6 +60,15 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   private cause: Error | undefined;
   /** Handlers waiting for the close; `undefined` once they ran. */
   private closeHandlers: ((cause: Error | undefined) => void)[] | undefined = [];
+  private wakeScheduled = false;
+  /** The deferred wake-up (see "Wake-ups"). */
+  private readonly wakeLater = (): void => {
+    this.wakeScheduled = false;
+    if (this.waiters.length === 0 || (this.buffer.length === 0 && this.senders.length === 0)) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.resolve(true);
+  };
 
   /** @param capacity 0 (default, rendezvous), a positive integer, or `Infinity` (unbounded). */
   constructor(capacity = 0) {
@@ -246,10 +260,9 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   }
 
   private wakeWaiters(): void {
-    if (this.waiters.length === 0) return;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w.resolve(true);
+    if (this.waiters.length === 0 || this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    process.nextTick(this.wakeLater);
   }
 
   /** Releases waiting receivers once nothing more will come. */

@@ -19,7 +19,9 @@
  * - socket `'close'` with output still in use     → output is cancelled (writers fail);
  * - output closed normally                        → everything written, then `socket.end()` (half-close);
  * - output closed with a cause                    → `socket.destroy()`, input closes with that cause;
- * - input cancelled by its reader                 → `socket.destroy()` (both directions end).
+ * - input cancelled by its reader                 → reading stops; the socket is destroyed once the
+ *                                                   output is closed and flushed (at once if it already
+ *                                                   is), or `lingerMs` after the cancel at the latest.
  * Every listener is removed when the socket closes.
  *
  * Half-close: a socket made with `allowHalfOpen: false` (the default of
@@ -39,6 +41,11 @@ export interface SocketChannelsOptions {
   readonly inputCapacity?: number;
   /** Bytes written to the output channel that may wait for the socket. Default 64 KiB. */
   readonly outputCapacity?: number;
+  /**
+   * After the input is cancelled, how long output still being written may
+   * delay destroying the socket. Default 5 s.
+   */
+  readonly lingerMs?: number;
 }
 
 /** The two halves over one socket. */
@@ -63,6 +70,10 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
   /** Why this adapter destroyed the socket, reported to the other side. */
   let failure: Error | undefined;
   let drained: (() => void) | undefined;
+  /** Set when the input was cancelled: the socket goes once the output is done. */
+  let destroyWhenFlushed = false;
+  let pumpDone = false;
+  let linger: NodeJS.Timeout | undefined;
 
   const resume = (): void => {
     if (!socket.destroyed) socket.resume();
@@ -96,10 +107,17 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
     socket.off('drain', onDrain);
     socket.off('close', onClose);
     disposeCancelHook();
+    clearTimeout(linger);
   };
   const disposeCancelHook = input.invokeOnCancel((cause) => {
     failure ??= cause;
-    socket.destroy();
+    socket.off('data', onData);
+    if (pumpDone) {
+      socket.destroy();
+      return;
+    }
+    destroyWhenFlushed = true;
+    linger = setTimeout(() => socket.destroy(), options.lingerMs ?? DEFAULT_LINGER_MS);
   });
 
   const pump = async (): Promise<void> => {
@@ -113,8 +131,11 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
         socket.uncork();
         if (!writable) await new Promise<void>((resolve) => (drained = resolve));
       }
-      socket.end();
+      pumpDone = true;
+      if (destroyWhenFlushed) socket.end(() => socket.destroy());
+      else socket.end();
     } catch (error) {
+      pumpDone = true;
       failure ??= toError(error);
       socket.destroy();
     }
@@ -129,5 +150,7 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
   void pump();
   return { input, output };
 }
+
+const DEFAULT_LINGER_MS = 5_000;
 
 function ignore(): void {}
