@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Autobahn|Testsuite conformance suite against our server or client,
-# through the shared harness in /work/shared/tools/autobahn (see its README.md).
+# through the shared harness in ../shared/tools/autobahn (see its README.md).
 # The testsuite itself is NEVER part of this repo: it lives outside, in
 # $AUTOBAHN_SRC (default /tmp/ab/src).
 #
@@ -19,7 +19,7 @@
 #   TESTEE_CMD        server command instead of npm run testee; {PORT} is replaced
 #   CLIENT_CMD        client command instead of npm run autobahn-client; {URL}/{AGENT} replaced
 #   AUTOBAHN_SRC      extracted testsuite (default /tmp/ab/src)
-#   AUTOBAHN_TOOLS    harness dir (default /work/shared/tools/autobahn)
+#   AUTOBAHN_TOOLS    harness dir (default ../shared/tools/autobahn beside the checkout)
 #   SUITE_TIMEOUT, CLIENT_TIMEOUT, STARTUP_TIMEOUT: passed through (see the harness README)
 # exit: 0 no failure, 1 failures, 2 no report, 3 setup missing, 64 usage
 #
@@ -29,7 +29,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TOOLS="${AUTOBAHN_TOOLS:-/work/shared/tools/autobahn}"
+TOOLS="${AUTOBAHN_TOOLS:-$ROOT/../shared/tools/autobahn}"
 export AUTOBAHN_SRC="${AUTOBAHN_SRC:-/tmp/ab/src}"
 
 MODE="${1:-server}"

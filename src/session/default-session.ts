@@ -1,0 +1,194 @@
+/**
+ * The default session (Ktor's `DefaultWebSocketSession`), built on a raw
+ * one: a processor task answers pings, tracks pongs, echoes the peer's close
+ * frame and reassembles fragmented messages (inflating them through the
+ * negotiated extensions); the handler gets whole messages (`string` for text,
+ * `Buffer` for binary) and a small surface: `send`, `for await`, `close`.
+ */
+import { Channel } from '../channels/channel.ts';
+import { launch } from '../channels/context.ts';
+import { ClosedReceiveChannelError } from '../channels/errors.ts';
+import { CloseCode, decodeClosePayload, type CloseReason } from '../frames/close.ts';
+import { ProtocolError } from '../frames/errors.ts';
+import { frame, Opcode, type Frame } from '../frames/frame.ts';
+import { isValidUtf8 } from '../frames/utf8.ts';
+import type { WebSocketExtension } from './extension.ts';
+import { MessageAssembler, type AssembledMessage } from './message-assembler.ts';
+import {
+  DEFAULT_SESSION_DEFAULTS,
+  resolveOptions,
+  type DefaultSessionOptions,
+  type ResolvedDefaultSessionOptions,
+} from './options.ts';
+import { Pinger } from './pinger.ts';
+import type { RawWebSocketSession } from './raw-session.ts';
+
+/** A whole message: text as a string, binary as a Buffer. */
+export type Message = string | Buffer;
+
+export class DefaultWebSocketSession implements AsyncIterable<Message> {
+  /** The raw session underneath (its `outgoing` is shared; do not read its `incoming`). */
+  readonly raw: RawWebSocketSession;
+  /** The peer's close reason, or 1006 when the connection ended without one. */
+  readonly closeReason: Promise<CloseReason>;
+  readonly options: ResolvedDefaultSessionOptions;
+
+  readonly #messages: Channel<Message>;
+  readonly #pinger: Pinger | undefined;
+  /** Serialises outgoing messages through async extension transforms, keeping their order. */
+  #sendChain: Promise<unknown> = Promise.resolve();
+
+  constructor(raw: RawWebSocketSession, options?: DefaultSessionOptions) {
+    this.raw = raw;
+    this.options = resolveOptions(DEFAULT_SESSION_DEFAULTS, options);
+    this.closeReason = raw.closeReason;
+    this.#messages = new Channel<Message>(this.options.messageQueue);
+    if (this.options.pingIntervalMs > 0) {
+      this.#pinger = new Pinger(raw, this.options.pingIntervalMs, this.options.pingTimeoutMs);
+    }
+    launch(raw.context, () => this.#process());
+  }
+
+  /** The negotiated subprotocol, if any. */
+  get protocol(): string | undefined {
+    return this.raw.protocol;
+  }
+
+  /** Negotiated extensions. */
+  get extensions(): readonly WebSocketExtension[] {
+    return this.raw.extensions;
+  }
+
+  /**
+   * Sends a text (string) or binary message, waiting while the outgoing queue
+   * is full. Rejects with `SessionClosedError` once the session is closing.
+   */
+  send(data: string | Uint8Array): Promise<void> {
+    const opcode = typeof data === 'string' ? Opcode.Text : Opcode.Binary;
+    const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : asBuffer(data);
+    if (this.raw.extensions.length === 0) return this.raw.send(frame(opcode, payload));
+    const sent = this.#sendChain.then(async () => {
+      let bytes = payload;
+      let rsv = 0;
+      for (const extension of this.raw.extensions) {
+        const encoded = await extension.encode(opcode, bytes);
+        bytes = encoded.payload;
+        rsv |= encoded.rsv;
+      }
+      await this.raw.send({ opcode, fin: true, rsv1: (rsv & 0b100) !== 0, rsv2: (rsv & 0b010) !== 0, rsv3: (rsv & 0b001) !== 0, payload: bytes });
+    });
+    this.#sendChain = sent.catch(() => {});
+    return sent;
+  }
+
+  /** Sends one frame as is (no extension transform). */
+  sendFrame(f: Frame): Promise<void> {
+    return this.raw.send(f);
+  }
+
+  /**
+   * The next message. Rejects with `ClosedReceiveChannelError` after a clean
+   * close, with the `ProtocolError` the peer caused, or with
+   * `ConnectionClosedError` when the connection was lost.
+   */
+  async receive(): Promise<Message> {
+    try {
+      return this.#messages.tryReceive() ?? (await this.#messages.receive());
+    } catch (error) {
+      throw this.#observed(error);
+    }
+  }
+
+  /** Iterates messages until the close handshake; throws if the session failed. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    for (;;) {
+      let message: Message;
+      try {
+        message = this.#messages.tryReceive() ?? (await this.#messages.receive());
+      } catch (error) {
+        if (error instanceof ClosedReceiveChannelError) return;
+        throw this.#observed(error);
+      }
+      yield message;
+    }
+  }
+
+  /**
+   * Starts the close handshake with `code` and `reason` (default 1000) and
+   * resolves with the peer's close reason once it arrived (or 1006 if the
+   * connection ended first, at most `closeTimeoutMs` later).
+   */
+  close(code: number = CloseCode.Normal, reason = ''): Promise<CloseReason> {
+    this.raw.startClose({ code, reason });
+    return this.closeReason;
+  }
+
+  /**
+   * The handler saw the end of the messages: if it was a protocol error, the
+   * close frame goes out now, after anything the handler sent in reply to the
+   * messages before it.
+   */
+  #observed(error: unknown): unknown {
+    if (error instanceof ProtocolError && error === this.raw.failure) this.raw.failConnection(error);
+    return error;
+  }
+
+  async #process(): Promise<void> {
+    const incoming = this.raw.incoming;
+    const messages = this.#messages;
+    const assembler = new MessageAssembler();
+    try {
+      for (;;) {
+        const f = incoming.tryReceive() ?? (await incoming.receive());
+        switch (f.opcode) {
+          case Opcode.Ping:
+            if (!this.raw.isClosing) await this.raw.outgoing.send(frame(Opcode.Pong, f.payload));
+            break;
+          case Opcode.Pong:
+            this.#pinger?.onPong(f.payload);
+            break;
+          case Opcode.Close:
+            this.#onClose(f.payload);
+            break;
+          default: {
+            const assembled = assembler.push(f);
+            if (assembled === undefined) break;
+            const message = await this.#decode(assembled);
+            if (!messages.trySend(message)) await messages.send(message);
+          }
+        }
+      }
+    } catch (error) {
+      this.#pinger?.stop();
+      if (error instanceof ClosedReceiveChannelError) {
+        messages.close();
+      } else {
+        if (error instanceof ProtocolError && this.raw.failure === undefined) this.raw.reportProtocolError(error);
+        messages.close(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+  }
+
+  /** The peer's close: echo its code (an empty close gets an empty close back). */
+  #onClose(payload: Buffer): void {
+    const reason = decodeClosePayload(payload);
+    this.raw.startClose(reason.code === CloseCode.NoStatusReceived ? undefined : { code: reason.code, reason: '' });
+  }
+
+  async #decode(message: AssembledMessage): Promise<Message> {
+    let payload = message.payload;
+    if (message.rsv !== 0) {
+      for (const extension of this.raw.extensions) {
+        payload = await extension.decode(payload, message.rsv, this.raw.options.maxMessageSize);
+      }
+      if (message.opcode === Opcode.Text && !isValidUtf8(payload)) {
+        throw new ProtocolError(CloseCode.InvalidPayload, 'invalid UTF-8 in a text message');
+      }
+    }
+    return message.opcode === Opcode.Text ? payload.toString('utf8') : payload;
+  }
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}

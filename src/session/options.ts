@@ -1,0 +1,71 @@
+/**
+ * Session limits and timeouts, with their defaults in one place. Every limit
+ * the session enforces is here; `resolveSessionOptions` fills in the rest.
+ */
+
+/** Limits and timeouts of a raw session. */
+export interface RawSessionOptions {
+  /** Largest frame payload accepted from the peer (1009 above it). Default 16 MiB. */
+  readonly maxFrameSize?: number;
+  /** Largest message (sum of its frames' payloads) accepted from the peer (1009 above it). Default 16 MiB. */
+  readonly maxMessageSize?: number;
+  /** Frames parsed but not yet taken by the handler before reading pauses. Default 16. */
+  readonly incomingQueue?: number;
+  /** Frames the handler may queue before `send` waits. Default 16. */
+  readonly outgoingQueue?: number;
+  /**
+   * After our close frame is sent, how long to wait for the peer's before the
+   * connection is dropped; also how long a failed connection waits for the
+   * handler to take the frames that arrived before the failure. Default 5 s.
+   */
+  readonly closeTimeoutMs?: number;
+  /**
+   * How long the writer may wait on a peer that does not read before the
+   * connection is dropped (0 disables). Default 30 s.
+   */
+  readonly writeTimeoutMs?: number;
+}
+
+/** Limits and timeouts of a default session (on top of the raw ones). */
+export interface DefaultSessionOptions {
+  /** Interval between our pings; 0 disables pinging. Default 0 (off, like ws and Ktor). */
+  readonly pingIntervalMs?: number;
+  /** How long to wait for a pong before the connection is dropped (1006). Default 15 s. */
+  readonly pingTimeoutMs?: number;
+  /** Reassembled messages waiting for the handler before reading pauses. Default 16. */
+  readonly messageQueue?: number;
+}
+
+export type ResolvedRawSessionOptions = Required<RawSessionOptions>;
+export type ResolvedDefaultSessionOptions = Required<DefaultSessionOptions>;
+
+export const RAW_SESSION_DEFAULTS: ResolvedRawSessionOptions = {
+  maxFrameSize: 16 * 1024 * 1024,
+  maxMessageSize: 16 * 1024 * 1024,
+  incomingQueue: 16,
+  outgoingQueue: 16,
+  closeTimeoutMs: 5_000,
+  writeTimeoutMs: 30_000,
+};
+
+export const DEFAULT_SESSION_DEFAULTS: ResolvedDefaultSessionOptions = {
+  pingIntervalMs: 0,
+  pingTimeoutMs: 15_000,
+  messageQueue: 16,
+};
+
+/** Fills defaults and rejects nonsense values with a RangeError (programmer misuse). */
+export function resolveOptions<T extends object>(defaults: Required<T>, given: T | undefined): Required<T> {
+  const out = { ...defaults };
+  if (given) {
+    for (const key of Object.keys(defaults) as (keyof T)[]) {
+      const value = given[key];
+      if (value === undefined) continue;
+      if (typeof value !== 'number' || !(value >= 0)) {
+        throw new RangeError(`option ${String(key)} must be a non-negative number, got ${String(value)}`);
+      }
+      out[key] = value as Required<T>[keyof T];
+    }
+  }
+  return out;
+}

@@ -1,0 +1,49 @@
+/**
+ * Keep-alive for a default session: sends a ping every interval and drops the
+ * connection (1006, `PingTimeoutError`) when its pong does not come back in
+ * time. Each ping carries an 8-byte sequence number; only the pong echoing the
+ * latest one counts.
+ */
+import { frame, Opcode } from '../frames/frame.ts';
+import { PingTimeoutError } from './errors.ts';
+import type { RawWebSocketSession } from './raw-session.ts';
+
+export class Pinger {
+  readonly #raw: RawWebSocketSession;
+  readonly #timeoutMs: number;
+  readonly #interval: NodeJS.Timeout;
+  #deadline: NodeJS.Timeout | undefined;
+  #sequence = 0n;
+  #awaiting: Buffer | undefined;
+
+  constructor(raw: RawWebSocketSession, intervalMs: number, timeoutMs: number) {
+    this.#raw = raw;
+    this.#timeoutMs = timeoutMs;
+    this.#interval = setInterval(() => this.#ping(), intervalMs);
+    raw.job.invokeOnCompletion(() => this.stop());
+  }
+
+  /** A pong arrived; it settles the outstanding ping if it echoes it. */
+  onPong(payload: Buffer): void {
+    if (this.#awaiting !== undefined && payload.equals(this.#awaiting)) {
+      this.#awaiting = undefined;
+      clearTimeout(this.#deadline);
+      this.#deadline = undefined;
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#interval);
+    clearTimeout(this.#deadline);
+  }
+
+  #ping(): void {
+    if (this.#awaiting !== undefined || this.#raw.isClosing) return;
+    const payload = Buffer.allocUnsafe(8);
+    payload.writeBigUInt64BE(++this.#sequence);
+    // A full queue means the peer is not reading; the write timeout handles that.
+    if (!this.#raw.outgoing.trySend(frame(Opcode.Ping, payload))) return;
+    this.#awaiting = payload;
+    this.#deadline = setTimeout(() => this.#raw.terminate(new PingTimeoutError(this.#timeoutMs)), this.#timeoutMs);
+  }
+}

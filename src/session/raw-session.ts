@@ -1,0 +1,361 @@
+/**
+ * The raw WebSocket session (Ktor's `RawWebSocketSession`): a reader task
+ * turns input bytes into frames on `incoming`, a writer task turns frames
+ * from `outgoing` into output bytes, and the session owns the close state
+ * machine that decides when each side stops. It never answers pings or
+ * reassembles messages: the handler sees every frame.
+ *
+ * Ownership (one owner per end of every channel):
+ * - reader task: reads `input`, sends into `incoming`, closes `incoming`;
+ * - writer task: receives from `outgoing`, writes and closes `output`;
+ * - handler: receives from `incoming`, sends into `outgoing`;
+ * - the session: closes `outgoing` once no frame may follow, and drops the
+ *   connection (`terminate`) when the peer vanishes or stops cooperating.
+ */
+import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
+import { Channel } from '../channels/channel.ts';
+import type { CoroutineContext } from '../channels/context.ts';
+import type { Job } from '../channels/job.ts';
+import { CloseCode, decodeClosePayload, encodeClosePayload, type CloseReason } from '../frames/close.ts';
+import { ProtocolError } from '../frames/errors.ts';
+import { frame, Opcode, type Frame } from '../frames/frame.ts';
+import { FrameParser } from '../frames/parser.ts';
+import { FrameSerializer } from '../frames/serializer.ts';
+import { ConnectionClosedError, SessionClosedError, WriteTimeoutError } from './errors.ts';
+import type { WebSocketExtension } from './extension.ts';
+import { RAW_SESSION_DEFAULTS, resolveOptions, type RawSessionOptions, type ResolvedRawSessionOptions } from './options.ts';
+
+/** Which end of the connection this session is: servers expect masked frames, clients send them. */
+export type Role = 'server' | 'client';
+
+/** What a raw session is built from (besides its channels). */
+export interface RawSessionConfig {
+  readonly role: Role;
+  /** The negotiated subprotocol, if any. */
+  readonly protocol?: string | undefined;
+  /** Negotiated extensions, in the order they apply to outgoing messages. */
+  readonly extensions?: readonly WebSocketExtension[];
+  readonly options?: RawSessionOptions | undefined;
+}
+
+/** Frames written per writer turn before the batch is handed to the output. */
+const BATCH_BYTES = 256 * 1024;
+
+const ABNORMAL: CloseReason = Object.freeze({ code: CloseCode.Abnormal, reason: '' });
+
+export class RawWebSocketSession {
+  /** Frames from the peer, in order. Ends normally after a close frame; fails with the cause otherwise. */
+  readonly incoming: Channel<Frame>;
+  /** Frames to the peer. Send a close frame to start the close handshake. */
+  readonly outgoing: Channel<Frame>;
+  /** The negotiated subprotocol, if any. */
+  readonly protocol: string | undefined;
+  /** Negotiated extensions (empty when none). */
+  readonly extensions: readonly WebSocketExtension[];
+  /** True on the client side: every outgoing frame is masked. */
+  readonly masking: boolean;
+  /** Largest frame payload accepted from the peer. */
+  readonly maxFrameSize: number;
+  /** The limits and timeouts in force. */
+  readonly options: ResolvedRawSessionOptions;
+  /** The peer's close reason, or 1006 when the connection ended without one. */
+  readonly closeReason: Promise<CloseReason>;
+  /** The session's job: it completes when the reader, writer and handler are all done. */
+  readonly job: Job;
+  /** The session job with the engine's dispatcher: where the session's own tasks run. */
+  readonly context: CoroutineContext;
+
+  readonly #input: ByteReadChannel;
+  readonly #output: ByteWriteChannel;
+  readonly #parser: FrameParser;
+  readonly #serializer: FrameSerializer;
+  #resolveCloseReason!: (reason: CloseReason) => void;
+  #closeQueued = false;
+  /** A close frame the session queued while `outgoing` was full; the writer sends it when the queue drains. */
+  #pendingClose: Frame | undefined;
+  #closeSent = false;
+  #closeReceived: CloseReason | undefined;
+  /** The error that ended reading (protocol error or lost connection), once known. */
+  #failure: Error | undefined;
+  #terminated = false;
+  /** Set once the session is shutting down on purpose: a failing read is then expected. */
+  #stopping = false;
+  #closeTimer: NodeJS.Timeout | undefined;
+  #flushWaiters: (() => void)[] = [];
+  #writerIdle = true;
+
+  constructor(input: ByteReadChannel, output: ByteWriteChannel, context: CoroutineContext & { readonly job: Job }, config: RawSessionConfig) {
+    const options = resolveOptions(RAW_SESSION_DEFAULTS, config.options);
+    this.options = options;
+    this.#input = input;
+    this.#output = output;
+    this.job = context.job;
+    this.context = context;
+    this.protocol = config.protocol;
+    this.extensions = config.extensions ?? [];
+    this.masking = config.role === 'client';
+    this.maxFrameSize = options.maxFrameSize;
+    let rsvAllowed = 0;
+    for (const extension of this.extensions) rsvAllowed |= extension.rsv;
+    this.#parser = new FrameParser({
+      role: config.role,
+      maxFrameSize: options.maxFrameSize,
+      maxMessageSize: options.maxMessageSize,
+      rsvAllowed,
+    });
+    this.#serializer = new FrameSerializer({ role: config.role });
+    this.incoming = new Channel<Frame>(options.incomingQueue);
+    this.outgoing = new Channel<Frame>(options.outgoingQueue);
+    this.closeReason = new Promise((resolve) => {
+      this.#resolveCloseReason = resolve;
+    });
+  }
+
+  /** The error that ended reading: the peer's protocol error or the lost connection. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** True once a close frame has been queued or sent: no data frame may follow. */
+  get isClosing(): boolean {
+    return this.#closeQueued || this.#closeSent;
+  }
+
+  /** Resolves once every frame queued before the call has been handed to the output. */
+  flush(): Promise<void> {
+    if (this.#writerIdle && this.outgoing.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+  }
+
+  /** Sends a frame, waiting while the outgoing queue is full. Rejects after a close frame was queued. */
+  async send(f: Frame): Promise<void> {
+    if (this.isClosing) throw new SessionClosedError();
+    if (f.opcode === Opcode.Close) this.#closeQueued = true;
+    if (!this.outgoing.trySend(f)) await this.outgoing.send(f);
+  }
+
+  /**
+   * Queues a close frame (unless one was already) and starts the close
+   * handshake: the connection is dropped if the peer's close frame does not
+   * arrive within `closeTimeoutMs`.
+   */
+  startClose(reason?: CloseReason): void {
+    if (this.isClosing) return;
+    this.#closeQueued = true;
+    const close = frame(Opcode.Close, encodeClosePayload(reason));
+    // When the queue is full (a peer that does not read), the close frame
+    // waits in a slot the writer serves once the queue is drained; the close
+    // timer bounds the wait either way.
+    if (!this.outgoing.trySend(close)) this.#pendingClose = close;
+    this.#armCloseTimer();
+  }
+
+  /**
+   * Fails the connection (RFC 6455 section 7.1.7) after a protocol error: sends
+   * the error's close code and closes the connection without waiting for the
+   * peer's answer. Frames queued before it still go out first.
+   */
+  failConnection(error: Error): void {
+    const code = error instanceof ProtocolError ? error.closeCode : CloseCode.InternalError;
+    if (!this.isClosing) {
+      this.startClose({ code, reason: '' });
+    }
+    this.outgoing.close();
+    // Nothing more is read: a reader parked on a full `incoming` is released.
+    this.#stopping = true;
+    this.incoming.cancel(error);
+  }
+
+  /**
+   * A protocol error found above the codec (an extension's output, say): it
+   * ends the session like one from the parser.
+   */
+  reportProtocolError(error: ProtocolError): void {
+    this.#onReadError(error);
+  }
+
+  /**
+   * Drops the connection at once, without a close handshake: both channels
+   * fail, the output is closed with the cause and the input cancelled.
+   */
+  terminate(cause: Error = new ConnectionClosedError('terminated')): void {
+    if (this.#terminated) return;
+    this.#terminated = true;
+    this.#clearCloseTimer();
+    this.#failure ??= cause;
+    this.#resolveCloseReason(this.#closeReceived ?? ABNORMAL);
+    this.incoming.close(this.#closeReceived ? undefined : cause);
+    this.outgoing.cancel(cause);
+    this.#output.close(cause);
+    this.#input.cancel(cause);
+    this.#releaseFlushWaiters();
+  }
+
+  /** The reader task: input bytes to frames until a close frame, an error or end of stream. */
+  async runReader(): Promise<void> {
+    const input = this.#input;
+    const parser = this.#parser;
+    const incoming = this.incoming;
+    try {
+      for (;;) {
+        const chunk = input.tryReadChunk() ?? (await input.readChunk());
+        if (chunk === null) throw new ConnectionClosedError();
+        parser.push(chunk);
+        let f: Frame | undefined;
+        while ((f = parser.next()) !== undefined) {
+          if (f.opcode === Opcode.Close) {
+            await this.#onCloseFrame(f);
+            return;
+          }
+          if (!incoming.trySend(f)) await incoming.send(f);
+        }
+      }
+    } catch (error) {
+      this.#onReadError(error);
+    }
+  }
+
+  /** The writer task: frames to output bytes, one batch (one output write) per turn. */
+  async runWriter(): Promise<void> {
+    const outgoing = this.outgoing;
+    const output = this.#output;
+    const serializer = this.#serializer;
+    try {
+      for (;;) {
+        let f = outgoing.tryReceive() ?? this.#takePendingClose();
+        if (f === undefined) {
+          this.#writerIdle = true;
+          this.#releaseFlushWaiters();
+          if (!(await outgoing.awaitReceivable())) break;
+          this.#writerIdle = false;
+          continue;
+        }
+        let closeInBatch = false;
+        do {
+          if (this.#closeSent) continue; // nothing may follow a close frame
+          serializer.write(f);
+          if (f.opcode === Opcode.Close) {
+            this.#closeSent = true;
+            closeInBatch = true;
+          }
+        } while (serializer.pendingBytes < BATCH_BYTES && (f = outgoing.tryReceive()) !== undefined);
+        for (const bytes of serializer.take()) {
+          if (!output.tryWriteFully(bytes)) await this.#writeSlow(bytes);
+        }
+        output.flush();
+        if (closeInBatch) this.#onCloseSent();
+      }
+      output.close();
+    } catch (error) {
+      this.terminate(asError(error));
+    } finally {
+      this.#writerIdle = true;
+      this.#releaseFlushWaiters();
+    }
+  }
+
+  /** Runs after the handler returned or threw; decides how the session ends. */
+  onHandlerDone(error: unknown): void {
+    if (this.#terminated) return;
+    if (error === undefined || error === this.#failure) {
+      if (this.#failure !== undefined) this.failConnection(this.#failure);
+      else this.startClose({ code: CloseCode.Normal, reason: '' });
+    } else {
+      this.startClose({ code: CloseCode.InternalError, reason: '' });
+      this.outgoing.close();
+    }
+  }
+
+  /** Runs when the session's job is cancelled: a best-effort 1001, then the end. */
+  onCancel(): void {
+    if (this.#terminated) return;
+    this.#stopping = true;
+    this.startClose({ code: CloseCode.GoingAway, reason: '' });
+    this.outgoing.close();
+    this.#input.cancel();
+  }
+
+  async #writeSlow(bytes: Buffer): Promise<void> {
+    const timeoutMs = this.options.writeTimeoutMs;
+    if (timeoutMs === 0) return this.#output.writeFully(bytes);
+    const timer = setTimeout(() => this.terminate(new WriteTimeoutError(timeoutMs)), timeoutMs);
+    try {
+      await this.#output.writeFully(bytes);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #onCloseFrame(f: Frame): Promise<void> {
+    const reason = decodeClosePayload(f.payload);
+    this.#closeReceived = reason;
+    this.#resolveCloseReason(reason);
+    if (!this.incoming.trySend(f)) await this.incoming.send(f);
+    this.incoming.close();
+    if (this.#closeSent) this.#onHandshakeDone();
+  }
+
+  #onCloseSent(): void {
+    if (this.#closeReceived !== undefined) this.#onHandshakeDone();
+    else if (this.#failure !== undefined) this.outgoing.close();
+  }
+
+  /** Both close frames went through: nothing more to send or wait for. */
+  #onHandshakeDone(): void {
+    this.#clearCloseTimer();
+    this.outgoing.close();
+  }
+
+  #takePendingClose(): Frame | undefined {
+    const close = this.#pendingClose;
+    this.#pendingClose = undefined;
+    return close;
+  }
+
+  #onReadError(error: unknown): void {
+    const cause = asError(error);
+    if (this.#terminated) return;
+    if (this.#stopping) {
+      // We stopped reading on purpose (cancelled or failed): the handler sees why.
+      this.incoming.close(this.job.cause ?? cause);
+      return;
+    }
+    this.#failure = cause;
+    if (cause instanceof ProtocolError) {
+      // Frames parsed before the error reach the handler first; the close frame
+      // goes out once the handler saw the failure (or gave up on it).
+      this.incoming.close(cause);
+      this.#armCloseTimer(() => this.failConnection(cause));
+    } else {
+      this.terminate(cause instanceof ConnectionClosedError ? cause : new ConnectionClosedError(cause.message, { cause }));
+    }
+  }
+
+  #armCloseTimer(onTimeout: () => void = () => this.terminate()): void {
+    if (this.#closeTimer !== undefined) return;
+    this.#closeTimer = setTimeout(onTimeout, this.options.closeTimeoutMs);
+    this.job.invokeOnCompletion(() => this.#clearCloseTimer());
+  }
+
+  #clearCloseTimer(): void {
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#closeTimer = undefined;
+  }
+
+  #releaseFlushWaiters(): void {
+    const waiters = this.#flushWaiters;
+    if (waiters.length === 0) return;
+    this.#flushWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Called by the session runner when every task is done. */
+  onFinished(): void {
+    this.#clearCloseTimer();
+    this.#resolveCloseReason(this.#closeReceived ?? ABNORMAL);
+  }
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}

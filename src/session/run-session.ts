@@ -1,0 +1,55 @@
+/**
+ * Starts a raw session as three linked tasks under one job (Ktor's reader,
+ * writer and handler coroutines): the reader and writer run in the engine
+ * context, the handler in the user context. The returned job completes when
+ * all three are done and the output is closed; it fails with the handler's
+ * error if the handler throws, and cancelling it (or the engine context's job,
+ * or the user context's job) sends 1001 and stops every task.
+ */
+import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
+import { launch, type CoroutineContext } from '../channels/context.ts';
+import { Job } from '../channels/job.ts';
+import { RawWebSocketSession, type RawSessionConfig } from './raw-session.ts';
+
+/** The user's code for one connection; it runs until it returns or throws. */
+export type SessionHandler = (session: RawWebSocketSession) => Promise<void> | void;
+
+export function runSession(
+  input: ByteReadChannel,
+  output: ByteWriteChannel,
+  engineContext: CoroutineContext,
+  userContext: CoroutineContext,
+  config: RawSessionConfig,
+  handle: SessionHandler,
+): Job {
+  const job = new Job(engineContext.job);
+  const engine = { job, dispatcher: engineContext.dispatcher };
+  const session = new RawWebSocketSession(input, output, engine, config);
+
+  job.signal.addEventListener('abort', () => session.onCancel(), { once: true });
+  const userJob = userContext.job;
+  if (userJob !== undefined && userJob !== engineContext.job) {
+    const cancel = (): void => job.cancel(userJob.cause);
+    userJob.signal.addEventListener('abort', cancel, { once: true });
+    job.invokeOnCompletion(() => userJob.signal.removeEventListener('abort', cancel));
+  }
+  job.invokeOnCompletion(() => {
+    session.onFinished();
+    for (const extension of session.extensions) extension.dispose();
+  });
+
+  launch(engine, () => session.runReader());
+  launch(engine, () => session.runWriter());
+  launch({ job, dispatcher: userContext.dispatcher }, async () => {
+    let failure: unknown;
+    try {
+      await handle(session);
+    } catch (error) {
+      failure = error ?? new Error('handler threw ' + String(error));
+    }
+    session.onHandlerDone(failure);
+    if (failure !== undefined) throw failure;
+  });
+  job.complete();
+  return job;
+}

@@ -1,0 +1,126 @@
+/**
+ * Embedding in Node servers: `handleUpgrade` answers node:http's `upgrade`
+ * event, `serveSocket` serves any socket a framework hands over (reading the
+ * request head itself), and `createWebSocketServer` is a bare node:net server
+ * built on `serveSocket`. Each validates the request (an HTTP error response
+ * and a closed socket when invalid), writes the 101 response and runs the
+ * handler with a default session.
+ */
+import type { IncomingMessage } from 'node:http';
+import { createServer, Socket, type Server } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
+import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
+import type { Job } from '../channels/job.ts';
+import { socketChannels, type SocketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
+import { DefaultWebSocketSession } from '../session/default-session.ts';
+import type { DefaultSessionOptions } from '../session/options.ts';
+import { HandshakeError } from './errors.ts';
+import type { HandshakeOptions, UpgradeCall } from './handshake.ts';
+import { formatErrorResponse, formatResponseHead } from './http-response.ts';
+import { readRequestHead, type RequestHeadOptions } from './request-head.ts';
+import { WebSocketUpgrade, type WebSocketUpgradeOptions } from './websocket-upgrade.ts';
+
+/** The user's code for one WebSocket connection. */
+export type WebSocketHandler = (session: DefaultWebSocketSession, request: UpgradeCall) => Promise<void> | void;
+
+/** Options shared by `handleUpgrade`, `serveSocket` and `createWebSocketServer`. */
+export interface ServeOptions extends WebSocketUpgradeOptions {
+  /** Subprotocols the server speaks, in preference order, or a selector. Default: none. */
+  readonly protocols?: HandshakeOptions['protocols'];
+  /** Ping, pong and message-queue settings of the default session. */
+  readonly defaultSession?: DefaultSessionOptions;
+  /** Byte-channel capacities between the socket and the session (default 64 KiB each). */
+  readonly channels?: SocketChannelsOptions;
+  /** Limits of the request-head parser (`serveSocket` only). */
+  readonly requestHead?: RequestHeadOptions;
+  /** Where reading and writing run. Default: no parent job, immediate dispatch. */
+  readonly engineContext?: CoroutineContext;
+  /** Where the handler runs. Default: the engine context. */
+  readonly userContext?: CoroutineContext;
+}
+
+const DEFAULT_CONTEXT: CoroutineContext = { dispatcher: Dispatchers.Immediate };
+
+/**
+ * Answers node:http's `upgrade` event: `server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, handler))`.
+ * Returns the session's job, or `undefined` when the request was refused
+ * (the socket then got the HTTP error response and is closed).
+ */
+export function handleUpgrade(
+  request: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  handler: WebSocketHandler,
+  options: ServeOptions = {},
+): Job | undefined {
+  // node:http already took `head` (the client's first frames, if any) off the socket.
+  if (head.length > 0) socket.unshift(head);
+  const { input, output } = connectionChannels(socket, options);
+  return answer(request, input, output, handler, options);
+}
+
+/**
+ * Serves one raw connection: reads the HTTP request head from the socket,
+ * then answers it like `handleUpgrade`. Resolves with the session's job, or
+ * `undefined` when the request was refused or never completed.
+ */
+export async function serveSocket(socket: Duplex, handler: WebSocketHandler, options: ServeOptions = {}): Promise<Job | undefined> {
+  const { input, output } = connectionChannels(socket, options);
+  let request;
+  try {
+    request = await readRequestHead(input, options.requestHead);
+  } catch (error) {
+    if (error instanceof HandshakeError && error.status !== 408) refuse(output, error);
+    else output.close(error instanceof Error ? error : undefined);
+    return undefined;
+  }
+  return answer(request, input, output, handler, options);
+}
+
+/** A node:net server that serves WebSocket connections with `serveSocket`. */
+export function createWebSocketServer(handler: WebSocketHandler, options: ServeOptions = {}): Server {
+  return createServer((socket) => {
+    void serveSocket(socket, handler, options);
+  });
+}
+
+function answer(
+  request: UpgradeCall,
+  input: ByteReadChannel,
+  output: ByteWriteChannel,
+  handler: WebSocketHandler,
+  options: ServeOptions,
+): Job | undefined {
+  let upgrade: WebSocketUpgrade;
+  try {
+    upgrade = new WebSocketUpgrade(
+      request,
+      options.protocols,
+      (raw) => handler(new DefaultWebSocketSession(raw, options.defaultSession), request),
+      options,
+    );
+  } catch (error) {
+    if (!(error instanceof HandshakeError)) {
+      output.close(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+    refuse(output, error);
+    return undefined;
+  }
+  output.tryWriteFully(formatResponseHead(upgrade.status, upgrade.headers));
+  const engine = options.engineContext ?? DEFAULT_CONTEXT;
+  return upgrade.upgrade(input, output, engine, options.userContext ?? engine);
+}
+
+/** The socket's byte channels; frames go out as soon as written (no Nagle delay), as in ws. */
+function connectionChannels(socket: Duplex, options: ServeOptions): SocketChannels {
+  if (socket instanceof Socket) socket.setNoDelay(true);
+  return socketChannels(socket, options.channels);
+}
+
+/** Sends the error response and closes the connection once it is written. */
+function refuse(output: ByteWriteChannel, error: HandshakeError): void {
+  output.tryWriteFully(formatErrorResponse(error));
+  output.close();
+}

@@ -1,0 +1,229 @@
+/**
+ * The job `upgrade` returns links the reader, writer and handler: each way a
+ * session can end, over a real loopback connection with a hand-driven client.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Opcode } from '../../src/frames/frame.ts';
+import { ProtocolError } from '../../src/frames/errors.ts';
+import type { DefaultWebSocketSession, Message } from '../../src/session/default-session.ts';
+import { RawClient } from '../support/raw-client.ts';
+import { startServer } from '../support/server.ts';
+
+test('handler returns: close 1000 is sent, output closed after the handshake, job completes', async () => {
+  const server = await startServer(async (session) => {
+    await session.send('bye soon');
+  });
+  const client = await RawClient.open(server.port);
+  assert.ok(client.responseHead.startsWith('HTTP/1.1 101'));
+  const text = await client.nextFrame();
+  assert.is(text.payload.toString(), 'bye soon');
+  assert.equal(await client.closeFrame(), { code: 1000, reason: '' });
+  client.sendFrame(Opcode.Close, Buffer.from([0x03, 0xe8]));
+  await client.closed();
+  const job = await server.job();
+  await job.join();
+  assert.is(job.state, 'completed');
+  await server.close();
+});
+
+test('handler throws: close 1011 is sent and the job fails with that error', async () => {
+  const boom = new Error('boom');
+  const server = await startServer(async () => {
+    throw boom;
+  });
+  const client = await RawClient.open(server.port);
+  assert.is((await client.closeFrame()).code, 1011);
+  const job = await server.job();
+  await job.join();
+  assert.is(job.state, 'failed');
+  assert.is(job.cause, boom);
+  client.destroy();
+  await server.close();
+});
+
+test('protocol error: frames before it reach the handler, its reply precedes the close 1002', async () => {
+  let seen: unknown;
+  const got: Message[] = [];
+  const server = await startServer(async (session) => {
+    try {
+      for await (const message of session) {
+        got.push(message);
+        await session.send(message);
+      }
+    } catch (error) {
+      seen = error;
+    }
+  });
+  const client = await RawClient.open(server.port);
+  // A valid masked text frame and an unmasked one in the same packet.
+  const unmasked = Buffer.from([0x81, 0x02, 0x68, 0x69]);
+  client.sendFrame(Opcode.Text, 'first');
+  client.socket.write(unmasked);
+  const echo = await client.nextFrame();
+  assert.is(echo.opcode, Opcode.Text);
+  assert.is(echo.payload.toString(), 'first');
+  assert.is((await client.closeFrame()).code, 1002);
+  await client.closed();
+  const job = await server.job();
+  await job.join();
+  assert.equal(got, ['first']);
+  assert.instance(seen, ProtocolError);
+  assert.is((seen as ProtocolError).closeCode, 1002);
+  assert.is(job.state, 'completed');
+  await server.close();
+});
+
+test('peer vanishes mid-frame: closeReason is 1006 and every task ends', async () => {
+  let session!: DefaultWebSocketSession;
+  const server = await startServer(async (s) => {
+    session = s;
+    for await (const _ of s);
+  });
+  const client = await RawClient.open(server.port);
+  client.socket.write(Buffer.from([0x82, 0x85, 1, 2, 3])); // header of a 5-byte frame, then nothing
+  const job = await server.job();
+  await new Promise((r) => setTimeout(r, 20));
+  client.socket.resetAndDestroy();
+  await job.join();
+  assert.equal(await session.closeReason, { code: 1006, reason: '' });
+  assert.ok(job.isCompleted);
+  await server.close();
+});
+
+test('job.cancel(): close 1001 is sent and every task stops', async () => {
+  const server = await startServer(async (session) => {
+    for await (const _ of session);
+  });
+  const client = await RawClient.open(server.port);
+  const job = await server.job();
+  job.cancel();
+  assert.is((await client.closeFrame()).code, 1001);
+  await job.join();
+  assert.is(job.state, 'cancelled');
+  client.destroy();
+  await server.close();
+});
+
+test('peer closes: its code is echoed and closeReason carries code and reason', async () => {
+  let session!: DefaultWebSocketSession;
+  const server = await startServer(async (s) => {
+    session = s;
+    for await (const _ of s);
+  });
+  const client = await RawClient.open(server.port);
+  client.sendFrame(Opcode.Close, Buffer.concat([Buffer.from([0x0f, 0xa0]), Buffer.from('done')])); // 4000
+  assert.equal(await client.closeFrame(), { code: 4000, reason: '' });
+  await client.closed();
+  const job = await server.job();
+  await job.join();
+  assert.equal(await session.closeReason, { code: 4000, reason: 'done' });
+  assert.is(job.state, 'completed');
+  await server.close();
+});
+
+test('ping is answered with a pong carrying the same payload', async () => {
+  const server = await startServer(async (session) => {
+    for await (const _ of session);
+  });
+  const client = await RawClient.open(server.port);
+  client.sendFrame(Opcode.Ping, 'are you there');
+  const pong = await client.nextFrame();
+  assert.is(pong.opcode, Opcode.Pong);
+  assert.is(pong.payload.toString(), 'are you there');
+  client.destroy();
+  await server.close();
+});
+
+test('fragmented message with an interleaved ping is reassembled', async () => {
+  const server = await startServer(async (session) => {
+    for await (const message of session) await session.send(message);
+  });
+  const client = await RawClient.open(server.port);
+  client.sendFrame(Opcode.Text, 'Hel', false);
+  client.sendFrame(Opcode.Ping, 'p');
+  client.sendFrame(Opcode.Continuation, 'lo', false);
+  client.sendFrame(Opcode.Continuation, ' world', true);
+  const pong = await client.nextFrame();
+  assert.is(pong.opcode, Opcode.Pong);
+  const echo = await client.nextFrame();
+  assert.is(echo.payload.toString(), 'Hello world');
+  client.destroy();
+  await server.close();
+});
+
+test('message over maxMessageSize: close 1009', async () => {
+  const server = await startServer(
+    async (session) => {
+      for await (const _ of session);
+    },
+    { session: { maxMessageSize: 1000 } },
+  );
+  const client = await RawClient.open(server.port);
+  client.sendFrame(Opcode.Binary, Buffer.alloc(600), false);
+  client.sendFrame(Opcode.Continuation, Buffer.alloc(600), true);
+  assert.is((await client.closeFrame()).code, 1009);
+  client.destroy();
+  await server.close();
+});
+
+test('close handshake the peer never answers: dropped after closeTimeoutMs', async () => {
+  let session!: DefaultWebSocketSession;
+  const server = await startServer(
+    async (s) => {
+      session = s;
+      await s.close(1000, 'leaving');
+    },
+    { session: { closeTimeoutMs: 150 } },
+  );
+  const client = await RawClient.open(server.port);
+  assert.equal(await client.closeFrame(), { code: 1000, reason: 'leaving' });
+  const started = Date.now();
+  await client.closed(3000);
+  assert.ok(Date.now() - started < 2000);
+  const job = await server.job();
+  await job.join();
+  assert.equal(await session.closeReason, { code: 1006, reason: '' });
+  await server.close();
+});
+
+test('ping timeout: a peer that never answers pings is dropped with 1006', async () => {
+  let session!: DefaultWebSocketSession;
+  const server = await startServer(
+    async (s) => {
+      session = s;
+      for await (const _ of s);
+    },
+    { defaultSession: { pingIntervalMs: 50, pingTimeoutMs: 100 } },
+  );
+  const client = await RawClient.open(server.port);
+  const ping = await client.nextFrame();
+  assert.is(ping.opcode, Opcode.Ping);
+  await client.closed(3000);
+  assert.equal(await session.closeReason, { code: 1006, reason: '' });
+  await server.close();
+});
+
+test('slow peer: send waits instead of buffering without bound', async () => {
+  let sent = 0;
+  const server = await startServer(async (session) => {
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    for (let i = 0; i < 200; i++) {
+      await session.send(chunk);
+      sent++;
+    }
+    await session.close();
+  }, { session: { closeTimeoutMs: 100 } });
+  const client = await RawClient.open(server.port);
+  client.socket.pause();
+  await new Promise((r) => setTimeout(r, 300));
+  // 200 x 64 KiB = 12.5 MiB; kernel buffers plus our bounded queues hold far less.
+  assert.ok(sent < 150, `sent ${sent} messages to a peer that reads nothing`);
+  client.socket.resume();
+  await client.until(() => client.frames.filter((f) => f.opcode === Opcode.Binary).length === 200, 10_000);
+  assert.is(sent, 200);
+  client.destroy();
+  await server.close();
+});
+
+test.run();

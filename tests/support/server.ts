@@ -1,0 +1,46 @@
+/**
+ * Starts this project's server on 127.0.0.1 (an ephemeral port) for a test,
+ * recording every session job so the test can assert how it ended.
+ */
+import type { AddressInfo, Server } from 'node:net';
+import { once } from 'node:events';
+import type { Job } from '../../src/channels/job.ts';
+import { serveSocket, type ServeOptions, type WebSocketHandler } from '../../src/upgrade/serve.ts';
+import { createServer } from 'node:net';
+
+export interface TestServer {
+  readonly port: number;
+  readonly server: Server;
+  /** Session jobs in connection order. */
+  readonly jobs: Job[];
+  /** Resolves with the n-th session job (0-based) once it exists. */
+  job(n?: number): Promise<Job>;
+  close(): Promise<void>;
+}
+
+export async function startServer(handler: WebSocketHandler, options: ServeOptions = {}): Promise<TestServer> {
+  const jobs: Job[] = [];
+  const waiters: (() => void)[] = [];
+  const server = createServer((socket) => {
+    void serveSocket(socket, handler, options).then((job) => {
+      if (job) jobs.push(job);
+      for (const w of waiters.splice(0)) w();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    server,
+    jobs,
+    async job(n = 0) {
+      while (jobs.length <= n) await new Promise<void>((r) => waiters.push(r));
+      return jobs[n]!;
+    },
+    async close() {
+      server.close();
+      for (const job of jobs) job.cancel();
+      await Promise.all(jobs.map((j) => j.join()));
+    },
+  };
+}
