@@ -6,6 +6,10 @@
  * Ownership: a buffer passed to `writeFully` belongs to the channel from then
  * on (it is queued by reference, never copied); a buffer returned by a read
  * belongs to the reader, which may modify it in place.
+ *
+ * One reader at a time: start a read only after the previous one settled (a
+ * second read that has to wait while another waits is rejected). Writes may
+ * overlap; they are queued in call order.
  */
 
 /** The reading half. */
@@ -20,13 +24,15 @@ export interface ByteReadChannel {
   /**
    * Waits until at least `min` bytes (default 1) are available. Resolves `true`
    * when they are, `false` when the channel closed normally with fewer; rejects
-   * with the close cause when it was closed with one.
+   * with the close cause when it was closed with one. `min` must not exceed the
+   * channel's capacity (`ByteChannel` rejects that with a `RangeError`).
    */
   awaitContent(min?: number): Promise<boolean>;
   /**
-   * Synchronous fast path: takes up to `max` buffered bytes as a view of a
-   * queued chunk (zero-copy, never spans two chunks), or `undefined` when
-   * nothing is buffered. Throws the close cause if the channel failed.
+   * Synchronous fast path: takes up to `max` (>= 1) buffered bytes as a view of
+   * a queued chunk (zero-copy, never spans two chunks), or `undefined` when
+   * nothing is buffered. Throws the close cause if the channel failed and
+   * everything buffered before the failure was read.
    */
   tryReadChunk(max?: number): Buffer | undefined;
   /**
@@ -41,7 +47,10 @@ export interface ByteReadChannel {
    * least one). Returns the count, or -1 at end of stream.
    */
   readAvailable(dst: Uint8Array, offset?: number, length?: number): Promise<number>;
-  /** Reads exactly `n` bytes; rejects with `EndOfStreamError` if the stream ends first. */
+  /**
+   * Reads exactly `n` bytes; rejects with `EndOfStreamError` if the stream ends
+   * first (the bytes that were left are consumed; the error says how many).
+   */
   readFully(n: number): Promise<Buffer>;
   readByte(): Promise<number>;
   /** Big-endian unsigned 16-bit. */
@@ -54,7 +63,10 @@ export interface ByteReadChannel {
   discard(n: number): Promise<number>;
   /** Reads until end of stream (rejects with `LimitExceededError` past `limit`). */
   readRemaining(limit?: number): Promise<Buffer>;
-  /** Stops reading: drops buffered bytes and fails the writer's pending and later writes. */
+  /**
+   * Stops reading: drops buffered bytes and fails the writer's pending and later
+   * writes with `cause` (a `CancellationError` when omitted).
+   */
   cancel(cause?: Error): void;
 }
 
@@ -63,7 +75,11 @@ export interface ByteWriteChannel {
   /** Bytes that fit before `writeFully` would wait (0 when full). */
   readonly availableForWrite: number;
   readonly isClosedForWrite: boolean;
-  /** When false, written bytes become readable only on `flush()`. Default true. */
+  /**
+   * When false, written bytes become readable only on `flush()`, on `close()`,
+   * or when a write has to wait for room (the reader must be able to make it).
+   * Default true.
+   */
   autoFlush: boolean;
 
   /**
@@ -86,7 +102,8 @@ export interface ByteWriteChannel {
   /**
    * Closes the channel. Without a cause the reader sees end of stream after the
    * buffered bytes; with one, the reader fails with it after the buffered bytes.
-   * Returns false if it was already closed.
+   * Writes still waiting for room are queued first (nothing written before the
+   * close is lost). Returns false if it was already closed (or cancelled).
    */
   close(cause?: Error): boolean;
 }

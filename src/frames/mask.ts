@@ -13,12 +13,12 @@ const WIDE_MIN = 64;
 const wideScratch = new Uint8Array(8);
 const wideScratchWord = new BigUint64Array(wideScratch.buffer);
 
-/** The key as one 32-bit number, big-endian: `key[0]` in the top byte. */
+/**
+ * The key as one signed 32-bit integer, big-endian (`key[0]` in the top
+ * byte); signed so that it stays a small integer for V8.
+ */
 export function packMaskKey(maskKey: Uint8Array, at = 0): number {
-  return (
-    ((maskKey[at]! << 24) | (maskKey[at + 1]! << 16) | (maskKey[at + 2]! << 8) | maskKey[at + 3]!) >>>
-    0
-  );
+  return (maskKey[at]! << 24) | (maskKey[at + 1]! << 16) | (maskKey[at + 2]! << 8) | maskKey[at + 3]!;
 }
 
 /** The 64-bit word whose bytes, in memory order, are the key starting at key byte `phase`, twice. */

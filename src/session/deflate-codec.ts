@@ -5,13 +5,15 @@
  * stops with a 1009 `ProtocolError` as soon as the output would exceed the
  * limit. Each operation takes a slot of the process-wide `ZlibLimiter`.
  *
- * zlib streams are created on first use. Without context takeover a stream
- * is released after every message, so an idle connection holds no zlib
- * memory; with context takeover it lives until `close`.
+ * With context takeover a direction's zlib stream is created on first use
+ * and lives until `close`. Without, a reset stream is borrowed from a
+ * process-wide pool for each message and given back after it, so an idle
+ * connection holds no zlib memory and no message pays for creating one.
  */
 import zlib from 'node:zlib';
 import { ProtocolError } from '../frames/errors.ts';
 import type { ZlibLimiter } from './zlib-limiter.ts';
+import type { RawZlibStream, ZlibPool } from './zlib-pool.ts';
 
 /** The empty non-final stored block a sync flush ends with (RFC 7692 section 7.2.1). */
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
@@ -43,6 +45,8 @@ export interface DeflaterOptions {
   /** Start each message with an empty window. */
   readonly noContextTakeover: boolean;
   readonly limiter: ZlibLimiter;
+  /** Where streams come from and go back to without context takeover. */
+  readonly pool: ZlibPool;
 }
 
 /** Decompressor settings of one direction. */
@@ -52,6 +56,8 @@ export interface InflaterOptions {
   /** The peer starts each message with an empty window. */
   readonly noContextTakeover: boolean;
   readonly limiter: ZlibLimiter;
+  /** Where streams come from and go back to without context takeover. */
+  readonly pool: ZlibPool;
 }
 
 /** Where the output of the running operation goes; settles that operation once. */
@@ -65,22 +71,31 @@ interface Sink {
 }
 
 /**
- * The state shared by both directions: one lazily created zlib stream fed
- * one message at a time, its output gathered into the current `Sink`.
+ * The state shared by both directions: a zlib stream fed one message at a
+ * time, its output gathered into the current `Sink`. With context takeover
+ * the stream is this codec's own, created on first use; without, it is
+ * borrowed from the pool for each message.
  */
-abstract class MessageCodec<S extends zlib.DeflateRaw | zlib.InflateRaw> {
+abstract class MessageCodec<S extends RawZlibStream> {
   readonly #limiter: ZlibLimiter;
+  readonly #pool: ZlibPool;
   readonly #noContextTakeover: boolean;
   #stream: S | undefined;
+  /** Removes this codec's listeners from `#stream`, before it goes back to the pool. */
+  #detach: (() => void) | undefined;
   #sink: Sink | undefined;
   /** Operations run one after another; this is the last one queued. */
   #last: Promise<unknown> = Promise.resolve();
   #closed = false;
 
-  constructor(limiter: ZlibLimiter, noContextTakeover: boolean) {
+  constructor(limiter: ZlibLimiter, pool: ZlibPool, noContextTakeover: boolean) {
     this.#limiter = limiter;
+    this.#pool = pool;
     this.#noContextTakeover = noContextTakeover;
   }
+
+  /** Names the stream settings, so pooled streams are only reused with the same ones. */
+  protected abstract readonly poolKey: string;
 
   /** Makes a new zlib stream for this direction. */
   protected abstract create(): S;
@@ -100,9 +115,9 @@ abstract class MessageCodec<S extends zlib.DeflateRaw | zlib.InflateRaw> {
   }
 
   /**
-   * Runs `feed` on the stream (created if needed) once this direction's
-   * earlier operations are done and a limiter slot is free; resolves with
-   * all output the stream produced, once `feed`'s last write is processed.
+   * Runs `feed` on the stream once this direction's earlier operations are
+   * done and a limiter slot is free; resolves with all output the stream
+   * produced, once `feed`'s last write is processed.
    */
   protected run(limit: number, feed: (stream: S, done: (error?: Error | null) => void) => void): Promise<Buffer> {
     const result = this.#last.then(() =>
@@ -131,44 +146,60 @@ abstract class MessageCodec<S extends zlib.DeflateRaw | zlib.InflateRaw> {
     return result;
   }
 
-  /** Hook for the inflater: whether the stream reached the end of a DEFLATE stream (BFINAL). */
+  /** Hook for the inflater: whether the last message ended the DEFLATE stream (BFINAL). */
   protected ended(_stream: S): boolean {
     return false;
   }
 
+  /** A stream for the next message: pooled (no context takeover) or new, with this codec's listeners. */
   #open(): S {
-    const stream = this.create();
-    stream.on('data', (chunk: Buffer) => {
-      const sink = this.#sink;
-      if (sink === undefined || sink.settled) return;
-      sink.length += chunk.length;
-      if (sink.length > sink.limit) {
-        this.#fail(
-          new ProtocolError(MESSAGE_TOO_BIG, `an inflated message exceeds the limit of ${sink.limit} bytes`),
-        );
-        return;
-      }
-      sink.chunks.push(chunk);
-    });
-    stream.on('error', (error: Error) => {
+    const stream = (this.#noContextTakeover ? (this.#pool.take(this.poolKey) as S | undefined) : undefined) ?? this.create();
+    // Events of a stream this codec no longer uses are ignored.
+    const onData = (chunk: Buffer) => {
+      if (this.#stream === stream) this.#onData(chunk);
+    };
+    const onError = (error: Error) => {
       if (this.#stream === stream) this.#fail(this.zlibError(error));
-    });
+    };
+    stream.on('data', onData);
+    stream.on('error', onError);
+    this.#detach = () => {
+      stream.off('data', onData);
+      stream.off('error', onError);
+    };
     return stream;
+  }
+
+  #onData(chunk: Buffer): void {
+    const sink = this.#sink;
+    if (sink === undefined || sink.settled) return;
+    sink.length += chunk.length;
+    if (sink.length > sink.limit) {
+      this.#fail(new ProtocolError(MESSAGE_TOO_BIG, `an inflated message exceeds the limit of ${sink.limit} bytes`));
+      return;
+    }
+    sink.chunks.push(chunk);
   }
 
   #finish(sink: Sink, stream: S): void {
     sink.settled = true;
     this.#sink = undefined;
-    if (this.#noContextTakeover || this.ended(stream)) this.#release();
+    if (this.ended(stream)) {
+      this.#discard();
+    } else if (this.#noContextTakeover) {
+      this.#detach?.();
+      this.#stream = undefined;
+      this.#pool.give(this.poolKey, stream, this.#limiter.concurrency);
+    }
     const { chunks, length } = sink;
     sink.resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length));
   }
 
-  /** Rejects the running operation (if any) and drops the stream, whose state is now unusable. */
+  /** Rejects the running operation (if any) and discards the stream, whose state is now unusable. */
   #fail(error: Error): void {
     const sink = this.#sink;
     this.#sink = undefined;
-    this.#release();
+    this.#discard();
     if (sink !== undefined && !sink.settled) {
       sink.settled = true;
       sink.chunks = [];
@@ -176,7 +207,8 @@ abstract class MessageCodec<S extends zlib.DeflateRaw | zlib.InflateRaw> {
     }
   }
 
-  #release(): void {
+  /** Closes the stream (its listeners stay, ignoring whatever it still emits). */
+  #discard(): void {
     const stream = this.#stream;
     this.#stream = undefined;
     stream?.close();
@@ -185,11 +217,13 @@ abstract class MessageCodec<S extends zlib.DeflateRaw | zlib.InflateRaw> {
 
 /** Compresses messages for one direction. */
 export class MessageDeflater extends MessageCodec<zlib.DeflateRaw> {
+  protected readonly poolKey: string;
   readonly #options: DeflaterOptions;
 
   constructor(options: DeflaterOptions) {
-    super(options.limiter, options.noContextTakeover);
+    super(options.limiter, options.pool, options.noContextTakeover);
     this.#options = options;
+    this.poolKey = `deflate:${options.windowBits}:${options.level}:${options.memLevel}`;
   }
 
   /**
@@ -224,13 +258,15 @@ export class MessageDeflater extends MessageCodec<zlib.DeflateRaw> {
 
 /** Decompresses messages for one direction, with a running size check. */
 export class MessageInflater extends MessageCodec<zlib.InflateRaw> {
+  protected readonly poolKey: string;
   readonly #windowBits: number;
-  /** Bytes written to the current stream, to notice when it stopped consuming (BFINAL). */
-  #fed = 0;
+  /** The stream's `bytesWritten` once it has consumed the current message, tail included. */
+  #consumedAfter = 0;
 
   constructor(options: InflaterOptions) {
-    super(options.limiter, options.noContextTakeover);
+    super(options.limiter, options.pool, options.noContextTakeover);
     this.#windowBits = options.windowBits;
+    this.poolKey = `inflate:${options.windowBits}`;
   }
 
   /**
@@ -241,6 +277,7 @@ export class MessageInflater extends MessageCodec<zlib.InflateRaw> {
    */
   inflate(payload: Buffer, maxSize: number): Promise<Buffer> {
     return this.run(maxSize, (stream, done) => {
+      this.#consumedAfter = stream.bytesWritten + payload.length + TAIL.length;
       if (payload.length <= JOIN_TAIL_LIMIT) {
         const joined = Buffer.allocUnsafe(payload.length + TAIL.length);
         payload.copy(joined, 0);
@@ -250,18 +287,16 @@ export class MessageInflater extends MessageCodec<zlib.InflateRaw> {
         stream.write(payload);
         stream.write(TAIL, done);
       }
-      this.#fed += payload.length + TAIL.length;
     });
   }
 
   protected create(): zlib.InflateRaw {
-    this.#fed = 0;
     return zlib.createInflateRaw({ windowBits: this.#windowBits, flush: zlib.constants.Z_SYNC_FLUSH });
   }
 
   /** A final block (BFINAL) ends the DEFLATE stream: zlib stops consuming and the next message needs a new one. */
   protected override ended(stream: zlib.InflateRaw): boolean {
-    return stream.bytesWritten < this.#fed;
+    return stream.bytesWritten < this.#consumedAfter;
   }
 
   protected zlibError(error: Error): Error {

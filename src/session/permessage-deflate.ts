@@ -21,6 +21,7 @@ import {
 } from './deflate-params.ts';
 import type { EncodedMessage, WebSocketExtension } from './extension.ts';
 import { sharedZlibLimiter } from './zlib-limiter.ts';
+import { sharedZlibPool } from './zlib-pool.ts';
 
 export { DeflateNegotiationError, type DeflateParams } from './deflate-params.ts';
 export { CodecClosedError } from './deflate-codec.ts';
@@ -139,11 +140,13 @@ export class PerMessageDeflate implements WebSocketExtension {
       memLevel: settings.memLevel,
       noContextTakeover: this.#sendNoContextTakeover,
       limiter: sharedZlibLimiter,
+      pool: sharedZlibPool,
     });
     this.#inflater = new MessageInflater({
       windowBits: server ? params.clientMaxWindowBits : params.serverMaxWindowBits,
       noContextTakeover: server ? params.clientNoContextTakeover : params.serverNoContextTakeover,
       limiter: sharedZlibLimiter,
+      pool: sharedZlibPool,
     });
   }
 

@@ -34,6 +34,8 @@ export function runSession(
     job.invokeOnCompletion(() => userJob.signal.removeEventListener('abort', cancel));
   }
   job.invokeOnCompletion(() => {
+    // Nothing reads any more: the connection goes once the output is flushed.
+    input.cancel();
     session.onFinished();
     for (const extension of session.extensions) extension.dispose();
   });

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ByteChannel } from '../../src/channels/byte-channel.ts';
 import { ConcurrentReadError, EndOfStreamError, LimitExceededError } from '../../src/channels/errors.ts';
-import { bytes, isPending, rejection, thrown } from './support.ts';
+import { bytes, isPending, rejection, thrown, turn } from './support.ts';
 
 test('a whole-chunk read returns the very buffer written (queued by reference)', async () => {
   const ch = new ByteChannel();
@@ -210,6 +210,24 @@ test('the synchronous fast path hands out shared, already-resolved promises', as
   await ch.writeFully(bytes(4));
   assert.is(ch.awaitContent(), ch.awaitContent());
   assert.is(ch.writeFully(bytes(1)), ch.writeFully(bytes(1)));
+});
+
+test('a parked reader is resumed once per burst of writes and finds the whole burst', async () => {
+  const ch = new ByteChannel();
+  const seen: number[] = [];
+  const reader = (async () => {
+    while (await ch.awaitContent()) {
+      seen.push(ch.availableForRead);
+      await ch.discard(ch.availableForRead);
+    }
+  })();
+  await turn();
+  for (let i = 0; i < 10; i++) await ch.writeFully(bytes(1)); // only microtasks between the writes
+  await turn();
+  await ch.writeFully(bytes(2));
+  ch.close(); // wakes at once
+  await reader;
+  assert.equal(seen, [10, 2]);
 });
 
 test.run();

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Channel } from '../../src/channels/channel.ts';
 import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from '../../src/channels/errors.ts';
-import { captureUncaught, isPending, rejection, thrown } from './support.ts';
+import { captureUncaught, isPending, rejection, thrown, turn } from './support.ts';
 
 test('the constructor takes 0, a positive integer or Infinity', () => {
   assert.is(new Channel().capacity, 0);
@@ -214,6 +214,26 @@ test('several consumers share the elements without losing or duplicating any', a
     got.sort((a, b) => a - b),
     Array.from({ length: 100 }, (_, i) => i),
   );
+});
+
+test('a waiting receiver is resumed once per burst of sends and finds the whole burst', async () => {
+  const ch = new Channel<number>(16);
+  const batches: number[][] = [];
+  const consumer = (async () => {
+    while (await ch.awaitReceivable()) {
+      const batch: number[] = [];
+      for (let v = ch.tryReceive(); v !== undefined; v = ch.tryReceive()) batch.push(v);
+      batches.push(batch);
+    }
+  })();
+  await turn();
+  for (let i = 0; i < 5; i++) await ch.send(i);
+  await turn();
+  await ch.send(5);
+  await turn();
+  ch.close();
+  await consumer;
+  assert.equal(batches, [[0, 1, 2, 3, 4], [5]]);
 });
 
 test('invokeOnClose runs once with the cause, at once when already closed, and can be disposed', async () => {
