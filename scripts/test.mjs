@@ -1,13 +1,18 @@
 #!/usr/bin/env node
 // The one test command (`npm test`): type check, every uvu test file in its
-// own process, then a short fuzz pass. Ends with the plain line
-// "N passed, N failed" summed over all files, and exits non-zero on any failure.
+// own process, then a short fuzz pass (FUZZ_RUNS=300 unless set). Ends with
+// the plain line "N passed, N failed" summed over all files, and exits
+// non-zero on any failure.
+//   node scripts/test.mjs [FILTER]   only files whose path contains FILTER (no type check)
+//   node scripts/test.mjs --fuzz     `npm run fuzz`: only fuzz/, FUZZ_RUNS default 100000
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 300_000);
-const onlyFilter = process.argv[2];
+const fuzzOnly = process.argv[2] === '--fuzz';
+const onlyFilter = fuzzOnly ? 'fuzz/' : process.argv[2];
+const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? (fuzzOnly ? 3_600_000 : 300_000));
+const FUZZ_RUNS = process.env.FUZZ_RUNS ?? (fuzzOnly ? '100000' : '300');
 
 function listTests(dir) {
   const out = [];
@@ -42,7 +47,9 @@ for (const file of files) {
     {
       encoding: 'utf8',
       timeout: FILE_TIMEOUT_MS,
-      env: { ...process.env, FUZZ_RUNS: process.env.FUZZ_RUNS ?? '300', FORCE_COLOR: '0' },
+      maxBuffer: 64 * 1024 * 1024,
+      stdio: fuzzOnly ? ['ignore', 'pipe', 'inherit'] : 'pipe',
+      env: { ...process.env, FUZZ_RUNS, FORCE_COLOR: '0' },
     },
   );
   const output = (result.stdout ?? '') + (result.stderr ?? '');
