@@ -6,7 +6,7 @@
  * follows (the peer's first WebSocket frames, sent in the same packet) stays
  * in the channel for the session.
  *
- * Limits: head size, header count, and a timeout for the whole head. Chunks
+ * Limits: head size, header count, and an optional timeout for the whole head. Chunks
  * are scanned with `indexOf`, so the cost is linear in the head's size and
  * there is no promise per byte: the reader only waits when the channel is
  * empty.
@@ -28,8 +28,14 @@ export interface HeadLimits {
   readonly maxHeadSize: number;
   /** Most header lines. */
   readonly maxHeaders: number;
-  /** Milliseconds allowed for the whole head; `Infinity` disables. */
-  readonly timeoutMs: number;
+}
+
+/** A deadline for the whole head. */
+export interface HeadTimeout {
+  /** Milliseconds allowed; `Infinity` disables. */
+  readonly ms: number;
+  /** Thrown (and the input cancelled with it) when they pass. */
+  readonly error: Error;
 }
 
 /** How the failures of a head are reported: each side builds its own typed errors. */
@@ -38,8 +44,6 @@ export interface HeadErrors {
   malformed(message: string): Error;
   /** `maxHeadSize` or `maxHeaders` was exceeded. */
   tooLarge(message: string): Error;
-  /** The head was not complete within `timeoutMs`. */
-  timedOut(message: string): Error;
   /** The channel ended (or failed with `cause`) after `bytesReceived` bytes of an incomplete head. */
   incomplete(bytesReceived: number, cause?: unknown): Error;
 }
@@ -69,22 +73,18 @@ export interface ParsedHead<S> {
 
 /** Validates limits given by the user (RangeError on misuse) and fills in the defaults. */
 export function resolveHeadLimits(
-  given: { readonly maxHeadSize?: number | undefined; readonly maxHeaders?: number | undefined; readonly timeoutMs?: number | undefined },
+  given: { readonly maxHeadSize?: number | undefined; readonly maxHeaders?: number | undefined },
   defaults: HeadLimits,
 ): HeadLimits {
   const maxHeadSize = given.maxHeadSize ?? defaults.maxHeadSize;
   const maxHeaders = given.maxHeaders ?? defaults.maxHeaders;
-  const timeoutMs = given.timeoutMs ?? defaults.timeoutMs;
   if (!Number.isSafeInteger(maxHeadSize) || maxHeadSize < 1) {
     throw new RangeError(`maxHeadSize must be a positive integer, got ${maxHeadSize}`);
   }
   if (!Number.isSafeInteger(maxHeaders) || maxHeaders < 0) {
     throw new RangeError(`maxHeaders must be a non-negative integer, got ${maxHeaders}`);
   }
-  if (Number.isNaN(timeoutMs) || timeoutMs <= 0) {
-    throw new RangeError(`timeoutMs must be a positive number of milliseconds or Infinity, got ${timeoutMs}`);
-  }
-  return { maxHeadSize, maxHeaders, timeoutMs };
+  return { maxHeadSize, maxHeaders };
 }
 
 /** `value` without leading and trailing SP / HTAB (a loop: a `[ \t]+$` regex is quadratic). */
@@ -191,8 +191,8 @@ class HeadBuilder<S> {
 /**
  * Reads one HTTP/1.1 head from `input`, consuming exactly its bytes (the
  * bytes after the blank line stay in the channel). Throws only the errors
- * `errors` builds (and whatever `grammar.parseStartLine` throws). When
- * `limits.timeoutMs` expires, the input is cancelled with the timeout error,
+ * `errors` builds, whatever `grammar.parseStartLine` throws, and
+ * `timeout.error`: when the deadline passes, the input is cancelled with it,
  * so no read stays parked on it.
  */
 export async function readHead<S>(
@@ -200,18 +200,19 @@ export async function readHead<S>(
   limits: HeadLimits,
   grammar: HeadGrammar<S>,
   errors: HeadErrors,
+  timeout?: HeadTimeout,
 ): Promise<ParsedHead<S>> {
   const builder = new HeadBuilder(limits, grammar, errors);
-  const timeout = errors.timedOut(`${grammar.kind} head not received within ${limits.timeoutMs} ms`);
-  let expired = false;
+  let expired: Error | undefined;
   let wake: (() => void) | undefined;
-  const timer = Number.isFinite(limits.timeoutMs)
-    ? setTimeout(() => {
-        expired = true;
-        wake?.();
-        input.cancel(timeout);
-      }, limits.timeoutMs)
-    : undefined;
+  const timer =
+    timeout !== undefined && Number.isFinite(timeout.ms)
+      ? setTimeout(() => {
+          expired = timeout.error;
+          wake?.();
+          input.cancel(timeout.error);
+        }, timeout.ms)
+      : undefined;
   try {
     for (;;) {
       const chunk = input.peekChunk();
@@ -228,11 +229,11 @@ export async function readHead<S>(
           input.awaitContent().then(resolve, reject);
         });
       } catch (cause) {
-        throw expired ? timeout : errors.incomplete(builder.size, cause);
+        throw expired ?? errors.incomplete(builder.size, cause);
       } finally {
         wake = undefined;
       }
-      if (expired) throw timeout;
+      if (expired !== undefined) throw expired;
       if (!more) throw errors.incomplete(builder.size);
     }
   } finally {

@@ -57,11 +57,7 @@ export interface RequestHead extends UpgradeCall {
   readonly rawHeaders: readonly string[];
 }
 
-const DEFAULT_LIMITS: HeadLimits = {
-  maxHeadSize: DEFAULT_MAX_HEAD_SIZE,
-  maxHeaders: DEFAULT_MAX_HEADERS,
-  timeoutMs: DEFAULT_HEAD_TIMEOUT_MS,
-};
+const DEFAULT_LIMITS: HeadLimits = { maxHeadSize: DEFAULT_MAX_HEAD_SIZE, maxHeaders: DEFAULT_MAX_HEADERS };
 
 const HTTP_VERSION = /^HTTP\/(\d)\.(\d)$/;
 
@@ -100,7 +96,6 @@ const REQUEST_GRAMMAR: HeadGrammar<RequestLine> = {
 const REQUEST_ERRORS: HeadErrors = {
   malformed: (message) => new HandshakeError(400, message),
   tooLarge: (message) => new HandshakeError(431, message),
-  timedOut: (message) => new HandshakeError(408, message),
   incomplete: (bytesReceived, cause) => new IncompleteRequestHeadError(bytesReceived, cause),
 };
 
@@ -119,6 +114,11 @@ const REQUEST_ERRORS: HeadErrors = {
  */
 export async function readRequestHead(input: ByteReadChannel, options: RequestHeadOptions = {}): Promise<RequestHead> {
   const limits = resolveHeadLimits(options, DEFAULT_LIMITS);
-  const { start, headers, rawHeaders } = await readHead(input, limits, REQUEST_GRAMMAR, REQUEST_ERRORS);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
+  if (Number.isNaN(timeoutMs) || timeoutMs <= 0) {
+    throw new RangeError(`timeoutMs must be a positive number of milliseconds or Infinity, got ${timeoutMs}`);
+  }
+  const timeout = { ms: timeoutMs, error: new HandshakeError(408, `request head not received within ${timeoutMs} ms`) };
+  const { start, headers, rawHeaders } = await readHead(input, limits, REQUEST_GRAMMAR, REQUEST_ERRORS, timeout);
   return { ...start, headers, rawHeaders };
 }
