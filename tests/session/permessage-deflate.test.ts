@@ -22,6 +22,7 @@ import {
   type PerMessageDeflateOptions,
 } from '../../src/session/permessage-deflate.ts';
 import { sharedZlibLimiter, ZlibLimiter } from '../../src/session/zlib-limiter.ts';
+import { ZlibPool } from '../../src/session/zlib-pool.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const RSV1 = 0b100;
@@ -82,21 +83,24 @@ test('RFC 7692 7.2.3.2: context takeover shrinks the second "Hello" to f2 00 11 
 });
 
 test('RFC 7692 7.2.3.2: without context takeover both are f2 48 cd c9 c9 07 00', async () => {
+  const pool = new ZlibPool();
   const deflater = new MessageDeflater({
     windowBits: 15,
     level: -1,
     memLevel: 8,
     noContextTakeover: true,
     limiter: sharedZlibLimiter,
+    pool,
   });
-  const inflater = new MessageInflater({ windowBits: 15, noContextTakeover: true, limiter: sharedZlibLimiter });
+  const inflater = new MessageInflater({ windowBits: 15, noContextTakeover: true, limiter: sharedZlibLimiter, pool });
   for (let i = 0; i < 2; i++) {
     const out = await deflater.deflate(Buffer.from('Hello'));
     assert.is(out.toString('hex'), 'f248cdc9c90700');
-    assert.not.ok(deflater.hasStream, 'the compressor is released after each message');
+    assert.not.ok(deflater.hasStream, 'the compressor goes back to the pool after each message');
     assert.is((await inflater.inflate(out, 100)).toString(), 'Hello');
-    assert.not.ok(inflater.hasStream, 'the decompressor is released after each message');
+    assert.not.ok(inflater.hasStream, 'the decompressor goes back to the pool after each message');
   }
+  pool.clear();
 });
 
 test('RFC 7692 7.2.3.3-7.2.3.6: stored block, BFINAL block, two blocks, empty block decode', async () => {
@@ -241,24 +245,54 @@ test('window bits 8..15: the negotiated window is what the compressor uses', asy
   }
 });
 
-test('context takeover keeps zlib streams; no context takeover releases them after each message', async () => {
+test('context takeover keeps zlib streams per connection; without, connections share pooled streams', async () => {
   const limiter = new ZlibLimiter(2);
   for (const noContextTakeover of [false, true]) {
-    const deflater = new MessageDeflater({ windowBits: 15, level: -1, memLevel: 8, noContextTakeover, limiter });
-    const inflater = new MessageInflater({ windowBits: 15, noContextTakeover, limiter });
-    assert.not.ok(deflater.hasStream, 'created lazily');
-    assert.not.ok(inflater.hasStream, 'created lazily');
-    for (let i = 0; i < 3; i++) {
-      const out = await deflater.deflate(textLike(2000, i));
-      assert.ok((await inflater.inflate(out, MiB)).equals(textLike(2000, i)));
-      assert.is(deflater.hasStream, !noContextTakeover);
-      assert.is(inflater.hasStream, !noContextTakeover);
+    const pool = new ZlibPool();
+    const connections = Array.from({ length: 5 }, () => ({
+      deflater: new MessageDeflater({ windowBits: 15, level: -1, memLevel: 8, noContextTakeover, limiter, pool }),
+      inflater: new MessageInflater({ windowBits: 15, noContextTakeover, limiter, pool }),
+    }));
+    for (const { deflater, inflater } of connections) {
+      assert.not.ok(deflater.hasStream, 'created lazily');
+      assert.not.ok(inflater.hasStream, 'created lazily');
     }
-    deflater.close();
-    inflater.close();
-    assert.not.ok(deflater.hasStream);
-    assert.not.ok(inflater.hasStream);
+    for (let i = 0; i < 3; i++) {
+      await Promise.all(
+        connections.map(async ({ deflater, inflater }) => {
+          const out = await deflater.deflate(textLike(2000, i));
+          assert.ok((await inflater.inflate(out, MiB)).equals(textLike(2000, i)));
+        }),
+      );
+      for (const { deflater, inflater } of connections) {
+        assert.is(deflater.hasStream, !noContextTakeover);
+        assert.is(inflater.hasStream, !noContextTakeover);
+      }
+      // Without context takeover, at most `concurrency` streams of each kind exist, all idle now.
+      assert.ok(pool.size <= (noContextTakeover ? 2 * limiter.concurrency : 0), `pool holds ${pool.size}`);
+      if (noContextTakeover) assert.ok(pool.size >= 2);
+    }
+    for (const { deflater, inflater } of connections) {
+      deflater.close();
+      inflater.close();
+      assert.not.ok(deflater.hasStream);
+      assert.not.ok(inflater.hasStream);
+    }
+    pool.clear();
+    assert.is(pool.size, 0);
   }
+});
+
+test('ZlibPool keeps at most maxIdle streams per key and reuses them', () => {
+  const pool = new ZlibPool();
+  const streams = Array.from({ length: 3 }, () => zlib.createInflateRaw());
+  for (const stream of streams) pool.give('inflate:15', stream, 2);
+  assert.is(pool.size, 2);
+  assert.ok(streams[2]?.destroyed, 'the one over the bound is closed');
+  assert.is(pool.take('inflate:15'), streams[1]);
+  assert.is(pool.take('inflate:9'), undefined);
+  pool.clear();
+  assert.is(pool.size, 0);
 });
 
 test('size limit: exactly maxSize inflates, one byte more fails with 1009', async () => {

@@ -1,0 +1,171 @@
+/**
+ * permessage-deflate throughput and bytes on the wire beside ws's own
+ * PerMessageDeflate, in one run: a stream of ~1 KiB JSON chat messages
+ * compressed and then inflated, by one connection (messages one after
+ * another, as a session sends them) and by 64 connections at once (all
+ * sharing the process-wide zlib limit of 10, as ws does). Both sides use
+ * zlib's default level and memLevel, a 15-bit window, threshold 0, with
+ * and without context takeover.
+ *
+ *   node --import tsx --expose-gc bench/deflate.bench.ts   (BENCH_QUICK=1: shorter)
+ *
+ * This measures the extension alone (no sockets, no framing); the
+ * end-to-end echo over loopback needs the server and belongs beside it.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { Opcode } from '../src/frames/frame.ts';
+import { acceptResponse, clientOffer, permessageDeflate, type PerMessageDeflate } from '../src/session/permessage-deflate.ts';
+
+const QUICK = process.env['BENCH_QUICK'] === '1';
+const MESSAGES = QUICK ? 2_000 : 20_000;
+const CONNECTIONS = 64;
+const ROUNDS = QUICK ? 1 : 5;
+const gc = (globalThis as { gc?: () => void }).gc;
+
+/** ws's codec (not in @types/ws, not exported by the package: loaded beside its entry point). */
+interface WsPerMessageDeflate {
+  accept(offers: Array<Record<string, Array<string | true>>>): unknown;
+  compress(data: Buffer, fin: boolean, callback: (error: Error | null, result?: Buffer) => void): void;
+  decompress(data: Buffer, fin: boolean, callback: (error: Error | null, result?: Buffer) => void): void;
+  cleanup(): void;
+}
+const requireCjs = createRequire(import.meta.url);
+const WsDeflate = requireCjs(join(dirname(requireCjs.resolve('ws')), 'lib', 'permessage-deflate.js')) as new (
+  options: object,
+) => WsPerMessageDeflate;
+
+/** One direction of one connection: compress a message, inflate a message. */
+interface Codec {
+  compress(message: Buffer): Promise<Buffer>;
+  inflate(payload: Buffer): Promise<Buffer>;
+  close(): void;
+}
+
+function ours(noContextTakeover: boolean): Codec {
+  const options = { threshold: 0, serverNoContextTakeover: noContextTakeover };
+  const accepted = permessageDeflate(options).accept([clientOffer({ threshold: 0 })]);
+  if (accepted === undefined) throw new Error('declined');
+  const sender = accepted.extension as PerMessageDeflate;
+  const receiver = acceptResponse(accepted.response, { threshold: 0 });
+  return {
+    compress: async (message) => (await sender.encode(Opcode.Text, message)).payload,
+    inflate: async (payload) => receiver.decode(payload, 0b100, 64 * 1024 * 1024),
+    close() {
+      sender.dispose();
+      receiver.dispose();
+    },
+  };
+}
+
+function theirs(noContextTakeover: boolean): Codec {
+  const params: Record<string, Array<string | true>> = noContextTakeover ? { server_no_context_takeover: [true] } : {};
+  const sender = new WsDeflate({ isServer: true, threshold: 0 });
+  sender.accept([{ ...params }]);
+  const receiver = new WsDeflate({ isServer: false, threshold: 0, maxPayload: 64 * 1024 * 1024 });
+  receiver.accept([{ ...params }]);
+  const call = (peer: WsPerMessageDeflate, method: 'compress' | 'decompress', data: Buffer) =>
+    new Promise<Buffer>((resolve, reject) =>
+      peer[method](data, true, (error, result) => (error ? reject(error) : resolve(result as Buffer))),
+    );
+  return {
+    compress: (message) => call(sender, 'compress', message),
+    inflate: (payload) => call(receiver, 'decompress', payload),
+    close() {
+      sender.cleanup();
+      receiver.cleanup();
+    },
+  };
+}
+
+/** ~1 KiB JSON chat messages with varied text, deterministic. */
+function chatMessages(count: number): Buffer[] {
+  const words = 'the a websocket deflate message hello world ktor chat room send receive ok yes no maybe later today tomorrow please thanks'.split(' ');
+  const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'];
+  let seed = 42;
+  const rand = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  const out: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    let text = '';
+    while (text.length < 880) text += `${words[rand(words.length)]} `;
+    out.push(
+      Buffer.from(
+        JSON.stringify({
+          type: 'message',
+          id: 100000 + i,
+          room: `room-${rand(20)}`,
+          user: { name: users[rand(users.length)], id: rand(10000) },
+          ts: 1_700_000_000_000 + i * 137,
+          text,
+        }),
+      ),
+    );
+  }
+  return out;
+}
+
+interface Result {
+  seconds: number;
+  wireBytes: number;
+}
+
+/** Every connection sends its share of `messages` in order; returns time and compressed bytes. */
+async function run(make: (noContextTakeover: boolean) => Codec, noContextTakeover: boolean, connections: number, messages: Buffer[]): Promise<Result> {
+  const codecs = Array.from({ length: connections }, () => make(noContextTakeover));
+  gc?.();
+  let wireBytes = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    codecs.map(async (codec, c) => {
+      for (let i = c; i < messages.length; i += connections) {
+        const message = messages[i] as Buffer;
+        const payload = await codec.compress(message);
+        wireBytes += payload.length;
+        const back = await codec.inflate(payload);
+        if (back.length !== message.length) throw new Error('round trip lost bytes');
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  for (const codec of codecs) codec.close();
+  return { seconds, wireBytes };
+}
+
+const messages = chatMessages(MESSAGES);
+const inputBytes = messages.reduce((sum, m) => sum + m.length, 0);
+console.log(`${MESSAGES} JSON chat messages, ${(inputBytes / MESSAGES).toFixed(0)} B average; compress + inflate each; best of ${ROUNDS}`);
+console.log('impl   context      conns   msgs/s    MB/s   wire B/msg  ratio');
+const impls = [
+  ['ours', ours],
+  ['ws', theirs],
+] as const;
+for (const noContextTakeover of [false, true]) {
+  for (const connections of [1, CONNECTIONS]) {
+    // Rounds alternate between the implementations, so a busy moment of the machine hits both.
+    const best: Array<Result | undefined> = impls.map(() => undefined);
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [i, [, make]] of impls.entries()) {
+        const result = await run(make, noContextTakeover, connections, messages);
+        const previous = best[i];
+        if (previous === undefined || result.seconds < previous.seconds) best[i] = result;
+      }
+    }
+    for (const [i, [name]] of impls.entries()) {
+      const { seconds, wireBytes } = best[i] as Result;
+      console.log(
+        [
+          name.padEnd(6),
+          (noContextTakeover ? 'no takeover' : 'takeover').padEnd(12),
+          String(connections).padStart(5),
+          (MESSAGES / seconds).toFixed(0).padStart(8),
+          (inputBytes / seconds / 1e6).toFixed(1).padStart(7),
+          (wireBytes / MESSAGES).toFixed(0).padStart(12),
+          (wireBytes / inputBytes).toFixed(3).padStart(6),
+        ].join(' '),
+      );
+    }
+  }
+}
