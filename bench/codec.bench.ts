@@ -29,7 +29,8 @@ const { Receiver, Sender } = ws as unknown as WsInternals;
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const ONLY_WS = process.env.CODEC_BENCH_ONLY_WS === '1';
-const CASE_MS = QUICK ? 150 : 700;
+const REPS = QUICK ? 3 : 9;
+const SLICE_MS = QUICK ? 40 : 80;
 const SIZES = [16, 125, 1024, 64 * 1024, 1024 * 1024];
 const CHUNK = 64 * 1024;
 /** Wire bytes per iteration: many small frames or at least one big one. */
@@ -38,24 +39,36 @@ const KEY = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
-/** Runs `iteration` (which handles `bytesPer` wire bytes and `framesPer` frames) for about CASE_MS, best of 3. */
-function measure(framesPer: number, bytesPer: number, iteration: () => void): { fps: number; mbps: number } {
-  gc?.();
-  for (let i = 0; i < 5; i++) iteration();
-  let best = 0;
-  for (let rep = 0; rep < 3; rep++) {
-    const start = process.hrtime.bigint();
-    const limit = start + BigInt(Math.round(CASE_MS / 3)) * 1_000_000n;
-    let n = 0;
-    let now = start;
-    do {
-      iteration();
-      n++;
-      now = process.hrtime.bigint();
-    } while (now < limit);
-    best = Math.max(best, n / (Number(now - start) / 1e9));
+interface Speed {
+  fps: number;
+  mbps: number;
+}
+
+/**
+ * Measures contenders that each handle `framesPer` frames and `bytesPer`
+ * wire bytes per iteration. Short slices of each alternate (REPS rounds),
+ * and the best slice counts, so that load from other processes hits every
+ * contender alike.
+ */
+function compare(framesPer: number, bytesPer: number, contenders: (() => void)[]): Speed[] {
+  const best = contenders.map(() => 0);
+  for (const iteration of contenders) for (let i = 0; i < 3; i++) iteration();
+  for (let rep = 0; rep < REPS; rep++) {
+    gc?.();
+    contenders.forEach((iteration, k) => {
+      const start = process.hrtime.bigint();
+      const limit = start + BigInt(SLICE_MS) * 1_000_000n;
+      let n = 0;
+      let now = start;
+      do {
+        iteration();
+        n++;
+        now = process.hrtime.bigint();
+      } while (now < limit);
+      best[k] = Math.max(best[k]!, n / (Number(now - start) / 1e9));
+    });
   }
-  return { fps: best * framesPer, mbps: (best * bytesPer) / 1e6 };
+  return best.map((rate) => ({ fps: rate * framesPer, mbps: (rate * bytesPer) / 1e6 }));
 }
 
 function chunksOf(bytes: Buffer): Buffer[] {
@@ -145,9 +158,9 @@ interface Row {
   direction: string;
   size: number;
   masked: boolean;
-  ours?: { fps: number; mbps: number };
-  ws: { fps: number; mbps: number };
-  copy?: { fps: number; mbps: number };
+  ours?: Speed;
+  ws: Speed;
+  copy?: Speed;
 }
 
 function run(): Row[] {
@@ -158,12 +171,13 @@ function run(): Row[] {
         const { frames, wire } = workload(size, masked);
         const n = frames.length;
         const wsIteration = direction === 'parse' ? parseWs(wire, masked, n) : serializeWs(frames, masked);
-        const row: Row = { direction, size, masked, ws: measure(n, wire.length, wsIteration) };
-        if (!ONLY_WS) {
-          const ours = direction === 'parse' ? parseOurs(wire, masked, n) : serializeOurs(frames, masked);
-          row.ours = measure(n, wire.length, ours);
-          row.copy = measure(n, wire.length, copyBaseline(wire));
+        if (ONLY_WS) {
+          rows.push({ direction, size, masked, ws: compare(n, wire.length, [wsIteration])[0]! });
+          continue;
         }
+        const ours = direction === 'parse' ? parseOurs(wire, masked, n) : serializeOurs(frames, masked);
+        const [o, w, c] = compare(n, wire.length, [ours, wsIteration, copyBaseline(wire)]);
+        const row: Row = { direction, size, masked, ours: o!, ws: w!, copy: c! };
         rows.push(row);
       }
     }
@@ -175,17 +189,19 @@ function unmaskVsCopy(): void {
   const size = 1 << 20;
   const data = Buffer.alloc(size, 0x61);
   const target = Buffer.allocUnsafe(size);
-  const unmask = measure(1, size, () => applyMask(data, KEY));
-  const copy = measure(1, size, () => {
-    data.copy(target);
-  });
-  const freshCopy = measure(1, size, () => {
-    data.copy(Buffer.allocUnsafe(size));
-  });
+  const [unmask, copy, freshCopy] = compare(1, size, [
+    () => applyMask(data, KEY),
+    () => {
+      data.copy(target);
+    },
+    () => {
+      data.copy(Buffer.allocUnsafe(size));
+    },
+  ]);
   console.log(
-    `\nunmask 1 MiB in place: ${fmt(unmask.mbps)} MB/s; Buffer.copy of 1 MiB into a preallocated buffer: ` +
-      `${fmt(copy.mbps)} MB/s, ratio ${(unmask.mbps / copy.mbps).toFixed(2)}x (target >= 0.5x); ` +
-      `into a fresh buffer (what gathering a frame costs): ${fmt(freshCopy.mbps)} MB/s, ratio ${(unmask.mbps / freshCopy.mbps).toFixed(2)}x`,
+    `\nunmask 1 MiB in place: ${fmt(unmask!.mbps)} MB/s; Buffer.copy of 1 MiB into a preallocated buffer: ` +
+      `${fmt(copy!.mbps)} MB/s, ratio ${(unmask!.mbps / copy!.mbps).toFixed(2)}x (target >= 0.5x); ` +
+      `into a fresh buffer (what gathering a frame costs): ${fmt(freshCopy!.mbps)} MB/s, ratio ${(unmask!.mbps / freshCopy!.mbps).toFixed(2)}x`,
   );
 }
 
@@ -195,13 +211,13 @@ if (ONLY_WS) {
 } else {
   console.log(`node ${process.version}; ${flavour}; ${QUICK ? 'quick' : 'full'} run; wire fed in 64 KiB chunks; binary frames`);
   const rows = run();
-  let alternative: { fps: number; mbps: number }[] | undefined;
+  let alternative: Speed[] | undefined;
   if (flavour === 'ws (with bufferutil)') {
     const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
       env: { ...process.env, WS_NO_BUFFER_UTIL: '1', CODEC_BENCH_ONLY_WS: '1' },
       encoding: 'utf8',
     });
-    alternative = JSON.parse(child.stdout) as { fps: number; mbps: number }[];
+    alternative = JSON.parse(child.stdout) as Speed[];
   }
   const header = ['case', 'payload', 'ours frames/s', 'ours MB/s', 'ws frames/s', 'ws MB/s', 'ours/ws', 'copy MB/s', 'ours/copy'];
   if (alternative) header.push('ws-JS MB/s', 'ours/ws-JS');
