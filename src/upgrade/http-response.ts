@@ -10,8 +10,14 @@ import { isToken } from './header-tokens.ts';
 /** Headers of an error response that `formatErrorResponse` sets itself. */
 const FIXED_ERROR_HEADERS = new Set(['connection', 'content-type', 'content-length']);
 
-/** A header line `Name: value\r\n`, after checking both parts. */
-function headerLine(name: string, value: string): string {
+/**
+ * A header line `Name: value\r\n`, after checking both parts (also used for
+ * the client's request head).
+ *
+ * @throws TypeError when the name is not a token or the value contains CR,
+ *   LF, NUL or a character above U+00FF.
+ */
+export function headerLine(name: string, value: string): string {
   if (!isToken(name)) {
     throw new TypeError(`header name ${JSON.stringify(name)} is not an RFC 7230 token`);
   }

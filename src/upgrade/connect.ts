@@ -1,0 +1,257 @@
+/**
+ * The WebSocket client: `connect(url)` opens `ws://` over node:net or
+ * `wss://` over node:tls, `connectSocket` runs over a socket or `Duplex` the
+ * caller opened, and `connectChannels` over any pair of byte channels. Each
+ * sends the opening handshake (client-handshake.ts), checks the response
+ * strictly, and starts the same session the server side runs, in the client
+ * role: every outgoing frame masked with a fresh key, masked frames from the
+ * server rejected.
+ *
+ * The whole handshake (TCP connect, TLS, request, response head) is bounded
+ * by `handshakeTimeoutMs`; every failure rejects with a `ConnectError`
+ * subclass and closes the connection. After the 101, the bytes following the
+ * response head (the server's first frames) stay in the input for the
+ * session.
+ */
+import { connect as netConnect, isIP, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
+import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
+import { socketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
+import { DefaultWebSocketSession } from '../session/default-session.ts';
+import {
+  DEFAULT_SESSION_DEFAULTS,
+  RAW_SESSION_DEFAULTS,
+  resolveOptions,
+  type DefaultSessionOptions,
+  type RawSessionOptions,
+} from '../session/options.ts';
+import { acceptResponse, clientOffer, type PerMessageDeflateOptions } from '../session/permessage-deflate.ts';
+import type { RawWebSocketSession } from '../session/raw-session.ts';
+import { runSession } from '../session/run-session.ts';
+import {
+  ConnectError,
+  ConnectionFailedError,
+  ConnectionRefusedError,
+  HandshakeTimeoutError,
+  UnexpectedStatusError,
+} from './client-errors.ts';
+import {
+  acceptHandshakeResponse,
+  formatClientRequest,
+  readResponseBody,
+  readResponseHead,
+  type ClientExtension,
+  type ClientRequest,
+  type ClientRequestOptions,
+  type ResponseHeadOptions,
+} from './client-handshake.ts';
+
+/** Default `handshakeTimeoutMs`: 10 seconds from the call to the 101 response. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** TLS settings passed through to `tls.connect` (`ca`, `cert`, `key`, `rejectUnauthorized`, `servername`, ...). */
+export type ClientTlsOptions = Omit<ConnectionOptions, 'host' | 'port' | 'path' | 'socket'>;
+
+/** Options of `connect`, `connectSocket` and `connectChannels`. */
+export interface ConnectOptions extends ClientRequestOptions {
+  /**
+   * Offer permessage-deflate (RFC 7692): `true` with the default settings, or
+   * the settings (see `PerMessageDeflateOptions`). Default: not offered.
+   */
+  readonly perMessageDeflate?: boolean | PerMessageDeflateOptions | undefined;
+  /** Milliseconds from the call to a valid 101 response (connect, TLS and head included). Default 10 000. */
+  readonly handshakeTimeoutMs?: number | undefined;
+  /** Limits of the response head and of an error response's body (see `ResponseHeadOptions` for defaults). */
+  readonly responseHead?: ResponseHeadOptions | undefined;
+  /** Session limits and timeouts (see `RawSessionOptions` for defaults). */
+  readonly session?: RawSessionOptions | undefined;
+  /** Ping, pong and message-queue settings of the default session. */
+  readonly defaultSession?: DefaultSessionOptions | undefined;
+  /** Byte-channel capacities between the socket and the session (default 64 KiB each). */
+  readonly channels?: SocketChannelsOptions | undefined;
+  /** TLS settings for `wss://` (`connect` only). Default: Node's (system CAs, certificate checked, SNI = URL host). */
+  readonly tls?: ClientTlsOptions | undefined;
+  /** Where reading and writing run. Default: no parent job, immediate dispatch. */
+  readonly engineContext?: CoroutineContext | undefined;
+  /** Where the session's handler side runs. Default: the engine context. */
+  readonly userContext?: CoroutineContext | undefined;
+  /** `true` resolves with the raw session instead (see `RawConnectOptions`). */
+  readonly raw?: false | undefined;
+}
+
+/**
+ * Options asking for a `RawWebSocketSession`: every frame reaches the caller
+ * on `incoming`, and the caller answers pings and closes itself.
+ */
+export interface RawConnectOptions extends Omit<ConnectOptions, 'raw' | 'defaultSession'> {
+  readonly raw: true;
+}
+
+/** The implementation's view of both option kinds. */
+type AnyConnectOptions = ConnectOptions | RawConnectOptions;
+type AnySession = DefaultWebSocketSession | RawWebSocketSession;
+
+const DEFAULT_CONTEXT: CoroutineContext = { dispatcher: Dispatchers.Immediate };
+
+/**
+ * Opens a WebSocket connection to `url` (`ws://` over TCP, `wss://` over
+ * TLS) and resolves with the session once the server's 101 response passed
+ * every check. The session lives until it closes; its job is `session.raw.job`.
+ *
+ * @throws TypeError / RangeError (synchronously, before any I/O) for an
+ *   invalid URL or option.
+ * @throws (rejects) ConnectionRefusedError, ConnectionFailedError,
+ *   HandshakeTimeoutError, UnexpectedStatusError, InvalidResponseError,
+ *   AcceptKeyMismatchError, UnexpectedProtocolError, UnexpectedExtensionError.
+ */
+export function connect(url: string | URL, options: RawConnectOptions): Promise<RawWebSocketSession>;
+export function connect(url: string | URL, options?: ConnectOptions): Promise<DefaultWebSocketSession>;
+export function connect(url: string | URL, options: AnyConnectOptions = {}): Promise<AnySession> {
+  const target = parseUrl(url);
+  const request = prepare(target, options);
+  const secure = target.protocol === 'wss:';
+  const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
+  const port = Number(target.port || (secure ? 443 : 80));
+  const socket = secure ? tlsConnect(tlsOptions(host, port, options.tls)) : netConnect({ host, port });
+  socket.setNoDelay(true);
+  const address = `${target.hostname}:${port}`;
+  return handshake(socketChannels(socket, options.channels), request, options).catch((error: unknown) => {
+    if (error instanceof ConnectionFailedError && error.code === 'ECONNREFUSED') {
+      throw new ConnectionRefusedError(address, error.cause);
+    }
+    throw error;
+  });
+}
+
+/**
+ * Runs the client handshake and session over a socket or `Duplex` the caller
+ * already opened (any transport); `url` gives the `Host` header and the
+ * request target. The socket is closed when the handshake fails or the
+ * session ends.
+ *
+ * @throws like `connect`, except `ConnectionRefusedError` (the caller connected).
+ */
+export function connectSocket(socket: Duplex, url: string | URL, options: RawConnectOptions): Promise<RawWebSocketSession>;
+export function connectSocket(socket: Duplex, url: string | URL, options?: ConnectOptions): Promise<DefaultWebSocketSession>;
+export function connectSocket(socket: Duplex, url: string | URL, options: AnyConnectOptions = {}): Promise<AnySession> {
+  const request = prepare(parseUrl(url), options);
+  if (socket instanceof Socket) socket.setNoDelay(true);
+  return handshake(socketChannels(socket, options.channels), request, options);
+}
+
+/**
+ * Runs the client handshake and session over a pair of byte channels:
+ * `input` carries the server's bytes, `output` takes ours. On failure the
+ * input is cancelled and the output closed with the error.
+ *
+ * @throws like `connectSocket`.
+ */
+export function connectChannels(
+  input: ByteReadChannel,
+  output: ByteWriteChannel,
+  url: string | URL,
+  options: RawConnectOptions,
+): Promise<RawWebSocketSession>;
+export function connectChannels(
+  input: ByteReadChannel,
+  output: ByteWriteChannel,
+  url: string | URL,
+  options?: ConnectOptions,
+): Promise<DefaultWebSocketSession>;
+export function connectChannels(
+  input: ByteReadChannel,
+  output: ByteWriteChannel,
+  url: string | URL,
+  options: AnyConnectOptions = {},
+): Promise<AnySession> {
+  return handshake({ input, output }, prepare(parseUrl(url), options), options);
+}
+
+/** The URL, checked: `ws:` or `wss:`. */
+function parseUrl(url: string | URL): URL {
+  const parsed = new URL(url);
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+    throw new TypeError(`a WebSocket URL must start with ws:// or wss://, got ${JSON.stringify(parsed.href)}`);
+  }
+  return parsed;
+}
+
+/** Validates every option and formats the request, all before any I/O. */
+function prepare(url: URL, options: AnyConnectOptions): ClientRequest {
+  const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  if (!(timeoutMs > 0)) {
+    throw new RangeError(`handshakeTimeoutMs must be a positive number of milliseconds or Infinity, got ${timeoutMs}`);
+  }
+  resolveOptions(RAW_SESSION_DEFAULTS, options.session);
+  if (!options.raw) resolveOptions(DEFAULT_SESSION_DEFAULTS, options.defaultSession);
+  const deflate = options.perMessageDeflate;
+  const extensions = [...(options.extensions ?? [])];
+  if (deflate !== undefined && deflate !== false) extensions.push(deflateExtension(deflate === true ? {} : deflate));
+  return formatClientRequest(url, { protocols: options.protocols, headers: options.headers, extensions });
+}
+
+/** permessage-deflate as a `ClientExtension` (the offer is validated now). */
+function deflateExtension(settings: PerMessageDeflateOptions): ClientExtension {
+  const offer = clientOffer(settings);
+  return { name: offer.name, offer: () => offer, accept: (response) => acceptResponse(response, settings) };
+}
+
+/** `tls.connect` options: the caller's, the target, and SNI for a host name (never for an IP address). */
+function tlsOptions(host: string, port: number, given: ClientTlsOptions = {}): ConnectionOptions {
+  const options: ConnectionOptions = { ALPNProtocols: ['http/1.1'], ...given, host, port };
+  if (given.servername === undefined && isIP(host) === 0) options.servername = host;
+  return options;
+}
+
+/** Sends the request, checks the response, and starts the session. */
+async function handshake(
+  channels: { readonly input: ByteReadChannel; readonly output: ByteWriteChannel },
+  request: ClientRequest,
+  options: AnyConnectOptions,
+): Promise<AnySession> {
+  const { input, output } = channels;
+  const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  const timer = Number.isFinite(timeoutMs)
+    ? setTimeout(() => {
+        const error = new HandshakeTimeoutError(timeoutMs);
+        input.cancel(error);
+        output.close(error);
+      }, timeoutMs)
+    : undefined;
+  let accepted;
+  try {
+    try {
+      if (!output.tryWriteFully(request.head)) await output.writeFully(request.head);
+    } catch (cause) {
+      throw cause instanceof ConnectError ? cause : new ConnectionFailedError('could not send the handshake request', cause);
+    }
+    const head = await readResponseHead(input, options.responseHead);
+    if (head.status !== 101) {
+      const body = await readResponseBody(input, head, options.responseHead?.maxBodySize);
+      throw new UnexpectedStatusError(head.status, head.statusText, head.headers, body);
+    }
+    accepted = acceptHandshakeResponse(request, head);
+  } catch (error) {
+    const cause = error instanceof Error ? error : new Error(String(error));
+    input.cancel(cause);
+    output.close(cause);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+
+  const engine = options.engineContext ?? DEFAULT_CONTEXT;
+  const config = { role: 'client', protocol: accepted.protocol, extensions: accepted.extensions, options: options.session } as const;
+  return new Promise<AnySession>((resolve, reject) => {
+    const job = runSession(input, output, engine, options.userContext ?? engine, config, async (raw) => {
+      resolve(options.raw ? raw : new DefaultWebSocketSession(raw, options.defaultSession));
+      // The session lives until it stops sending: after the close handshake,
+      // a failure, a cancel or a lost connection. Returning earlier would
+      // start a close 1000 (see RawWebSocketSession.onHandlerDone).
+      await new Promise<void>((done) => raw.outgoing.invokeOnClose(() => done()));
+    });
+    job.invokeOnCompletion((cause) => reject(new ConnectionFailedError('the session ended before it started', cause)));
+  });
+}
