@@ -49,3 +49,37 @@ export { formatErrorResponse, formatResponseHead } from './upgrade/http-response
 export type { ExtensionNegotiator } from './upgrade/extension-negotiation.ts';
 export type { ExtensionOffer } from './upgrade/header-tokens.ts';
 export { createWebSocketServer, handleUpgrade, serveSocket, type ServeOptions, type WebSocketHandler } from './upgrade/serve.ts';
+
+// Client.
+export {
+  connect,
+  connectChannels,
+  connectSocket,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  type ClientTlsOptions,
+  type ConnectOptions,
+  type RawConnectOptions,
+} from './upgrade/connect.ts';
+export {
+  acceptHandshakeResponse,
+  formatClientRequest,
+  readResponseBody,
+  readResponseHead,
+  type AcceptedHandshake,
+  type ClientExtension,
+  type ClientRequest,
+  type ClientRequestOptions,
+  type ResponseHead,
+  type ResponseHeadOptions,
+} from './upgrade/client-handshake.ts';
+export {
+  AcceptKeyMismatchError,
+  ConnectError,
+  ConnectionFailedError,
+  ConnectionRefusedError,
+  HandshakeTimeoutError,
+  InvalidResponseError,
+  UnexpectedExtensionError,
+  UnexpectedProtocolError,
+  UnexpectedStatusError,
+} from './upgrade/client-errors.ts';
