@@ -11,9 +11,12 @@
  * - PassThrough: the writer honours `write()`'s return value and awaits
  *   'drain'; the reader is a 'data' listener (flowing mode: the fastest way to
  *   consume a Node stream, and the baseline of the ratios) or `for await`.
- * Chunks are preallocated (each side passes them by reference). Variants run
- * interleaved for several rounds; the table shows the median MB/s of each and
- * its ratio to PassThrough with 'data'.
+ * Chunks are preallocated (each side passes them by reference). Each variant
+ * is warmed up first, then variants run interleaved for several rounds; the
+ * table shows the median MB/s of each and its ratio to PassThrough with
+ * 'data'. No forced GC between runs: a full collection discards optimized
+ * code that V8 then rebuilds slowly on a busy machine, which measured the
+ * JIT instead of the channels.
  */
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
@@ -21,9 +24,9 @@ import { ByteChannel } from '../src/channels/byte-channel.ts';
 
 const MiB = 1024 * 1024;
 const TOTAL = (process.env.BENCH_QUICK === '1' ? 128 : 1024) * MiB;
-const ROUNDS = process.env.BENCH_QUICK === '1' ? 3 : 5;
+const ROUNDS = process.env.BENCH_QUICK === '1' ? 3 : 7;
+const WARMUP_MS = process.env.BENCH_QUICK === '1' ? 500 : 1500;
 const CAPACITY = 64 * 1024;
-const gc = (globalThis as { gc?: () => void }).gc;
 
 /** A few distinct chunks of `size` bytes, cycled through by the writers. */
 function chunks(size: number): Buffer[] {
@@ -31,11 +34,11 @@ function chunks(size: number): Buffer[] {
 }
 
 /** Writer awaits `writeFully` per chunk (or, with `sync`, uses `tryWriteFully` and awaits only when full). */
-async function byteChannel(size: number, sync: boolean): Promise<number> {
+async function byteChannel(size: number, total: number, sync: boolean): Promise<number> {
   const ch = new ByteChannel(CAPACITY);
   const pool = chunks(size);
   const writer = async (): Promise<void> => {
-    for (let sent = 0, i = 0; sent < TOTAL; sent += size, i = (i + 1) & 15) {
+    for (let sent = 0, i = 0; sent < total; sent += size, i = (i + 1) & 15) {
       const chunk = pool[i] as Buffer;
       if (!(sync && ch.tryWriteFully(chunk))) await ch.writeFully(chunk);
     }
@@ -53,11 +56,11 @@ async function byteChannel(size: number, sync: boolean): Promise<number> {
 }
 
 /** Writer honours `write()`'s result and awaits 'drain'; reader is a 'data' listener or `for await`. */
-async function passThrough(size: number, iterate: boolean): Promise<number> {
+async function passThrough(size: number, total: number, iterate: boolean): Promise<number> {
   const stream = new PassThrough({ highWaterMark: CAPACITY });
   const pool = chunks(size);
   const writer = async (): Promise<void> => {
-    for (let sent = 0, i = 0; sent < TOTAL; sent += size, i = (i + 1) & 15) {
+    for (let sent = 0, i = 0; sent < total; sent += size, i = (i + 1) & 15) {
       if (!stream.write(pool[i] as Buffer)) await once(stream, 'drain');
     }
     stream.end();
@@ -80,23 +83,32 @@ async function passThrough(size: number, iterate: boolean): Promise<number> {
 
 interface Variant {
   readonly name: string;
-  readonly run: (size: number) => Promise<number>;
+  readonly run: (size: number, total: number) => Promise<number>;
 }
 
 const VARIANTS: readonly Variant[] = [
-  { name: 'channel, await writeFully', run: (size) => byteChannel(size, false) },
-  { name: 'channel, tryWriteFully', run: (size) => byteChannel(size, true) },
-  { name: "PassThrough, 'data'", run: (size) => passThrough(size, false) },
-  { name: 'PassThrough, for await', run: (size) => passThrough(size, true) },
+  { name: 'channel, await writeFully', run: (size, total) => byteChannel(size, total, false) },
+  { name: 'channel, tryWriteFully', run: (size, total) => byteChannel(size, total, true) },
+  { name: "PassThrough, 'data'", run: (size, total) => passThrough(size, total, false) },
+  { name: 'PassThrough, for await', run: (size, total) => passThrough(size, total, true) },
 ];
 
 async function measure(variant: Variant, size: number): Promise<number> {
-  gc?.();
   const started = process.hrtime.bigint();
-  const received = await variant.run(size);
+  const received = await variant.run(size, TOTAL);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (received !== TOTAL) throw new Error(`${variant.name}: received ${received} of ${TOTAL} bytes`);
   return TOTAL / 1e6 / seconds;
+}
+
+/**
+ * Runs `variant` at full size, at least twice and for WARMUP_MS: optimized
+ * code arrives late on a busy machine, and smaller runs do not warm the
+ * long-running loops the same way.
+ */
+async function warmUp(variant: Variant, size: number): Promise<void> {
+  const until = performance.now() + WARMUP_MS;
+  for (let runs = 0; runs < 2 || performance.now() < until; runs++) await variant.run(size, TOTAL);
 }
 
 function median(values: number[]): number {
@@ -108,7 +120,7 @@ console.log(`ByteChannel vs PassThrough: ${TOTAL / MiB} MiB per run, ${ROUNDS} r
 let belowTarget = false;
 for (const size of [64 * 1024, 512]) {
   const results = VARIANTS.map(() => [] as number[]);
-  for (const variant of VARIANTS) await measure(variant, size); // warm-up
+  for (const variant of VARIANTS) await warmUp(variant, size);
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, variant] of VARIANTS.entries()) results[i]?.push(await measure(variant, size));
   }

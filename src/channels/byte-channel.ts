@@ -38,7 +38,7 @@ import {
   EndOfStreamError,
   LimitExceededError,
 } from './errors.ts';
-import { reportUncaught } from './report.ts';
+import { callHandler } from './report.ts';
 import { Ring } from './ring.ts';
 
 /** Default capacity of a `ByteChannel`, in bytes. */
@@ -281,7 +281,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     }
     const handlers = this.cancelHandlers;
     this.cancelHandlers = undefined;
-    if (handlers !== undefined) for (const h of handlers) runCancelHandler(h, reason);
+    if (handlers !== undefined) for (const h of handlers) callHandler(h, reason);
   }
 
   /**
@@ -291,8 +291,8 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
    */
   invokeOnCancel(handler: (cause: Error) => void): () => void {
     if (this.state === CANCELLED) {
-      runCancelHandler(handler, this.cause as Error);
-      return noop;
+      callHandler(handler, this.cause as Error);
+      return () => {};
     }
     const handlers = (this.cancelHandlers ??= []);
     handlers.push(handler);
@@ -540,13 +540,3 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
 function isRange(offset: number, length: number, total: number): boolean {
   return Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 && offset + length <= total;
 }
-
-function runCancelHandler(handler: (cause: Error) => void, cause: Error): void {
-  try {
-    handler(cause);
-  } catch (error) {
-    reportUncaught(error);
-  }
-}
-
-function noop(): void {}

@@ -20,7 +20,7 @@
  * burst, not per element). `close` and `cancel` release waiters at once.
  */
 import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from './errors.ts';
-import { reportUncaught } from './report.ts';
+import { callHandler } from './report.ts';
 import { Ring } from './ring.ts';
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -218,8 +218,8 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   invokeOnClose(handler: (cause: Error | undefined) => void): () => void {
     const handlers = this.closeHandlers;
     if (handlers === undefined) {
-      runCloseHandler(handler, this.cause);
-      return noop;
+      callHandler(handler, this.cause);
+      return () => {};
     }
     handlers.push(handler);
     return () => {
@@ -281,7 +281,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     const handlers = this.closeHandlers;
     if (handlers === undefined) return;
     this.closeHandlers = undefined;
-    for (const h of handlers) runCloseHandler(h, this.cause);
+    for (const h of handlers) callHandler(h, this.cause);
   }
 
   private sendError(): Error {
@@ -290,13 +290,3 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
       : new ChannelClosedError('channel was closed for sending', this.cause);
   }
 }
-
-function runCloseHandler(handler: (cause: Error | undefined) => void, cause: Error | undefined): void {
-  try {
-    handler(cause);
-  } catch (error) {
-    reportUncaught(error);
-  }
-}
-
-function noop(): void {}

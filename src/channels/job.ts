@@ -24,7 +24,7 @@
  * its error is reported as an uncaught exception (see `report.ts`).
  */
 import { CancellationError } from './errors.ts';
-import { reportUncaught } from './report.ts';
+import { callHandler } from './report.ts';
 
 /** The lifecycle states. `completed`, `cancelled` and `failed` are final. */
 export type JobState = 'active' | 'completing' | 'cancelling' | 'completed' | 'cancelled' | 'failed';
@@ -169,8 +169,8 @@ export class Job {
    */
   invokeOnCompletion(handler: CompletionHandler): () => void {
     if (this.isCompleted) {
-      runHandler(handler, this.reason);
-      return noop;
+      callHandler(handler, this.reason);
+      return () => {};
     }
     const entry = { run: handler };
     const handlers = (this.handlers ??= new Set());
@@ -232,7 +232,7 @@ export class Job {
     this.current = state;
     const handlers = this.handlers;
     this.handlers = undefined;
-    if (handlers !== undefined) for (const h of handlers) runHandler(h.run, this.reason);
+    if (handlers !== undefined) for (const h of handlers) callHandler(h.run, this.reason);
     this.resolveJoin?.();
     this.resolveJoin = undefined;
     this.parent?.childFinished(this);
@@ -243,13 +243,3 @@ export class Job {
 export class SupervisorJob extends Job {
   protected override onChildFailed(): void {}
 }
-
-function runHandler(handler: CompletionHandler, cause: Error | undefined): void {
-  try {
-    handler(cause);
-  } catch (error) {
-    reportUncaught(error);
-  }
-}
-
-function noop(): void {}

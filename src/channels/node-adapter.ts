@@ -81,7 +81,7 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
   const onData = (chunk: Buffer): void => {
     if (input.isClosedForWrite || input.tryWriteFully(chunk)) return;
     socket.pause();
-    input.writeFully(chunk).then(resume, ignore);
+    input.writeFully(chunk).then(resume, () => {}); // rejected only once cancelled: the socket is destroyed
   };
   const onEnd = (): void => {
     input.close();
@@ -152,5 +152,3 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
 }
 
 const DEFAULT_LINGER_MS = 5_000;
-
-function ignore(): void {}

@@ -1,14 +1,18 @@
 /**
- * The one place where the runtime reports an error nobody can receive: a
- * completion or close handler that threw. Such an error must not unwind the
- * job or channel machinery that called the handler, and must not vanish, so it
- * is rethrown from a fresh microtask: Node reports it as an uncaught exception
- * (the same fate as a throwing EventEmitter listener), with its original stack.
+ * Calling user handlers (completion, close and cancel handlers) from inside
+ * the runtime. A handler that throws must not unwind the job or channel
+ * machinery that called it, and its error must not vanish, so it is rethrown
+ * from a fresh microtask: Node reports it as an uncaught exception (the same
+ * fate as a throwing EventEmitter listener), with its original stack.
  */
 
-/** Rethrows `error` asynchronously, outside the caller's stack. */
-export function reportUncaught(error: unknown): void {
-  queueMicrotask(() => {
-    throw error;
-  });
+/** Calls `handler(arg)`; if it throws, reports the error as described above. */
+export function callHandler<A>(handler: (arg: A) => void, arg: A): void {
+  try {
+    handler(arg);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
 }

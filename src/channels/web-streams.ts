@@ -30,7 +30,7 @@ export function readableToChannel(
 ): ByteReadChannel {
   const channel = new ByteChannel(capacity);
   const reader = stream.getReader();
-  channel.invokeOnCancel((cause) => void reader.cancel(cause).catch(ignore));
+  channel.invokeOnCancel((cause) => void reader.cancel(cause).catch(() => {}));
   const pump = async (): Promise<void> => {
     try {
       for (let next = await reader.read(); !next.done; next = await reader.read()) {
@@ -84,13 +84,13 @@ export function writableToChannel(
         await writer.ready;
         const chunk = await channel.readChunk();
         if (chunk === null) break;
-        writer.write(chunk).catch(ignore); // a failed write shows in `ready` / `close`
+        writer.write(chunk).catch(() => {}); // a failed write shows in `ready` / `close`
       }
       await writer.close();
     } catch (error) {
       const cause = toError(error);
       channel.cancel(cause);
-      writer.abort(cause).catch(ignore);
+      writer.abort(cause).catch(() => {});
     }
   };
   void pump();
@@ -116,5 +116,3 @@ export function channelToWritable(channel: ByteWriteChannel): WritableStream<Uin
     },
   });
 }
-
-function ignore(): void {}

@@ -25,8 +25,10 @@ async function connect(): Promise<{ local: net.Socket; peer: net.Socket }> {
 
 /** Waits until the peer sees the connection end (a FIN, or a reset), then releases it. */
 async function peerSeesEnd(peer: net.Socket): Promise<void> {
-  peer.resume();
-  await once(peer, 'end').catch(() => {});
+  if (!peer.readableEnded) {
+    peer.resume();
+    await once(peer, 'end').catch(() => {});
+  }
   peer.destroy();
 }
 
