@@ -11,6 +11,7 @@
  * connection holds no zlib memory and no message pays for creating one.
  */
 import zlib from 'node:zlib';
+import { CloseCode } from '../frames/close.ts';
 import { ProtocolError } from '../frames/errors.ts';
 import type { ZlibLimiter } from './zlib-limiter.ts';
 import type { RawZlibStream, ZlibPool } from './zlib-pool.ts';
@@ -20,11 +21,6 @@ const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 /** Payloads up to this size are joined with the tail so inflating costs one thread-pool round trip. */
 const JOIN_TAIL_LIMIT = 64 * 1024;
-
-/** Close code for compressed data zlib rejects (as `ws` does). */
-const INVALID_PAYLOAD = 1007;
-/** Close code for a message that inflates beyond the limit. */
-const MESSAGE_TOO_BIG = 1009;
 
 /** The codec was closed (the session ended) while a message was waiting or in progress. */
 export class CodecClosedError extends Error {
@@ -175,7 +171,7 @@ abstract class MessageCodec<S extends RawZlibStream> {
     if (sink === undefined || sink.settled) return;
     sink.length += chunk.length;
     if (sink.length > sink.limit) {
-      this.#fail(new ProtocolError(MESSAGE_TOO_BIG, `an inflated message exceeds the limit of ${sink.limit} bytes`));
+      this.#fail(new ProtocolError(CloseCode.MessageTooBig, `an inflated message exceeds the limit of ${sink.limit} bytes`));
       return;
     }
     sink.chunks.push(chunk);
@@ -299,7 +295,8 @@ export class MessageInflater extends MessageCodec<zlib.InflateRaw> {
     return stream.bytesWritten < this.#consumedAfter;
   }
 
+  /** Data zlib rejects closes with 1007, as in `ws`. */
   protected zlibError(error: Error): Error {
-    return new ProtocolError(INVALID_PAYLOAD, `invalid compressed data: ${error.message}`);
+    return new ProtocolError(CloseCode.InvalidPayload, `invalid compressed data: ${error.message}`);
   }
 }
