@@ -1,0 +1,42 @@
+/**
+ * What every benchmark echo server shares: it listens on an ephemeral
+ * loopback port, prints `{"port":N}` as its first stdout line, and answers
+ * `mem` lines on stdin with one JSON line of `process.memoryUsage()` taken
+ * after two full garbage collections (the server runs with --expose-gc).
+ * It exits when stdin ends, so it never outlives the benchmark.
+ */
+import type { Server } from 'node:net';
+import { createInterface } from 'node:readline';
+
+export interface MemorySample {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+export function serveBenchmark(server: Server): void {
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('no TCP address');
+    process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
+  });
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    if (line.trim() !== 'mem') return;
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
+    const m = process.memoryUsage();
+    const sample: MemorySample = {
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      heapTotal: m.heapTotal,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+    };
+    process.stdout.write(`${JSON.stringify(sample)}\n`);
+  });
+  lines.on('close', () => process.exit(0));
+}
