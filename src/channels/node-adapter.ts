@@ -3,10 +3,12 @@
  * `ByteReadChannel` and an output `ByteWriteChannel`, with backpressure both
  * ways.
  *
- * Input: each `'data'` chunk is queued by reference. When it does not fit,
- * the socket is paused until the channel has taken it, so the input side
- * never buffers more than its capacity (or one chunk, if larger) and the
- * kernel's window pushes back on the peer.
+ * Input: each `'data'` chunk is queued by reference (small chunks that
+ * arrive while the reader is behind are coalesced by copying, see
+ * socket-input.ts, so memory follows bytes rather than TCP segments). When a
+ * chunk does not fit, the socket is paused until the channel has taken it, so
+ * the input side never buffers more than its capacity (or one chunk, if
+ * larger) and the kernel's window pushes back on the peer.
  * Output: a pump waits for content, takes every buffered chunk, writes them
  * inside `cork()`/`uncork()` (one `writev` per turn), and waits for `'drain'`
  * whenever `write()` says the socket buffer is full; meanwhile the output
@@ -34,6 +36,7 @@ import type { Duplex } from 'node:stream';
 import { ByteChannel, DEFAULT_BYTE_CHANNEL_CAPACITY } from './byte-channel.ts';
 import type { ByteReadChannel, ByteWriteChannel } from './byte-channel-types.ts';
 import { ConnectionResetError, toError } from './errors.ts';
+import { SocketInput } from './socket-input.ts';
 
 /** Capacities of the two channels, in bytes. */
 export interface SocketChannelsOptions {
@@ -58,7 +61,18 @@ export interface SocketChannels {
 
 /** Wraps `socket` as an input and an output byte channel (see the module comment for the mapping). */
 export function socketChannels(socket: Duplex, options: SocketChannelsOptions = {}): SocketChannels {
-  const input = new ByteChannel(options.inputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY);
+  /** Writes into the input that wait for room: the socket stays paused until none is left. */
+  let blockedWrites = 0;
+  const input = new SocketInput(options.inputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY, (written) => {
+    blockedWrites++;
+    socket.pause();
+    written.then(
+      () => {
+        if (--blockedWrites === 0 && !socket.destroyed) socket.resume();
+      },
+      () => {}, // rejected only once cancelled: the socket is destroyed
+    );
+  });
   const output = new ByteChannel(options.outputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY);
   if (socket.destroyed) {
     const cause = new ConnectionResetError('socket was already destroyed');
@@ -75,13 +89,8 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
   let pumpDone = false;
   let linger: NodeJS.Timeout | undefined;
 
-  const resume = (): void => {
-    if (!socket.destroyed) socket.resume();
-  };
   const onData = (chunk: Buffer): void => {
-    if (input.isClosedForWrite || input.tryWriteFully(chunk)) return;
-    socket.pause();
-    input.writeFully(chunk).then(resume, () => {}); // rejected only once cancelled: the socket is destroyed
+    input.push(chunk);
   };
   const onEnd = (): void => {
     input.close();

@@ -2,6 +2,11 @@
  * Reassembles fragmented data frames into messages. The parser has already
  * checked the frame sequence and the wire size; this only gathers the parts,
  * copying once and only when a message has more than one non-empty fragment.
+ *
+ * Memory follows the message's bytes, not its number of fragments: parts of
+ * 1 KiB or more are kept by reference, smaller ones are copied into a slab
+ * (reused from message to message), so 100,000 one-byte fragments cost about
+ * 100 KB, not an object and a retained receive buffer each.
  */
 import type { Frame, Opcode } from '../frames/frame.ts';
 
@@ -13,11 +18,21 @@ export interface AssembledMessage {
   readonly payload: Buffer;
 }
 
+/** Fragments shorter than this are copied into the slab instead of kept as views. */
+const COPY_BELOW = 1024;
+/** Size of the slab small fragments are copied into. */
+const SLAB_SIZE = 4 * 1024;
+
 export class MessageAssembler {
   #opcode: Opcode | undefined;
   #rsv = 0;
   #parts: Buffer[] = [];
   #size = 0;
+  #slab: Buffer | undefined;
+  /** Bytes of the slab holding copied fragments. */
+  #slabUsed = 0;
+  /** Where the slab's run of copies not yet in `#parts` starts. */
+  #runStart = 0;
 
   /** Adds a text, binary or continuation frame; returns the message once its final frame arrived. */
   push(f: Frame): AssembledMessage | undefined {
@@ -27,20 +42,43 @@ export class MessageAssembler {
       this.#opcode = f.opcode;
       this.#rsv = rsv;
     }
-    if (f.payload.length > 0) {
-      this.#parts.push(f.payload);
-      this.#size += f.payload.length;
+    const payload = f.payload;
+    if (payload.length >= COPY_BELOW) {
+      this.#endRun();
+      this.#parts.push(payload);
+    } else if (payload.length > 0) {
+      this.#copy(payload);
     }
+    this.#size += payload.length;
     if (!f.fin) return undefined;
+    this.#endRun();
     const parts = this.#parts;
-    const message: AssembledMessage = {
-      opcode: this.#opcode,
-      rsv: this.#rsv,
-      payload: parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#size),
-    };
+    // A lone part is handed over as is, unless it is a view of the slab (reused by the next message).
+    const whole = parts.length === 1 && this.#slabUsed === 0 ? parts[0]! : Buffer.concat(parts, this.#size);
+    const message: AssembledMessage = { opcode: this.#opcode, rsv: this.#rsv, payload: whole };
     this.#opcode = undefined;
     this.#parts = [];
     this.#size = 0;
+    this.#slabUsed = this.#runStart = 0;
     return message;
+  }
+
+  /** Appends a small fragment to the slab's current run (starting a new slab when it is full). */
+  #copy(payload: Buffer): void {
+    let slab = this.#slab;
+    if (slab === undefined || this.#slabUsed + payload.length > slab.length) {
+      this.#endRun();
+      slab = this.#slab = Buffer.allocUnsafe(SLAB_SIZE);
+      this.#slabUsed = this.#runStart = 0;
+    }
+    payload.copy(slab, this.#slabUsed);
+    this.#slabUsed += payload.length;
+  }
+
+  /** Moves the slab's current run of copies into `#parts`, as one view. */
+  #endRun(): void {
+    if (this.#slab === undefined || this.#slabUsed === this.#runStart) return;
+    this.#parts.push(this.#slab.subarray(this.#runStart, this.#slabUsed));
+    this.#runStart = this.#slabUsed;
   }
 }

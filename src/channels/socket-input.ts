@@ -1,0 +1,90 @@
+/**
+ * The input channel of a socket adapter: a `ByteChannel` whose memory follows
+ * the bytes it buffers, not the number of chunks they arrived in.
+ *
+ * A peer can send one byte per TCP segment; queued by reference, each such
+ * chunk costs a Buffer object and an allocation (hundreds of bytes for one
+ * byte of data), so a 64 KiB channel could hold tens of megabytes. Here a
+ * chunk shorter than 1 KiB that arrives while the reader is behind (bytes are
+ * already buffered and the reader is not waiting for more than that) is
+ * copied into a slab instead; the slab's run of copies joins the queue as one
+ * chunk when the slab is full, before a larger chunk, before the end, and
+ * whenever the reader waits (every wait goes through `awaitContent`). A
+ * reader that keeps up gets every chunk by reference, as before.
+ */
+import { ByteChannel } from './byte-channel.ts';
+
+/** Chunks shorter than this are copied while the reader is behind. */
+const COPY_BELOW = 1024;
+/** Size of the slabs small chunks are copied into. */
+const SLAB_SIZE = 16 * 1024;
+
+export class SocketInput extends ByteChannel {
+  readonly #onBlocked: (written: Promise<void>) => void;
+  #slab: Buffer | undefined;
+  /** Bytes of the slab written so far. */
+  #slabUsed = 0;
+  /** Where the slab's run of copies not yet queued starts. */
+  #runStart = 0;
+  /** What the reader last waited for, while it may still be waiting. */
+  #readerWants = 0;
+
+  /**
+   * @param capacity bytes buffered before writes wait (see `ByteChannel`).
+   * @param onBlocked called with a write that has to wait for room; the
+   *   caller stops the source (pauses the socket) until it settles.
+   */
+  constructor(capacity: number, onBlocked: (written: Promise<void>) => void) {
+    super(capacity);
+    this.#onBlocked = onBlocked;
+  }
+
+  /** Queues a chunk from the socket (copied if small and the reader is behind). Ignored once closed. */
+  push(chunk: Buffer): void {
+    if (this.isClosedForWrite) return;
+    const buffered = this.availableForRead;
+    if (chunk.length < COPY_BELOW && buffered > 0 && buffered >= this.#readerWants) {
+      this.#readerWants = 0;
+      this.#copy(chunk);
+      return;
+    }
+    this.#queueRun();
+    this.#queue(chunk);
+  }
+
+  /** Queues the copies first: a reader waiting for content needs them. */
+  override awaitContent(min = 1): Promise<boolean> {
+    this.#queueRun();
+    if (this.availableForRead < min) this.#readerWants = min;
+    return super.awaitContent(min);
+  }
+
+  /** Queues the copies first, so the reader gets every byte before the end. */
+  override close(cause?: Error): boolean {
+    this.#queueRun();
+    return super.close(cause);
+  }
+
+  #copy(chunk: Buffer): void {
+    let slab = this.#slab;
+    if (slab === undefined || this.#slabUsed + chunk.length > slab.length) {
+      this.#queueRun();
+      slab = this.#slab = Buffer.allocUnsafe(SLAB_SIZE);
+      this.#slabUsed = this.#runStart = 0;
+    }
+    chunk.copy(slab, this.#slabUsed);
+    this.#slabUsed += chunk.length;
+  }
+
+  /** Queues the slab's run of copies as one chunk (a view: only written bytes). */
+  #queueRun(): void {
+    if (this.#slab === undefined || this.#slabUsed === this.#runStart || this.isClosedForWrite) return;
+    const run = this.#slab.subarray(this.#runStart, this.#slabUsed);
+    this.#runStart = this.#slabUsed;
+    this.#queue(run);
+  }
+
+  #queue(chunk: Buffer): void {
+    if (!this.tryWriteFully(chunk)) this.#onBlocked(this.writeFully(chunk));
+  }
+}
