@@ -251,7 +251,26 @@ async function handshake(
       // a failure, a cancel or a lost connection. Returning earlier would
       // start a close 1000 (see RawWebSocketSession.onHandlerDone).
       await new Promise<void>((done) => raw.outgoing.invokeOnClose(() => done()));
+      // After a clean close handshake the server closes TCP first (RFC 6455
+      // section 7.1.1); the reader is done, so wait here for its end of stream.
+      if (raw.failure === undefined) await awaitEnd(input, raw.options.closeTimeoutMs);
     });
     job.invokeOnCompletion((cause) => reject(new ConnectionFailedError('the session ended before it started', cause)));
   });
+}
+
+/**
+ * Reads and drops what is left of `input` until the server closes, for at
+ * most `timeoutMs`; then the session's end cancels the input (and drops the
+ * connection) either way. Never throws.
+ */
+async function awaitEnd(input: ByteReadChannel, timeoutMs: number): Promise<void> {
+  const timer = setTimeout(() => input.cancel(), timeoutMs);
+  try {
+    while ((input.tryReadChunk() ?? (await input.readChunk())) !== null);
+  } catch {
+    // Failed or cancelled: the connection is going away anyway.
+  } finally {
+    clearTimeout(timer);
+  }
 }
