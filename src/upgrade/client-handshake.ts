@@ -24,7 +24,7 @@ import {
   UnexpectedProtocolError,
 } from './client-errors.ts';
 import { formatExtensions, isToken, parseExtensions, parseTokenList, type ExtensionOffer } from './header-tokens.ts';
-import { readHead, resolveHeadLimits, type HeadErrors, type HeadGrammar } from './http-head.ts';
+import { readHead, resolveHeadLimits, type HeadErrors, type HeadGrammar, type HeadLimits } from './http-head.ts';
 import { headerLine } from './http-response.ts';
 
 /**
@@ -137,6 +137,11 @@ export interface ResponseHeadOptions {
   readonly maxBodySize?: number | undefined;
 }
 
+/** `ResponseHeadOptions` with every default filled in. */
+export interface ResolvedResponseHeadOptions extends HeadLimits {
+  readonly maxBodySize: number;
+}
+
 /** A parsed response head. */
 export interface ResponseHead {
   /** `"1.1"` for HTTP/1.1. */
@@ -183,38 +188,60 @@ const RESPONSE_ERRORS: HeadErrors = {
 };
 
 /**
- * Reads the server's response head from `input`, consuming exactly its
- * bytes: the server's first frames stay in the channel for the session.
+ * Validates response limits given by the user and fills in the defaults.
  *
- * @throws InvalidResponseError for malformed syntax or a head above the limits.
- * @throws ConnectionFailedError when the channel ends or fails first; a
- *   `ConnectError` the channel was cancelled or failed with (such as the
- *   handshake's timeout) is thrown as is.
- * @throws RangeError for invalid limits.
+ * @throws RangeError for a limit that is not a positive integer (`maxHeaders`
+ *   and `maxBodySize` may be 0).
  */
-export async function readResponseHead(input: ByteReadChannel, options: ResponseHeadOptions = {}): Promise<ResponseHead> {
+export function resolveResponseHeadOptions(options: ResponseHeadOptions = {}): ResolvedResponseHeadOptions {
   const limits = resolveHeadLimits(options, {
     maxHeadSize: DEFAULT_MAX_RESPONSE_HEAD_SIZE,
     maxHeaders: DEFAULT_MAX_RESPONSE_HEADERS,
   });
-  const { start, headers, rawHeaders } = await readHead(input, limits, RESPONSE_GRAMMAR, RESPONSE_ERRORS);
-  return { ...start, headers, rawHeaders };
+  const maxBodySize = options.maxBodySize ?? DEFAULT_MAX_ERROR_BODY_SIZE;
+  if (!Number.isSafeInteger(maxBodySize) || maxBodySize < 0) {
+    throw new RangeError(`maxBodySize must be a non-negative integer, got ${maxBodySize}`);
+  }
+  return { ...limits, maxBodySize };
+}
+
+/**
+ * Reads the server's response head from `input`, consuming exactly its
+ * bytes: the server's first frames stay in the channel for the session.
+ *
+ * @throws RangeError (synchronously) for invalid limits.
+ * @throws (rejects) InvalidResponseError for malformed syntax or a head above
+ *   the limits; ConnectionFailedError when the channel ends or fails first
+ *   (a `ConnectError` the channel was cancelled or failed with, such as the
+ *   handshake's timeout, is thrown as is).
+ */
+export function readResponseHead(input: ByteReadChannel, options: ResponseHeadOptions = {}): Promise<ResponseHead> {
+  const limits = resolveResponseHeadOptions(options);
+  return readHead(input, limits, RESPONSE_GRAMMAR, RESPONSE_ERRORS).then(({ start, headers, rawHeaders }) => ({
+    ...start,
+    headers,
+    rawHeaders,
+  }));
 }
 
 /**
  * Reads the body of a non-101 response for the error report, never more than
  * `maxBodySize` bytes off the wire: `Content-Length` bytes, or a chunked body
  * up to its last chunk (decoded), or everything until the connection ends.
- * A failing or ending channel ends the body early; it never throws.
+ * A failing or ending channel ends the body early; it never rejects.
+ *
+ * @throws RangeError (synchronously) for an invalid `maxBodySize`.
  */
-export async function readResponseBody(input: ByteReadChannel, head: ResponseHead, maxBodySize = DEFAULT_MAX_ERROR_BODY_SIZE): Promise<Buffer> {
-  if (!Number.isSafeInteger(maxBodySize) || maxBodySize < 0) {
-    throw new RangeError(`maxBodySize must be a non-negative integer, got ${maxBodySize}`);
-  }
-  if (head.status < 200 || head.status === 204 || head.status === 304) return Buffer.alloc(0);
+export function readResponseBody(input: ByteReadChannel, head: ResponseHead, maxBodySize = DEFAULT_MAX_ERROR_BODY_SIZE): Promise<Buffer> {
+  const max = resolveResponseHeadOptions({ maxBodySize }).maxBodySize;
+  if (head.status < 200 || head.status === 204 || head.status === 304) return Promise.resolve(Buffer.alloc(0));
   const chunked = parseTokenList(head.headers['transfer-encoding'] ?? '')?.at(-1)?.toLowerCase() === 'chunked';
   const length = chunked ? undefined : Number(head.headers['content-length'] ?? NaN);
-  const limit = length !== undefined && Number.isSafeInteger(length) && length >= 0 ? Math.min(length, maxBodySize) : maxBodySize;
+  const limit = length !== undefined && Number.isSafeInteger(length) && length >= 0 ? Math.min(length, max) : max;
+  return readBody(input, limit, chunked);
+}
+
+async function readBody(input: ByteReadChannel, limit: number, chunked: boolean): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
   /** The last bytes read, to see a chunked body's end (`0` CRLF CRLF, no trailers) arrive. */

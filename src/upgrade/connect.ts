@@ -42,6 +42,7 @@ import {
   formatClientRequest,
   readResponseBody,
   readResponseHead,
+  resolveResponseHeadOptions,
   type ClientExtension,
   type ClientRequest,
   type ClientRequestOptions,
@@ -184,6 +185,7 @@ function prepare(url: URL, options: AnyConnectOptions): ClientRequest {
   if (!(timeoutMs > 0)) {
     throw new RangeError(`handshakeTimeoutMs must be a positive number of milliseconds or Infinity, got ${timeoutMs}`);
   }
+  resolveResponseHeadOptions(options.responseHead);
   resolveOptions(RAW_SESSION_DEFAULTS, options.session);
   if (!options.raw) resolveOptions(DEFAULT_SESSION_DEFAULTS, options.defaultSession);
   const deflate = options.perMessageDeflate;
