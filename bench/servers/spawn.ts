@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { buildServers, compiledServer } from './build.ts';
 import type { MemorySample } from './control.ts';
 
 export type { MemorySample } from './control.ts';
@@ -134,10 +135,16 @@ export class RunningServer {
     this.pid = child.pid as number;
   }
 
-  /** Starts `spec` pinned to `cpu` and waits until it listens. */
+  /**
+   * Starts `spec` pinned to `cpu` and waits until it listens. It runs from
+   * the plain-JS build (see build.ts), or through tsx when BENCH_TSX=1.
+   */
   static async start(spec: ServerSpec, cpu: number): Promise<RunningServer> {
-    const file = fileURLToPath(new URL(`./${spec.file}`, import.meta.url));
-    const child = spawnPinned([process.execPath, ...(spec.nodeArgs ?? []), '--import', 'tsx', '--expose-gc', file], cpu, spec.env);
+    const loader =
+      process.env.BENCH_TSX === '1'
+        ? ['--import', 'tsx', fileURLToPath(new URL(`./${spec.file}`, import.meta.url))]
+        : [compiledServer(buildServers(), spec.file)];
+    const child = spawnPinned([process.execPath, ...(spec.nodeArgs ?? []), '--expose-gc', ...loader], cpu, spec.env);
     const lines = new LineReader(child, spec.key);
     const first = await lines.next(30_000);
     if (first === undefined) throw new Error(`server ${spec.key} exited before listening`);

@@ -45,8 +45,8 @@ export class Job {
   private failing = false;
   /** The job's own work reported done (`complete`/`fail`, or cancelled without a body). */
   private ownWorkDone = false;
-  /** Children not yet in a final state. */
-  private readonly pending = new Set<Job>();
+  /** Children not yet in a final state; the set is made on the first child (most jobs never have one). */
+  private pending: Set<Job> | undefined;
   private handlers: Set<{ readonly run: CompletionHandler }> | undefined;
   private controller: AbortController | undefined;
   private joined: Promise<void> | undefined;
@@ -100,7 +100,7 @@ export class Job {
 
   /** The children that have not reached a final state yet (a snapshot). */
   get children(): readonly Job[] {
-    return [...this.pending];
+    return this.pending === undefined ? [] : [...this.pending];
   }
 
   /** Resolves (never rejects) once the job is in a final state. */
@@ -196,7 +196,7 @@ export class Job {
       child.cancel(new CancellationError(`parent job has already ${this.current}`));
       return;
     }
-    this.pending.add(child);
+    (this.pending ??= new Set()).add(child);
     if (this.current === 'cancelling') child.cancel(this.reason);
   }
 
@@ -207,7 +207,7 @@ export class Job {
     // The parent hears of a failure before any child can finish and report to it.
     if (failing) this.markFailing(cause);
     this.controller?.abort(cause);
-    for (const child of [...this.pending]) child.cancel(cause);
+    if (this.pending !== undefined) for (const child of [...this.pending]) child.cancel(cause);
     this.tryFinish();
   }
 
@@ -218,12 +218,12 @@ export class Job {
   }
 
   private childFinished(child: Job): void {
-    this.pending.delete(child);
+    this.pending?.delete(child);
     this.tryFinish();
   }
 
   private tryFinish(): void {
-    if (this.pending.size !== 0) return;
+    if (this.pending !== undefined && this.pending.size !== 0) return;
     if (this.current === 'completing') this.finish('completed');
     else if (this.current === 'cancelling' && this.ownWorkDone) this.finish(this.failing ? 'failed' : 'cancelled');
   }

@@ -6,11 +6,17 @@
  */
 
 const INITIAL_SLOTS = 8;
+/**
+ * The slots of a ring that never held anything: shared, never written (the
+ * first push grows first, since `count === slots.length`). Most rings of an
+ * idle connection stay empty, so this saves an array per ring.
+ */
+const NO_SLOTS: never[] = [];
 
 /** A FIFO queue of `T` (never holding `undefined`). */
 export class Ring<T extends {} | null> {
-  private slots: (T | undefined)[] = new Array<T | undefined>(INITIAL_SLOTS).fill(undefined);
-  private mask = INITIAL_SLOTS - 1;
+  private slots: (T | undefined)[] = NO_SLOTS;
+  private mask = 0;
   private head = 0;
   private count = 0;
 
@@ -51,10 +57,11 @@ export class Ring<T extends {} | null> {
   private grow(): void {
     const old = this.slots;
     const size = old.length;
-    const next = new Array<T | undefined>(size * 2).fill(undefined);
+    const grown = size === 0 ? INITIAL_SLOTS : size * 2;
+    const next = new Array<T | undefined>(grown).fill(undefined);
     for (let i = 0; i < size; i++) next[i] = old[(this.head + i) & this.mask];
     this.slots = next;
     this.head = 0;
-    this.mask = size * 2 - 1;
+    this.mask = grown - 1;
   }
 }
