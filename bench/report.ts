@@ -79,6 +79,9 @@ export interface ChartPanel {
 
 const COLORS = ['#2f6fdf', '#e8862a', '#c9a227', '#6b6b6b', '#3aa35b', '#b04ac8'];
 
+/** Axis label of a power of ten: 0.01, 1, 100, 10k, 1M. */
+const tick = (v: number): string => (v >= 1e6 ? `${v / 1e6}M` : v >= 1e3 ? `${v / 1e3}k` : String(Number(v.toPrecision(1))));
+
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /**
@@ -125,7 +128,7 @@ export function barChartSvg(title: string, yLabel: string, categories: readonly 
       const yy = y(v).toFixed(1);
       out.push(
         `<line x1="${x0}" x2="${x1}" y1="${yy}" y2="${yy}" stroke="#ddd"/>`,
-        `<text x="${x0 - 6}" y="${yy}" text-anchor="end" dominant-baseline="middle" fill="#555">${esc(num(v))}</text>`,
+        `<text x="${x0 - 6}" y="${yy}" text-anchor="end" dominant-baseline="middle" fill="#555">${esc(tick(v))}</text>`,
       );
     }
     out.push(
