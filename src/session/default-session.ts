@@ -99,18 +99,23 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
     }
   }
 
-  /** Iterates messages until the close handshake; throws if the session failed. */
-  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
-    for (;;) {
-      let message: Message;
-      try {
-        message = this.#messages.tryReceive() ?? (await this.#messages.receive());
-      } catch (error) {
-        if (error instanceof ClosedReceiveChannelError) return;
-        throw this.#observed(error);
-      }
-      yield message;
-    }
+  /**
+   * Iterates messages until the close handshake; throws if the session failed.
+   * (A plain iterator object rather than an async generator: one promise per
+   * message and no generator state kept alive while idle.)
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Message, undefined> {
+    return {
+      next: async () => {
+        try {
+          return { value: this.#messages.tryReceive() ?? (await this.#messages.receive()), done: false };
+        } catch (error) {
+          if (error instanceof ClosedReceiveChannelError) return { value: undefined, done: true };
+          throw this.#observed(error);
+        }
+      },
+      return: async () => ({ value: undefined, done: true }),
+    };
   }
 
   /**
