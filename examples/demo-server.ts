@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { handleUpgrade, type DefaultWebSocketSession, type ServeOptions } from '../src/index.ts';
+import { handleUpgrade, permessageDeflate, type DefaultWebSocketSession, type ServeOptions } from '../src/index.ts';
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
@@ -50,7 +50,7 @@ const routes = new Map([
   ['/echo', echo],
   ['/chat', chat],
 ]);
-const options: ServeOptions = { session: { maxMessageSize: 1024 * 1024 } };
+const options: ServeOptions = { session: { maxMessageSize: 1024 * 1024 }, extensions: [permessageDeflate()] };
 
 const server = createServer((req, res) => {
   if (req.url === '/' || req.url === '/index.html') {

@@ -38,6 +38,14 @@ export { runSession, type SessionHandler } from './session/run-session.ts';
 export type { RawSessionOptions, DefaultSessionOptions } from './session/options.ts';
 export type { WebSocketExtension, EncodedMessage } from './session/extension.ts';
 export { ConnectionClosedError, PingTimeoutError, SessionClosedError, WriteTimeoutError } from './session/errors.ts';
+export {
+  permessageDeflate,
+  PerMessageDeflate,
+  DeflateNegotiationError,
+  PERMESSAGE_DEFLATE_DEFAULTS,
+  type PerMessageDeflateOptions,
+  type DeflateParams,
+} from './session/permessage-deflate.ts';
 
 // Upgrade and embedding.
 export { WebSocketUpgrade, type WebSocketUpgradeOptions } from './upgrade/websocket-upgrade.ts';
