@@ -225,9 +225,10 @@ export function readResponseHead(input: ByteReadChannel, options: ResponseHeadOp
 }
 
 /**
- * Reads the body of a non-101 response for the error report, never more than
- * `maxBodySize` bytes off the wire: `Content-Length` bytes, or a chunked body
- * up to its last chunk (decoded), or everything until the connection ends.
+ * Reads the body of a non-101 response for the error report, at most
+ * `maxBodySize` bytes of it: `Content-Length` bytes, or a chunked body up to
+ * its last chunk (decoded; its framing may take 4 KiB more off the wire), or
+ * everything until the connection ends.
  * A failing or ending channel ends the body early; it never rejects.
  *
  * @throws RangeError (synchronously) for an invalid `maxBodySize`.
@@ -236,11 +237,15 @@ export function readResponseBody(input: ByteReadChannel, head: ResponseHead, max
   const max = resolveResponseHeadOptions({ maxBodySize }).maxBodySize;
   if (head.status < 200 || head.status === 204 || head.status === 304) return Promise.resolve(Buffer.alloc(0));
   const chunked = parseTokenList(head.headers['transfer-encoding'] ?? '')?.at(-1)?.toLowerCase() === 'chunked';
-  const length = chunked ? undefined : Number(head.headers['content-length'] ?? NaN);
-  const limit = length !== undefined && Number.isSafeInteger(length) && length >= 0 ? Math.min(length, max) : max;
-  return readBody(input, limit, chunked);
+  if (chunked) return readBody(input, max + CHUNK_FRAMING_ALLOWANCE, true).then((raw) => decodeChunked(raw).subarray(0, max));
+  const length = Number(head.headers['content-length'] ?? NaN);
+  return readBody(input, Number.isSafeInteger(length) && length >= 0 ? Math.min(length, max) : max, false);
 }
 
+/** Bytes of chunk-size lines and CRLFs a chunked error body may take off the wire beyond `maxBodySize`. */
+const CHUNK_FRAMING_ALLOWANCE = 4096;
+
+/** Reads up to `limit` bytes, or until the last chunk of a chunked body, or the end of the input. */
 async function readBody(input: ByteReadChannel, limit: number, chunked: boolean): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
@@ -257,8 +262,7 @@ async function readBody(input: ByteReadChannel, limit: number, chunked: boolean)
   } catch {
     // The connection failed or the handshake timed out: report what arrived.
   }
-  const raw = Buffer.concat(parts, size);
-  return chunked ? decodeChunked(raw) : raw;
+  return Buffer.concat(parts, size);
 }
 
 const LAST_CHUNK = '0\r\n\r\n';
