@@ -29,8 +29,9 @@ interface ServerSide {
 const seen: ServerSide[] = [];
 
 /**
- * Lets handlers stuck on `closeReason` return at the end of the suite (see the
- * UTF-8 test: after a protocol error it never resolves), so the file exits.
+ * Lets a handler stuck on `closeReason` return at the end of the suite, so a
+ * regression fails its test instead of hanging the file (at 43cb68e it never
+ * resolved after a protocol error: see the UTF-8 test).
  */
 let release!: () => void;
 const released = new Promise<void>((resolve) => (release = resolve));
