@@ -71,7 +71,7 @@ export async function serveSocket(socket: Duplex, handler: WebSocketHandler, opt
   try {
     request = await readRequestHead(input, options.requestHead);
   } catch (error) {
-    if (error instanceof HandshakeError && error.status !== 408) refuse(output, error);
+    if (error instanceof HandshakeError && error.status !== 408) refuse(input, output, error);
     else output.close(error instanceof Error ? error : undefined);
     return undefined;
   }
@@ -105,7 +105,7 @@ function answer(
       output.close(error instanceof Error ? error : new Error(String(error)));
       throw error;
     }
-    refuse(output, error);
+    refuse(input, output, error);
     return undefined;
   }
   output.tryWriteFully(formatResponseHead(upgrade.status, upgrade.headers));
@@ -119,8 +119,12 @@ function connectionChannels(socket: Duplex, options: ServeOptions): SocketChanne
   return socketChannels(socket, options.channels);
 }
 
-/** Sends the error response and closes the connection once it is written. */
-function refuse(output: ByteWriteChannel, error: HandshakeError): void {
+/**
+ * Sends the error response and drops the connection once it is written,
+ * whether or not the client closes its side.
+ */
+function refuse(input: ByteReadChannel, output: ByteWriteChannel, error: HandshakeError): void {
   output.tryWriteFully(formatErrorResponse(error));
   output.close();
+  input.cancel();
 }
