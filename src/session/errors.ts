@@ -1,6 +1,7 @@
 /**
  * Errors a session reports to its handler: the connection went away, the
- * session is already closing, or the peer stopped answering pings.
+ * session is already closing, the peer stopped answering pings, stopped
+ * reading, or stalled in the middle of a frame.
  */
 
 /** The connection ended without a completed close handshake (close code 1006). */
@@ -36,5 +37,14 @@ export class WriteTimeoutError extends Error {
   readonly closeCode = 1006;
   constructor(timeoutMs: number) {
     super(`the peer read nothing for ${timeoutMs} ms`);
+  }
+}
+
+/** The peer stopped sending in the middle of a frame for `partialFrameTimeoutMs`. */
+export class PartialFrameTimeoutError extends Error {
+  override readonly name = 'PartialFrameTimeoutError';
+  readonly closeCode = 1006;
+  constructor(timeoutMs: number) {
+    super(`the peer sent no byte for ${timeoutMs} ms in the middle of a frame`);
   }
 }

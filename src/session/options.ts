@@ -24,6 +24,13 @@ export interface RawSessionOptions {
    * connection is dropped (0 disables). Default 30 s.
    */
   readonly writeTimeoutMs?: number;
+  /**
+   * How long the peer may pause in the middle of a frame (no byte arriving
+   * while a frame is partly received) before the connection is dropped
+   * (1006); 0 disables. Pauses between frames do not count, nor do pauses
+   * while the session itself is not reading (backpressure). Default 30 s.
+   */
+  readonly partialFrameTimeoutMs?: number;
 }
 
 /** Limits and timeouts of a default session (on top of the raw ones). */
@@ -46,6 +53,7 @@ export const RAW_SESSION_DEFAULTS: ResolvedRawSessionOptions = {
   outgoingQueue: 16,
   closeTimeoutMs: 5_000,
   writeTimeoutMs: 30_000,
+  partialFrameTimeoutMs: 30_000,
 };
 
 export const DEFAULT_SESSION_DEFAULTS: ResolvedDefaultSessionOptions = {

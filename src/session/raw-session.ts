@@ -21,7 +21,7 @@ import { ProtocolError } from '../frames/errors.ts';
 import { frame, Opcode, type Frame } from '../frames/frame.ts';
 import { FrameParser } from '../frames/parser.ts';
 import { FrameSerializer } from '../frames/serializer.ts';
-import { ConnectionClosedError, SessionClosedError, WriteTimeoutError } from './errors.ts';
+import { ConnectionClosedError, PartialFrameTimeoutError, SessionClosedError, WriteTimeoutError } from './errors.ts';
 import type { WebSocketExtension } from './extension.ts';
 import { RAW_SESSION_DEFAULTS, resolveOptions, type RawSessionOptions, type ResolvedRawSessionOptions } from './options.ts';
 
@@ -83,6 +83,10 @@ export class RawWebSocketSession {
   #closeTimer: NodeJS.Timeout | undefined;
   #flushWaiters: (() => void)[] = [];
   #writerIdle = true;
+  /** Bytes received that do not yet make a complete frame (non-zero: a frame is partly in). */
+  #partialBytes = 0;
+  /** Mask key bytes in each frame from the peer: a server's peer masks. */
+  readonly #peerMaskBytes: number;
 
   constructor(input: ByteReadChannel, output: ByteWriteChannel, context: CoroutineContext & { readonly job: Job }, config: RawSessionConfig) {
     const options = resolveOptions(RAW_SESSION_DEFAULTS, config.options);
@@ -94,6 +98,7 @@ export class RawWebSocketSession {
     this.protocol = config.protocol;
     this.extensions = config.extensions ?? [];
     this.masking = config.role === 'client';
+    this.#peerMaskBytes = config.role === 'server' ? 4 : 0;
     this.maxFrameSize = options.maxFrameSize;
     let rsvAllowed = 0;
     for (const extension of this.extensions) rsvAllowed |= extension.rsv;
@@ -198,11 +203,13 @@ export class RawWebSocketSession {
     const incoming = this.incoming;
     try {
       for (;;) {
-        const chunk = input.tryReadChunk() ?? (await input.readChunk());
+        const chunk = input.tryReadChunk() ?? (await this.#readInput());
         if (chunk === null) throw new ConnectionClosedError();
         parser.push(chunk);
+        this.#partialBytes += chunk.length;
         let f: Frame | undefined;
         while ((f = parser.next()) !== undefined) {
+          this.#partialBytes -= wireSize(f.payload.length, this.#peerMaskBytes);
           if (f.opcode === Opcode.Close) {
             await this.#onCloseFrame(f);
             return;
@@ -273,6 +280,21 @@ export class RawWebSocketSession {
     this.startClose({ code: CloseCode.GoingAway, reason: '' });
     this.outgoing.close();
     this.#input.cancel();
+  }
+
+  /**
+   * Waits for input; in the middle of a frame, for at most
+   * `partialFrameTimeoutMs` (then the connection is dropped).
+   */
+  async #readInput(): Promise<Buffer | null> {
+    const timeoutMs = this.options.partialFrameTimeoutMs;
+    if (this.#partialBytes === 0 || timeoutMs === 0) return this.#input.readChunk();
+    const timer = setTimeout(() => this.terminate(new PartialFrameTimeoutError(timeoutMs)), timeoutMs);
+    try {
+      return await this.#input.readChunk();
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async #writeSlow(bytes: Buffer): Promise<void> {
@@ -354,6 +376,11 @@ export class RawWebSocketSession {
     this.#clearCloseTimer();
     this.#resolveCloseReason(this.#closeReceived ?? ABNORMAL);
   }
+}
+
+/** Bytes a frame took on the wire: header (minimal length encoding, which the parser enforces) and payload. */
+function wireSize(payloadLength: number, maskBytes: number): number {
+  return (payloadLength < 126 ? 2 : payloadLength < 0x10000 ? 4 : 10) + maskBytes + payloadLength;
 }
 
 function asError(value: unknown): Error {

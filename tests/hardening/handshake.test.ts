@@ -14,7 +14,7 @@ import { Opcode } from '../../src/frames/frame.ts';
 import { handleUpgrade, type WebSocketHandler } from '../../src/upgrade/serve.ts';
 import { handshakeRequest, RawClient } from '../support/raw-client.ts';
 import { startServer, type TestServer } from '../support/server.ts';
-import { sleep, WireClient } from './support.ts';
+import { connectionCount, sleep, waitFor, WireClient } from './support.ts';
 
 const GOOD_LINES =
   'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
@@ -183,6 +183,19 @@ test('headers dropped by node:http maxHeadersCount (the ws CVE-2024-37890 shape)
     'Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n';
   const response = await exchange(httpPort, head);
   assert.match(response, /^HTTP\/1\.1 (400|426) /, response.slice(0, 40));
+});
+
+test('a refused client that never ends its side is still disconnected (no half-open socket left)', async () => {
+  for (const [port, net] of [[server.port, server.server], [httpPort, http]] as const) {
+    await waitFor(async () => (await connectionCount(net)) === 0, 3000, 'earlier sockets to close');
+    const client = await WireClient.connect(port, true);
+    client.write(GOOD_LINES.replace('Version: 13', 'Version: 8') + '\r\n');
+    await waitFor(() => client.ended, 3000, 'the response and FIN');
+    assert.ok(client.received.toString('latin1').startsWith('HTTP/1.1 426 '));
+    // Our side stays open; the server must still let go of its socket.
+    await waitFor(async () => (await connectionCount(net)) === 0, 3000, 'the server to drop the refused socket');
+    client.socket.destroy();
+  }
 });
 
 test('both servers keep serving after every refusal above', async () => {

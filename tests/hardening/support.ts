@@ -43,8 +43,10 @@ export class WireClient {
   readonly socket: Socket;
   #chunks: Buffer[] = [];
   #size = 0;
-  /** True once the server ended or reset the connection (or we destroyed it). */
+  /** True once the connection is fully closed (both sides, or reset, or destroyed). */
   closed = false;
+  /** True once the server ended its side (FIN). */
+  ended = false;
   /** The socket error, if there was one (e.g. ECONNRESET). */
   error: Error | undefined;
 
@@ -60,11 +62,17 @@ export class WireClient {
     socket.on('close', () => {
       this.closed = true;
     });
+    socket.on('end', () => {
+      this.ended = true;
+    });
   }
 
-  /** Connects to 127.0.0.1:`port`. */
-  static async connect(port: number): Promise<WireClient> {
-    const socket = connect(port, '127.0.0.1');
+  /**
+   * Connects to 127.0.0.1:`port`. With `allowHalfOpen`, the client does not
+   * end its side when the server ends its own (a peer that never closes).
+   */
+  static async connect(port: number, allowHalfOpen = false): Promise<WireClient> {
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen });
     socket.setNoDelay(true);
     await once(socket, 'connect');
     return new WireClient(socket);
