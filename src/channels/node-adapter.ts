@@ -121,7 +121,9 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
   const disposeCancelHook = input.invokeOnCancel((cause) => {
     failure ??= cause;
     socket.off('data', onData);
-    if (pumpDone) {
+    // Output closed with a cause is abandoned, not flushed: a pump waiting for
+    // 'drain' from a peer that reads nothing would otherwise keep it for lingerMs.
+    if (pumpDone || output.closedCause !== undefined) {
       socket.destroy();
       return;
     }

@@ -169,7 +169,11 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
         messages.close();
       } else {
         if (error instanceof ProtocolError && this.raw.failure === undefined) this.raw.reportProtocolError(error);
-        messages.close(error instanceof Error ? error : new Error(String(error)));
+        const cause = error instanceof Error ? error : new Error(String(error));
+        messages.close(cause);
+        // Nothing reads `incoming` any more: release a reader parked on it (say, when a pong
+        // could not be queued because the connection failed), or its task would never end.
+        incoming.cancel(cause);
       }
     }
   }

@@ -63,12 +63,12 @@ async function assertStillServing(): Promise<void> {
 
 test('a header announcing 2^63-1 bytes: 1009 at once, nothing allocated', async () => {
   const client = await upgraded();
-  const before = liveMemory();
+  const before = await liveMemory();
   const header = Buffer.from([0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
   client.write(Buffer.concat([header, MASK]));
   assert.is(await closeCode(client), 1009);
   await client.untilClosed();
-  const after = liveMemory();
+  const after = await liveMemory();
   assert.ok(after.external - before.external < 1024 * 1024, `${after.external - before.external} bytes of buffers grew`);
   assert.ok(after.heap - before.heap < 4 * 1024 * 1024, `${after.heap - before.heap} bytes of heap grew`);
 });

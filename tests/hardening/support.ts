@@ -119,12 +119,18 @@ setFlagsFromString('--expose-gc');
 /** Runs a full garbage collection. */
 export const gc = runInNewContext('gc') as () => void;
 
-/** Heap and external memory after a full GC, in bytes. */
-export function liveMemory(): { heap: number; external: number; rss: number } {
-  gc();
-  gc();
+/**
+ * Heap and external memory (which includes array buffers) after full GCs, in
+ * bytes. Array buffers are freed by a background sweeper, so it collects a
+ * few times with pauses in between before reading the counters.
+ */
+export async function liveMemory(): Promise<{ heap: number; external: number; rss: number }> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await sleep(10);
+  }
   const m = process.memoryUsage();
-  return { heap: m.heapUsed, external: m.external + m.arrayBuffers, rss: m.rss };
+  return { heap: m.heapUsed, external: m.external, rss: m.rss };
 }
 
 /** Counts of active resources by type (`TCPSocketWrap`, `Timeout`, ...), from `process.getActiveResourcesInfo()`. */

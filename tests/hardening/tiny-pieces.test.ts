@@ -52,13 +52,13 @@ test('one byte per TCP segment while the handler is not reading: memory follows 
   const n = 20_000;
   const payload = pattern(n);
   const bytes = maskedFrame(Opcode.Binary, payload);
-  const before = liveMemory();
+  const before = await liveMemory();
   for (let i = 0; i < n; i++) {
     client.write(bytes.subarray(i, i + 1));
     await new Promise((resolve) => setImmediate(resolve)); // one segment each
   }
   await sleep(100);
-  const after = liveMemory();
+  const after = await liveMemory();
   const perByte = (after.heap + after.external - before.heap - before.external) / n;
   // Queued by reference, each one-byte segment costs ~200 bytes of heap.
   console.log(`trickle: ${perByte.toFixed(1)} B/byte`); assert.ok(perByte < 20, `${perByte.toFixed(1)} bytes of memory per byte trickled in`);
@@ -86,10 +86,10 @@ test('100,000 one-byte fragments of one message: memory follows bytes, the messa
   const payload = pattern(n);
   const frames: Buffer[] = [maskedFrame(Opcode.Binary, payload.subarray(0, 1), false)];
   for (let i = 1; i < n - 1; i++) frames.push(maskedFrame(Opcode.Continuation, payload.subarray(i, i + 1), false));
-  const before = liveMemory();
+  const before = await liveMemory();
   client.write(Buffer.concat(frames));
   await sleep(500);
-  const after = liveMemory();
+  const after = await liveMemory();
   const perFragment = (after.heap + after.external - before.heap - before.external) / n;
   // Kept as views of the received chunks, each fragment costs ~100 bytes of heap.
   console.log(`fragments: ${perFragment.toFixed(1)} B/fragment`); assert.ok(perFragment < 20, `${perFragment.toFixed(1)} bytes of memory per one-byte fragment`);
