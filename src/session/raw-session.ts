@@ -253,6 +253,8 @@ export class RawWebSocketSession {
         if (closeInBatch) this.#onCloseSent();
       }
       output.close();
+      // Our side of the connection is over: without the peer's close frame by now, none will be read.
+      this.#resolveCloseReason(this.#closeReceived ?? ABNORMAL);
     } catch (error) {
       this.terminate(asError(error));
     } finally {
