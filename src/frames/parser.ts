@@ -139,6 +139,14 @@ export class FrameParser {
   }
 
   /**
+   * True in the middle of a frame: part of its header or payload has been
+   * pushed, but not all of it (so the peer owes more bytes).
+   */
+  get isInFrame(): boolean {
+    return this.#inPayload || this.bufferedBytes > 0;
+  }
+
+  /**
    * Hands a received chunk to the parser, which owns it from now on: it may
    * unmask it in place and return views of it. Ignored after a failure.
    */

@@ -22,6 +22,7 @@ import { frame, Opcode, type Frame } from '../frames/frame.ts';
 import { FrameParser } from '../frames/parser.ts';
 import { FrameSerializer } from '../frames/serializer.ts';
 import { ConnectionClosedError, PartialFrameTimeoutError, SessionClosedError, WriteTimeoutError } from './errors.ts';
+import { Deadline } from './deadline.ts';
 import type { WebSocketExtension } from './extension.ts';
 import { RAW_SESSION_DEFAULTS, resolveOptions, type RawSessionOptions, type ResolvedRawSessionOptions } from './options.ts';
 
@@ -83,10 +84,10 @@ export class RawWebSocketSession {
   #closeTimer: NodeJS.Timeout | undefined;
   #flushWaiters: (() => void)[] = [];
   #writerIdle = true;
-  /** Bytes received that do not yet make a complete frame (non-zero: a frame is partly in). */
-  #partialBytes = 0;
-  /** Mask key bytes in each frame from the peer: a server's peer masks. */
-  readonly #peerMaskBytes: number;
+  /** Drops a peer that stalls in the middle of a frame (armed while waiting for the rest). */
+  readonly #partialFrameDeadline: Deadline;
+  /** Drops a peer that stops reading (armed while a write waits for room). */
+  readonly #writeDeadline: Deadline;
 
   constructor(input: ByteReadChannel, output: ByteWriteChannel, context: CoroutineContext & { readonly job: Job }, config: RawSessionConfig) {
     const options = resolveOptions(RAW_SESSION_DEFAULTS, config.options);
@@ -98,7 +99,6 @@ export class RawWebSocketSession {
     this.protocol = config.protocol;
     this.extensions = config.extensions ?? [];
     this.masking = config.role === 'client';
-    this.#peerMaskBytes = config.role === 'server' ? 4 : 0;
     this.maxFrameSize = options.maxFrameSize;
     let rsvAllowed = 0;
     for (const extension of this.extensions) rsvAllowed |= extension.rsv;
@@ -109,6 +109,11 @@ export class RawWebSocketSession {
       rsvAllowed,
     });
     this.#serializer = new FrameSerializer({ role: config.role });
+    const { partialFrameTimeoutMs, writeTimeoutMs } = options;
+    this.#partialFrameDeadline = new Deadline(partialFrameTimeoutMs, () =>
+      this.terminate(new PartialFrameTimeoutError(partialFrameTimeoutMs)),
+    );
+    this.#writeDeadline = new Deadline(writeTimeoutMs, () => this.terminate(new WriteTimeoutError(writeTimeoutMs)));
     this.incoming = new Channel<Frame>(options.incomingQueue);
     this.outgoing = new Channel<Frame>(options.outgoingQueue);
     this.closeReason = new Promise((resolve) => {
@@ -203,13 +208,16 @@ export class RawWebSocketSession {
     const incoming = this.incoming;
     try {
       for (;;) {
-        const chunk = input.tryReadChunk() ?? (await this.#readInput());
+        let chunk: Buffer | null | undefined = input.tryReadChunk();
+        if (chunk === undefined) {
+          if (parser.isInFrame) this.#partialFrameDeadline.arm();
+          chunk = await input.readChunk();
+          this.#partialFrameDeadline.disarm();
+        }
         if (chunk === null) throw new ConnectionClosedError();
         parser.push(chunk);
-        this.#partialBytes += chunk.length;
         let f: Frame | undefined;
         while ((f = parser.next()) !== undefined) {
-          this.#partialBytes -= wireSize(f.payload.length, this.#peerMaskBytes);
           if (f.opcode === Opcode.Close) {
             await this.#onCloseFrame(f);
             return;
@@ -247,7 +255,10 @@ export class RawWebSocketSession {
           }
         } while (serializer.pendingBytes < BATCH_BYTES && (f = outgoing.tryReceive()) !== undefined);
         for (const bytes of serializer.take()) {
-          if (!output.tryWriteFully(bytes)) await this.#writeSlow(bytes);
+          if (output.tryWriteFully(bytes)) continue;
+          this.#writeDeadline.arm();
+          await output.writeFully(bytes);
+          this.#writeDeadline.disarm();
         }
         output.flush();
         if (closeInBatch) this.#onCloseSent();
@@ -282,32 +293,6 @@ export class RawWebSocketSession {
     this.startClose({ code: CloseCode.GoingAway, reason: '' });
     this.outgoing.close();
     this.#input.cancel();
-  }
-
-  /**
-   * Waits for input; in the middle of a frame, for at most
-   * `partialFrameTimeoutMs` (then the connection is dropped).
-   */
-  async #readInput(): Promise<Buffer | null> {
-    const timeoutMs = this.options.partialFrameTimeoutMs;
-    if (this.#partialBytes === 0 || timeoutMs === 0) return this.#input.readChunk();
-    const timer = setTimeout(() => this.terminate(new PartialFrameTimeoutError(timeoutMs)), timeoutMs);
-    try {
-      return await this.#input.readChunk();
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async #writeSlow(bytes: Buffer): Promise<void> {
-    const timeoutMs = this.options.writeTimeoutMs;
-    if (timeoutMs === 0) return this.#output.writeFully(bytes);
-    const timer = setTimeout(() => this.terminate(new WriteTimeoutError(timeoutMs)), timeoutMs);
-    try {
-      await this.#output.writeFully(bytes);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   async #onCloseFrame(f: Frame): Promise<void> {
@@ -376,13 +361,10 @@ export class RawWebSocketSession {
   /** Called by the session runner when every task is done. */
   onFinished(): void {
     this.#clearCloseTimer();
+    this.#partialFrameDeadline.dispose();
+    this.#writeDeadline.dispose();
     this.#resolveCloseReason(this.#closeReceived ?? ABNORMAL);
   }
-}
-
-/** Bytes a frame took on the wire: header (minimal length encoding, which the parser enforces) and payload. */
-function wireSize(payloadLength: number, maskBytes: number): number {
-  return (payloadLength < 126 ? 2 : payloadLength < 0x10000 ? 4 : 10) + maskBytes + payloadLength;
 }
 
 function asError(value: unknown): Error {

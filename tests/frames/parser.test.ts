@@ -33,6 +33,24 @@ test('a payload in the chunk after its header is still a view', () => {
   assert.equal(f.payload, Buffer.alloc(300, 7));
 });
 
+test('isInFrame: false between frames, true from the first header byte until the payload is complete', () => {
+  const bytes = wire(FIN | Opcode.Binary, Buffer.alloc(300, 7), KEY);
+  const parser = new FrameParser({ role: 'server' });
+  assert.is(parser.isInFrame, false);
+  parser.push(bytes.subarray(0, 1));
+  assert.is(parser.next(), undefined);
+  assert.is(parser.isInFrame, true, 'part of a header');
+  parser.push(bytes.subarray(1, 8));
+  assert.is(parser.next(), undefined);
+  assert.is(parser.isInFrame, true, 'a whole header, no payload yet');
+  parser.push(bytes.subarray(8, 100));
+  assert.is(parser.next(), undefined);
+  assert.is(parser.isInFrame, true, 'part of the payload');
+  parser.push(bytes.subarray(100));
+  assert.is(parser.next()?.payload.length, 300);
+  assert.is(parser.isInFrame, false);
+});
+
 test('a straddling payload is gathered once into a buffer of its exact size', () => {
   const payload = Buffer.alloc(1000, 3);
   const bytes = wire(FIN | Opcode.Binary, payload, KEY);
