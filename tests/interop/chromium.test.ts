@@ -97,6 +97,11 @@ test('the page loads from the demo server and opens both WebSockets (/echo and /
   assert.equal(first.errors, [], 'no uncaught exception in the page');
 });
 
+test('Chromium offers permessage-deflate and the demo server accepts it, so the echoes below are compressed', async () => {
+  const negotiated = await first.evaluate<string>('window.demo.extensions');
+  assert.match(negotiated, /^permessage-deflate\b/);
+});
+
 test('an echo typed into the form comes back and is rendered', async () => {
   const text = 'hello from Chromium — ünïcödé ✓ 😀';
   await submit(first, 'echo', text);
