@@ -12,6 +12,7 @@ import { CloseCode, decodeClosePayload, type CloseReason } from '../frames/close
 import { ProtocolError } from '../frames/errors.ts';
 import { frame, Opcode, type Frame } from '../frames/frame.ts';
 import { isValidUtf8 } from '../frames/utf8.ts';
+import { SessionClosedError } from './errors.ts';
 import type { WebSocketExtension } from './extension.ts';
 import { MessageAssembler, type AssembledMessage } from './message-assembler.ts';
 import {
@@ -37,6 +38,8 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
   readonly #pinger: Pinger | undefined;
   /** Serialises outgoing messages through async extension transforms, keeping their order. */
   #sendChain: Promise<unknown> = Promise.resolve();
+  /** Set by `abandon()`: nobody will receive messages any more. */
+  #abandoned = false;
 
   constructor(raw: RawWebSocketSession, options?: DefaultSessionOptions) {
     this.raw = raw;
@@ -129,6 +132,19 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
   }
 
   /**
+   * Declares that nothing will receive messages any more (the handler is
+   * done; `handleUpgrade` and `serveSocket` call this when it returns). From
+   * then on messages are dropped instead of queued, so the session keeps
+   * reading until the close handshake completes rather than waiting forever
+   * on a full message queue; a pending `receive` rejects.
+   */
+  abandon(): void {
+    if (this.#abandoned) return;
+    this.#abandoned = true;
+    this.#messages.cancel(new SessionClosedError('the session was abandoned: no more messages are received'));
+  }
+
+  /**
    * The handler saw the end of the messages: if it was a protocol error, the
    * close frame goes out now, after anything the handler sent in reply to the
    * messages before it.
@@ -159,7 +175,12 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
             const assembled = assembler.push(f);
             if (assembled === undefined) break;
             const message = await this.#decode(assembled);
-            if (!messages.trySend(message)) await messages.send(message);
+            if (this.#abandoned) break;
+            try {
+              if (!messages.trySend(message)) await messages.send(message);
+            } catch (error) {
+              if (!this.#abandoned) throw error; // abandoned while waiting: the message is dropped
+            }
           }
         }
       }

@@ -97,7 +97,15 @@ function answer(
     upgrade = new WebSocketUpgrade(
       request,
       options.protocols,
-      (raw) => handler(new DefaultWebSocketSession(raw, options.defaultSession), request),
+      async (raw) => {
+        const session = new DefaultWebSocketSession(raw, options.defaultSession);
+        try {
+          await handler(session, request);
+        } finally {
+          // Messages nobody will read must not stop the session from reading the peer's close.
+          session.abandon();
+        }
+      },
       options,
     );
   } catch (error) {
