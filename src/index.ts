@@ -37,7 +37,13 @@ export { DefaultWebSocketSession, type Message } from './session/default-session
 export { runSession, type SessionHandler } from './session/run-session.ts';
 export type { RawSessionOptions, DefaultSessionOptions } from './session/options.ts';
 export type { WebSocketExtension, EncodedMessage } from './session/extension.ts';
-export { ConnectionClosedError, PingTimeoutError, SessionClosedError, WriteTimeoutError } from './session/errors.ts';
+export {
+  ConnectionClosedError,
+  PartialFrameTimeoutError,
+  PingTimeoutError,
+  SessionClosedError,
+  WriteTimeoutError,
+} from './session/errors.ts';
 export {
   permessageDeflate,
   PerMessageDeflate,
@@ -50,7 +56,7 @@ export {
 // Upgrade and embedding.
 export { WebSocketUpgrade, type WebSocketUpgradeOptions } from './upgrade/websocket-upgrade.ts';
 export { validateUpgradeRequest, responseHeaders, type UpgradeCall, type HandshakeOptions, type ValidatedRequest } from './upgrade/handshake.ts';
-export { HandshakeError } from './upgrade/errors.ts';
+export { HandshakeError, IncompleteRequestHeadError } from './upgrade/errors.ts';
 export { computeAcceptKey } from './upgrade/accept-key.ts';
 export { readRequestHead, type RequestHead, type RequestHeadOptions } from './upgrade/request-head.ts';
 export { formatErrorResponse, formatResponseHead } from './upgrade/http-response.ts';
