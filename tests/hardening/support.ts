@@ -42,6 +42,7 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
 export class WireClient {
   readonly socket: Socket;
   #chunks: Buffer[] = [];
+  #waiters: (() => void)[] = [];
   #size = 0;
   /** True once the connection is fully closed (both sides, or reset, or destroyed). */
   closed = false;
@@ -55,15 +56,18 @@ export class WireClient {
     socket.on('data', (chunk: Buffer) => {
       this.#chunks.push(chunk);
       this.#size += chunk.length;
+      this.#wake();
     });
     socket.on('error', (error) => {
       this.error = error;
     });
     socket.on('close', () => {
       this.closed = true;
+      this.#wake();
     });
     socket.on('end', () => {
       this.ended = true;
+      this.#wake();
     });
   }
 
@@ -102,15 +106,37 @@ export class WireClient {
     this.socket.write(bytes);
   }
 
+  /** Waits until `condition` holds, checked whenever bytes arrive or the connection ends; throws after `timeoutMs`. */
+  async until(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition()) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
   /** Waits until at least `n` bytes have arrived after the response head. */
   async untilAfterHead(n: number, timeoutMs = 5000): Promise<Buffer> {
-    await waitFor(() => this.afterHead.length >= n || this.closed, timeoutMs, `${n} bytes after the head`);
+    await this.until(() => this.afterHead.length >= n || this.closed, timeoutMs, `${n} bytes after the head`);
     return this.afterHead;
   }
 
   /** Waits for the connection to end. */
   async untilClosed(timeoutMs = 5000): Promise<void> {
-    await waitFor(() => this.closed, timeoutMs, 'the connection to close');
+    await this.until(() => this.closed, timeoutMs, 'the connection to close');
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
   }
 }
 
