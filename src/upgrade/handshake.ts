@@ -143,6 +143,7 @@ function selectProtocol(
  * - method `GET`, else 400 (the issue asks for a plain 400; a 405 would need
  *   an `Allow` header and adds nothing for a WebSocket client);
  * - HTTP/1.1 or later, else 400;
+ * - a `Host` header (required by HTTP/1.1 and RFC 6455 4.1), else 400;
  * - `Upgrade` listing `websocket`, and `Connection` listing `upgrade`
  *   (RFC 7230 lists, any case), else 400;
  * - `Sec-WebSocket-Version: 13`, else 426 with `Sec-WebSocket-Version: 13`;
@@ -165,6 +166,7 @@ export function validateUpgradeRequest(call: UpgradeCall, options: HandshakeOpti
   if (!isHttp11OrLater(call.httpVersion)) {
     throw new HandshakeError(400, `HTTP/${call.httpVersion} cannot upgrade to WebSocket; HTTP/1.1 is required`);
   }
+  if (readHeader(call, 'host') === undefined) throw new HandshakeError(400, 'missing Host header');
   requireListToken(call, 'upgrade', 'Upgrade', parseUpgradeProtocols, 'websocket');
   requireListToken(call, 'connection', 'Connection', parseTokenList, 'upgrade');
 

@@ -121,13 +121,18 @@ test('Sec-WebSocket-Key must be canonical base64 of exactly 16 bytes (400)', () 
   validateUpgradeRequest(call(withHeaders({ 'sec-websocket-key': '/+/+/+/+/+/+/+/+/+/+/w==' })));
 });
 
-test('the checks run in order: method, version, Upgrade, Connection, Sec-WebSocket-Version, key', () => {
+test('the checks run in order: method, version, Host, Upgrade, Connection, Sec-WebSocket-Version, key', () => {
   assert.is(rejects(call({}, { method: 'POST', httpVersion: '1.0' }), 400).message.includes('GET'), true);
   assert.match(rejects(call({}, { httpVersion: '1.0' }), 400).message, /HTTP\/1\.1/);
-  assert.match(rejects(call({}), 400).message, /Upgrade/);
-  assert.match(rejects(call({ upgrade: 'websocket' }), 400).message, /Connection/);
-  rejects(call({ upgrade: 'websocket', connection: 'upgrade' }), 426);
+  assert.match(rejects(call({}), 400).message, /Host/);
+  assert.match(rejects(call({ host: 'h' }), 400).message, /Upgrade/);
+  assert.match(rejects(call({ host: 'h', upgrade: 'websocket' }), 400).message, /Connection/);
+  rejects(call({ host: 'h', upgrade: 'websocket', connection: 'upgrade' }), 426);
   assert.match(rejects(call(withHeaders({ 'sec-websocket-key': undefined })), 400).message, /Sec-WebSocket-Key/);
+});
+
+test('a request without Host is 400', () => {
+  assert.match(rejects(call(withHeaders({ host: undefined })), 400).message, /missing Host/);
 });
 
 test('invalid Sec-WebSocket-Protocol syntax is 400', () => {
