@@ -9,13 +9,15 @@
  *
  *   node --import tsx --expose-gc bench/deflate.bench.ts   (BENCH_QUICK=1: shorter)
  *
- * This measures the extension alone (no sockets, no framing); the
- * end-to-end echo over loopback needs the server and belongs beside it.
+ * The messages are the stream of bench/servers/chat-messages.ts. This
+ * measures the extension alone (no sockets, no framing); the end-to-end
+ * compressed echo over loopback is bench/deflate-e2e.bench.ts.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Opcode } from '../src/frames/frame.ts';
 import { acceptResponse, clientOffer, permessageDeflate, type PerMessageDeflate } from '../src/session/permessage-deflate.ts';
+import { chatMessages } from './servers/chat-messages.ts';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const MESSAGES = QUICK ? 2_000 : 20_000;
@@ -76,35 +78,6 @@ function theirs(noContextTakeover: boolean): Codec {
       receiver.cleanup();
     },
   };
-}
-
-/** ~1 KiB JSON chat messages with varied text, deterministic. */
-function chatMessages(count: number): Buffer[] {
-  const words = 'the a websocket deflate message hello world ktor chat room send receive ok yes no maybe later today tomorrow please thanks'.split(' ');
-  const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'];
-  let seed = 42;
-  const rand = (n: number) => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return seed % n;
-  };
-  const out: Buffer[] = [];
-  for (let i = 0; i < count; i++) {
-    let text = '';
-    while (text.length < 880) text += `${words[rand(words.length)]} `;
-    out.push(
-      Buffer.from(
-        JSON.stringify({
-          type: 'message',
-          id: 100000 + i,
-          room: `room-${rand(20)}`,
-          user: { name: users[rand(users.length)], id: rand(10000) },
-          ts: 1_700_000_000_000 + i * 137,
-          text,
-        }),
-      ),
-    );
-  }
-  return out;
 }
 
 interface Result {
