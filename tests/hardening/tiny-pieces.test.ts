@@ -60,17 +60,21 @@ test('one byte per TCP segment while the handler is not reading: memory follows 
   await sleep(100);
   const after = await liveMemory();
   const perByte = (after.heap + after.external - before.heap - before.external) / n;
-  // Queued by reference, each one-byte segment costs ~200 bytes of heap.
-  console.log(`trickle: ${perByte.toFixed(1)} B/byte`); assert.ok(perByte < 20, `${perByte.toFixed(1)} bytes of memory per byte trickled in`);
-
-  client.write(bytes.subarray(n));
-  release();
-  await waitFor(() => digests.length === 61, 10_000, 'every message');
-  assert.is(digests[0], sha1('m0'));
-  assert.is(digests[59], sha1('m59'));
-  assert.is(digests[60], sha1(payload));
-  client.socket.destroy();
-  await server.close();
+  try {
+    // Queued by reference, each one-byte segment cost ~200 bytes of heap (and
+    // ~700 of RSS); coalesced, it costs a few. The bound leaves room for GC noise.
+    assert.ok(perByte < 64, `${perByte.toFixed(1)} bytes of memory per byte trickled in`);
+    client.write(bytes.subarray(n));
+    release();
+    await waitFor(() => digests.length === 61, 10_000, 'every message');
+    assert.is(digests[0], sha1('m0'));
+    assert.is(digests[59], sha1('m59'));
+    assert.is(digests[60], sha1(payload));
+  } finally {
+    release();
+    client.socket.destroy();
+    await server.close();
+  }
 });
 
 test('100,000 one-byte fragments of one message: memory follows bytes, the message is intact', async () => {
@@ -91,13 +95,17 @@ test('100,000 one-byte fragments of one message: memory follows bytes, the messa
   await sleep(500);
   const after = await liveMemory();
   const perFragment = (after.heap + after.external - before.heap - before.external) / n;
-  // Kept as views of the received chunks, each fragment costs ~100 bytes of heap.
-  console.log(`fragments: ${perFragment.toFixed(1)} B/fragment`); assert.ok(perFragment < 20, `${perFragment.toFixed(1)} bytes of memory per one-byte fragment`);
-  client.write(maskedFrame(Opcode.Continuation, payload.subarray(n - 1), true));
-  await waitFor(() => got !== undefined, 10_000, 'the message');
-  assert.ok(got!.equals(payload));
-  client.socket.destroy();
-  await server.close();
+  try {
+    // Kept as views of the received chunks, each fragment cost ~100 bytes of
+    // heap; copied into one buffer, a few. The bound leaves room for GC noise.
+    assert.ok(perFragment < 40, `${perFragment.toFixed(1)} bytes of memory per one-byte fragment`);
+    client.write(maskedFrame(Opcode.Continuation, payload.subarray(n - 1), true));
+    await waitFor(() => got !== undefined, 10_000, 'the message');
+    assert.ok(got!.equals(payload));
+  } finally {
+    client.socket.destroy();
+    await server.close();
+  }
 });
 
 test('100,000 tiny fragments past maxMessageSize: 1009 once the limit is passed', async () => {
