@@ -13,6 +13,7 @@
  * reader that keeps up gets every chunk by reference, as before.
  */
 import { ByteChannel } from './byte-channel.ts';
+import { CopyRuns } from './copy-runs.ts';
 
 /** Chunks shorter than this are copied while the reader is behind. */
 const COPY_BELOW = 1024;
@@ -21,11 +22,7 @@ const SLAB_SIZE = 16 * 1024;
 
 export class SocketInput extends ByteChannel {
   readonly #onBlocked: (written: Promise<void>) => void;
-  #slab: Buffer | undefined;
-  /** Bytes of the slab written so far. */
-  #slabUsed = 0;
-  /** Where the slab's run of copies not yet queued starts. */
-  #runStart = 0;
+  readonly #copies = new CopyRuns(SLAB_SIZE, (run) => this.#queue(run));
   /** What the reader last waited for, while it may still be waiting. */
   #readerWants = 0;
 
@@ -45,7 +42,7 @@ export class SocketInput extends ByteChannel {
     const buffered = this.availableForRead;
     if (chunk.length < COPY_BELOW && buffered > 0 && buffered >= this.#readerWants) {
       this.#readerWants = 0;
-      this.#copy(chunk);
+      this.#copies.append(chunk);
       return;
     }
     this.#queueRun();
@@ -65,23 +62,11 @@ export class SocketInput extends ByteChannel {
     return super.close(cause);
   }
 
-  #copy(chunk: Buffer): void {
-    let slab = this.#slab;
-    if (slab === undefined || this.#slabUsed + chunk.length > slab.length) {
-      this.#queueRun();
-      slab = this.#slab = Buffer.allocUnsafe(SLAB_SIZE);
-      this.#slabUsed = this.#runStart = 0;
-    }
-    chunk.copy(slab, this.#slabUsed);
-    this.#slabUsed += chunk.length;
-  }
-
-  /** Queues the slab's run of copies as one chunk (a view: only written bytes). */
+  /** Queues the run of copies as one chunk. */
   #queueRun(): void {
-    if (this.#slab === undefined || this.#slabUsed === this.#runStart || this.isClosedForWrite) return;
-    const run = this.#slab.subarray(this.#runStart, this.#slabUsed);
-    this.#runStart = this.#slabUsed;
-    this.#queue(run);
+    if (this.isClosedForWrite) return;
+    const run = this.#copies.takeRun();
+    if (run !== undefined) this.#queue(run);
   }
 
   #queue(chunk: Buffer): void {

@@ -8,6 +8,7 @@
  * (reused from message to message), so 100,000 one-byte fragments cost about
  * 100 KB, not an object and a retained receive buffer each.
  */
+import { CopyRuns } from '../channels/copy-runs.ts';
 import type { Frame, Opcode } from '../frames/frame.ts';
 
 /** A complete message as it came off the wire (still compressed if `rsv` says so). */
@@ -28,11 +29,10 @@ export class MessageAssembler {
   #rsv = 0;
   #parts: Buffer[] = [];
   #size = 0;
-  #slab: Buffer | undefined;
-  /** Bytes of the slab holding copied fragments. */
-  #slabUsed = 0;
-  /** Where the slab's run of copies not yet in `#parts` starts. */
-  #runStart = 0;
+  /** Small fragments, copied; the slab is reused from message to message. */
+  readonly #copies = new CopyRuns(SLAB_SIZE, (run) => this.#parts.push(run));
+  /** True once this message has a part in the slab (so it must be copied out before the slab is reused). */
+  #copied = false;
 
   /** Adds a text, binary or continuation frame; returns the message once its final frame arrived. */
   push(f: Frame): AssembledMessage | undefined {
@@ -47,38 +47,27 @@ export class MessageAssembler {
       this.#endRun();
       this.#parts.push(payload);
     } else if (payload.length > 0) {
-      this.#copy(payload);
+      this.#copies.append(payload);
+      this.#copied = true;
     }
     this.#size += payload.length;
     if (!f.fin) return undefined;
     this.#endRun();
     const parts = this.#parts;
     // A lone part is handed over as is, unless it is a view of the slab (reused by the next message).
-    const whole = parts.length === 1 && this.#slabUsed === 0 ? parts[0]! : Buffer.concat(parts, this.#size);
+    const whole = parts.length === 1 && !this.#copied ? parts[0]! : Buffer.concat(parts, this.#size);
     const message: AssembledMessage = { opcode: this.#opcode, rsv: this.#rsv, payload: whole };
     this.#opcode = undefined;
     this.#parts = [];
     this.#size = 0;
-    this.#slabUsed = this.#runStart = 0;
+    this.#copied = false;
+    this.#copies.rewind();
     return message;
   }
 
-  /** Appends a small fragment to the slab's current run (starting a new slab when it is full). */
-  #copy(payload: Buffer): void {
-    let slab = this.#slab;
-    if (slab === undefined || this.#slabUsed + payload.length > slab.length) {
-      this.#endRun();
-      slab = this.#slab = Buffer.allocUnsafe(SLAB_SIZE);
-      this.#slabUsed = this.#runStart = 0;
-    }
-    payload.copy(slab, this.#slabUsed);
-    this.#slabUsed += payload.length;
-  }
-
-  /** Moves the slab's current run of copies into `#parts`, as one view. */
+  /** Moves the run of copies into `#parts`, as one view. */
   #endRun(): void {
-    if (this.#slab === undefined || this.#slabUsed === this.#runStart) return;
-    this.#parts.push(this.#slab.subarray(this.#runStart, this.#slabUsed));
-    this.#runStart = this.#slabUsed;
+    const run = this.#copies.takeRun();
+    if (run !== undefined) this.#parts.push(run);
   }
 }
