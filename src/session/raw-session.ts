@@ -43,6 +43,7 @@ export interface RawSessionConfig {
 const BATCH_BYTES = 256 * 1024;
 
 const ABNORMAL: CloseReason = Object.freeze({ code: CloseCode.Abnormal, reason: '' });
+const SENT: Promise<void> = Promise.resolve();
 
 export class RawWebSocketSession {
   /** Frames from the peer, in order. Ends normally after a close frame; fails with the cause otherwise. */
@@ -138,10 +139,15 @@ export class RawWebSocketSession {
   }
 
   /** Sends a frame, waiting while the outgoing queue is full. Rejects after a close frame was queued. */
-  async send(f: Frame): Promise<void> {
-    if (this.isClosing) throw new SessionClosedError();
+  send(f: Frame): Promise<void> {
+    if (this.isClosing) return Promise.reject(new SessionClosedError());
     if (f.opcode === Opcode.Close) this.#closeQueued = true;
-    if (!this.outgoing.trySend(f)) await this.outgoing.send(f);
+    try {
+      // The common case (room in the queue) allocates no promise.
+      return this.outgoing.trySend(f) ? SENT : this.outgoing.send(f);
+    } catch (error) {
+      return Promise.reject(error); // the queue was closed: the connection is gone
+    }
   }
 
   /**
