@@ -174,7 +174,9 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
           default: {
             const assembled = assembler.push(f);
             if (assembled === undefined) break;
-            const message = await this.#decode(assembled);
+            // Only a message an extension transformed needs the (async) decode path.
+            const message =
+              assembled.rsv === 0 ? toMessage(assembled.opcode, assembled.payload) : await this.#decode(assembled);
             if (this.#abandoned) break;
             try {
               if (!messages.trySend(message)) await messages.send(message);
@@ -205,18 +207,22 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
     this.raw.startClose(reason.code === CloseCode.NoStatusReceived ? undefined : { code: reason.code, reason: '' });
   }
 
+  /** Runs a message whose first frame had RSV bits through the extensions, then checks its text. */
   async #decode(message: AssembledMessage): Promise<Message> {
     let payload = message.payload;
-    if (message.rsv !== 0) {
-      for (const extension of this.raw.extensions) {
-        payload = await extension.decode(payload, message.rsv, this.raw.options.maxMessageSize);
-      }
-      if (message.opcode === Opcode.Text && !isValidUtf8(payload)) {
-        throw new ProtocolError(CloseCode.InvalidPayload, 'invalid UTF-8 in a text message');
-      }
+    for (const extension of this.raw.extensions) {
+      payload = await extension.decode(payload, message.rsv, this.raw.options.maxMessageSize);
     }
-    return message.opcode === Opcode.Text ? payload.toString('utf8') : payload;
+    if (message.opcode === Opcode.Text && !isValidUtf8(payload)) {
+      throw new ProtocolError(CloseCode.InvalidPayload, 'invalid UTF-8 in a text message');
+    }
+    return toMessage(message.opcode, payload);
   }
+}
+
+/** Text as a string (its UTF-8 already checked), binary as the bytes. */
+function toMessage(opcode: Opcode, payload: Buffer): Message {
+  return opcode === Opcode.Text ? payload.toString('utf8') : payload;
 }
 
 function asBuffer(data: Uint8Array): Buffer {
