@@ -13,11 +13,10 @@
  * measures the extension alone (no sockets, no framing); the end-to-end
  * compressed echo over loopback is bench/deflate-e2e.bench.ts.
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { Opcode } from '../src/frames/frame.ts';
 import { acceptResponse, clientOffer, permessageDeflate, type PerMessageDeflate } from '../src/session/permessage-deflate.ts';
 import { chatMessages } from './servers/chat-messages.ts';
+import { WsDeflate, type WsPerMessageDeflate } from '../tests/support/ws-deflate.ts';
 
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const MESSAGES = QUICK ? 2_000 : 20_000;
@@ -25,17 +24,6 @@ const CONNECTIONS = 64;
 const ROUNDS = QUICK ? 1 : 5;
 const gc = (globalThis as { gc?: () => void }).gc;
 
-/** ws's codec (not in @types/ws, not exported by the package: loaded beside its entry point). */
-interface WsPerMessageDeflate {
-  accept(offers: Array<Record<string, Array<string | true>>>): unknown;
-  compress(data: Buffer, fin: boolean, callback: (error: Error | null, result?: Buffer) => void): void;
-  decompress(data: Buffer, fin: boolean, callback: (error: Error | null, result?: Buffer) => void): void;
-  cleanup(): void;
-}
-const requireCjs = createRequire(import.meta.url);
-const WsDeflate = requireCjs(join(dirname(requireCjs.resolve('ws')), 'lib', 'permessage-deflate.js')) as new (
-  options: object,
-) => WsPerMessageDeflate;
 
 /** One direction of one connection: compress a message, inflate a message. */
 interface Codec {

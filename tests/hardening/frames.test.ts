@@ -12,7 +12,7 @@ import { Opcode, type Frame } from '../../src/frames/frame.ts';
 import { FrameParser } from '../../src/frames/parser.ts';
 import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
 import { PartialFrameTimeoutError } from '../../src/session/errors.ts';
-import { handshakeRequest, RawClient } from '../support/raw-client.ts';
+import { RawClient } from '../support/raw-client.ts';
 import { startServer, type TestServer } from '../support/server.ts';
 import { connectionCount, liveMemory, MASK, maskedFrame, waitFor, WireClient } from './support.ts';
 
@@ -38,13 +38,6 @@ test.after(async () => {
   await server.close();
 });
 
-async function upgraded(): Promise<WireClient> {
-  const client = await WireClient.connect(server.port);
-  client.write(handshakeRequest());
-  await waitFor(() => client.statusLine !== '', 5000, 'the 101');
-  assert.ok(client.statusLine.startsWith('HTTP/1.1 101'), client.statusLine);
-  return client;
-}
 
 /** The close code of the close frame the server sent first (after the 101), once it arrived. */
 async function closeCode(client: WireClient): Promise<number> {
@@ -62,7 +55,7 @@ async function assertStillServing(): Promise<void> {
 }
 
 test('a header announcing 2^63-1 bytes: 1009 at once, nothing allocated', async () => {
-  const client = await upgraded();
+  const client = await WireClient.upgraded(server.port);
   const before = await liveMemory();
   const header = Buffer.from([0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
   client.write(Buffer.concat([header, MASK]));
@@ -74,14 +67,14 @@ test('a header announcing 2^63-1 bytes: 1009 at once, nothing allocated', async 
 });
 
 test('a header announcing 2^32 + 1 bytes (over the 16 MiB default) before any payload: 1009', async () => {
-  const client = await upgraded();
+  const client = await WireClient.upgraded(server.port);
   client.write(Buffer.from([0x82, 0xff, 0, 0, 0, 1, 0, 0, 0, 1]));
   assert.is(await closeCode(client), 1009);
   await client.untilClosed();
 });
 
 test('a 64-bit length with the top bit set: 1002', async () => {
-  const client = await upgraded();
+  const client = await WireClient.upgraded(server.port);
   client.write(Buffer.from([0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1]));
   assert.is(await closeCode(client), 1002);
   await client.untilClosed();
@@ -89,7 +82,7 @@ test('a 64-bit length with the top bit set: 1002', async () => {
 
 for (const [name, opcode] of [['ping', Opcode.Ping], ['pong', Opcode.Pong], ['close', Opcode.Close]] as const) {
   test(`a ${name} frame of 126 bytes (control frames are at most 125): 1002`, async () => {
-    const client = await upgraded();
+    const client = await WireClient.upgraded(server.port);
     const payload = Buffer.alloc(126, 0x41);
     if (opcode === Opcode.Close) payload.writeUInt16BE(1000, 0);
     // Built by hand: the serializer refuses to produce this frame.
@@ -103,7 +96,7 @@ for (const [name, opcode] of [['ping', Opcode.Ping], ['pong', Opcode.Pong], ['cl
 }
 
 test('a fragmented ping: 1002', async () => {
-  const client = await upgraded();
+  const client = await WireClient.upgraded(server.port);
   // Built by hand: the serializer refuses to produce this frame.
   client.write(Buffer.from([Opcode.Ping, 0x81, ...MASK, 0x78 ^ MASK[0]!]));
   assert.is(await closeCode(client), 1002);
@@ -112,7 +105,7 @@ test('a fragmented ping: 1002', async () => {
 
 test('random garbage after the handshake (200 rounds): a valid close code or a dropped connection, every time', async () => {
   for (let round = 0; round < 200; round++) {
-    const client = await upgraded();
+    const client = await WireClient.upgraded(server.port);
     // Half the rounds start with a valid frame so the garbage lands mid-session.
     if (round % 2 === 0) client.write(maskedFrame(Opcode.Text, 'ok'));
     const garbage = randomBytes(1 + (round % 64) * 17);
@@ -141,7 +134,7 @@ test('random garbage after the handshake (200 rounds): a valid close code or a d
 
 test('a peer stalling mid-frame is dropped after partialFrameTimeoutMs (1006); the job completes', async () => {
   const previous = lastSession;
-  const client = await upgraded();
+  const client = await WireClient.upgraded(server.port);
   await waitFor(() => lastSession !== previous, 5000, 'the session');
   const session = lastSession!;
   const job = server.jobs[server.jobs.length - 1]!;
@@ -154,7 +147,7 @@ test('a peer stalling mid-frame is dropped after partialFrameTimeoutMs (1006); t
 });
 
 test('a peer stalling right after a complete header (payload not begun) is dropped too', async () => {
-  const client = await upgraded();
+  const client = await WireClient.upgraded(server.port);
   client.write(maskedFrame(Opcode.Binary, Buffer.alloc(70_000)).subarray(0, 14));
   await client.untilClosed(3000);
 });

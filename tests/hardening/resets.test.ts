@@ -36,12 +36,6 @@ test.after(async () => {
   await server.close();
 });
 
-async function upgraded(): Promise<WireClient> {
-  const client = await WireClient.connect(server.port);
-  client.write(handshakeRequest());
-  await waitFor(() => client.statusLine !== '', 5000, 'the 101');
-  return client;
-}
 
 /**
  * Runs one phase: `act` opens connections and resets them. Afterwards every
@@ -87,7 +81,7 @@ test('reset during the request head: the socket goes, the head timer is cleared'
 test('reset in the middle of a frame: 1006, job completes', async () => {
   await phase(reader, async () => {
     for (let i = 0; i < 20; i++) {
-      const client = await upgraded();
+      const client = await WireClient.upgraded(server.port);
       const frame = maskedFrame(Opcode.Binary, Buffer.alloc(100_000, i));
       client.write(frame.subarray(0, 2 + i * 997));
       await sleep(5);
@@ -111,7 +105,7 @@ test('reset while the server writes a large message: 1006, the send settles, job
     },
     async () => {
       for (let i = 0; i < 5; i++) {
-        const client = await upgraded();
+        const client = await WireClient.upgraded(server.port);
         await client.untilAfterHead(100_000);
         client.socket.resetAndDestroy();
       }
@@ -127,7 +121,7 @@ test('reset during the close handshake (our close sent, no answer): 1006, close 
     },
     async () => {
       for (let i = 0; i < 10; i++) {
-        const client = await upgraded();
+        const client = await WireClient.upgraded(server.port);
         await client.untilAfterHead(5);
         client.socket.resetAndDestroy();
       }
@@ -150,7 +144,7 @@ test('reset while the handler does not read and the queues are full: 1006, job c
     async () => {
       const clients: WireClient[] = [];
       for (let i = 0; i < 5; i++) {
-        const client = await upgraded();
+        const client = await WireClient.upgraded(server.port);
         for (let k = 0; k < 200; k++) client.write(maskedFrame(Opcode.Text, `message ${k}`));
         clients.push(client);
       }
@@ -167,7 +161,7 @@ test('a handler that returns without reading while the peer keeps sending: the j
     () => {},
     async () => {
       for (let i = 0; i < 5; i++) {
-        const client = await upgraded();
+        const client = await WireClient.upgraded(server.port);
         for (let k = 0; k < 200; k++) client.write(maskedFrame(Opcode.Text, `message ${k}`));
         await sleep(20);
         client.socket.resetAndDestroy();

@@ -13,7 +13,6 @@ import { FrameParser } from '../../src/frames/parser.ts';
 import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
 import { WriteTimeoutError } from '../../src/session/errors.ts';
 import { RAW_SESSION_DEFAULTS } from '../../src/session/options.ts';
-import { handshakeRequest } from '../support/raw-client.ts';
 import { startServer } from '../support/server.ts';
 import { connectionCount, liveMemory, maskedFrame, sleep, waitFor, WireClient } from './support.ts';
 
@@ -33,12 +32,6 @@ function sendBound(frameSize: number): number {
   return (RAW_SESSION_DEFAULTS.outgoingQueue + 2) * frameSize + 2 * BATCH_BYTES + CHANNEL_CAPACITY + 64 * KiB;
 }
 
-async function upgraded(port: number): Promise<WireClient> {
-  const client = await WireClient.connect(port);
-  client.write(handshakeRequest());
-  await waitFor(() => client.statusLine !== '', 5000, 'the 101');
-  return client;
-}
 
 /** Writes `bytes` again and again, respecting backpressure, until the connection closes or `stop()`. */
 function flood(client: WireClient, bytes: Buffer): { readonly sent: () => number; stop(): void } {
@@ -78,7 +71,7 @@ test('ping flood from a peer that never reads: pongs answered, memory bounded, d
     },
     { session: { writeTimeoutMs } },
   );
-  const client = await upgraded(server.port);
+  const client = await WireClient.upgraded(server.port);
   const ping = maskedFrame(Opcode.Ping, Buffer.alloc(125, 0x70));
   // While the peer reads, every ping gets its pong.
   for (let i = 0; i < 10; i++) client.write(ping);
@@ -132,7 +125,7 @@ test('a peer that never reads while the handler sends: send waits, memory bounde
     { session: { writeTimeoutMs } },
   );
   const before = await liveMemory();
-  const client = await upgraded(server.port);
+  const client = await WireClient.upgraded(server.port);
   client.socket.pause();
   start();
   // Wait until send stops making progress (kernel buffers full, then ours).
@@ -171,7 +164,7 @@ test('a close handshake the peer never answers: dropped after closeTimeoutMs, jo
     },
     { session: { closeTimeoutMs: 300 } },
   );
-  const client = await upgraded(server.port);
+  const client = await WireClient.upgraded(server.port);
   const close = await client.untilAfterHead(7);
   assert.is(close[0], 0x88);
   const job = server.jobs[0]!;
@@ -192,7 +185,7 @@ test('a close handshake to a peer that reads nothing (close frame stuck behind a
     },
     { session: { closeTimeoutMs: 300, writeTimeoutMs: 0 } },
   );
-  const client = await upgraded(server.port);
+  const client = await WireClient.upgraded(server.port);
   client.socket.pause();
   const job = server.jobs[0]!;
   await job.join();

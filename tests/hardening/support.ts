@@ -10,6 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { serializeFrame } from '../../src/frames/serializer.ts';
 import type { Opcode } from '../../src/frames/frame.ts';
+import { handshakeRequest } from '../support/raw-client.ts';
 
 /** The mask key every test frame uses (the value does not matter to the server). */
 export const MASK = Buffer.from([0x11, 0x22, 0x33, 0x44]);
@@ -80,6 +81,15 @@ export class WireClient {
     socket.setNoDelay(true);
     await once(socket, 'connect');
     return new WireClient(socket);
+  }
+
+  /** Connects and completes a WebSocket handshake; throws unless the answer is a 101. */
+  static async upgraded(port: number): Promise<WireClient> {
+    const client = await WireClient.connect(port);
+    client.write(handshakeRequest());
+    await waitFor(() => client.statusLine !== '', 5000, 'the 101');
+    if (!client.statusLine.startsWith('HTTP/1.1 101')) throw new Error(`no 101: ${client.statusLine}`);
+    return client;
   }
 
   /** Every byte received so far. */

@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Opcode } from '../../src/frames/frame.ts';
-import { handshakeRequest } from '../support/raw-client.ts';
 import { startServer } from '../support/server.ts';
 import { liveMemory, maskedFrame, sleep, waitFor, WireClient } from './support.ts';
 
@@ -24,14 +23,6 @@ function sha1(data: Buffer | string): string {
   return createHash('sha1').update(data).digest('hex');
 }
 
-/** Opens a WireClient and completes the handshake. */
-async function upgraded(port: number): Promise<WireClient> {
-  const client = await WireClient.connect(port);
-  client.write(handshakeRequest());
-  await waitFor(() => client.statusLine !== '', 5000, 'the 101');
-  assert.ok(client.statusLine.startsWith('HTTP/1.1 101'), client.statusLine);
-  return client;
-}
 
 test('one byte per TCP segment while the handler is not reading: memory follows bytes, data intact', async () => {
   let release!: () => void;
@@ -44,7 +35,7 @@ test('one byte per TCP segment while the handler is not reading: memory follows 
       if (typeof message !== 'string') break;
     }
   });
-  const client = await upgraded(server.port);
+  const client = await WireClient.upgraded(server.port);
   // Fill the session's queues so its reader stops taking input.
   for (let i = 0; i < 60; i++) client.write(maskedFrame(Opcode.Text, `m${i}`));
   await sleep(100);
@@ -85,7 +76,7 @@ test('100,000 one-byte fragments of one message: memory follows bytes, the messa
       break;
     }
   });
-  const client = await upgraded(server.port);
+  const client = await WireClient.upgraded(server.port);
   const n = 100_000;
   const payload = pattern(n);
   const frames: Buffer[] = [maskedFrame(Opcode.Binary, payload.subarray(0, 1), false)];
@@ -115,7 +106,7 @@ test('100,000 tiny fragments past maxMessageSize: 1009 once the limit is passed'
     },
     { session: { maxMessageSize: 50_000 } },
   );
-  const client = await upgraded(server.port);
+  const client = await WireClient.upgraded(server.port);
   const one = Buffer.from([0x2a]);
   const frames: Buffer[] = [maskedFrame(Opcode.Binary, one, false)];
   for (let i = 1; i < 100_000; i++) frames.push(maskedFrame(Opcode.Continuation, one, i === 99_999));

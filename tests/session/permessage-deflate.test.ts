@@ -5,9 +5,7 @@
  * release, size limit, invalid data, dispose, the process-wide limiter, and
  * interop with the `ws` implementation's codec.
  */
-import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
 import zlib from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -23,6 +21,7 @@ import {
 } from '../../src/session/permessage-deflate.ts';
 import { sharedZlibLimiter, ZlibLimiter } from '../../src/session/zlib-limiter.ts';
 import { ZlibPool } from '../../src/session/zlib-pool.ts';
+import { WsDeflate, type WsPerMessageDeflate } from '../support/ws-deflate.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const RSV1 = 0b100;
@@ -401,18 +400,6 @@ test('ZlibLimiter: FIFO, bounded, raising the bound starts waiting tasks', async
   }, RangeError);
 });
 
-/** The codec object inside `ws` (a dev dependency), used as an independent peer implementation. */
-interface WsPerMessageDeflate {
-  accept(offers: Array<Record<string, Array<string | true>>>): unknown;
-  compress(data: Buffer, fin: boolean, callback: (error: Error | null, result?: Buffer) => void): void;
-  decompress(data: Buffer, fin: boolean, callback: (error: Error | null, result?: Buffer) => void): void;
-  cleanup(): void;
-}
-const requireCjs = createRequire(import.meta.url);
-// Not exported by the package: load the file beside its entry point.
-const WsDeflate = requireCjs(join(dirname(requireCjs.resolve('ws')), 'lib', 'permessage-deflate.js')) as new (
-  options: object,
-) => WsPerMessageDeflate;
 
 function wsCall(method: 'compress' | 'decompress', peer: WsPerMessageDeflate, data: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) =>
