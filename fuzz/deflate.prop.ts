@@ -16,6 +16,7 @@ import { fragmentMessage } from '../src/frames/fragment.ts';
 import { Opcode, type Frame } from '../src/frames/frame.ts';
 import { FrameParser, Rsv } from '../src/frames/parser.ts';
 import { serializeFrame } from '../src/frames/serializer.ts';
+import { splitAt } from '../tests/frames/support.ts';
 import {
   acceptResponse,
   clientOffer,
@@ -62,15 +63,7 @@ const messageArb = fc.record({
 
 /** Splits `bytes` at the given positions (taken modulo its length). */
 function split(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const at = [...new Set(cuts.map((c) => (bytes.length === 0 ? 0 : c % bytes.length)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const cut of at) {
-    out.push(bytes.subarray(from, cut));
-    from = cut;
-  }
-  out.push(bytes.subarray(from));
-  return out;
+  return splitAt(bytes, [...new Set(cuts.map((c) => (bytes.length === 0 ? 0 : c % bytes.length)))].sort((a, b) => a - b));
 }
 
 /** Frames parsed from the chunks; every frame must be complete by the end. */
