@@ -95,16 +95,19 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   private readerResolve: ((ready: boolean) => void) | undefined;
   private readerReject: ((error: Error) => void) | undefined;
 
-  /** Where `claim` left contiguous bytes: a queued chunk or `scratch`. */
-  private window: Buffer = EMPTY;
-  private readonly scratch = Buffer.allocUnsafe(8);
+  /** Where a number split across chunks is gathered (allocated on first use). */
+  private scratch: Buffer | undefined;
   private cancelHandlers: ((cause: Error) => void)[] | undefined;
   private wakeScheduled = false;
-  /** The deferred wake-up (see "Wake-ups"); it re-checks, since the reader may be gone. */
-  private readonly wakeLater = (): void => {
-    this.wakeScheduled = false;
-    if (this.readerResolve !== undefined && this.size - this.unflushed >= this.readerMin) this.wakeReader();
-  };
+  /**
+   * The deferred wake-up (see "Wake-ups"); it re-checks, since the reader may
+   * be gone. Static and given its channel by `process.nextTick`, so a channel
+   * carries no closure of its own.
+   */
+  private static wakeLater(channel: ByteChannel): void {
+    channel.wakeScheduled = false;
+    if (channel.readerResolve !== undefined && channel.size - channel.unflushed >= channel.readerMin) channel.wakeReader();
+  }
 
   /**
    * @param capacity bytes buffered before writers wait (a positive integer);
@@ -399,7 +402,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   private scheduleWake(): void {
     if (this.wakeScheduled) return;
     this.wakeScheduled = true;
-    process.nextTick(this.wakeLater);
+    process.nextTick(ByteChannel.wakeLater, this);
   }
 
   private wakeReader(): void {
@@ -475,26 +478,18 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     }
   }
 
-  /** Consumes `size` readable bytes, leaving them contiguous in `window`; returns their offset. */
-  private claim(size: number): number {
+  private readScalar<R>(size: number, decode: Decode<R>): Promise<R> {
+    const scratch = (this.scratch ??= Buffer.allocUnsafe(8));
+    if (this.size - this.unflushed < size) return this.fill(scratch, size).then((buf) => decode(buf, 0));
     const head = this.chunks.peek() as Buffer;
     const start = this.headOffset;
-    if (head.length - start >= size) {
-      this.window = head;
-      this.advance(head, start + size);
-      return start;
+    if (head.length - start < size) {
+      this.take(scratch, 0, size);
+      return Promise.resolve(decode(scratch, 0));
     }
-    this.take(this.scratch, 0, size);
-    this.window = this.scratch;
-    return 0;
-  }
-
-  private readScalar<R>(size: number, decode: Decode<R>): Promise<R> {
-    if (this.size - this.unflushed >= size) {
-      const at = this.claim(size);
-      return Promise.resolve(decode(this.window, at));
-    }
-    return this.fill(this.scratch, size).then((buf) => decode(buf, 0));
+    const value = decode(head, start);
+    this.advance(head, start + size);
+    return Promise.resolve(value);
   }
 
   /** Fills `dst[0..n)` as bytes arrive; rejects with `EndOfStreamError` at a normal end first. */

@@ -4,11 +4,12 @@
  * `send` waits while full, `receive` waits while empty; `close` lets
  * receivers drain what was sent, `cancel` drops it and fails both sides.
  *
- * Receivers wait in one way only: for "something to receive, or closed"
- * (`awaitReceivable`), then take with the synchronous `tryReceive`. `receive`
- * and async iteration are built on that pair, so a consumer that batches —
+ * Receivers wait for "something to receive, or closed": `awaitReceivable`
+ * only looks (the receiver then takes with the synchronous `tryReceive`),
+ * `receive` takes the element as it is woken. A consumer that batches —
  * `await receive()`, then `tryReceive()` until `undefined` — pays one promise
- * per batch, not per element. A waiting receiver counts as room: a send to a
+ * per batch, not per element; a parked receiver is one promise and one small
+ * record, no suspended async function. A waiting receiver counts as room: a send to a
  * rendezvous channel with a receiver waiting is accepted at once (the element
  * is buffered for that receiver, as with Kotlin's direct hand-off). The
  * channel is built for one consumer but stays correct with several: every
@@ -40,8 +41,11 @@ interface PendingSend<T> {
   readonly reject: (error: Error) => void;
 }
 
-interface Waiter {
-  readonly resolve: (receivable: boolean) => void;
+/** A parked receiver: `receive` (takes the element) or `awaitReceivable` (only looks). */
+interface Waiter<T> {
+  readonly takes: boolean;
+  /** With the element when `takes`, else with true (receivable) or false (ended). */
+  readonly resolve: (value: T | boolean) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -55,20 +59,31 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
 
   private readonly buffer = new Ring<T>();
   private readonly senders = new Ring<PendingSend<T>>();
-  private waiters: Waiter[] = [];
+  /** Parked receivers, oldest first; `undefined` when there are none (an idle channel holds no array). */
+  private waiters: Waiter<T>[] | undefined;
   private state: State = OPEN;
   private cause: Error | undefined;
-  /** Handlers waiting for the close; `undefined` once they ran. */
-  private closeHandlers: ((cause: Error | undefined) => void)[] | undefined = [];
+  /** Handlers waiting for the close (created by the first one). */
+  private closeHandlers: ((cause: Error | undefined) => void)[] | undefined;
   private wakeScheduled = false;
-  /** The deferred wake-up (see "Wake-ups"). */
-  private readonly wakeLater = (): void => {
-    this.wakeScheduled = false;
-    if (this.waiters.length === 0 || (this.buffer.length === 0 && this.senders.length === 0)) return;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w.resolve(true);
-  };
+
+  /**
+   * The deferred wake-up (see "Wake-ups"). Static and given its channel by
+   * `process.nextTick`, so a channel carries no closure of its own. A
+   * receiver that finds nothing left (another took it) waits again.
+   */
+  private static wakeLater<T extends {} | null>(channel: Channel<T>): void {
+    channel.wakeScheduled = false;
+    const waiters = channel.waiters;
+    if (waiters === undefined || !channel.hasElements()) return;
+    channel.waiters = undefined;
+    for (const w of waiters) {
+      if (!w.takes) w.resolve(true);
+      else if (channel.hasElements()) w.resolve(channel.tryReceive() as T);
+      else if (channel.state === OPEN) channel.park(w);
+      else channel.end(w);
+    }
+  }
 
   /** @param capacity 0 (default, rendezvous), a positive integer, or `Infinity` (unbounded). */
   constructor(capacity = 0) {
@@ -85,7 +100,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
 
   /** True once closed (or cancelled) and every element sent before was received. */
   get isClosedForReceive(): boolean {
-    return this.state !== OPEN && this.buffer.length === 0 && this.senders.length === 0;
+    return this.state !== OPEN && !this.hasElements();
   }
 
   /** The cause given to `close` or `cancel` (`cancel()` without one records a `CancellationError`). */
@@ -135,9 +150,11 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    * cancelled.
    */
   receive(): Promise<T> {
-    return this.buffer.length !== 0 || this.senders.length !== 0
-      ? Promise.resolve(this.tryReceive() as T)
-      : this.receiveSlow();
+    if (this.hasElements()) return Promise.resolve(this.tryReceive() as T);
+    if (this.state !== OPEN) return Promise.reject(this.cause ?? new ClosedReceiveChannelError());
+    return new Promise<T>((resolve, reject) => {
+      this.park({ takes: true, resolve: resolve as (value: T | boolean) => void, reject });
+    });
   }
 
   /**
@@ -171,10 +188,10 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    * and drained. Resolves at once, with a shared promise, when no wait is needed.
    */
   awaitReceivable(): Promise<boolean> {
-    if (this.buffer.length !== 0 || this.senders.length !== 0) return TRUE;
+    if (this.hasElements()) return TRUE;
     if (this.state !== OPEN) return this.cause === undefined ? FALSE : Promise.reject(this.cause);
     return new Promise<boolean>((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
+      this.park({ takes: false, resolve: resolve as (value: T | boolean) => void, reject });
     });
   }
 
@@ -188,7 +205,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     if (this.state !== OPEN) return false;
     this.state = CLOSED;
     this.cause = cause;
-    if (this.buffer.length === 0 && this.senders.length === 0) this.endWaiters();
+    if (!this.hasElements()) this.endWaiters();
     this.runCloseHandlers();
     return true;
   }
@@ -216,11 +233,11 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    * uncaught exception. Returns a disposer.
    */
   invokeOnClose(handler: (cause: Error | undefined) => void): () => void {
-    const handlers = this.closeHandlers;
-    if (handlers === undefined) {
+    if (this.state !== OPEN) {
       callHandler(handler, this.cause);
       return () => {};
     }
+    const handlers = (this.closeHandlers ??= []);
     handlers.push(handler);
     return () => {
       const i = handlers.indexOf(handler);
@@ -245,36 +262,38 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   }
 
   private hasRoom(): boolean {
-    return (
-      this.buffer.length < this.capacity ||
-      (this.buffer.length === 0 && this.senders.length === 0 && this.waiters.length !== 0)
-    );
+    return this.buffer.length < this.capacity || (!this.hasElements() && this.waiters !== undefined);
   }
 
-  private async receiveSlow(): Promise<T> {
-    while (await this.awaitReceivable()) {
-      const value = this.tryReceive();
-      if (value !== undefined) return value;
-    }
-    throw new ClosedReceiveChannelError();
+  /** True while something can be received: a buffered element or a waiting sender. */
+  private hasElements(): boolean {
+    return this.buffer.length !== 0 || this.senders.length !== 0;
+  }
+
+  private park(waiter: Waiter<T>): void {
+    (this.waiters ??= []).push(waiter);
   }
 
   private wakeWaiters(): void {
-    if (this.waiters.length === 0 || this.wakeScheduled) return;
+    if (this.waiters === undefined || this.wakeScheduled) return;
     this.wakeScheduled = true;
-    process.nextTick(this.wakeLater);
+    process.nextTick(Channel.wakeLater, this);
   }
 
   /** Releases waiting receivers once nothing more will come. */
   private endWaiters(): void {
-    if (this.waiters.length === 0) return;
     const waiters = this.waiters;
-    this.waiters = [];
+    if (waiters === undefined) return;
+    this.waiters = undefined;
+    for (const w of waiters) this.end(w);
+  }
+
+  /** Tells one receiver the channel ended: normally (false, or `ClosedReceiveChannelError` for `receive`) or with the cause. */
+  private end(waiter: Waiter<T>): void {
     const cause = this.cause;
-    for (const w of waiters) {
-      if (cause === undefined) w.resolve(false);
-      else w.reject(cause);
-    }
+    if (cause !== undefined) waiter.reject(cause);
+    else if (waiter.takes) waiter.reject(new ClosedReceiveChannelError());
+    else waiter.resolve(false);
   }
 
   private runCloseHandlers(): void {

@@ -7,34 +7,34 @@
  */
 export class CopyRuns {
   readonly #slabSize: number;
-  readonly #onRun: (run: Buffer) => void;
   #slab: Buffer | undefined;
   /** Bytes of the slab written so far. */
   #used = 0;
   /** Where the copies not yet handed out as a run start. */
   #runStart = 0;
 
-  /**
-   * @param slabSize bytes per slab
-   * @param onRun receives each run a full slab forces out (before a new slab starts)
-   */
-  constructor(slabSize: number, onRun: (run: Buffer) => void) {
+  /** @param slabSize bytes per slab */
+  constructor(slabSize: number) {
     this.#slabSize = slabSize;
-    this.#onRun = onRun;
   }
 
-  /** Copies `bytes` into the current run (at most `slabSize` bytes at a time). */
-  append(bytes: Buffer): void {
+  /**
+   * Copies `bytes` (at most `slabSize` of them) into the current run. When
+   * the slab is full, a new one starts and the run of the old one is
+   * returned: the caller queues it before anything that follows.
+   */
+  append(bytes: Buffer): Buffer | undefined {
     let slab = this.#slab;
+    let run: Buffer | undefined;
     if (slab === undefined || this.#used + bytes.length > slab.length) {
-      const run = this.takeRun();
-      if (run !== undefined) this.#onRun(run);
+      run = this.takeRun();
       // Only copied bytes ever leave the slab, so its uninitialised rest never does.
       slab = this.#slab = Buffer.allocUnsafe(this.#slabSize);
       this.#used = this.#runStart = 0;
     }
     bytes.copy(slab, this.#used);
     this.#used += bytes.length;
+    return run;
   }
 
   /** Ends the current run: a view of the copies since the last run, or `undefined` if there are none. */

@@ -49,6 +49,8 @@ export class Job {
   private pending: Set<Job> | undefined;
   private handlers: Set<{ readonly run: CompletionHandler }> | undefined;
   private controller: AbortController | undefined;
+  /** Handlers waiting for the job to start cancelling (created by the first one). */
+  private cancelHandlers: { readonly run: (cause: Error) => void }[] | undefined;
   private joined: Promise<void> | undefined;
   private resolveJoin: (() => void) | undefined;
 
@@ -163,6 +165,27 @@ export class Job {
   }
 
   /**
+   * Runs `handler` once, with the cause, as soon as the job starts cancelling
+   * (cancelled, failed, or cancelled by its parent) — at once if it already
+   * is; never if the job completes normally. Lighter than listening to
+   * `signal` (no `AbortController` per job). Returns a disposer that
+   * unregisters it.
+   */
+  invokeOnCancellation(handler: (cause: Error) => void): () => void {
+    if (this.isCancelled) {
+      callHandler(handler, this.reason as Error);
+      return () => {};
+    }
+    if (this.isCompleted) return () => {};
+    const entry = { run: handler };
+    (this.cancelHandlers ??= []).push(entry);
+    return () => {
+      const i = this.cancelHandlers?.indexOf(entry) ?? -1;
+      if (i >= 0) this.cancelHandlers?.splice(i, 1);
+    };
+  }
+
+  /**
    * Runs `handler` once, with the final cause, when the job reaches a final
    * state — at once (synchronously) if it already has. Returns a disposer that
    * unregisters it.
@@ -207,6 +230,9 @@ export class Job {
     // The parent hears of a failure before any child can finish and report to it.
     if (failing) this.markFailing(cause);
     this.controller?.abort(cause);
+    const cancelHandlers = this.cancelHandlers;
+    this.cancelHandlers = undefined;
+    if (cancelHandlers !== undefined) for (const h of cancelHandlers) callHandler(h.run, cause);
     if (this.pending !== undefined) for (const child of [...this.pending]) child.cancel(cause);
     this.tryFinish();
   }
@@ -230,6 +256,7 @@ export class Job {
 
   private finish(state: 'completed' | 'cancelled' | 'failed'): void {
     this.current = state;
+    this.cancelHandlers = undefined;
     const handlers = this.handlers;
     this.handlers = undefined;
     if (handlers !== undefined) for (const h of handlers) callHandler(h.run, this.reason);

@@ -22,7 +22,7 @@ const SLAB_SIZE = 16 * 1024;
 
 export class SocketInput extends ByteChannel {
   readonly #onBlocked: (written: Promise<void>) => void;
-  readonly #copies = new CopyRuns(SLAB_SIZE, (run) => this.#queue(run));
+  readonly #copies = new CopyRuns(SLAB_SIZE);
   /** What the reader last waited for, while it may still be waiting. */
   #readerWants = 0;
 
@@ -42,7 +42,8 @@ export class SocketInput extends ByteChannel {
     const buffered = this.availableForRead;
     if (chunk.length < COPY_BELOW && buffered > 0 && buffered >= this.#readerWants) {
       this.#readerWants = 0;
-      this.#copies.append(chunk);
+      const full = this.#copies.append(chunk);
+      if (full !== undefined) this.#queue(full);
       return;
     }
     this.#queueRun();

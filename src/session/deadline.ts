@@ -22,7 +22,7 @@ export class Deadline {
   arm(): void {
     if (this.#timeoutMs === 0) return;
     this.#due = performance.now() + this.#timeoutMs;
-    this.#timer ??= setTimeout(this.#check, this.#timeoutMs);
+    this.#timer ??= setTimeout(Deadline.#check, this.#timeoutMs, this);
   }
 
   disarm(): void {
@@ -36,15 +36,16 @@ export class Deadline {
     this.#timer = undefined;
   }
 
-  readonly #check = (): void => {
-    this.#timer = undefined;
-    if (this.#due === 0) return;
-    const left = this.#due - performance.now();
+  /** The timer's callback (static, given its deadline, so a deadline carries no closure of its own). */
+  static #check(deadline: Deadline): void {
+    deadline.#timer = undefined;
+    if (deadline.#due === 0) return;
+    const left = deadline.#due - performance.now();
     if (left > 0) {
-      this.#timer = setTimeout(this.#check, Math.ceil(left));
+      deadline.#timer = setTimeout(Deadline.#check, Math.ceil(left), deadline);
       return;
     }
-    this.#due = 0;
-    this.#onExpire();
-  };
+    deadline.#due = 0;
+    deadline.#onExpire();
+  }
 }

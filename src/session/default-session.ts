@@ -104,20 +104,27 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
 
   /**
    * Iterates messages until the close handshake; throws if the session failed.
-   * (A plain iterator object rather than an async generator: one promise per
-   * message and no generator state kept alive while idle.)
+   * (A plain iterator object rather than an async generator or async
+   * methods: one promise per message, and an idle connection keeps no
+   * suspended frame here.)
    */
   [Symbol.asyncIterator](): AsyncIterator<Message, undefined> {
+    const messages = this.#messages;
+    const ended = (error: unknown): IteratorResult<Message, undefined> => {
+      if (error instanceof ClosedReceiveChannelError) return DONE;
+      throw this.#observed(error);
+    };
     return {
-      next: async () => {
+      next: () => {
         try {
-          return { value: this.#messages.tryReceive() ?? (await this.#messages.receive()), done: false };
+          const ready = messages.tryReceive();
+          if (ready !== undefined) return Promise.resolve({ value: ready, done: false });
         } catch (error) {
-          if (error instanceof ClosedReceiveChannelError) return { value: undefined, done: true };
-          throw this.#observed(error);
+          return Promise.resolve(error).then(ended);
         }
+        return messages.receive().then(asResult, ended);
       },
-      return: async () => ({ value: undefined, done: true }),
+      return: () => Promise.resolve(DONE),
     };
   }
 
@@ -218,6 +225,12 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
     }
     return toMessage(message.opcode, payload);
   }
+}
+
+const DONE: IteratorResult<Message, undefined> = Object.freeze({ value: undefined, done: true });
+
+function asResult(value: Message): IteratorResult<Message, undefined> {
+  return { value, done: false };
 }
 
 /** Text as a string (its UTF-8 already checked), binary as the bytes. */

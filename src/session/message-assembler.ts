@@ -27,10 +27,11 @@ const SLAB_SIZE = 4 * 1024;
 export class MessageAssembler {
   #opcode: Opcode | undefined;
   #rsv = 0;
-  #parts: Buffer[] = [];
+  /** The parts of the message being assembled (emptied, not replaced, after each message). */
+  readonly #parts: Buffer[] = [];
   #size = 0;
   /** Small fragments, copied; the slab is reused from message to message. */
-  readonly #copies = new CopyRuns(SLAB_SIZE, (run) => this.#parts.push(run));
+  readonly #copies = new CopyRuns(SLAB_SIZE);
   /** True once this message has a part in the slab (so it must be copied out before the slab is reused). */
   #copied = false;
 
@@ -47,7 +48,8 @@ export class MessageAssembler {
       this.#endRun();
       this.#parts.push(payload);
     } else if (payload.length > 0) {
-      this.#copies.append(payload);
+      const full = this.#copies.append(payload);
+      if (full !== undefined) this.#parts.push(full);
       this.#copied = true;
     }
     this.#size += payload.length;
@@ -58,7 +60,7 @@ export class MessageAssembler {
     const whole = parts.length === 1 && !this.#copied ? parts[0]! : Buffer.concat(parts, this.#size);
     const message: AssembledMessage = { opcode: this.#opcode, rsv: this.#rsv, payload: whole };
     this.#opcode = undefined;
-    this.#parts = [];
+    parts.length = 0;
     this.#size = 0;
     this.#copied = false;
     this.#copies.rewind();

@@ -1,6 +1,8 @@
 /**
  * Session limits and timeouts, with their defaults in one place. Every limit
- * the session enforces is here; `resolveSessionOptions` fills in the rest.
+ * the session enforces is here; `resolveOptions` fills in the rest. An
+ * options object is read once, the first time a session uses it: later
+ * changes to the same object are not seen (pass a new object instead).
  */
 
 /** Limits and timeouts of a raw session. */
@@ -46,7 +48,7 @@ export interface DefaultSessionOptions {
 export type ResolvedRawSessionOptions = Required<RawSessionOptions>;
 export type ResolvedDefaultSessionOptions = Required<DefaultSessionOptions>;
 
-export const RAW_SESSION_DEFAULTS: ResolvedRawSessionOptions = {
+export const RAW_SESSION_DEFAULTS: ResolvedRawSessionOptions = Object.freeze({
   maxFrameSize: 16 * 1024 * 1024,
   maxMessageSize: 16 * 1024 * 1024,
   incomingQueue: 16,
@@ -54,26 +56,39 @@ export const RAW_SESSION_DEFAULTS: ResolvedRawSessionOptions = {
   closeTimeoutMs: 5_000,
   writeTimeoutMs: 30_000,
   partialFrameTimeoutMs: 30_000,
-};
+});
 
-export const DEFAULT_SESSION_DEFAULTS: ResolvedDefaultSessionOptions = {
+export const DEFAULT_SESSION_DEFAULTS: ResolvedDefaultSessionOptions = Object.freeze({
   pingIntervalMs: 0,
   pingTimeoutMs: 15_000,
   messageQueue: 16,
-};
+});
 
-/** Fills defaults and rejects nonsense values with a RangeError (programmer misuse). */
+/** Resolved options by the object the user gave and the defaults they fill (see `resolveOptions`). */
+const resolvedCache = new WeakMap<object, Map<object, object>>();
+
+/**
+ * Fills defaults and rejects nonsense values with a RangeError (programmer
+ * misuse). The result is frozen and shared: a server passes the same options
+ * object for every connection, and each session points at one resolved copy
+ * instead of holding its own.
+ */
 export function resolveOptions<T extends object>(defaults: Required<T>, given: T | undefined): Required<T> {
+  if (given === undefined) return defaults;
+  const byDefaults = resolvedCache.get(given);
+  const cached = byDefaults?.get(defaults);
+  if (cached !== undefined) return cached as Required<T>;
   const out = { ...defaults };
-  if (given) {
-    for (const key of Object.keys(defaults) as (keyof T)[]) {
-      const value = given[key];
-      if (value === undefined) continue;
-      if (typeof value !== 'number' || !(value >= 0)) {
-        throw new RangeError(`option ${String(key)} must be a non-negative number, got ${String(value)}`);
-      }
-      out[key] = value as Required<T>[keyof T];
+  for (const key of Object.keys(defaults) as (keyof T)[]) {
+    const value = given[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !(value >= 0)) {
+      throw new RangeError(`option ${String(key)} must be a non-negative number, got ${String(value)}`);
     }
+    out[key] = value as Required<T>[keyof T];
   }
+  Object.freeze(out);
+  if (byDefaults === undefined) resolvedCache.set(given, new Map([[defaults, out]]));
+  else byDefaults.set(defaults, out);
   return out;
 }

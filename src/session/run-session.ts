@@ -26,14 +26,12 @@ export function runSession(
   const engine = { job, dispatcher: engineContext.dispatcher };
   const session = new RawWebSocketSession(input, output, engine, config);
 
-  job.signal.addEventListener('abort', () => session.onCancel(), { once: true });
+  job.invokeOnCancellation(() => session.onCancel());
   const userJob = userContext.job;
-  if (userJob !== undefined && userJob !== engineContext.job) {
-    const cancel = (): void => job.cancel(userJob.cause);
-    userJob.signal.addEventListener('abort', cancel, { once: true });
-    job.invokeOnCompletion(() => userJob.signal.removeEventListener('abort', cancel));
-  }
+  const stopFollowingUser =
+    userJob === undefined || userJob === engineContext.job ? undefined : userJob.invokeOnCancellation((cause) => job.cancel(cause));
   job.invokeOnCompletion(() => {
+    stopFollowingUser?.();
     // Nothing reads any more: the connection goes once the output is flushed.
     input.cancel();
     session.onFinished();
@@ -42,16 +40,27 @@ export function runSession(
 
   launch(engine, () => session.runReader());
   launch(engine, () => session.runWriter());
-  launch({ job, dispatcher: userContext.dispatcher }, async () => {
-    let failure: unknown;
+  launch({ job, dispatcher: userContext.dispatcher }, () => {
+    // Not an async function: an idle connection keeps no suspended frame here, only the reaction.
+    let result: Promise<void> | void;
     try {
-      await handle(session);
+      result = handle(session);
     } catch (error) {
-      failure = error ?? new Error('handler threw ' + String(error));
+      return handlerFailed(session, error);
     }
-    session.onHandlerDone(failure);
-    if (failure !== undefined) throw failure;
+    if (result === undefined) return session.onHandlerDone(undefined);
+    return Promise.resolve(result).then(
+      () => session.onHandlerDone(undefined),
+      (error: unknown) => handlerFailed(session, error),
+    );
   });
   job.complete();
   return job;
+}
+
+/** The handler threw: the session closes with 1011 and the handler's job fails with its error. */
+function handlerFailed(session: RawWebSocketSession, error: unknown): never {
+  const failure = error ?? new Error('handler threw ' + String(error));
+  session.onHandlerDone(failure);
+  throw failure;
 }

@@ -93,18 +93,27 @@ function answer(
   options: ServeOptions,
 ): Job | undefined {
   let upgrade: WebSocketUpgrade;
+  // Handed to the handler, then dropped: a running session does not keep its request alive.
+  let call: UpgradeCall | undefined = request;
   try {
     upgrade = new WebSocketUpgrade(
       request,
       options.protocols,
-      async (raw) => {
+      (raw) => {
         const session = new DefaultWebSocketSession(raw, options.defaultSession);
+        const upgraded = call as UpgradeCall;
+        call = undefined;
+        // Messages nobody will read must not stop the session from reading the peer's close.
+        const abandon = (): void => session.abandon();
+        let result: Promise<void> | void;
         try {
-          await handler(session, request);
-        } finally {
-          // Messages nobody will read must not stop the session from reading the peer's close.
-          session.abandon();
+          result = handler(session, upgraded);
+        } catch (error) {
+          abandon();
+          throw error;
         }
+        if (result === undefined) return abandon();
+        return Promise.resolve(result).finally(abandon);
       },
       options,
     );

@@ -216,6 +216,30 @@ test('several consumers share the elements without losing or duplicating any', a
   );
 });
 
+test('parked receive() callers each take one element; the ones left over keep waiting, then see the end', async () => {
+  const ch = new Channel<number>(4);
+  const first = ch.receive();
+  const second = ch.receive();
+  const third = ch.receive();
+  ch.trySend(1);
+  ch.trySend(2);
+  assert.equal(await Promise.all([first, second]), [1, 2]);
+  let settled = false;
+  void third.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.is(settled, false, 'the third waits for a third element');
+  ch.close();
+  try {
+    await third;
+    assert.unreachable('the end of the channel rejects a parked receive');
+  } catch (error) {
+    assert.instance(error, ClosedReceiveChannelError);
+  }
+});
+
 test('a waiting receiver is resumed once per burst of sends and finds the whole burst', async () => {
   const ch = new Channel<number>(16);
   const batches: number[][] = [];

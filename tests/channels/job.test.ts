@@ -188,6 +188,27 @@ test('invokeOnCompletion: runs once with the cause, at once when final, disposab
   assert.equal(seen.at(-1), ['d', undefined]);
 });
 
+test('invokeOnCancellation: runs once as cancelling starts, also from a parent; never on normal completion', () => {
+  const parent = new Job();
+  const child = new Job(parent);
+  const seen: unknown[] = [];
+  child.invokeOnCancellation((c) => seen.push(['a', c]));
+  child.invokeOnCancellation((c) => seen.push(['b', c]))();
+  const cause = new Error('stop');
+  parent.cancel(cause);
+  assert.equal(seen, [['a', cause]], 'ran before the child completed, with the parent cause');
+  assert.is(child.state, 'cancelled');
+  child.invokeOnCancellation((c) => seen.push(['late', c]));
+  assert.equal(seen.at(-1), ['late', cause], 'at once when already cancelled');
+  const ok = new Job();
+  let ran = false;
+  ok.invokeOnCancellation(() => (ran = true));
+  ok.complete();
+  ok.cancel(new Error('too late'));
+  ok.invokeOnCancellation(() => (ran = true));
+  assert.is(ran, false);
+});
+
 test('a throwing completion handler is reported and the tree still completes', async () => {
   const parent = new Job();
   const child = new Job(parent);
