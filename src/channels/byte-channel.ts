@@ -40,6 +40,7 @@ import {
 } from './errors.ts';
 import { callHandler } from './report.ts';
 import { Ring } from './ring.ts';
+import { append } from './small-list.ts';
 
 /** Default capacity of a `ByteChannel`, in bytes. */
 export const DEFAULT_BYTE_CHANNEL_CAPACITY = 64 * 1024;
@@ -297,8 +298,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
       callHandler(handler, this.cause as Error);
       return () => {};
     }
-    const handlers = (this.cancelHandlers ??= []);
-    handlers.push(handler);
+    const handlers = (this.cancelHandlers = append(this.cancelHandlers, handler));
     return () => {
       const i = handlers.indexOf(handler);
       if (i >= 0) handlers.splice(i, 1);

@@ -23,6 +23,7 @@
 import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from './errors.ts';
 import { callHandler } from './report.ts';
 import { Ring } from './ring.ts';
+import { append } from './small-list.ts';
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const TRUE: Promise<boolean> = Promise.resolve(true);
@@ -237,8 +238,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
       callHandler(handler, this.cause);
       return () => {};
     }
-    const handlers = (this.closeHandlers ??= []);
-    handlers.push(handler);
+    const handlers = (this.closeHandlers = append(this.closeHandlers, handler));
     return () => {
       const i = handlers.indexOf(handler);
       if (i >= 0) handlers.splice(i, 1);
@@ -271,7 +271,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   }
 
   private park(waiter: Waiter<T>): void {
-    (this.waiters ??= []).push(waiter);
+    this.waiters = append(this.waiters, waiter);
   }
 
   private wakeWaiters(): void {

@@ -25,6 +25,7 @@
  */
 import { CancellationError } from './errors.ts';
 import { callHandler } from './report.ts';
+import { append } from './small-list.ts';
 
 /** The lifecycle states. `completed`, `cancelled` and `failed` are final. */
 export type JobState = 'active' | 'completing' | 'cancelling' | 'completed' | 'cancelled' | 'failed';
@@ -178,7 +179,7 @@ export class Job {
     }
     if (this.isCompleted) return () => {};
     const entry = { run: handler };
-    (this.cancelHandlers ??= []).push(entry);
+    this.cancelHandlers = append(this.cancelHandlers, entry);
     return () => {
       const i = this.cancelHandlers?.indexOf(entry) ?? -1;
       if (i >= 0) this.cancelHandlers?.splice(i, 1);

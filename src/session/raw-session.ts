@@ -214,13 +214,14 @@ export class RawWebSocketSession {
     const incoming = this.incoming;
     try {
       for (;;) {
-        let chunk: Buffer | null | undefined = input.tryReadChunk();
+        let chunk = input.tryReadChunk();
         if (chunk === undefined) {
           if (parser.isInFrame) this.#partialFrameDeadline.arm();
-          chunk = await input.readChunk();
+          const more = await input.awaitContent();
           this.#partialFrameDeadline.disarm();
+          if (!more) throw new ConnectionClosedError();
+          chunk = input.tryReadChunk() as Buffer;
         }
-        if (chunk === null) throw new ConnectionClosedError();
         parser.push(chunk);
         let f: Frame | undefined;
         while ((f = parser.next()) !== undefined) {
