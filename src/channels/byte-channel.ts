@@ -39,7 +39,7 @@ import {
   LimitExceededError,
 } from './errors.ts';
 import { callHandler } from './report.ts';
-import { Ring } from './ring.ts';
+import { emptyRing, Ring, ringFor } from './ring.ts';
 import { append } from './small-list.ts';
 
 /** Default capacity of a `ByteChannel`, in bytes. */
@@ -87,7 +87,8 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   /** Bytes at the tail not yet flushed (whole chunks; always 0 with autoFlush). */
   private unflushed = 0;
   private auto = true;
-  private readonly writers = new Ring<PendingWrite>();
+  /** Writes waiting for room (the shared empty ring until the first one). */
+  private writers = emptyRing<PendingWrite>();
   private state: State = OPEN;
   private cause: Error | undefined;
 
@@ -317,6 +318,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
       return RESOLVED;
     }
     return new Promise<void>((resolve, reject) => {
+      this.writers = ringFor(this.writers);
       this.writers.push({ src: buf, resolve, reject });
       // Invariant: while a write waits, everything queued is visible.
       this.unflushed = 0;

@@ -22,7 +22,7 @@
  */
 import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from './errors.ts';
 import { callHandler } from './report.ts';
-import { Ring } from './ring.ts';
+import { emptyRing, Ring, ringFor } from './ring.ts';
 import { append } from './small-list.ts';
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -59,7 +59,8 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   readonly capacity: number;
 
   private readonly buffer = new Ring<T>();
-  private readonly senders = new Ring<PendingSend<T>>();
+  /** Senders waiting for room (the shared empty ring until the first one). */
+  private senders = emptyRing<PendingSend<T>>();
   /** Parked receivers, oldest first; `undefined` when there are none (an idle channel holds no array). */
   private waiters: Waiter<T>[] | undefined;
   private state: State = OPEN;
@@ -127,6 +128,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
       return RESOLVED;
     }
     return new Promise<void>((resolve, reject) => {
+      this.senders = ringFor(this.senders);
       this.senders.push({ value, resolve, reject });
       this.wakeWaiters();
     });

@@ -67,9 +67,22 @@ class LaunchedJob extends Job {
   protected override get hasBody(): boolean {
     return true;
   }
+
+  /** Settles the job with its block's promise (a prototype method: no closures per task). */
+  follow(result: Promise<void>): void {
+    result.then(this.#returned.bind(this), this.#threw.bind(this));
+  }
+
+  #returned(): void {
+    this.complete();
+  }
+
+  #threw(error: unknown): void {
+    settle(this, error);
+  }
 }
 
-function run(job: Job, block: (job: Job) => Promise<void> | void): void {
+function run(job: LaunchedJob, block: (job: Job) => Promise<void> | void): void {
   if (!job.isActive) {
     job.complete();
     return;
@@ -82,7 +95,7 @@ function run(job: Job, block: (job: Job) => Promise<void> | void): void {
     return;
   }
   if (result === undefined) job.complete();
-  else result.then(() => void job.complete(), (error: unknown) => settle(job, error));
+  else job.follow(result);
 }
 
 function settle(job: Job, thrown: unknown): void {

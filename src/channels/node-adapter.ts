@@ -131,25 +131,37 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
     linger = setTimeout(() => socket.destroy(), options.lingerMs ?? DEFAULT_LINGER_MS);
   });
 
-  const pump = async (): Promise<void> => {
-    try {
-      while (await output.awaitContent()) {
-        let writable = true;
-        socket.cork();
-        for (let chunk = output.tryReadChunk(); chunk !== undefined; chunk = output.tryReadChunk()) {
-          writable = socket.write(chunk);
-        }
-        socket.uncork();
-        if (!writable) await new Promise<void>((resolve) => (drained = resolve));
-      }
+  // The pump moves output bytes into the socket, one corked batch per wake-up, and waits for
+  // 'drain' when the socket is full. Promise callbacks rather than an async function: while the
+  // connection is idle it is one parked read, with no suspended frame.
+  const pumpFailed = (error: unknown): void => {
+    pumpDone = true;
+    failure ??= toError(error);
+    socket.destroy();
+  };
+  const pumpNext = (): void => {
+    output.awaitContent().then(pump, pumpFailed);
+  };
+  const pump = (more: boolean): void => {
+    if (!more) {
       pumpDone = true;
       if (destroyWhenFlushed) socket.end(() => socket.destroy());
       else socket.end();
-    } catch (error) {
-      pumpDone = true;
-      failure ??= toError(error);
-      socket.destroy();
+      return;
     }
+    let writable = true;
+    try {
+      socket.cork();
+      for (let chunk = output.tryReadChunk(); chunk !== undefined; chunk = output.tryReadChunk()) {
+        writable = socket.write(chunk);
+      }
+      socket.uncork();
+    } catch (error) {
+      pumpFailed(error);
+      return;
+    }
+    if (writable) pumpNext();
+    else drained = pumpNext;
   };
 
   socket.on('data', onData);
@@ -158,7 +170,7 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
   socket.on('drain', onDrain);
   socket.on('close', onClose);
   socket.resume();
-  void pump();
+  pumpNext();
   return { input, output };
 }
 

@@ -65,3 +65,22 @@ export class Ring<T extends {} | null> {
     this.mask = grown - 1;
   }
 }
+
+/**
+ * One shared ring that stays empty, for queues that are rarely used (parked
+ * senders and writers): reading it is free, and its owner swaps in a
+ * `new Ring()` before the first push (`ringFor`). Saves a ring per idle
+ * channel.
+ */
+const NO_RING = new Ring<never>();
+
+/** The shared empty ring (never push to it; see `ringFor`). */
+export function emptyRing<T extends {} | null>(): Ring<T> {
+  return NO_RING as Ring<T>;
+}
+
+/** `ring` itself, or a new ring in place of the shared empty one: call before pushing. */
+export function ringFor<T extends {} | null>(ring: Ring<T>): Ring<T> {
+  return ring === NO_RING ? new Ring<T>() : ring;
+}
+

@@ -30,26 +30,28 @@ export type Message = string | Buffer;
 export class DefaultWebSocketSession implements AsyncIterable<Message> {
   /** The raw session underneath (its `outgoing` is shared; do not read its `incoming`). */
   readonly raw: RawWebSocketSession;
-  /** The peer's close reason, or 1006 when the connection ended without one. */
-  readonly closeReason: Promise<CloseReason>;
   readonly options: ResolvedDefaultSessionOptions;
 
   readonly #messages: Channel<Message>;
   readonly #pinger: Pinger | undefined;
   /** Serialises outgoing messages through async extension transforms, keeping their order. */
-  #sendChain: Promise<unknown> = Promise.resolve();
+  #sendChain: Promise<unknown> | undefined;
   /** Set by `abandon()`: nobody will receive messages any more. */
   #abandoned = false;
 
   constructor(raw: RawWebSocketSession, options?: DefaultSessionOptions) {
     this.raw = raw;
     this.options = resolveOptions(DEFAULT_SESSION_DEFAULTS, options);
-    this.closeReason = raw.closeReason;
     this.#messages = new Channel<Message>(this.options.messageQueue);
     if (this.options.pingIntervalMs > 0) {
       this.#pinger = new Pinger(raw, this.options.pingIntervalMs, this.options.pingTimeoutMs);
     }
     launch(raw.context, () => this.#process());
+  }
+
+  /** The peer's close reason, or 1006 when the connection ended without one. */
+  get closeReason(): Promise<CloseReason> {
+    return this.raw.closeReason;
   }
 
   /** The negotiated subprotocol, if any. */
@@ -70,7 +72,7 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
     const opcode = typeof data === 'string' ? Opcode.Text : Opcode.Binary;
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : asBuffer(data);
     if (this.raw.extensions.length === 0) return this.raw.send(frame(opcode, payload));
-    const sent = this.#sendChain.then(async () => {
+    const sent = (this.#sendChain ?? Promise.resolve()).then(async () => {
       let bytes = payload;
       let rsv = 0;
       for (const extension of this.raw.extensions) {

@@ -60,8 +60,6 @@ export class RawWebSocketSession {
   readonly maxFrameSize: number;
   /** The limits and timeouts in force. */
   readonly options: ResolvedRawSessionOptions;
-  /** The peer's close reason, or 1006 when the connection ended without one. */
-  readonly closeReason: Promise<CloseReason>;
   /** The session's job: it completes when the reader, writer and handler are all done. */
   readonly job: Job;
   /** The session job with the engine's dispatcher: where the session's own tasks run. */
@@ -71,7 +69,11 @@ export class RawWebSocketSession {
   readonly #output: ByteWriteChannel;
   readonly #parser: FrameParser;
   readonly #serializer: FrameSerializer;
-  #resolveCloseReason!: (reason: CloseReason) => void;
+  /** How the session ended, once known (see `closeReason`). */
+  #finalReason: CloseReason | undefined;
+  /** Created on first use of `closeReason`: a session nobody asks costs no promise. */
+  #closeReason: Promise<CloseReason> | undefined;
+  #resolveCloseReason: ((reason: CloseReason) => void) | undefined;
   #closeQueued = false;
   /** A close frame the session queued while `outgoing` was full; the writer sends it when the queue drains. */
   #pendingClose: Frame | undefined;
@@ -117,9 +119,20 @@ export class RawWebSocketSession {
     this.#writeDeadline = new Deadline(writeTimeoutMs, () => this.terminate(new WriteTimeoutError(writeTimeoutMs)));
     this.incoming = new Channel<Frame>(options.incomingQueue);
     this.outgoing = new Channel<Frame>(options.outgoingQueue);
-    this.closeReason = new Promise((resolve) => {
-      this.#resolveCloseReason = resolve;
-    });
+  }
+
+  /** The peer's close reason, or 1006 when the connection ended without one. */
+  get closeReason(): Promise<CloseReason> {
+    if (this.#closeReason === undefined) {
+      const known = this.#finalReason;
+      this.#closeReason =
+        known !== undefined
+          ? Promise.resolve(known)
+          : new Promise((resolve) => {
+              this.#resolveCloseReason = resolve;
+            });
+    }
+    return this.#closeReason;
   }
 
   /** The error that ended reading: the peer's protocol error or the lost connection. */
@@ -199,7 +212,7 @@ export class RawWebSocketSession {
     this.#terminated = true;
     this.#clearCloseTimer();
     this.#failure ??= cause;
-    this.#resolveCloseReason(this.#closeReceived ?? ABNORMAL);
+    this.#settleCloseReason(this.#closeReceived ?? ABNORMAL);
     this.incoming.close(this.#closeReceived ? undefined : cause);
     this.outgoing.cancel(cause);
     this.#output.close(cause);
@@ -272,7 +285,7 @@ export class RawWebSocketSession {
       }
       output.close();
       // Our side of the connection is over: without the peer's close frame by now, none will be read.
-      this.#resolveCloseReason(this.#closeReceived ?? ABNORMAL);
+      this.#settleCloseReason(this.#closeReceived ?? ABNORMAL);
     } catch (error) {
       this.terminate(asError(error));
     } finally {
@@ -305,7 +318,7 @@ export class RawWebSocketSession {
   async #onCloseFrame(f: Frame): Promise<void> {
     const reason = decodeClosePayload(f.payload);
     this.#closeReceived = reason;
-    this.#resolveCloseReason(reason);
+    this.#settleCloseReason(reason);
     if (!this.incoming.trySend(f)) await this.incoming.send(f);
     this.incoming.close();
     if (this.#closeSent) this.#onHandshakeDone();
@@ -320,6 +333,14 @@ export class RawWebSocketSession {
   #onHandshakeDone(): void {
     this.#clearCloseTimer();
     this.outgoing.close();
+  }
+
+  /** Fixes how the session ended (the first call wins) and resolves `closeReason` if anyone holds it. */
+  #settleCloseReason(reason: CloseReason): void {
+    if (this.#finalReason !== undefined) return;
+    this.#finalReason = reason;
+    this.#resolveCloseReason?.(reason);
+    this.#resolveCloseReason = undefined;
   }
 
   #takePendingClose(): Frame | undefined {
@@ -370,7 +391,7 @@ export class RawWebSocketSession {
     this.#clearCloseTimer();
     this.#partialFrameDeadline.dispose();
     this.#writeDeadline.dispose();
-    this.#resolveCloseReason(this.#closeReceived ?? ABNORMAL);
+    this.#settleCloseReason(this.#closeReceived ?? ABNORMAL);
   }
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Ring } from '../../src/channels/ring.ts';
+import { emptyRing, Ring, ringFor } from '../../src/channels/ring.ts';
 
 test('FIFO order across wrap-around and growth', () => {
   const ring = new Ring<number>();
@@ -28,6 +28,19 @@ test('peek, shift and clear on empty and non-empty rings; null is an element', (
   assert.is(ring.peek(), undefined);
   ring.push('b');
   assert.is(ring.shift(), 'b');
+});
+
+test('the shared empty ring reads as empty and is swapped for a fresh ring before a push', () => {
+  const shared = emptyRing<string>();
+  assert.is(emptyRing<number>() as unknown, shared as unknown, 'one ring for every owner');
+  assert.is(shared.length, 0);
+  assert.is(shared.peek(), undefined);
+  assert.is(shared.shift(), undefined);
+  const own = ringFor(shared);
+  assert.is.not(own, shared);
+  own.push('x');
+  assert.is(shared.length, 0, 'the shared ring stays empty');
+  assert.is(ringFor(own), own, 'a ring of its own is kept');
 });
 
 test.run();
