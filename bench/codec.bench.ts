@@ -48,14 +48,20 @@ interface Speed {
  * Measures contenders that each handle `framesPer` frames and `bytesPer`
  * wire bytes per iteration. Short slices of each alternate (REPS rounds),
  * and the best slice counts, so that load from other processes hits every
- * contender alike.
+ * contender alike. Each round starts with the next contender: the slice
+ * right after the forced GC takes more page faults on fresh buffers (a
+ * gathered 64 KiB or 1 MiB payload, allocated by both parsers), which cost
+ * more than the parsing itself; with a fixed order the first contender
+ * always paid for them.
  */
 function compare(framesPer: number, bytesPer: number, contenders: (() => void)[]): Speed[] {
   const best = contenders.map(() => 0);
   for (const iteration of contenders) for (let i = 0; i < 3; i++) iteration();
   for (let rep = 0; rep < REPS; rep++) {
     gc?.();
-    contenders.forEach((iteration, k) => {
+    for (let j = 0; j < contenders.length; j++) {
+      const k = (rep + j) % contenders.length;
+      const iteration = contenders[k]!;
       const start = process.hrtime.bigint();
       const limit = start + BigInt(SLICE_MS) * 1_000_000n;
       let n = 0;
@@ -66,7 +72,7 @@ function compare(framesPer: number, bytesPer: number, contenders: (() => void)[]
         now = process.hrtime.bigint();
       } while (now < limit);
       best[k] = Math.max(best[k]!, n / (Number(now - start) / 1e9));
-    });
+    }
   }
   return best.map((rate) => ({ fps: rate * framesPer, mbps: (rate * bytesPer) / 1e6 }));
 }

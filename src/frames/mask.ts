@@ -1,17 +1,41 @@
 /**
  * Masking (RFC 6455 section 5.3): XOR of the payload with a 4-byte mask key,
- * key byte `i % 4` for payload byte `i`. Large ranges are processed 64 bits
- * at a time through a `BigUint64Array` view of the aligned middle (V8 lowers
- * 64-bit BigInt XOR to machine words); the unaligned head and the tail go
- * byte by byte. Random keys come from a pooled `randomFillSync` buffer.
+ * key byte `i % 4` for payload byte `i`. The aligned middle of a long range
+ * is processed 64 bits at a time through a `BigUint64Array` view of its
+ * ArrayBuffer (V8 lowers 64-bit BigInt XOR to machine words), a view that a
+ * caller masking many ranges of one buffer keeps in a `Backing`; the
+ * unaligned head and the tail go byte by byte with the key rotated to the
+ * range's phase. Random keys come from a pooled `randomFillSync` buffer.
  */
 import { randomFillSync } from 'node:crypto';
 
-/** Below this many bytes the byte loop beats setting up a word view. */
-const WIDE_MIN = 64;
+/**
+ * Below this many bytes the byte loop beats the word loop: when the caller
+ * keeps the buffer's `Backing`, and when each call must look it up anew.
+ */
+const WIDE_MIN = 32;
+const WIDE_MIN_UNKEPT = 64;
 
 const wideScratch = new Uint8Array(8);
 const wideScratchWord = new BigUint64Array(wideScratch.buffer);
+
+/**
+ * Where a buffer's bytes lie: its ArrayBuffer, its offset in it, and, made
+ * on first need, a 64-bit word view of that whole ArrayBuffer. On Node 20
+ * reading `.buffer` and `.byteOffset` is a call each and a view is an
+ * allocation, so a parser that unmasks many payloads of one pushed chunk
+ * takes the chunk's backing once and passes it to every `maskRange`.
+ */
+export interface Backing {
+  readonly buffer: ArrayBufferLike;
+  readonly byteOffset: number;
+  words: BigUint64Array | undefined;
+}
+
+/** The backing of `buf` (see `Backing`), its word view not made yet. */
+export function backingOf(buf: Uint8Array): Backing {
+  return { buffer: buf.buffer, byteOffset: buf.byteOffset, words: undefined };
+}
 
 /**
  * The key as one signed 32-bit integer, big-endian (`key[0]` in the top
@@ -21,15 +45,9 @@ export function packMaskKey(maskKey: Uint8Array, at = 0): number {
   return (maskKey[at]! << 24) | (maskKey[at + 1]! << 16) | (maskKey[at + 2]! << 8) | maskKey[at + 3]!;
 }
 
-/** The 64-bit word whose bytes, in memory order, are the key starting at key byte `phase`, twice. */
-function wideKey(key: number, phase: number): bigint {
-  for (let j = 0; j < 8; j++) wideScratch[j] = key >>> ((3 - ((phase + j) & 3)) << 3);
-  return wideScratchWord[0]!;
-}
-
-function xorWords(words: BigUint64Array, key: bigint, count: number): void {
-  let i = 0;
-  for (; i + 8 <= count; i += 8) {
+function xorWords(words: BigUint64Array, from: number, to: number, key: bigint): void {
+  let i = from;
+  for (; i + 16 <= to; i += 16) {
     words[i]! ^= key;
     words[i + 1]! ^= key;
     words[i + 2]! ^= key;
@@ -38,27 +56,71 @@ function xorWords(words: BigUint64Array, key: bigint, count: number): void {
     words[i + 5]! ^= key;
     words[i + 6]! ^= key;
     words[i + 7]! ^= key;
+    words[i + 8]! ^= key;
+    words[i + 9]! ^= key;
+    words[i + 10]! ^= key;
+    words[i + 11]! ^= key;
+    words[i + 12]! ^= key;
+    words[i + 13]! ^= key;
+    words[i + 14]! ^= key;
+    words[i + 15]! ^= key;
   }
-  for (; i < count; i++) words[i]! ^= key;
+  for (; i < to; i++) words[i]! ^= key;
 }
 
 /**
  * Masks (or unmasks) `buf[start..end)` in place with the packed key `key`
  * (see `packMaskKey`); `phase` is the position of `buf[start]` within the
- * masked payload, so a payload can be processed piece by piece.
+ * masked payload, so a payload can be processed piece by piece. `backing`,
+ * if given, is `backingOf(buf)`, kept by callers that mask many ranges of
+ * one buffer.
  */
-export function maskRange(buf: Uint8Array, start: number, end: number, key: number, phase: number): void {
+export function maskRange(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  key: number,
+  phase: number,
+  backing?: Backing,
+): void {
+  // The key rotated so that its top byte applies to `buf[start]`.
+  const shift = (phase & 3) << 3;
+  let k = shift === 0 ? key : (key << shift) | (key >>> (32 - shift));
   let i = start;
-  let p = phase & 3;
-  if (end - start >= WIDE_MIN) {
-    const misalignment = (buf.byteOffset + i) & 7;
-    const alignedStart = misalignment === 0 ? i : i + 8 - misalignment;
-    for (; i < alignedStart; i++, p = (p + 1) & 3) buf[i]! ^= key >>> ((3 - p) << 3);
+  if (end - start >= (backing === undefined ? WIDE_MIN_UNKEPT : WIDE_MIN)) {
+    // Byte by byte up to an 8-byte boundary of the ArrayBuffer, then whole words.
+    backing ??= backingOf(buf);
+    const at = backing.byteOffset + i;
+    for (const aligned = i + ((8 - (at & 7)) & 7); i < aligned; i++) {
+      buf[i]! ^= k >>> 24;
+      k = (k << 8) | (k >>> 24);
+    }
+    const from = (backing.byteOffset + i) >>> 3;
     const count = (end - i) >>> 3;
-    xorWords(new BigUint64Array(buf.buffer, buf.byteOffset + i, count), wideKey(key, p), count);
-    i += count << 3; // a multiple of 8 bytes, so the phase is unchanged
+    const words = (backing.words ??= new BigUint64Array(backing.buffer, 0, Math.floor(backing.buffer.byteLength / 8)));
+    wideScratch[0] = wideScratch[4] = k >>> 24;
+    wideScratch[1] = wideScratch[5] = k >>> 16;
+    wideScratch[2] = wideScratch[6] = k >>> 8;
+    wideScratch[3] = wideScratch[7] = k;
+    xorWords(words, from, from + count, wideScratchWord[0]!);
+    i += count << 3; // a multiple of 8 bytes, so the rotation is unchanged
   }
-  for (; i < end; i++, p = (p + 1) & 3) buf[i]! ^= key >>> ((3 - p) << 3);
+  const k0 = k >>> 24;
+  const k1 = k >>> 16;
+  const k2 = k >>> 8;
+  for (; i + 4 <= end; i += 4) {
+    buf[i]! ^= k0;
+    buf[i + 1]! ^= k1;
+    buf[i + 2]! ^= k2;
+    buf[i + 3]! ^= k;
+  }
+  if (i < end) {
+    buf[i]! ^= k0;
+    if (i + 1 < end) {
+      buf[i + 1]! ^= k1;
+      if (i + 2 < end) buf[i + 2]! ^= k2;
+    }
+  }
 }
 
 function checkKey(maskKey: Uint8Array): void {

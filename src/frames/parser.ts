@@ -12,7 +12,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { CloseCode, decodeClosePayload } from './close.ts';
 import { ProtocolError } from './errors.ts';
 import { Opcode, type Frame } from './frame.ts';
-import { maskRange, packMaskKey } from './mask.ts';
+import { backingOf, maskRange, packMaskKey, type Backing } from './mask.ts';
 import { Utf8Validator } from './utf8.ts';
 
 /** Default `maxFrameSize`: 16 MiB of payload. */
@@ -45,6 +45,21 @@ export interface FrameParserOptions {
 }
 
 const EMPTY = Buffer.alloc(0);
+const NO_BACKING = backingOf(EMPTY);
+
+type BufferViewConstructor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer;
+/**
+ * The class of Node's Buffers (`FastBuffer`, as `Buffer[Symbol.species]`
+ * gives it): a payload view made with it skips `subarray`'s argument
+ * handling and its reads of the chunk's `.buffer` and `.byteOffset`.
+ */
+const FastBuffer = (Buffer as unknown as { readonly [Symbol.species]: BufferViewConstructor })[Symbol.species];
+const HAS_FAST_BUFFER = FastBuffer !== (Buffer as unknown);
+
+/** A Buffer over `length` bytes of `buffer` from `byteOffset` (`Buffer.from` should a Node lack FastBuffer). */
+function bufferView(buffer: ArrayBufferLike, byteOffset: number, length: number): Buffer {
+  return HAS_FAST_BUFFER ? new FastBuffer(buffer, byteOffset, length) : Buffer.from(buffer, byteOffset, length);
+}
 /** The longest header: 2 bytes, a 64-bit length and a mask key. */
 const MAX_HEADER_SIZE = 14;
 
@@ -82,6 +97,8 @@ export class FrameParser {
   #head = 0;
   #offset = 0;
   #unconsumed = 0;
+  /** Where `#chunks[#head]` lies in its ArrayBuffer: read once per chunk, used for payload views and unmasking. */
+  #backing: Backing = NO_BACKING;
 
   /** Header bytes copied so far when the header straddles chunks. */
   readonly #headerBytes = Buffer.alloc(MAX_HEADER_SIZE);
@@ -152,6 +169,7 @@ export class FrameParser {
    */
   push(chunk: Buffer): void {
     if (this.#error !== undefined || chunk.length === 0) return;
+    if (this.#unconsumed === 0) this.#backing = backingOf(chunk);
     this.#chunks.push(chunk);
     this.#unconsumed += chunk.length;
   }
@@ -178,6 +196,7 @@ export class FrameParser {
     this.#head = 0;
     this.#offset = 0;
     this.#unconsumed = 0;
+    this.#backing = NO_BACKING;
     this.#headerLength = 0;
     this.#gather = undefined;
     this.#gathered = 0;
@@ -192,6 +211,9 @@ export class FrameParser {
       if (++this.#head === this.#chunks.length) {
         this.#chunks = [];
         this.#head = 0;
+        this.#backing = NO_BACKING;
+      } else {
+        this.#backing = backingOf(this.#chunks[this.#head]!);
       }
     }
   }
@@ -336,10 +358,12 @@ export class FrameParser {
       const start = this.#offset;
       if (chunk.length - start >= length) {
         // Zero-copy: the payload lies in this chunk.
-        const end = start + length;
+        const backing = this.#backing;
         this.#consume(length);
-        this.#unmaskAndCheck(chunk, start, end, 0);
-        return this.#complete(chunk.subarray(start, end));
+        if (this.#masked) maskRange(chunk, start, start + length, this.#maskKey, 0, backing);
+        const payload = bufferView(backing.buffer, backing.byteOffset + start, length);
+        this.#checkUtf8(payload, 0, length);
+        return this.#complete(payload);
       }
       // Returned only once every byte is written; small ones come from Node's shared pool.
       gather = this.#gather = Buffer.allocUnsafe(length);
@@ -354,16 +378,16 @@ export class FrameParser {
       this.#consume(count);
     }
     this.#gathered = filled;
-    this.#unmaskAndCheck(gather, from, filled, from);
+    if (this.#masked) maskRange(gather, from, filled, this.#maskKey, from);
+    this.#checkUtf8(gather, from, filled);
     if (filled < length) return undefined;
     this.#gather = undefined;
     this.#gathered = 0;
     return this.#complete(gather);
   }
 
-  /** Unmasks `bytes[start..end)`, payload bytes from `position` on, and checks their UTF-8 if due. */
-  #unmaskAndCheck(bytes: Buffer, start: number, end: number, position: number): void {
-    if (this.#masked) maskRange(bytes, start, end, this.#maskKey, position);
+  /** Checks the UTF-8 of the unmasked payload bytes `bytes[start..end)`, if due. */
+  #checkUtf8(bytes: Buffer, start: number, end: number): void {
     if (this.#messageIsCheckedText && this.#opcode < 0x8 && this.#utf8.push(bytes, start, end) !== -1) {
       fail(CloseCode.InvalidPayload, 'invalid UTF-8 in a text message');
     }

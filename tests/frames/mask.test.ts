@@ -1,7 +1,8 @@
-/** Masking: word-wide XOR against a byte-wise reference at every alignment and length, keys, maskInto. */
+/** Masking: word-wide XOR against a byte-wise reference at every alignment and length, with a kept Backing too, keys, maskInto. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MaskKeySource, applyMask, maskInto, randomMaskKey } from '../../src/frames/index.ts';
+import { backingOf, maskRange, packMaskKey } from '../../src/frames/mask.ts';
 
 function reference(bytes: Uint8Array, key: Uint8Array, offset = 0): Buffer {
   return Buffer.from(bytes.map((b, i) => b ^ key[(offset + i) & 3]!));
@@ -36,6 +37,27 @@ test('large buffers at every alignment and phase offset', () => {
       assert.equal(view, expected, `align ${align} offset ${offset}`);
     }
   }
+});
+
+test('maskRange with a kept Backing: ranges of one chunk at every alignment, phase and length 0..140', () => {
+  // As the parser unmasks payloads: one Backing for the whole chunk, its word view made once.
+  const chunk = Buffer.from(new ArrayBuffer(400), 3, 390);
+  const backing = backingOf(chunk);
+  for (let start = 0; start < 8; start++) {
+    for (let phase = 0; phase < 4; phase++) {
+      for (let length = 0; length <= 140; length++) {
+        for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 29 + length) & 0xff;
+        const before = Buffer.from(chunk);
+        const expected = reference(chunk.subarray(start, start + length), key, phase);
+        maskRange(chunk, start, start + length, packMaskKey(key), phase, backing);
+        const where = `start ${start} phase ${phase} length ${length}`;
+        assert.equal(chunk.subarray(start, start + length), expected, where);
+        assert.equal(chunk.subarray(0, start), before.subarray(0, start), `${where}: before the range`);
+        assert.equal(chunk.subarray(start + length), before.subarray(start + length), `${where}: after the range`);
+      }
+    }
+  }
+  assert.ok(backing.words !== undefined, 'the word view was made and kept');
 });
 
 test('masking twice restores; masking in pieces with offsets equals masking whole', () => {
