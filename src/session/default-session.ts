@@ -1,9 +1,13 @@
 /**
  * The default session (Ktor's `DefaultWebSocketSession`), built on a raw
- * one: a processor task answers pings, tracks pongs, echoes the peer's close
- * frame and reassembles fragmented messages (inflating them through the
- * negotiated extensions); the handler gets whole messages (`string` for text,
- * `Buffer` for binary) and a small surface: `send`, `for await`, `close`.
+ * one: its frame processing answers pings, tracks pongs, echoes the peer's
+ * close frame and reassembles fragmented messages (inflating them through
+ * the negotiated extensions); the handler gets whole messages (`string` for
+ * text, `Buffer` for binary) and a small surface: `send`, `for await`,
+ * `close`. Frames are processed inside the raw session's reader task (the
+ * raw `incoming` is diverted to it), so a message takes one channel hop,
+ * reader to handler; a task of its own reads `incoming` only when frames
+ * were queued there before this session was made.
  */
 import { Channel } from '../channels/channel.ts';
 import { launch } from '../channels/context.ts';
@@ -34,6 +38,7 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
 
   readonly #messages: Channel<Message>;
   readonly #pinger: Pinger | undefined;
+  readonly #assembler: MessageAssembler;
   /** Serialises outgoing messages through async extension transforms, keeping their order. */
   #sendChain: Promise<unknown> | undefined;
   /** Set by `abandon()`: nobody will receive messages any more. */
@@ -46,7 +51,12 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
     if (this.options.pingIntervalMs > 0) {
       this.#pinger = new Pinger(raw, this.options.pingIntervalMs, this.options.pingTimeoutMs);
     }
-    launch(raw.context, () => this.#process());
+    this.#assembler = new MessageAssembler();
+    // Frames are processed inside the raw session's reader task when it can
+    // still be arranged (nothing queued on `incoming` yet), else by a task of
+    // our own reading `incoming`.
+    if (raw.divertIncoming((f) => this.#onFrame(f))) raw.incoming.invokeOnClose((cause) => this.#onEnd(cause));
+    else launch(raw.context, () => this.#readIncoming());
   }
 
   /** The peer's close reason, or 1006 when the connection ended without one. */
@@ -163,50 +173,65 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
     return error;
   }
 
-  async #process(): Promise<void> {
+  /**
+   * One frame from the peer: pings are answered, pongs checked, the close
+   * echoed, data frames assembled into messages. Returns a promise only when
+   * it must wait (a full outgoing or message queue, an extension's decode).
+   */
+  #onFrame(f: Frame): Promise<void> | void {
+    switch (f.opcode) {
+      case Opcode.Ping: {
+        if (this.raw.isClosing) return;
+        const pong = frame(Opcode.Pong, f.payload);
+        return this.raw.outgoing.trySend(pong) ? undefined : this.raw.outgoing.send(pong);
+      }
+      case Opcode.Pong:
+        this.#pinger?.onPong(f.payload);
+        return;
+      case Opcode.Close:
+        this.#onClose(f.payload);
+        return;
+      default: {
+        const assembled = this.#assembler.push(f);
+        if (assembled === undefined) return;
+        // Only a message an extension transformed needs the (async) decode path.
+        if (assembled.rsv === 0) return this.#queueMessage(toMessage(assembled.opcode, assembled.payload));
+        return this.#decode(assembled).then((message) => this.#queueMessage(message));
+      }
+    }
+  }
+
+  /** Queues a message for the handler; dropped once abandoned (also while waiting for room). */
+  #queueMessage(message: Message): Promise<void> | void {
+    if (this.#abandoned) return;
+    if (this.#messages.trySend(message)) return;
+    return this.#messages.send(message).catch((error: unknown) => {
+      if (!this.#abandoned) throw error;
+    });
+  }
+
+  /** The frames ended: normally (no cause) or with the reason the session failed. */
+  #onEnd(cause: Error | undefined): void {
+    this.#pinger?.stop();
+    this.#messages.close(cause);
+  }
+
+  /** Reads `incoming` when the frames could not be diverted to `#onFrame` (see the constructor). */
+  async #readIncoming(): Promise<void> {
     const incoming = this.raw.incoming;
-    const messages = this.#messages;
-    const assembler = new MessageAssembler();
     try {
       for (;;) {
-        const f = incoming.tryReceive() ?? (await incoming.receive());
-        switch (f.opcode) {
-          case Opcode.Ping:
-            if (!this.raw.isClosing) await this.raw.outgoing.send(frame(Opcode.Pong, f.payload));
-            break;
-          case Opcode.Pong:
-            this.#pinger?.onPong(f.payload);
-            break;
-          case Opcode.Close:
-            this.#onClose(f.payload);
-            break;
-          default: {
-            const assembled = assembler.push(f);
-            if (assembled === undefined) break;
-            // Only a message an extension transformed needs the (async) decode path.
-            const message =
-              assembled.rsv === 0 ? toMessage(assembled.opcode, assembled.payload) : await this.#decode(assembled);
-            if (this.#abandoned) break;
-            try {
-              if (!messages.trySend(message)) await messages.send(message);
-            } catch (error) {
-              if (!this.#abandoned) throw error; // abandoned while waiting: the message is dropped
-            }
-          }
-        }
+        const waited = this.#onFrame(incoming.tryReceive() ?? (await incoming.receive()));
+        if (waited !== undefined) await waited;
       }
     } catch (error) {
-      this.#pinger?.stop();
-      if (error instanceof ClosedReceiveChannelError) {
-        messages.close();
-      } else {
-        if (error instanceof ProtocolError && this.raw.failure === undefined) this.raw.reportProtocolError(error);
-        const cause = error instanceof Error ? error : new Error(String(error));
-        messages.close(cause);
-        // Nothing reads `incoming` any more: release a reader parked on it (say, when a pong
-        // could not be queued because the connection failed), or its task would never end.
-        incoming.cancel(cause);
-      }
+      if (error instanceof ClosedReceiveChannelError) return this.#onEnd(undefined);
+      if (error instanceof ProtocolError && this.raw.failure === undefined) this.raw.reportProtocolError(error);
+      const cause = error instanceof Error ? error : new Error(String(error));
+      this.#onEnd(cause);
+      // Nothing reads `incoming` any more: release a reader parked on it (say, when a pong
+      // could not be queued because the connection failed), or its task would never end.
+      incoming.cancel(cause);
     }
   }
 

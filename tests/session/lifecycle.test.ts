@@ -7,7 +7,9 @@ import * as assert from 'uvu/assert';
 import { Opcode } from '../../src/frames/frame.ts';
 import { ProtocolError } from '../../src/frames/errors.ts';
 import type { DefaultWebSocketSession, Message } from '../../src/session/default-session.ts';
-import { RawClient } from '../support/raw-client.ts';
+import { handshakeRequest, RawClient } from '../support/raw-client.ts';
+import { serializeFrame } from '../../src/frames/serializer.ts';
+import { encodeClosePayload } from '../../src/frames/close.ts';
 import { startServer } from '../support/server.ts';
 
 test('handler returns: close 1000 is sent, output closed after the handshake, job completes', async () => {
@@ -70,6 +72,37 @@ test('protocol error: frames before it reach the handler, its reply precedes the
   assert.equal(got, ['first']);
   assert.instance(seen, ProtocolError);
   assert.is((seen as ProtocolError).closeCode, 1002);
+  assert.is(job.state, 'completed');
+  await server.close();
+});
+
+test('frames that arrive with the handshake, before the session exists, are all processed: ping, messages, close', async () => {
+  const got: Message[] = [];
+  const server = await startServer(async (s) => {
+    for await (const message of s) got.push(message);
+  });
+  const client = await RawClient.open(server.port, null);
+  const key = Buffer.from([9, 8, 7, 6]);
+  const masked = (opcode: Opcode, payload: Buffer): Buffer =>
+    serializeFrame({ opcode, fin: true, rsv1: false, rsv2: false, rsv3: false, payload }, key);
+  // One write: the request head, then a ping, two messages and a close, all read before the handler runs.
+  client.socket.write(
+    Buffer.concat([
+      Buffer.from(handshakeRequest()),
+      masked(Opcode.Ping, Buffer.from('p')),
+      masked(Opcode.Text, Buffer.from('one')),
+      masked(Opcode.Binary, Buffer.from([1, 2])),
+      masked(Opcode.Close, encodeClosePayload({ code: 1000, reason: '' })),
+    ]),
+  );
+  const pong = await client.nextFrame();
+  assert.is(pong.opcode, Opcode.Pong);
+  assert.is(pong.payload.toString(), 'p');
+  assert.is((await client.closeFrame()).code, 1000, 'the close is echoed');
+  await client.closed();
+  const job = await server.job();
+  await job.join();
+  assert.equal(got, ['one', Buffer.from([1, 2])]);
   assert.is(job.state, 'completed');
   await server.close();
 });
