@@ -48,7 +48,7 @@ export class Job {
   private ownWorkDone = false;
   /** Children not yet in a final state; the set is made on the first child (most jobs never have one). */
   private pending: Set<Job> | undefined;
-  private handlers: Set<{ readonly run: CompletionHandler }> | undefined;
+  private handlers: { readonly run: CompletionHandler }[] | undefined;
   private controller: AbortController | undefined;
   /** Handlers waiting for the job to start cancelling (created by the first one). */
   private cancelHandlers: { readonly run: (cause: Error) => void }[] | undefined;
@@ -197,10 +197,10 @@ export class Job {
       return () => {};
     }
     const entry = { run: handler };
-    const handlers = (this.handlers ??= new Set());
-    handlers.add(entry);
+    this.handlers = append(this.handlers, entry);
     return () => {
-      handlers.delete(entry);
+      const i = this.handlers?.indexOf(entry) ?? -1;
+      if (i >= 0) this.handlers?.splice(i, 1);
     };
   }
 

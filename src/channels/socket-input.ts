@@ -22,7 +22,8 @@ const SLAB_SIZE = 16 * 1024;
 
 export class SocketInput extends ByteChannel {
   readonly #onBlocked: (written: Promise<void>) => void;
-  readonly #copies = new CopyRuns(SLAB_SIZE);
+  /** Where small chunks are copied (made by the first one). */
+  #copies: CopyRuns | undefined;
   /** What the reader last waited for, while it may still be waiting. */
   #readerWants = 0;
 
@@ -42,7 +43,7 @@ export class SocketInput extends ByteChannel {
     const buffered = this.availableForRead;
     if (chunk.length < COPY_BELOW && buffered > 0 && buffered >= this.#readerWants) {
       this.#readerWants = 0;
-      const full = this.#copies.append(chunk);
+      const full = (this.#copies ??= new CopyRuns(SLAB_SIZE)).append(chunk);
       if (full !== undefined) this.#queue(full);
       return;
     }
@@ -66,7 +67,7 @@ export class SocketInput extends ByteChannel {
   /** Queues the run of copies as one chunk. */
   #queueRun(): void {
     if (this.isClosedForWrite) return;
-    const run = this.#copies.takeRun();
+    const run = this.#copies?.takeRun();
     if (run !== undefined) this.#queue(run);
   }
 

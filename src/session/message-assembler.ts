@@ -30,8 +30,8 @@ export class MessageAssembler {
   /** The parts of the message being assembled (emptied, not replaced, after each message). */
   readonly #parts: Buffer[] = [];
   #size = 0;
-  /** Small fragments, copied; the slab is reused from message to message. */
-  readonly #copies = new CopyRuns(SLAB_SIZE);
+  /** Small fragments, copied; the slab is reused from message to message (made by the first one). */
+  #copies: CopyRuns | undefined;
   /** True once this message has a part in the slab (so it must be copied out before the slab is reused). */
   #copied = false;
 
@@ -48,7 +48,7 @@ export class MessageAssembler {
       this.#endRun();
       this.#parts.push(payload);
     } else if (payload.length > 0) {
-      const full = this.#copies.append(payload);
+      const full = (this.#copies ??= new CopyRuns(SLAB_SIZE)).append(payload);
       if (full !== undefined) this.#parts.push(full);
       this.#copied = true;
     }
@@ -63,13 +63,13 @@ export class MessageAssembler {
     parts.length = 0;
     this.#size = 0;
     this.#copied = false;
-    this.#copies.rewind();
+    this.#copies?.rewind();
     return message;
   }
 
   /** Moves the run of copies into `#parts`, as one view. */
   #endRun(): void {
-    const run = this.#copies.takeRun();
+    const run = this.#copies?.takeRun();
     if (run !== undefined) this.#parts.push(run);
   }
 }

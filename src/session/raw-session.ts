@@ -100,9 +100,9 @@ export class RawWebSocketSession {
   /** Set by the first frame queued on `incoming`: from then on it cannot be diverted. */
   #queuedIncoming = false;
   /** Drops a peer that stalls in the middle of a frame (armed while waiting for the rest). */
-  readonly #partialFrameDeadline: Deadline;
+  #partialFrameDeadline: Deadline | undefined;
   /** Drops a peer that stops reading (armed while a write waits for room). */
-  readonly #writeDeadline: Deadline;
+  #writeDeadline: Deadline | undefined;
 
   constructor(input: ByteReadChannel, output: ByteWriteChannel, context: CoroutineContext & { readonly job: Job }, config: RawSessionConfig) {
     const options = resolveOptions(RAW_SESSION_DEFAULTS, config.options);
@@ -124,11 +124,6 @@ export class RawWebSocketSession {
       rsvAllowed,
     });
     this.#serializer = new FrameSerializer({ role: config.role });
-    const { partialFrameTimeoutMs, writeTimeoutMs } = options;
-    this.#partialFrameDeadline = new Deadline(partialFrameTimeoutMs, () =>
-      this.terminate(new PartialFrameTimeoutError(partialFrameTimeoutMs)),
-    );
-    this.#writeDeadline = new Deadline(writeTimeoutMs, () => this.terminate(new WriteTimeoutError(writeTimeoutMs)));
     this.incoming = new Channel<Frame>(options.incomingQueue);
     this.outgoing = new Channel<Frame>(options.outgoingQueue);
   }
@@ -254,9 +249,9 @@ export class RawWebSocketSession {
       for (;;) {
         let chunk = input.tryReadChunk();
         if (chunk === undefined) {
-          if (parser.isInFrame) this.#partialFrameDeadline.arm();
+          if (parser.isInFrame) this.#armPartialFrameDeadline();
           const more = await input.awaitContent();
-          this.#partialFrameDeadline.disarm();
+          this.#partialFrameDeadline?.disarm();
           if (!more) throw new ConnectionClosedError();
           chunk = input.tryReadChunk() as Buffer;
         }
@@ -319,9 +314,9 @@ export class RawWebSocketSession {
         } while (serializer.pendingBytes < BATCH_BYTES && (f = outgoing.tryReceive()) !== undefined);
         for (const bytes of serializer.take()) {
           if (output.tryWriteFully(bytes)) continue;
-          this.#writeDeadline.arm();
+          this.#armWriteDeadline();
           await output.writeFully(bytes);
-          this.#writeDeadline.disarm();
+          this.#writeDeadline?.disarm();
         }
         output.flush();
         if (closeInBatch) this.#onCloseSent();
@@ -366,6 +361,20 @@ export class RawWebSocketSession {
     if (delivered !== undefined) await delivered;
     this.incoming.close();
     if (this.#closeSent) this.#onHandshakeDone();
+  }
+
+  // The deadlines are made the first time they are armed: most connections never need them.
+
+  #armPartialFrameDeadline(): void {
+    const timeoutMs = this.options.partialFrameTimeoutMs;
+    (this.#partialFrameDeadline ??= new Deadline(timeoutMs, () =>
+      this.terminate(new PartialFrameTimeoutError(timeoutMs)),
+    )).arm();
+  }
+
+  #armWriteDeadline(): void {
+    const timeoutMs = this.options.writeTimeoutMs;
+    (this.#writeDeadline ??= new Deadline(timeoutMs, () => this.terminate(new WriteTimeoutError(timeoutMs)))).arm();
   }
 
   #onCloseSent(): void {
@@ -433,8 +442,8 @@ export class RawWebSocketSession {
   /** Called by the session runner when every task is done. */
   onFinished(): void {
     this.#clearCloseTimer();
-    this.#partialFrameDeadline.dispose();
-    this.#writeDeadline.dispose();
+    this.#partialFrameDeadline?.dispose();
+    this.#writeDeadline?.dispose();
     this.#settleCloseReason(this.#closeReceived ?? ABNORMAL);
   }
 }
