@@ -40,7 +40,7 @@ import {
 } from './errors.ts';
 import { callHandler } from './report.ts';
 import { emptyRing, Ring, ringFor } from './ring.ts';
-import { append } from './small-list.ts';
+import { append, remove } from './small-list.ts';
 
 /** Default capacity of a `ByteChannel`, in bytes. */
 export const DEFAULT_BYTE_CHANNEL_CAPACITY = 64 * 1024;
@@ -300,10 +300,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
       return () => {};
     }
     const handlers = (this.cancelHandlers = append(this.cancelHandlers, handler));
-    return () => {
-      const i = handlers.indexOf(handler);
-      if (i >= 0) handlers.splice(i, 1);
-    };
+    return () => remove(handlers, handler);
   }
 
   // ---- writing -----------------------------------------------------------
@@ -481,17 +478,20 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   }
 
   private readScalar<R>(size: number, decode: Decode<R>): Promise<R> {
+    if (this.size - this.unflushed >= size) {
+      const head = this.chunks.peek() as Buffer;
+      const start = this.headOffset;
+      if (head.length - start >= size) {
+        const value = decode(head, start);
+        this.advance(head, start + size);
+        return Promise.resolve(value);
+      }
+    }
+    // Split across chunks, or not all here yet: gathered in the scratch buffer.
     const scratch = (this.scratch ??= Buffer.allocUnsafe(8));
     if (this.size - this.unflushed < size) return this.fill(scratch, size).then((buf) => decode(buf, 0));
-    const head = this.chunks.peek() as Buffer;
-    const start = this.headOffset;
-    if (head.length - start < size) {
-      this.take(scratch, 0, size);
-      return Promise.resolve(decode(scratch, 0));
-    }
-    const value = decode(head, start);
-    this.advance(head, start + size);
-    return Promise.resolve(value);
+    this.take(scratch, 0, size);
+    return Promise.resolve(decode(scratch, 0));
   }
 
   /** Fills `dst[0..n)` as bytes arrive; rejects with `EndOfStreamError` at a normal end first. */

@@ -23,7 +23,7 @@
 import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from './errors.ts';
 import { callHandler } from './report.ts';
 import { emptyRing, Ring, ringFor } from './ring.ts';
-import { append } from './small-list.ts';
+import { append, remove } from './small-list.ts';
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const TRUE: Promise<boolean> = Promise.resolve(true);
@@ -241,10 +241,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
       return () => {};
     }
     const handlers = (this.closeHandlers = append(this.closeHandlers, handler));
-    return () => {
-      const i = handlers.indexOf(handler);
-      if (i >= 0) handlers.splice(i, 1);
-    };
+    return () => remove(handlers, handler);
   }
 
   /**

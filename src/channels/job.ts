@@ -25,7 +25,7 @@
  */
 import { CancellationError } from './errors.ts';
 import { callHandler } from './report.ts';
-import { append } from './small-list.ts';
+import { append, remove } from './small-list.ts';
 
 /** The lifecycle states. `completed`, `cancelled` and `failed` are final. */
 export type JobState = 'active' | 'completing' | 'cancelling' | 'completed' | 'cancelled' | 'failed';
@@ -180,10 +180,7 @@ export class Job {
     if (this.isCompleted) return () => {};
     const entry = { run: handler };
     this.cancelHandlers = append(this.cancelHandlers, entry);
-    return () => {
-      const i = this.cancelHandlers?.indexOf(entry) ?? -1;
-      if (i >= 0) this.cancelHandlers?.splice(i, 1);
-    };
+    return () => remove(this.cancelHandlers, entry);
   }
 
   /**
@@ -198,10 +195,7 @@ export class Job {
     }
     const entry = { run: handler };
     this.handlers = append(this.handlers, entry);
-    return () => {
-      const i = this.handlers?.indexOf(entry) ?? -1;
-      if (i >= 0) this.handlers?.splice(i, 1);
-    };
+    return () => remove(this.handlers, entry);
   }
 
   /** Whether a job of this class waits for a block of its own after being cancelled. */

@@ -128,13 +128,9 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
     };
     return {
       next: () => {
-        try {
-          const ready = messages.tryReceive();
-          if (ready !== undefined) return Promise.resolve({ value: ready, done: false });
-        } catch (error) {
-          return Promise.resolve(error).then(ended);
-        }
-        return messages.receive().then(asResult, ended);
+        // Once the channel ended, `receive` rejects with how (and `tryReceive` would throw it).
+        const ready = messages.isClosedForReceive ? undefined : messages.tryReceive();
+        return ready !== undefined ? Promise.resolve({ value: ready, done: false }) : messages.receive().then(asResult, ended);
       },
       return: () => Promise.resolve(DONE),
     };
