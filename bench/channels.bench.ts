@@ -11,6 +11,11 @@
  * - PassThrough: the writer honours `write()`'s return value and awaits
  *   'drain'; the reader is a 'data' listener (flowing mode: the fastest way to
  *   consume a Node stream, and the baseline of the ratios) or `for await`.
+ * - A floor with no channel at all: the writer awaits a settled promise per
+ *   chunk and hands it to a plain function. No pipe whose writer awaits every
+ *   chunk can beat it; what it leaves above PassThrough's rate is the budget
+ *   for everything else a channel does (queueing, waking and resuming the
+ *   reader, parking the writer when full).
  * Chunks are preallocated (each side passes them by reference). Each variant
  * is warmed up first, then variants run interleaved for several rounds; the
  * table shows the median MB/s of each and its ratio to PassThrough with
@@ -81,6 +86,18 @@ async function passThrough(size: number, total: number, iterate: boolean): Promi
   return received;
 }
 
+/** Floor: the writer awaits a settled promise per chunk; the reader is a synchronous call. */
+async function awaitFloor(size: number, total: number): Promise<number> {
+  const pool = chunks(size);
+  const settled = Promise.resolve();
+  let received = 0;
+  for (let sent = 0, i = 0; sent < total; sent += size, i = (i + 1) & 15) {
+    received += (pool[i] as Buffer).length;
+    await settled;
+  }
+  return received;
+}
+
 interface Variant {
   readonly name: string;
   readonly run: (size: number, total: number) => Promise<number>;
@@ -91,6 +108,7 @@ const VARIANTS: readonly Variant[] = [
   { name: 'channel, tryWriteFully', run: (size, total) => byteChannel(size, total, true) },
   { name: "PassThrough, 'data'", run: (size, total) => passThrough(size, total, false) },
   { name: 'PassThrough, for await', run: (size, total) => passThrough(size, total, true) },
+  { name: 'floor: an await per chunk', run: awaitFloor },
 ];
 
 async function measure(variant: Variant, size: number): Promise<number> {

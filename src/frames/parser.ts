@@ -100,8 +100,8 @@ export class FrameParser {
   /** Where `#chunks[#head]` lies in its ArrayBuffer: read once per chunk, used for payload views and unmasking. */
   #backing: Backing = NO_BACKING;
 
-  /** Header bytes copied so far when the header straddles chunks. */
-  readonly #headerBytes = Buffer.alloc(MAX_HEADER_SIZE);
+  /** Header bytes copied so far when the header straddles chunks (made the first time one does). */
+  #headerBytes: Buffer | undefined;
   #headerLength = 0;
   /** Header checks done: 0 none, 1 the first two bytes, 2 the length too. */
   #headerStage = 0;
@@ -240,21 +240,22 @@ export class FrameParser {
       }
     }
     // Slow path: copy header bytes into `#headerBytes` as they arrive.
+    const headerBytes = (this.#headerBytes ??= Buffer.allocUnsafe(MAX_HEADER_SIZE));
     for (;;) {
       const stage = this.#headerStage;
       const wanted = stage === 0 ? 2 : stage === 1 ? this.#lengthEnd : this.#headerSize;
       while (this.#headerLength < wanted && this.#unconsumed > 0) {
         const chunk = this.#chunks[this.#head]!;
         const count = Math.min(wanted - this.#headerLength, chunk.length - this.#offset);
-        chunk.copy(this.#headerBytes, this.#headerLength, this.#offset, this.#offset + count);
+        chunk.copy(headerBytes, this.#headerLength, this.#offset, this.#offset + count);
         this.#headerLength += count;
         this.#consume(count);
       }
       if (this.#headerLength < wanted) return false;
-      if (stage === 0) this.#checkFirstTwo(this.#headerBytes[0]!, this.#headerBytes[1]!);
-      else if (stage === 1) this.#checkLength(this.#headerBytes, 0);
+      if (stage === 0) this.#checkFirstTwo(headerBytes[0]!, headerBytes[1]!);
+      else if (stage === 1) this.#checkLength(headerBytes, 0);
       else {
-        this.#accept(this.#headerBytes, 0);
+        this.#accept(headerBytes, 0);
         this.#headerLength = 0;
         return true;
       }

@@ -14,6 +14,8 @@ export { fragmentMessage } from './fragment.ts';
 export const DEFAULT_COALESCE_LIMIT = 1024;
 /** Size of the slab headers and small frames are coalesced into. */
 const SLAB_SIZE = 16 * 1024;
+/** The slab of a serializer that has not written yet (shared: it has no room, so nothing writes to it). */
+const NO_SLAB = Buffer.alloc(0);
 
 /** Configuration of a `FrameSerializer`. */
 export interface FrameSerializerOptions {
@@ -111,7 +113,7 @@ export class FrameSerializer {
   #batch: Buffer[] = [];
   #pendingBytes = 0;
   /** Shared buffer for headers and small frames; `[#slabStart, #slabUsed)` is not yet in the batch. */
-  #slab: Buffer = Buffer.alloc(0);
+  #slab: Buffer = NO_SLAB;
   #slabStart = 0;
   #slabUsed = 0;
 
