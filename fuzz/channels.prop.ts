@@ -6,7 +6,12 @@
  *    and reader concurrently with random yields, the reader sees exactly the
  *    bytes written in order, reads past the end fail as documented, and the
  *    buffered count never exceeds max(capacity, largest chunk written).
- * 2. Jobs: for random trees of jobs, supervisors and launched tasks and random
+ * 2. Message channels with a weight budget: for any capacity, budget and
+ *    sequence of element weights, sent with `trySend` or `send` by several
+ *    senders while a receiver takes them with random yields, every element
+ *    arrives once, each sender's in its order, and the buffered count and
+ *    weight never exceed the capacity and max(budget, heaviest element).
+ * 3. Jobs: for random trees of jobs, supervisors and launched tasks and random
  *    cancel/fail/complete events, every job ends, every join() resolves, and
  *    the end states obey the rules (checked rule by rule, not by a second
  *    implementation).
@@ -17,6 +22,7 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ByteChannel } from '../src/channels/byte-channel.ts';
+import { Channel } from '../src/channels/channel.ts';
 import { Dispatchers, createContext, launch } from '../src/channels/context.ts';
 import { EndOfStreamError } from '../src/channels/errors.ts';
 import { Job, SupervisorJob } from '../src/channels/job.ts';
@@ -211,6 +217,60 @@ const treeArb = fc.integer({ min: 1, max: 10 }).chain((n) =>
   ),
 );
 
+
+test('message channel with a weight budget: every element once, in order per sender, within capacity and budget', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 1, max: 6 }),
+      fc.integer({ min: 1, max: 40 }),
+      fc.array(fc.array(fc.record({ weight: fc.integer({ min: 0, max: 60 }), sync: fc.boolean(), yields: yieldsArb }), { maxLength: 15 }), { minLength: 1, maxLength: 3 }),
+      fc.array(yieldsArb, { maxLength: 60 }),
+      async (capacity, maxWeight, senders, receiverYields) => {
+        interface Item { readonly sender: number; readonly seq: number; readonly weight: number }
+        const ch = new Channel<Item>(capacity, { maxWeight, weigh: (item) => item.weight });
+        let heaviest = 0;
+        const checkBounds = (): void => {
+          if (ch.size > capacity) throw new Error(`size ${ch.size} > capacity ${capacity}`);
+          const bound = Math.max(maxWeight, heaviest);
+          if (ch.bufferedWeight > bound) throw new Error(`weight ${ch.bufferedWeight} > ${bound}`);
+        };
+        const send = async (sender: number): Promise<void> => {
+          for (const [seq, op] of (senders[sender] ?? []).entries()) {
+            await yieldTimes(op.yields);
+            const item = { sender, seq, weight: op.weight };
+            heaviest = Math.max(heaviest, op.weight);
+            if (!(op.sync && ch.trySend(item))) await ch.send(item);
+            checkBounds();
+          }
+        };
+        // A sender's failure cancels the channel (so the receiver stops) and is rethrown by `await all`.
+        const all = Promise.all(senders.map((_, i) => send(i))).then(
+          () => ch.close(),
+          (error: Error) => {
+            ch.cancel(error);
+            throw error;
+          },
+        );
+        all.catch(() => {});
+        const next = new Array<number>(senders.length).fill(0);
+        let received = 0;
+        for (let i = 0; ; i++) {
+          await yieldTimes(receiverYields[i % Math.max(1, receiverYields.length)] ?? 0);
+          checkBounds();
+          const item = ch.tryReceive() ?? (ch.isClosedForReceive ? undefined : await ch.receive().catch(() => undefined));
+          if (item === undefined) break;
+          assert.is(item.seq, next[item.sender], `sender ${item.sender}'s elements in order`);
+          next[item.sender]!++;
+          received++;
+        }
+        await all;
+        assert.is(received, senders.reduce((sum, list) => sum + list.length, 0));
+        assert.is(ch.bufferedWeight, 0);
+      },
+    ),
+    { numRuns: Math.max(1, Math.floor(runs / 4)) },
+  );
+});
 test('job trees: every job ends as the rules dictate and every join resolves', async () => {
   await fc.assert(
     fc.asyncProperty(treeArb, async ([nodes, events]) => {

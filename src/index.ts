@@ -9,7 +9,7 @@
 // Runtime: channels, jobs, contexts, adapters.
 export type { ByteReadChannel, ByteWriteChannel } from './channels/byte-channel-types.ts';
 export { ByteChannel } from './channels/byte-channel.ts';
-export { Channel } from './channels/channel.ts';
+export { Channel, type ChannelWeightBudget } from './channels/channel.ts';
 export { Job, SupervisorJob, type JobState } from './channels/job.ts';
 export { Dispatchers, launch, type CoroutineContext, type Dispatcher } from './channels/context.ts';
 export { socketChannels, type SocketChannelsOptions } from './channels/node-adapter.ts';

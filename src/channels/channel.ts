@@ -15,6 +15,13 @@
  * channel is built for one consumer but stays correct with several: every
  * waiter is woken and the ones that find nothing wait again.
  *
+ * Weight budget (optional): with `{ maxWeight, weigh }` the buffer is bounded
+ * by the sum of its elements' weights too (bytes, say), with the rule of
+ * `ByteChannel`: an element is buffered when the buffer is empty or when its
+ * weight fits beside what is buffered. So the buffered weight never exceeds
+ * `max(maxWeight, heaviest single element)`, and one element always gets
+ * through however heavy it is.
+ *
  * Wake-ups: a send resumes waiting receivers from `process.nextTick`, which
  * Node runs once the microtasks queued so far have run — when the sender's
  * burst yields. The consumer then finds the whole burst (one wake-up per
@@ -50,6 +57,14 @@ interface Waiter<T> {
   readonly reject: (error: Error) => void;
 }
 
+/** A second bound on a `Channel`'s buffer: the sum of `weigh(element)` over buffered elements. */
+export interface ChannelWeightBudget<T> {
+  /** Total weight buffered before `send` waits (a positive integer or `Infinity`). */
+  readonly maxWeight: number;
+  /** An element's weight (a non-negative number, the same every time for the same element). */
+  readonly weigh: (value: T) => number;
+}
+
 /**
  * A message channel. `T` excludes `undefined`, which `tryReceive` uses for
  * "nothing to receive".
@@ -57,6 +72,11 @@ interface Waiter<T> {
 export class Channel<T extends {} | null> implements AsyncIterable<T> {
   /** Elements buffered before `send` waits: 0 (rendezvous), a positive integer, or `Infinity`. */
   readonly capacity: number;
+  /** Weight buffered before `send` waits (`Infinity` without a budget). */
+  readonly maxWeight: number;
+  private readonly weigh: ((value: T) => number) | undefined;
+  /** Sum of the buffered elements' weights (0 without a budget). */
+  private weight = 0;
 
   private readonly buffer = new Ring<T>();
   /** Senders waiting for room (the shared empty ring until the first one). */
@@ -87,12 +107,24 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     }
   }
 
-  /** @param capacity 0 (default, rendezvous), a positive integer, or `Infinity` (unbounded). */
-  constructor(capacity = 0) {
+  /**
+   * @param capacity 0 (default, rendezvous), a positive integer, or `Infinity` (unbounded).
+   * @param budget optionally, a bound on the buffered elements' total weight too.
+   */
+  constructor(capacity = 0, budget?: ChannelWeightBudget<T>) {
     if (!(capacity === Infinity || (Number.isSafeInteger(capacity) && capacity >= 0))) {
       throw new RangeError(`Channel capacity must be 0, a positive integer or Infinity, got ${capacity}`);
     }
     this.capacity = capacity;
+    this.maxWeight = Infinity;
+    if (budget !== undefined) {
+      const max = budget.maxWeight;
+      if (!(max === Infinity || (Number.isSafeInteger(max) && max >= 1))) {
+        throw new RangeError(`Channel maxWeight must be a positive integer or Infinity, got ${max}`);
+      }
+      this.maxWeight = max;
+      if (max !== Infinity) this.weigh = budget.weigh;
+    }
   }
 
   /** True after `close` or `cancel`. */
@@ -115,6 +147,11 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     return this.buffer.length;
   }
 
+  /** Total weight of the buffered elements (0 without a weight budget). */
+  get bufferedWeight(): number {
+    return this.weight;
+  }
+
   /**
    * Sends `value`, waiting while the channel is full (for a rendezvous channel:
    * until a receiver takes it). Rejects with `ChannelClosedError` after
@@ -122,8 +159,8 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    */
   send(value: T): Promise<void> {
     if (this.state !== OPEN) return Promise.reject(this.sendError());
-    if (this.hasRoom()) {
-      this.buffer.push(value);
+    if (this.hasRoom(value)) {
+      this.put(value);
       this.wakeWaiters();
       return RESOLVED;
     }
@@ -140,8 +177,8 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    */
   trySend(value: T): boolean {
     if (this.state !== OPEN) throw this.sendError();
-    if (!this.hasRoom()) return false;
-    this.buffer.push(value);
+    if (!this.hasRoom(value)) return false;
+    this.put(value);
     this.wakeWaiters();
     return true;
   }
@@ -168,11 +205,8 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   tryReceive(): T | undefined {
     const value = this.buffer.shift();
     if (value !== undefined) {
-      const sender = this.senders.shift();
-      if (sender !== undefined) {
-        this.buffer.push(sender.value);
-        sender.resolve();
-      }
+      if (this.weigh !== undefined) this.weight -= this.weigh(value);
+      if (this.senders.length !== 0) this.admitSenders();
       return value;
     }
     const sender = this.senders.shift();
@@ -225,6 +259,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     this.state = CANCELLED;
     this.cause = reason;
     this.buffer.clear();
+    this.weight = 0;
     for (let s = this.senders.shift(); s !== undefined; s = this.senders.shift()) s.reject(reason);
     this.endWaiters();
     this.runCloseHandlers();
@@ -260,8 +295,31 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     };
   }
 
-  private hasRoom(): boolean {
-    return this.buffer.length < this.capacity || (!this.hasElements() && this.waiters !== undefined);
+  /** Whether a new send of `value` is buffered now: behind no waiting sender, it fits or a receiver waits for it. */
+  private hasRoom(value: T): boolean {
+    if (this.senders.length !== 0) return false;
+    return this.fits(value) || (this.buffer.length === 0 && this.waiters !== undefined);
+  }
+
+  /** The capacity and weight rules (see the module comment). */
+  private fits(value: T): boolean {
+    const length = this.buffer.length;
+    if (length === 0) return this.capacity !== 0;
+    return length < this.capacity && (this.weigh === undefined || this.weight + this.weigh(value) <= this.maxWeight);
+  }
+
+  private put(value: T): void {
+    this.buffer.push(value);
+    if (this.weigh !== undefined) this.weight += this.weigh(value);
+  }
+
+  /** After a receive made room: buffers waiting senders' elements, in order, while they fit. */
+  private admitSenders(): void {
+    for (let s = this.senders.peek(); s !== undefined && this.fits(s.value); s = this.senders.peek()) {
+      this.senders.shift();
+      this.put(s.value);
+      s.resolve();
+    }
   }
 
   /** True while something can be received: a buffered element or a waiting sender. */

@@ -5,7 +5,7 @@
  */
 export type { ByteReadChannel, ByteWriteChannel } from './byte-channel-types.ts';
 export { ByteChannel, DEFAULT_BYTE_CHANNEL_CAPACITY } from './byte-channel.ts';
-export { Channel } from './channel.ts';
+export { Channel, type ChannelWeightBudget } from './channel.ts';
 export { Job, SupervisorJob, type CompletionHandler, type JobState } from './job.ts';
 export { Dispatchers, createContext, launch, type CoroutineContext, type Dispatcher } from './context.ts';
 export {

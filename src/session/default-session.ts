@@ -47,7 +47,7 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
   constructor(raw: RawWebSocketSession, options?: DefaultSessionOptions) {
     this.raw = raw;
     this.options = resolveOptions(DEFAULT_SESSION_DEFAULTS, options);
-    this.#messages = new Channel<Message>(this.options.messageQueue);
+    this.#messages = new Channel<Message>(this.options.messageQueue, { maxWeight: this.options.messageQueueBytes, weigh: messageLength });
     if (this.options.pingIntervalMs > 0) {
       this.#pinger = new Pinger(raw, this.options.pingIntervalMs, this.options.pingTimeoutMs);
     }
@@ -251,6 +251,11 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
 }
 
 const DONE: IteratorResult<Message, undefined> = Object.freeze({ value: undefined, done: true });
+
+/** A queued message's weight: its bytes, or its length for text. */
+function messageLength(message: Message): number {
+  return message.length;
+}
 
 function asResult(value: Message): IteratorResult<Message, undefined> {
   return { value, done: false };

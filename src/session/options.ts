@@ -13,8 +13,18 @@ export interface RawSessionOptions {
   readonly maxMessageSize?: number;
   /** Frames parsed but not yet taken by the handler before reading pauses. Default 16. */
   readonly incomingQueue?: number;
+  /**
+   * Payload bytes of those frames before reading pauses (a frame is always
+   * queued when none is; `Infinity` for no byte bound). Default 1 MiB.
+   */
+  readonly incomingQueueBytes?: number;
   /** Frames the handler may queue before `send` waits. Default 16. */
   readonly outgoingQueue?: number;
+  /**
+   * Payload bytes of those frames before `send` waits (a frame is always
+   * queued when none is; `Infinity` for no byte bound). Default 1 MiB.
+   */
+  readonly outgoingQueueBytes?: number;
   /**
    * After our close frame is sent, how long to wait for the peer's before the
    * connection is dropped; also how long a failed connection waits for the
@@ -43,6 +53,12 @@ export interface DefaultSessionOptions {
   readonly pingTimeoutMs?: number;
   /** Reassembled messages waiting for the handler before reading pauses. Default 16. */
   readonly messageQueue?: number;
+  /**
+   * Bytes of those messages (string length for text) before reading pauses
+   * (a message is always queued when none is; `Infinity` for no byte bound).
+   * Default 1 MiB.
+   */
+  readonly messageQueueBytes?: number;
 }
 
 export type ResolvedRawSessionOptions = Required<RawSessionOptions>;
@@ -52,7 +68,9 @@ export const RAW_SESSION_DEFAULTS: ResolvedRawSessionOptions = Object.freeze({
   maxFrameSize: 16 * 1024 * 1024,
   maxMessageSize: 16 * 1024 * 1024,
   incomingQueue: 16,
+  incomingQueueBytes: 1024 * 1024,
   outgoingQueue: 16,
+  outgoingQueueBytes: 1024 * 1024,
   closeTimeoutMs: 5_000,
   writeTimeoutMs: 30_000,
   partialFrameTimeoutMs: 30_000,
@@ -62,6 +80,7 @@ export const DEFAULT_SESSION_DEFAULTS: ResolvedDefaultSessionOptions = Object.fr
   pingIntervalMs: 0,
   pingTimeoutMs: 15_000,
   messageQueue: 16,
+  messageQueueBytes: 1024 * 1024,
 });
 
 /** Resolved options by the object the user gave and the defaults they fill (see `resolveOptions`). */

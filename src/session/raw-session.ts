@@ -124,8 +124,8 @@ export class RawWebSocketSession {
       rsvAllowed,
     });
     this.#serializer = new FrameSerializer({ role: config.role });
-    this.incoming = new Channel<Frame>(options.incomingQueue);
-    this.outgoing = new Channel<Frame>(options.outgoingQueue);
+    this.incoming = new Channel<Frame>(options.incomingQueue, { maxWeight: options.incomingQueueBytes, weigh: payloadLength });
+    this.outgoing = new Channel<Frame>(options.outgoingQueue, { maxWeight: options.outgoingQueueBytes, weigh: payloadLength });
   }
 
   /** The peer's close reason, or 1006 when the connection ended without one. */
@@ -450,4 +450,9 @@ export class RawWebSocketSession {
 
 function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
+}
+
+/** A queued frame's weight: its payload bytes. */
+function payloadLength(f: Frame): number {
+  return f.payload.length;
 }

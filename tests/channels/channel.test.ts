@@ -260,6 +260,66 @@ test('a waiting receiver is resumed once per burst of sends and finds the whole 
   assert.equal(batches, [[0, 1, 2, 3, 4], [5]]);
 });
 
+/** A channel of strings weighed by their length: up to 8 elements and 10 characters. */
+function weighed(): Channel<string> {
+  return new Channel<string>(8, { maxWeight: 10, weigh: (s) => s.length });
+}
+
+test('weight budget: a send waits while its weight does not fit beside what is buffered', async () => {
+  const ch = weighed();
+  assert.is(ch.maxWeight, 10);
+  assert.ok(ch.trySend('aaaa'));
+  assert.ok(ch.trySend('bbbbbb'));
+  assert.is(ch.bufferedWeight, 10);
+  assert.is(ch.trySend('c'), false);
+  const parked = ch.send('c');
+  assert.ok(await isPending(parked));
+  assert.is(ch.tryReceive(), 'aaaa');
+  await parked;
+  assert.is(ch.bufferedWeight, 7);
+  assert.equal([ch.tryReceive(), ch.tryReceive(), ch.tryReceive()], ['bbbbbb', 'c', undefined]);
+  assert.is(ch.bufferedWeight, 0);
+});
+
+test('weight budget: an element heavier than the budget goes through alone, never beside another', async () => {
+  const ch = weighed();
+  assert.ok(ch.trySend('x'.repeat(25)));
+  assert.is(ch.bufferedWeight, 25);
+  assert.is(ch.trySend('y'), false);
+  const parked = ch.send('y');
+  assert.is(await ch.receive(), 'x'.repeat(25));
+  await parked;
+  const heavy = ch.send('z'.repeat(40));
+  assert.ok(await isPending(heavy));
+  assert.is(ch.tryReceive(), 'y');
+  await heavy; // the channel is empty again: the heavy element is buffered alone
+  assert.is(ch.bufferedWeight, 40);
+});
+
+test('weight budget: waiting senders are admitted in order while they fit; a light send never overtakes them', async () => {
+  const ch = weighed();
+  assert.ok(ch.trySend('aaaaaaaa'));
+  const order: string[] = [];
+  const parked = ['bbbbbb', 'cc', 'dd'].map((s) => ch.send(s).then(() => order.push(s)));
+  assert.is(ch.trySend('e'), false, 'a light element waits behind the parked ones');
+  assert.is(ch.tryReceive(), 'aaaaaaaa');
+  await Promise.all(parked);
+  assert.equal(order, ['bbbbbb', 'cc', 'dd']);
+  assert.is(ch.bufferedWeight, 10);
+  ch.cancel();
+  assert.is(ch.bufferedWeight, 0);
+});
+
+test('weight budget: maxWeight must be a positive integer or Infinity', () => {
+  for (const bad of [0, -1, 1.5, NaN]) {
+    assert.throws(() => new Channel<string>(4, { maxWeight: bad, weigh: (s) => s.length }), RangeError);
+  }
+  const unbounded = new Channel<string>(4, { maxWeight: Infinity, weigh: (s) => s.length });
+  for (let i = 0; i < 4; i++) assert.ok(unbounded.trySend('x'.repeat(1e6)));
+  assert.is(unbounded.trySend('x'), false, 'the element count still bounds it');
+  assert.is(unbounded.bufferedWeight, 0, 'no budget, nothing weighed');
+});
+
 test('invokeOnClose runs once with the cause, at once when already closed, and can be disposed', async () => {
   const ch = new Channel<number>();
   const seen: unknown[] = [];

@@ -12,13 +12,15 @@ import { Opcode } from '../../src/frames/frame.ts';
 import { FrameParser } from '../../src/frames/parser.ts';
 import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
 import { WriteTimeoutError } from '../../src/session/errors.ts';
-import { RAW_SESSION_DEFAULTS } from '../../src/session/options.ts';
+import { DEFAULT_SESSION_DEFAULTS, RAW_SESSION_DEFAULTS } from '../../src/session/options.ts';
 import { startServer } from '../support/server.ts';
 import { connectionCount, liveMemory, maskedFrame, sleep, waitFor, WireClient } from './support.ts';
 
 const KiB = 1024;
 /** What the writer hands to the output in one turn (raw-session.ts BATCH_BYTES). */
 const BATCH_BYTES = 256 * KiB;
+/** The documented default of `messageQueueBytes`. */
+const MESSAGE_QUEUE_BYTES = 1024 * KiB;
 /** Default byte-channel capacities (node-adapter.ts). */
 const CHANNEL_CAPACITY = 64 * KiB;
 
@@ -26,10 +28,13 @@ const CHANNEL_CAPACITY = 64 * KiB;
  * Most bytes a connection can hold on the sending side while its peer reads
  * nothing: the frames in the outgoing queue and the one `send` holds, the
  * writer's batch, the output channel, and what node's socket accepted past
- * its high-water mark (at most one batch plus the mark).
+ * its high-water mark (at most one batch plus the mark). The queue is
+ * bounded by its frame count and by its payload bytes, whichever is lower.
  */
 function sendBound(frameSize: number): number {
-  return (RAW_SESSION_DEFAULTS.outgoingQueue + 2) * frameSize + 2 * BATCH_BYTES + CHANNEL_CAPACITY + 64 * KiB;
+  const { outgoingQueue, outgoingQueueBytes } = RAW_SESSION_DEFAULTS;
+  const queued = Math.min(outgoingQueue * frameSize, Math.max(outgoingQueueBytes, frameSize));
+  return queued + 2 * frameSize + 2 * BATCH_BYTES + CHANNEL_CAPACITY + 64 * KiB;
 }
 
 
@@ -101,56 +106,97 @@ test('ping flood from a peer that never reads: pongs answered, memory bounded, d
   await server.close();
 });
 
-test('a peer that never reads while the handler sends: send waits, memory bounded, dropped by writeTimeoutMs', async () => {
-  const frameSize = 64 * KiB;
-  const writeTimeoutMs = 1500;
-  let sent = 0;
-  let sendError: unknown;
-  let session!: DefaultWebSocketSession;
+for (const frameSize of [64 * KiB, 512 * KiB]) {
+  test(`a peer that never reads while the handler sends ${frameSize / KiB} KiB frames: send waits, memory bounded, dropped by writeTimeoutMs`, async () => {
+    const writeTimeoutMs = 1500;
+    let sent = 0;
+    let sendError: unknown;
+    let session!: DefaultWebSocketSession;
+    let start!: () => void;
+    const started = new Promise<void>((resolve) => (start = resolve));
+    const server = await startServer(
+      async (s) => {
+        session = s;
+        await started; // once the client has stopped reading
+        try {
+          for (let i = 0; i < 2000; i++) {
+            await s.send(Buffer.alloc(frameSize, i)); // a fresh buffer each: queued ones stay alive
+            sent++;
+          }
+        } catch (error) {
+          sendError = error;
+        }
+      },
+      { session: { writeTimeoutMs } },
+    );
+    const before = await liveMemory();
+    const client = await WireClient.upgraded(server.port);
+    client.socket.pause();
+    start();
+    // Wait until send stops making progress (kernel buffers full, then ours).
+    let last = -1;
+    while (sent !== last) {
+      last = sent;
+      await sleep(100);
+    }
+    const stalledAt = sent;
+    const during = await liveMemory();
+    const grown = during.heap + during.external - before.heap - before.external;
+    // Plus what the paused client itself buffered (it lives in this process too).
+    const bound = sendBound(frameSize) + client.socket.readableLength;
+    console.log(`stalled peer: ${grown} bytes held by the server (bound ${bound}), ${sent} sends went through`);
+    assert.ok(sent < 2000, 'every send went through to a peer that reads nothing');
+    assert.ok(grown < bound + 1024 * KiB, `${grown} bytes held for a stalled peer (bound ${bound})`);
+    await sleep(200);
+    assert.is(sent, stalledAt, 'send kept going while nothing was read');
+    const job = server.jobs[0]!;
+    await job.join();
+    assert.instance(sendError, Error);
+    assert.equal(await session.closeReason, { code: 1006, reason: '' });
+    assert.instance(session.raw.failure, WriteTimeoutError);
+    // Dropped at once, not after the 5 s the adapter lets output linger on a normal end.
+    await waitFor(async () => (await connectionCount(server.server)) === 0, 1000, 'the server to drop the socket');
+    client.socket.destroy();
+    await server.close();
+  });
+}
+
+test('large messages faster than the handler takes them: reading pauses at messageQueueBytes, memory bounded, every message intact', async () => {
+  const messageSize = 512 * KiB;
   let start!: () => void;
   const started = new Promise<void>((resolve) => (start = resolve));
-  const server = await startServer(
-    async (s) => {
-      session = s;
-      await started; // once the client has stopped reading
-      try {
-        for (let i = 0; i < 2000; i++) {
-          await s.send(Buffer.alloc(frameSize, i)); // a fresh buffer each: queued ones stay alive
-          sent++;
-        }
-      } catch (error) {
-        sendError = error;
-      }
-    },
-    { session: { writeTimeoutMs } },
-  );
+  let received = 0;
+  let corrupt = 0;
+  const server = await startServer(async (s) => {
+    await started; // the handler takes nothing until the test says so
+    for await (const message of s) {
+      received++;
+      const bytes = message as Buffer;
+      if (bytes.length !== messageSize || bytes[0] !== 0x5a || bytes[messageSize - 1] !== 0x5a) corrupt++;
+    }
+  });
   const before = await liveMemory();
   const client = await WireClient.upgraded(server.port);
-  client.socket.pause();
-  start();
-  // Wait until send stops making progress (kernel buffers full, then ours).
+  const messages = flood(client, maskedFrame(Opcode.Binary, Buffer.alloc(messageSize, 0x5a)));
+  // Wait until the peer cannot send more (our reading paused, then the kernel buffers filled).
   let last = -1;
-  while (sent !== last) {
-    last = sent;
-    await sleep(100);
+  while (messages.sent() !== last) {
+    last = messages.sent();
+    await sleep(200);
   }
-  const stalledAt = sent;
   const during = await liveMemory();
   const grown = during.heap + during.external - before.heap - before.external;
-  // Plus what the paused client itself buffered (it lives in this process too).
-  const bound = sendBound(frameSize) + client.socket.readableLength;
-  console.log(`stalled peer: ${grown} bytes held by the server (bound ${bound}), ${sent} sends went through`);
-  assert.ok(sent < 2000, 'every send went through to a peer that reads nothing');
-  assert.ok(grown < bound + 1024 * KiB, `${grown} bytes held for a stalled peer (bound ${bound})`);
-  await sleep(200);
-  assert.is(sent, stalledAt, 'send kept going while nothing was read');
-  const job = server.jobs[0]!;
-  await job.join();
-  assert.instance(sendError, Error);
-  assert.equal(await session.closeReason, { code: 1006, reason: '' });
-  assert.instance(session.raw.failure, WriteTimeoutError);
-  // Dropped at once, not after the 5 s the adapter lets output linger on a normal end.
-  await waitFor(async () => (await connectionCount(server.server)) === 0, 1000, 'the server to drop the socket');
+  // Queued messages (the budget, or one message heavier than it, plus the one waiting for room),
+  // the message being gathered, the input channel, and what the client's socket holds.
+  assert.is(DEFAULT_SESSION_DEFAULTS.messageQueueBytes, MESSAGE_QUEUE_BYTES);
+  const bound = MESSAGE_QUEUE_BYTES + 2 * messageSize + messageSize + CHANNEL_CAPACITY + client.socket.writableLength;
+  console.log(`large messages, handler not reading: ${grown} bytes held (bound ${bound}), ${messages.sent()} messages sent`);
+  // 16 queued messages (the count limit alone) would be 8 MiB.
+  assert.ok(grown < bound + 512 * KiB, `${grown} bytes held while the handler does not read (bound ${bound})`);
+  messages.stop();
+  start();
+  await waitFor(() => received === messages.sent(), 10_000, 'the handler to take every message sent');
+  assert.is(corrupt, 0);
   client.socket.destroy();
   await server.close();
 });

@@ -12,6 +12,7 @@ import { Dispatchers } from '../../src/channels/context.ts';
 import type { Job } from '../../src/channels/job.ts';
 import { socketChannels } from '../../src/channels/node-adapter.ts';
 import { frame, Opcode, type Frame } from '../../src/frames/frame.ts';
+import type { RawSessionOptions } from '../../src/session/options.ts';
 import type { RawWebSocketSession } from '../../src/session/raw-session.ts';
 import { formatResponseHead } from '../../src/upgrade/http-response.ts';
 import { readRequestHead } from '../../src/upgrade/request-head.ts';
@@ -21,13 +22,16 @@ import { handshakeRequest, RawClient } from '../support/raw-client.ts';
 const engine = { dispatcher: Dispatchers.Immediate };
 
 /** A node:net server that answers with `WebSocketUpgrade` and runs `handle` on the raw session. */
-async function rawServer(handle: (session: RawWebSocketSession) => Promise<void>): Promise<{ port: number; server: Server; job: Promise<Job> }> {
+async function rawServer(
+  handle: (session: RawWebSocketSession) => Promise<void>,
+  session: RawSessionOptions = { maxFrameSize: 4096 },
+): Promise<{ port: number; server: Server; job: Promise<Job> }> {
   let resolveJob!: (job: Job) => void;
   const job = new Promise<Job>((resolve) => (resolveJob = resolve));
   const server = createServer(async (socket) => {
     const { input, output } = socketChannels(socket);
     const request = await readRequestHead(input);
-    const upgrade = new WebSocketUpgrade(request, ['chat'], handle, { session: { maxFrameSize: 4096 } });
+    const upgrade = new WebSocketUpgrade(request, ['chat'], handle, { session });
     output.tryWriteFully(formatResponseHead(upgrade.status, upgrade.headers));
     resolveJob(upgrade.upgrade(input, output, engine, engine));
   });
@@ -70,6 +74,37 @@ test('the handler sees every frame as it arrives: fragments, pings and the close
   assert.is(session.protocol, 'chat');
   assert.is(session.masking, false);
   assert.is(session.maxFrameSize, 4096);
+  server.close();
+});
+
+test('incomingQueueBytes: frames the handler has not taken stop reading at the byte budget; none is lost', async () => {
+  let session!: RawWebSocketSession;
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const payloads: string[] = [];
+  const { port, server, job } = await rawServer(
+    async (s) => {
+      session = s;
+      await gate;
+      for await (const f of s.incoming) {
+        if (f.opcode === Opcode.Close) await s.send(frame(Opcode.Close, f.payload));
+        else payloads.push(f.payload.toString('latin1'));
+      }
+    },
+    { maxFrameSize: 4096, incomingQueue: 16, incomingQueueBytes: 8000 },
+  );
+  const client = await RawClient.open(port, handshakeRequest('/'));
+  const sent = Array.from({ length: 12 }, (_, i) => String.fromCharCode(0x41 + i).repeat(3000));
+  for (const payload of sent) client.sendFrame(Opcode.Binary, payload);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  // 16 frames would fit by count; the byte budget lets in two of 3000 bytes (a third would pass 8000).
+  assert.is(session.incoming.size, 2);
+  assert.is(session.incoming.bufferedWeight, 6000);
+  open();
+  client.sendFrame(Opcode.Close, Buffer.from([0x03, 0xe8]));
+  assert.equal(await client.closeFrame(), { code: 1000, reason: '' });
+  await (await job).join();
+  assert.equal(payloads, sent);
   server.close();
 });
 
