@@ -27,7 +27,8 @@ export { Opcode, frame, isControl, type Frame } from './frames/frame.ts';
 export { CloseCode, decodeClosePayload, encodeClosePayload, isValidCloseCode, type CloseReason } from './frames/close.ts';
 export { ProtocolError } from './frames/errors.ts';
 export { FrameParser, Rsv, type FrameParserOptions } from './frames/parser.ts';
-export { FrameSerializer, fragmentMessage, serializeFrame } from './frames/serializer.ts';
+export { FrameSerializer, serializeFrame } from './frames/serializer.ts';
+export { fragmentMessage } from './frames/fragment.ts';
 export { applyMask, randomMaskKey } from './frames/mask.ts';
 export { Utf8Validator, isValidUtf8 } from './frames/utf8.ts';
 

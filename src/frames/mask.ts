@@ -45,6 +45,19 @@ export function packMaskKey(maskKey: Uint8Array, at = 0): number {
   return (maskKey[at]! << 24) | (maskKey[at + 1]! << 16) | (maskKey[at + 2]! << 8) | maskKey[at + 3]!;
 }
 
+/**
+ * The index of the 64-bit word holding byte `byteIndex`, which is also the
+ * number of whole words in `byteIndex` bytes. Division, not `>>> 3`: that
+ * wraps at 4 GiB, and `count << 3` (its inverse) turns negative at 2 GiB,
+ * both reachable with `maxFrameSize` up to `buffer.constants.MAX_LENGTH`.
+ * `Math.floor(n / 8)` and `count * 8` are exact for any safe integer, so
+ * for any Buffer length. (A range of 2 GiB cannot be masked in a test
+ * without allocating it, so this function is what the tests pin down.)
+ */
+export function wordIndex(byteIndex: number): number {
+  return Math.floor(byteIndex / 8);
+}
+
 function xorWords(words: BigUint64Array, from: number, to: number, key: bigint): void {
   let i = from;
   for (; i + 16 <= to; i += 16) {
@@ -95,15 +108,15 @@ export function maskRange(
       buf[i]! ^= k >>> 24;
       k = (k << 8) | (k >>> 24);
     }
-    const from = (backing.byteOffset + i) >>> 3;
-    const count = (end - i) >>> 3;
+    const from = wordIndex(backing.byteOffset + i);
+    const count = wordIndex(end - i);
     const words = (backing.words ??= new BigUint64Array(backing.buffer, 0, Math.floor(backing.buffer.byteLength / 8)));
     wideScratch[0] = wideScratch[4] = k >>> 24;
     wideScratch[1] = wideScratch[5] = k >>> 16;
     wideScratch[2] = wideScratch[6] = k >>> 8;
     wideScratch[3] = wideScratch[7] = k;
     xorWords(words, from, from + count, wideScratchWord[0]!);
-    i += count << 3; // a multiple of 8 bytes, so the rotation is unchanged
+    i += count * 8; // a multiple of 8 bytes, so the rotation is unchanged
   }
   const k0 = k >>> 24;
   const k1 = k >>> 16;
@@ -123,7 +136,8 @@ export function maskRange(
   }
 }
 
-function checkKey(maskKey: Uint8Array): void {
+/** Throws a `RangeError` unless `maskKey` is 4 bytes long. */
+export function checkMaskKey(maskKey: Uint8Array): void {
   if (maskKey.length !== 4) {
     throw new RangeError(`a mask key is 4 bytes, got ${maskKey.length}`);
   }
@@ -135,7 +149,7 @@ function checkKey(maskKey: Uint8Array): void {
  * payload (default 0), for payloads processed in pieces.
  */
 export function applyMask(buf: Uint8Array, maskKey: Uint8Array, offset = 0): void {
-  checkKey(maskKey);
+  checkMaskKey(maskKey);
   maskRange(buf, 0, buf.length, packMaskKey(maskKey), offset);
 }
 
@@ -144,7 +158,7 @@ export function applyMask(buf: Uint8Array, maskKey: Uint8Array, offset = 0): voi
  * untouched (a copy at memory speed, then the in-place XOR).
  */
 export function maskInto(src: Uint8Array, maskKey: Uint8Array, dst: Uint8Array, dstOffset: number): void {
-  checkKey(maskKey);
+  checkMaskKey(maskKey);
   if (dstOffset < 0 || dstOffset + src.length > dst.length) {
     throw new RangeError(`${src.length} bytes do not fit in the destination at offset ${dstOffset}`);
   }

@@ -5,8 +5,13 @@
  *
  * Zero-copy: a payload inside one pushed chunk is returned as a view of it,
  * unmasked in place. A payload that straddles chunks is gathered into one
- * buffer of its exact size, allocated once the header is known to be valid,
- * and unmasked and UTF-8-checked piece by piece as bytes arrive.
+ * buffer, allocated when its first payload byte arrives, and unmasked and
+ * UTF-8-checked piece by piece as bytes arrive. Up to `GATHER_EXACT_MAX`
+ * that buffer has the payload's exact size from the start (one copy per
+ * byte); a larger payload starts in a `GATHER_EXACT_MAX` buffer that doubles
+ * (capped at the exact size) as bytes arrive, so memory follows the bytes
+ * received, not the length a header announces. Either way the frame's
+ * payload is a buffer of exactly its length.
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { CloseCode, decodeClosePayload } from './close.ts';
@@ -17,6 +22,26 @@ import { Utf8Validator } from './utf8.ts';
 
 /** Default `maxFrameSize`: 16 MiB of payload. */
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
+
+/**
+ * Largest straddling payload gathered into a buffer of its exact size as
+ * soon as its first byte arrives (1 MiB). A larger one starts in a buffer of
+ * this size that doubles as bytes arrive, so a header announcing
+ * `maxFrameSize` followed by a byte and a stall costs this much, not
+ * `maxFrameSize`; the cost is at most one extra copy of the payload's bytes.
+ */
+export const GATHER_EXACT_MAX = 1024 * 1024;
+
+/**
+ * The size of the gather buffer of a `length`-byte payload that must now
+ * hold `needed` bytes, `current` being the size it has (0 before the first).
+ */
+function gatherCapacity(length: number, current: number, needed: number): number {
+  if (length <= GATHER_EXACT_MAX) return length;
+  let capacity = Math.max(current, GATHER_EXACT_MAX);
+  while (capacity < needed) capacity *= 2;
+  return Math.min(capacity, length);
+}
 
 /** RSV bits as they appear in the `rsvAllowed` mask. */
 export const Rsv = { Rsv1: 0b100, Rsv2: 0b010, Rsv3: 0b001 } as const;
@@ -34,7 +59,15 @@ export interface FrameParserOptions {
    * it grow beyond what one frame could carry.
    */
   readonly maxMessageSize?: number | undefined;
-  /** RSV bits claimed by negotiated extensions, as a mask of `Rsv` values (default 0: none). */
+  /**
+   * RSV bits claimed by negotiated extensions, as a mask of `Rsv` values
+   * (default 0: none). A bit not claimed fails with 1002 on any frame. A
+   * claimed bit is a per-message bit, as every extension this library
+   * supports defines it (permessage-deflate's RSV1, RFC 7692 section 6): it
+   * may be set only on the first frame of a data message (Text or Binary).
+   * Set on a control frame or a continuation frame it fails with 1002 too,
+   * as no extension gives it a meaning there (RFC 6455 section 5.2).
+   */
   readonly rsvAllowed?: number | undefined;
   /**
    * Validate the UTF-8 of text messages (default true). Messages whose first
@@ -65,6 +98,19 @@ const MAX_HEADER_SIZE = 14;
 
 function fail(closeCode: number, message: string): never {
   throw new ProtocolError(closeCode, message);
+}
+
+/** The number (1 to 3) of the highest RSV bit set in the non-zero mask `rsv`. */
+function rsvNumber(rsv: number): number {
+  return rsv & Rsv.Rsv1 ? 1 : rsv & Rsv.Rsv2 ? 2 : 3;
+}
+
+/** Fails for claimed RSV bits outside the first frame of a data message (see `rsvAllowed`). */
+function failMisplacedRsv(rsv: number, where: string): never {
+  fail(
+    CloseCode.ProtocolError,
+    `RSV${rsvNumber(rsv)} is set on ${where}; negotiated extensions use it only on the first frame of a message`,
+  );
 }
 
 function checkLimit(name: string, value: number): number {
@@ -120,7 +166,11 @@ export class FrameParser {
   #payloadLength = 0;
   #maskKey = 0;
 
-  /** Exact-size buffer a straddling payload is gathered into, and how much of it is filled. */
+  /**
+   * The buffer a straddling payload is gathered into, and how much of it is
+   * filled: of the payload's exact size up to `GATHER_EXACT_MAX`, else
+   * growing with the bytes received (see `gatherCapacity`).
+   */
   #gather: Buffer | undefined;
   #gathered = 0;
 
@@ -147,9 +197,12 @@ export class FrameParser {
   }
 
   /**
-   * Bytes the parser holds: pushed and not yet looked at, plus a partial
-   * header and the partial payload being gathered. Between pulls this is
-   * at most one header plus one frame's payload.
+   * Bytes received that the parser holds: pushed and not yet looked at,
+   * plus a partial header and the partial payload being gathered. Between
+   * pulls this is at most one header plus one frame's payload. It counts
+   * bytes, not allocation: a partly gathered payload sits in a buffer of
+   * its exact size when that is at most `GATHER_EXACT_MAX`, else in one of
+   * at most max(`GATHER_EXACT_MAX`, 2 x the bytes gathered).
    */
   get bufferedBytes(): number {
     return this.#unconsumed + this.#headerLength + this.#gathered;
@@ -271,17 +324,18 @@ export class FrameParser {
     const length7 = byte1 & 0x7f;
     const unclaimed = rsv & ~this.#rsvAllowed;
     if (unclaimed !== 0) {
-      const bit = unclaimed & Rsv.Rsv1 ? 1 : unclaimed & Rsv.Rsv2 ? 2 : 3;
-      fail(CloseCode.ProtocolError, `RSV${bit} is set but no negotiated extension claims it`);
+      fail(CloseCode.ProtocolError, `RSV${rsvNumber(unclaimed)} is set but no negotiated extension claims it`);
     }
     if (opcode >= 0x8) {
       if (opcode > Opcode.Pong) fail(CloseCode.ProtocolError, `reserved control opcode 0x${opcode.toString(16)}`);
       if (!fin) fail(CloseCode.ProtocolError, 'fragmented control frame');
       if (length7 > 125) fail(CloseCode.ProtocolError, 'control frame payload longer than 125 bytes');
+      if (rsv !== 0) failMisplacedRsv(rsv, 'a control frame');
     } else {
       if (opcode > Opcode.Binary) fail(CloseCode.ProtocolError, `reserved data opcode 0x${opcode.toString(16)}`);
       if (opcode === Opcode.Continuation) {
         if (!this.#inMessage) fail(CloseCode.ProtocolError, 'continuation frame without a message to continue');
+        if (rsv !== 0) failMisplacedRsv(rsv, 'a continuation frame');
       } else if (this.#inMessage) {
         fail(CloseCode.ProtocolError, 'new data frame inside a fragmented message');
       }
@@ -353,6 +407,7 @@ export class FrameParser {
     const length = this.#payloadLength;
     if (length === 0) return this.#complete(EMPTY);
     let gather = this.#gather;
+    const from = this.#gathered;
     if (gather === undefined) {
       if (this.#unconsumed === 0) return undefined;
       const chunk = this.#chunks[this.#head]!;
@@ -367,13 +422,21 @@ export class FrameParser {
         return this.#complete(payload);
       }
       // Returned only once every byte is written; small ones come from Node's shared pool.
-      gather = this.#gather = Buffer.allocUnsafe(length);
+      gather = this.#gather = Buffer.allocUnsafe(gatherCapacity(length, 0, Math.min(length, this.#unconsumed)));
+    } else if (gather.length < length) {
+      // A payload over GATHER_EXACT_MAX: grow to hold what has arrived (never past `length`).
+      const needed = Math.min(length, from + this.#unconsumed);
+      if (needed > gather.length) {
+        const grown = Buffer.allocUnsafe(gatherCapacity(length, gather.length, needed));
+        gather.copy(grown, 0, 0, from);
+        gather = this.#gather = grown;
+      }
     }
-    const from = this.#gathered;
     let filled = from;
-    while (filled < length && this.#unconsumed > 0) {
+    const end = gather.length; // at most `length`, and room for every byte pushed so far
+    while (filled < end && this.#unconsumed > 0) {
       const chunk = this.#chunks[this.#head]!;
-      const count = Math.min(length - filled, chunk.length - this.#offset);
+      const count = Math.min(end - filled, chunk.length - this.#offset);
       chunk.copy(gather, filled, this.#offset, this.#offset + count);
       filled += count;
       this.#consume(count);

@@ -6,9 +6,7 @@
  * with their header (client), never touching the caller's bytes.
  */
 import { isControl, Opcode, type Frame } from './frame.ts';
-import { maskInto, randomMaskKey } from './mask.ts';
-
-export { fragmentMessage } from './fragment.ts';
+import { checkMaskKey, maskInto, randomMaskKey } from './mask.ts';
 
 /** Default `coalesceLimit`: payloads up to 1 KiB are copied next to their header. */
 export const DEFAULT_COALESCE_LIMIT = 1024;
@@ -28,9 +26,12 @@ export interface FrameSerializerOptions {
 }
 
 /** Throws a `TypeError` / `RangeError` for a frame that may not be sent as it is. */
-function checkFrame(frame: Frame): void {
+export function checkFrame(frame: Frame): void {
   const opcode: number = frame.opcode;
-  if (!(opcode <= Opcode.Binary || (opcode >= Opcode.Close && opcode <= Opcode.Pong)) || !Number.isInteger(opcode)) {
+  if (!Number.isInteger(opcode) || opcode < 0 || opcode > 0xf) {
+    throw new TypeError(`opcode ${opcode} is not a 4-bit opcode; use one of Opcode's values`);
+  }
+  if (opcode > Opcode.Binary && (opcode < Opcode.Close || opcode > Opcode.Pong)) {
     throw new TypeError(`opcode ${opcode} is reserved; use one of Opcode's values`);
   }
   if (isControl(opcode)) {
@@ -39,10 +40,6 @@ function checkFrame(frame: Frame): void {
       throw new RangeError(`control frame payload of ${frame.payload.length} bytes; the limit is 125`);
     }
   }
-}
-
-function checkMaskKey(maskKey: Uint8Array): void {
-  if (maskKey.length !== 4) throw new RangeError(`a mask key is 4 bytes, got ${maskKey.length}`);
 }
 
 /** The size of a header for `payloadLength` bytes, with or without a mask key. */

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MaskKeySource, applyMask, maskInto, randomMaskKey } from '../../src/frames/index.ts';
-import { backingOf, maskRange, packMaskKey } from '../../src/frames/mask.ts';
+import { backingOf, maskRange, packMaskKey, wordIndex, type Backing } from '../../src/frames/mask.ts';
 
 function reference(bytes: Uint8Array, key: Uint8Array, offset = 0): Buffer {
   return Buffer.from(bytes.map((b, i) => b ^ key[(offset + i) & 3]!));
@@ -58,6 +58,37 @@ test('maskRange with a kept Backing: ranges of one chunk at every alignment, pha
     }
   }
   assert.ok(backing.words !== undefined, 'the word view was made and kept');
+});
+
+test('wordIndex: exact past 2 GiB and 4 GiB (where >>> 3 wraps and << 3 turns negative)', () => {
+  for (const bytes of [0, 7, 8, 2 ** 31 - 8, 2 ** 31, 2 ** 31 + 15, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 9, 2 ** 33 + 64, 2 ** 53 - 1]) {
+    const words = wordIndex(bytes);
+    assert.is(words, Math.floor(bytes / 8), `${bytes} bytes`);
+    // maskRange advances by `words * 8`: a non-negative multiple of 8 within 7 bytes of the range.
+    assert.ok(words * 8 <= bytes && bytes - words * 8 < 8, `${bytes} bytes`);
+  }
+  assert.is(wordIndex(2 ** 32 + 16), 2 ** 29 + 2);
+  assert.is(wordIndex(2 ** 31 + 8) * 8, 2 ** 31 + 8);
+});
+
+test('maskRange with a Backing past 4 GiB XORs the words at the right index', () => {
+  // A stand-in for a buffer lying 4 GiB into its ArrayBuffer (Node 22+ allows that much): the
+  // byte-wise head and tail touch `buf`, the words go to a recording view, nothing is allocated.
+  const touched: number[] = [];
+  const words = new Proxy({}, {
+    get: () => 0n,
+    set: (_, index) => (touched.push(Number(index)), true),
+  }) as unknown as BigUint64Array;
+  const byteOffset = 2 ** 32 + 5;
+  const buf = Buffer.alloc(64, 0x11);
+  const backing: Backing = { buffer: buf.buffer, byteOffset, words };
+  maskRange(buf, 0, 64, packMaskKey(key), 0, backing);
+  // Bytes 0..2 lie before the first 8-byte boundary (2^32 + 8), then 7 whole words, then 5 tail bytes.
+  assert.equal(touched, [0, 1, 2, 3, 4, 5, 6].map((n) => 2 ** 29 + 1 + n));
+  const expected = reference(Buffer.alloc(64, 0x11), key);
+  assert.equal(buf.subarray(0, 3), expected.subarray(0, 3), 'head');
+  assert.equal(buf.subarray(59), expected.subarray(59), 'tail, with the key phase carried past the words');
+  assert.ok(buf.subarray(3, 59).every((b) => b === 0x11), 'the word part went to the words view');
 });
 
 test('masking twice restores; masking in pieces with offsets equals masking whole', () => {

@@ -2,6 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameParser, Opcode, ProtocolError, frame, type Frame } from '../../src/frames/index.ts';
+import { GATHER_EXACT_MAX } from '../../src/frames/parser.ts';
 import { KEY, assertProtocolError, bytewise, drain, splitAt, wire } from './support.ts';
 
 const FIN = 0x80;
@@ -158,6 +159,65 @@ test('bufferedBytes counts bytes held: unconsumed, partial header, partial paylo
   parser.push(bytes.subarray(50));
   assert.ok(parser.next());
   assert.is(parser.bufferedBytes, 0);
+});
+
+/** A masked header announcing `length` bytes of binary payload (64-bit length form). */
+function bigHeader(length: number): Buffer {
+  const head = Buffer.alloc(14);
+  head[0] = FIN | Opcode.Binary;
+  head[1] = 0x80 | 127;
+  head.writeBigUInt64BE(BigInt(length), 2);
+  KEY.copy(head, 10);
+  return head;
+}
+
+test('a header announcing 8 MiB and a few payload bytes costs about GATHER_EXACT_MAX, not 8 MiB', () => {
+  const parsers: FrameParser[] = [];
+  const before = process.memoryUsage().arrayBuffers;
+  for (let i = 0; i < 4; i++) {
+    const parser = new FrameParser({ role: 'server' });
+    parser.push(bigHeader(8 * 1024 * 1024));
+    parser.push(Buffer.from([1, 2, 3, 4, 5]));
+    assert.is(parser.next(), undefined);
+    assert.is(parser.bufferedBytes, 5, 'bytes received, header consumed');
+    parsers.push(parser);
+  }
+  const growth = process.memoryUsage().arrayBuffers - before;
+  assert.ok(growth < 4 * (GATHER_EXACT_MAX + 64 * 1024), `4 parsers grew arrayBuffers by ${growth} bytes`);
+  assert.is(parsers.length, 4); // held until measured
+});
+
+test('a payload over GATHER_EXACT_MAX in random chunks: byte-exact, in a buffer of exactly its length', () => {
+  // Text with 3-byte sequences, so UTF-8 checking also runs across the chunk and growth boundaries.
+  const text = Buffer.from('ab\u20accd'.repeat(Math.ceil((2 * GATHER_EXACT_MAX + 4321) / 7)));
+  const bytes = wire(FIN | Opcode.Text, text, KEY);
+  let seed = 12345;
+  const random = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  for (let round = 0; round < 3; round++) {
+    const parser = new FrameParser({ role: 'server', maxFrameSize: 4 * GATHER_EXACT_MAX });
+    let pushed = 0;
+    let f: Frame | undefined;
+    while (pushed < bytes.length) {
+      const size = Math.min(bytes.length - pushed, 1 + random(round === 0 ? 300_000 : 40_000));
+      parser.push(Buffer.from(bytes.subarray(pushed, pushed + size)));
+      pushed += size;
+      f = parser.next();
+      if (f === undefined) {
+        assert.is(parser.bufferedBytes, pushed >= 14 ? pushed - 14 : pushed, 'bufferedBytes counts the bytes received');
+      }
+    }
+    assert.ok(f, `round ${round}: a frame`);
+    assert.is(parser.next(), undefined);
+    assert.is(f.payload.length, text.length);
+    assert.is(f.payload.buffer.byteLength, text.length, 'the final buffer is exactly the payload');
+    assert.ok(f.payload.equals(text), `round ${round}: byte-exact`);
+    assert.is(parser.bufferedBytes, 0);
+  }
+  // All of it pushed before the first pull: one buffer of the exact size at once.
+  const parser = new FrameParser({ role: 'server', maxFrameSize: 4 * GATHER_EXACT_MAX });
+  for (const chunk of splitAt(bytes, [20, 1000, GATHER_EXACT_MAX + 7])) parser.push(Buffer.from(chunk));
+  const whole = parser.next();
+  assert.ok(whole?.payload.equals(text));
 });
 
 test('option misuse throws typed errors', () => {

@@ -121,4 +121,26 @@ test('misuse throws typed errors', () => {
   assert.throws(() => fragmentMessage(Opcode.Ping as typeof Opcode.Text, Buffer.alloc(1), 1), TypeError);
 });
 
+test('opcodes that are not integers 0..15 are refused, not ORed into the first byte', () => {
+  const serializer = new FrameSerializer({ role: 'server' });
+  for (const opcode of [-1, -8, -16, 16, 0xff, 1.5, Number.NaN, Infinity]) {
+    const f = frame(opcode as Opcode);
+    assert.throws(() => serializeFrame(f), TypeError, `serializeFrame: opcode ${opcode}`);
+    assert.throws(() => serializer.write(f), TypeError, `write: opcode ${opcode}`);
+  }
+  for (const opcode of [3, 7, 11, 15]) assert.throws(() => serializeFrame(frame(opcode as Opcode)), TypeError);
+  assert.is(serializer.pendingBytes, 0);
+  for (const opcode of [Opcode.Continuation, Opcode.Text, Opcode.Binary, Opcode.Close, Opcode.Ping, Opcode.Pong]) {
+    assert.is(serializeFrame(frame(opcode))[0], 0x80 | opcode);
+  }
+});
+
+test('mask keys that are not 4 bytes are refused before anything is written', () => {
+  const serializer = new FrameSerializer({ role: 'client', maskKey: () => Buffer.alloc(5) });
+  assert.throws(() => serializer.write(frame(Opcode.Text, Buffer.from('x'))), RangeError);
+  assert.throws(() => serializeFrame(frame(Opcode.Text, Buffer.alloc(2000)), Buffer.alloc(3)), RangeError);
+  assert.is(serializer.pendingBytes, 0);
+  assert.equal(serializer.take(), []);
+});
+
 test.run();

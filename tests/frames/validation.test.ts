@@ -25,6 +25,32 @@ test('RSV bits claimed through rsvAllowed are accepted and reported', () => {
   failsWith([wire(FIN | 0x20 | Opcode.Binary, 'x', KEY)], 1002, { role: 'server', rsvAllowed: Rsv.Rsv1 });
 });
 
+test('claimed RSV bits on a control frame: 1002, from the first two bytes alone', () => {
+  const all = { role: 'server', rsvAllowed: Rsv.Rsv1 | Rsv.Rsv2 | Rsv.Rsv3 } as const;
+  for (const opcode of [Opcode.Close, Opcode.Ping, Opcode.Pong]) {
+    for (const bit of [0x40, 0x20, 0x10]) {
+      failsWith([Buffer.from([FIN | bit | opcode, 0x80])], 1002, all);
+      // Also between the fragments of a message whose first frame carries the bit.
+      failsWith([wire(0x40 | Opcode.Binary, 'a', KEY), wire(FIN | bit | opcode, '', KEY)], 1002, all);
+    }
+  }
+});
+
+test('claimed RSV bits on a continuation frame: 1002; on the first frame of a fragmented message they are fine', () => {
+  const pmd = { role: 'server', rsvAllowed: Rsv.Rsv1 } as const;
+  const first = wire(0x40 | Opcode.Text, 'a', KEY);
+  const { frames, error } = drain(pmd, [first, wire(Opcode.Continuation, 'b', KEY), wire(FIN | Opcode.Continuation, 'c', KEY)]);
+  assert.is(error, undefined);
+  assert.equal(frames.map((f) => f.rsv1), [true, false, false]);
+  for (const fin of [0, FIN]) {
+    const result = drain(pmd, [first, wire(fin | 0x40 | Opcode.Continuation, 'b', KEY)]);
+    assert.is(result.frames.length, 1, 'the first frame is returned');
+    assertProtocolError(result.error, 1002);
+  }
+  const all = { role: 'server', rsvAllowed: Rsv.Rsv1 | Rsv.Rsv2 | Rsv.Rsv3 } as const;
+  for (const bit of [0x20, 0x10]) failsWith([wire(Opcode.Binary, 'a', KEY), wire(FIN | bit | Opcode.Continuation, 'b', KEY)], 1002, all);
+});
+
 test('reserved opcodes 3-7 and 11-15: 1002, from the first two bytes alone', () => {
   for (const opcode of [3, 4, 5, 6, 7, 11, 12, 13, 14, 15]) {
     failsWith([Buffer.from([FIN | opcode, 0x80])], 1002);
