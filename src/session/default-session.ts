@@ -12,7 +12,7 @@
 import { Channel } from '../channels/channel.ts';
 import { launch } from '../channels/context.ts';
 import { ClosedReceiveChannelError } from '../channels/errors.ts';
-import { CloseCode, decodeClosePayload, type CloseReason } from '../frames/close.ts';
+import { CloseCode, decodeClosePayload, encodeClosePayload, type CloseReason } from '../frames/close.ts';
 import { ProtocolError } from '../frames/errors.ts';
 import { frame, Opcode, type Frame } from '../frames/frame.ts';
 import { isValidUtf8 } from '../frames/utf8.ts';
@@ -56,7 +56,11 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
     // still be arranged (nothing queued on `incoming` yet), else by a task of
     // our own reading `incoming`.
     if (raw.divertIncoming((f) => this.#onFrame(f))) raw.incoming.invokeOnClose((cause) => this.#onEnd(cause));
-    else launch(raw.context, () => this.#readIncoming());
+    else {
+      // No more pings once the frames ended, even while the task still waits to queue a message.
+      raw.incoming.invokeOnClose(() => this.#pinger?.stop());
+      launch(raw.context, () => this.#readIncoming());
+    }
   }
 
   /** The peer's close reason, or 1006 when the connection ended without one. */
@@ -96,9 +100,33 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
     return sent;
   }
 
-  /** Sends one frame as is (no extension transform). */
+  /**
+   * While messages go through extension transforms: a promise that settles
+   * once every message sent so far is in the outgoing queue (the session
+   * runner waits for it before closing). Otherwise `undefined`: sends are
+   * queued at once.
+   */
+  sendsQueued(): Promise<unknown> | undefined {
+    return this.#sendChain;
+  }
+
+  /** Sends one frame as is (no extension transform), after the messages sent before it. */
   sendFrame(f: Frame): Promise<void> {
-    return this.raw.send(f);
+    const chain = this.#sendChain;
+    if (chain === undefined) return this.raw.send(f);
+    const sent = chain.then(() => this.raw.send(f));
+    this.#sendChain = sent.catch(() => {});
+    return sent;
+  }
+
+  /**
+   * Runs `action` now, or, while messages go through extension transforms,
+   * once the messages sent before it are queued: a close never overtakes them.
+   */
+  #afterSends(action: () => void): void {
+    const chain = this.#sendChain;
+    if (chain === undefined) action();
+    else this.#sendChain = chain.then(action).catch(() => {});
   }
 
   /**
@@ -139,10 +167,14 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
   /**
    * Starts the close handshake with `code` and `reason` (default 1000) and
    * resolves with the peer's close reason once it arrived (or 1006 if the
-   * connection ended first, at most `closeTimeoutMs` later).
+   * connection ended first, at most `closeTimeoutMs` later). The close frame
+   * follows every message sent before the call. Throws a `RangeError` for a
+   * code that may not be sent (1004–1006, 1015, unregistered) or a reason over
+   * 123 UTF-8 bytes.
    */
   close(code: number = CloseCode.Normal, reason = ''): Promise<CloseReason> {
-    this.raw.startClose({ code, reason });
+    encodeClosePayload({ code, reason }); // an invalid code or reason throws here, at the caller
+    this.#afterSends(() => this.raw.startClose({ code, reason }));
     return this.closeReason;
   }
 
@@ -165,7 +197,7 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
    * messages before it.
    */
   #observed(error: unknown): unknown {
-    if (error instanceof ProtocolError && error === this.raw.failure) this.raw.failConnection(error);
+    if (error instanceof ProtocolError && error === this.raw.failure) this.#afterSends(() => this.raw.failConnection(error));
     return error;
   }
 
@@ -240,8 +272,10 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
   /** Runs a message whose first frame had RSV bits through the extensions, then checks its text. */
   async #decode(message: AssembledMessage): Promise<Message> {
     let payload = message.payload;
-    for (const extension of this.raw.extensions) {
-      payload = await extension.decode(payload, message.rsv, this.raw.options.maxMessageSize);
+    // Decoded in the reverse of the order messages are encoded in (RFC 6455 section 9.1).
+    const extensions = this.raw.extensions;
+    for (let i = extensions.length - 1; i >= 0; i--) {
+      payload = await (extensions[i] as WebSocketExtension).decode(payload, message.rsv, this.raw.options.maxMessageSize);
     }
     if (message.opcode === Opcode.Text && !isValidUtf8(payload)) {
       throw new ProtocolError(CloseCode.InvalidPayload, 'invalid UTF-8 in a text message');

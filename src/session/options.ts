@@ -83,12 +83,30 @@ export const DEFAULT_SESSION_DEFAULTS: ResolvedDefaultSessionOptions = Object.fr
   messageQueueBytes: 1024 * 1024,
 });
 
+/** Longest delay `setTimeout` honours (Node turns longer ones into 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * What is wrong with `value` for option `key`, by the kind of option its name
+ * says: durations (`…Ms`) are whole milliseconds a timer can wait; byte
+ * budgets (`…Bytes`) positive; queue lengths and sizes whole numbers; either
+ * of the last two may be `Infinity` (no bound).
+ */
+function checkOption(key: string, value: unknown): string | undefined {
+  if (typeof value !== 'number') return 'must be a number';
+  if (key.endsWith('Ms')) {
+    return Number.isInteger(value) && value >= 0 && value <= MAX_TIMER_MS ? undefined : `must be a whole number of milliseconds from 0 to ${MAX_TIMER_MS}`;
+  }
+  const min = key.endsWith('Bytes') ? 1 : 0;
+  return value === Infinity || (Number.isSafeInteger(value) && value >= min) ? undefined : `must be an integer of at least ${min}, or Infinity`;
+}
+
 /** Resolved options by the object the user gave and the defaults they fill (see `resolveOptions`). */
 const resolvedCache = new WeakMap<object, Map<object, object>>();
 
 /**
  * Fills defaults and rejects nonsense values with a RangeError (programmer
- * misuse). The result is frozen and shared: a server passes the same options
+ * misuse; see `checkOption`). The result is frozen and shared: a server passes the same options
  * object for every connection, and each session points at one resolved copy
  * instead of holding its own.
  */
@@ -98,13 +116,12 @@ export function resolveOptions<T extends object>(defaults: Required<T>, given: T
   const cached = byDefaults?.get(defaults);
   if (cached !== undefined) return cached as Required<T>;
   const out = { ...defaults };
-  for (const key of Object.keys(defaults) as (keyof T)[]) {
+  for (const key of Object.keys(defaults) as (keyof T & string)[]) {
     const value = given[key];
     if (value === undefined) continue;
-    if (typeof value !== 'number' || !(value >= 0)) {
-      throw new RangeError(`option ${String(key)} must be a non-negative number, got ${String(value)}`);
-    }
-    out[key] = value as Required<T>[keyof T];
+    const problem = checkOption(key, value);
+    if (problem !== undefined) throw new RangeError(`option ${key} ${problem}, got ${String(value)}`);
+    out[key] = value as Required<T>[keyof T & string];
   }
   Object.freeze(out);
   if (byDefaults === undefined) resolvedCache.set(given, new Map([[defaults, out]]));

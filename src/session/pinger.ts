@@ -38,12 +38,14 @@ export class Pinger {
   }
 
   #ping(): void {
-    if (this.#awaiting !== undefined || this.#raw.isClosing) return;
+    const raw = this.#raw;
+    // Not once closing, nor once the connection is gone (`outgoing` is then cancelled and would throw).
+    if (this.#awaiting !== undefined || raw.isClosing || raw.outgoing.isClosedForSend) return;
     const payload = Buffer.allocUnsafe(8);
     payload.writeBigUInt64BE(++this.#sequence);
     // A full queue means the peer is not reading; the write timeout handles that.
-    if (!this.#raw.outgoing.trySend(frame(Opcode.Ping, payload))) return;
+    if (!raw.outgoing.trySend(frame(Opcode.Ping, payload))) return;
     this.#awaiting = payload;
-    this.#deadline = setTimeout(() => this.#raw.terminate(new PingTimeoutError(this.#timeoutMs)), this.#timeoutMs);
+    this.#deadline = setTimeout(() => raw.terminate(new PingTimeoutError(this.#timeoutMs)), this.#timeoutMs);
   }
 }

@@ -22,7 +22,7 @@ import { CloseCode, decodeClosePayload, encodeClosePayload, type CloseReason } f
 import { ProtocolError } from '../frames/errors.ts';
 import { frame, Opcode, type Frame } from '../frames/frame.ts';
 import { FrameParser } from '../frames/parser.ts';
-import { FrameSerializer } from '../frames/serializer.ts';
+import { checkFrame, FrameSerializer } from '../frames/serializer.ts';
 import { ConnectionClosedError, PartialFrameTimeoutError, SessionClosedError, WriteTimeoutError } from './errors.ts';
 import { Deadline } from './deadline.ts';
 import type { WebSocketExtension } from './extension.ts';
@@ -172,10 +172,26 @@ export class RawWebSocketSession {
     return new Promise((resolve) => this.#flushWaiters.push(resolve));
   }
 
-  /** Sends a frame, waiting while the outgoing queue is full. Rejects after a close frame was queued. */
+  /**
+   * Sends a frame, waiting while the outgoing queue is full. Rejects with
+   * `SessionClosedError` after a close frame was queued, and with a
+   * `TypeError` or `RangeError` for a frame that is not valid to send (a
+   * reserved opcode, a fragmented control frame or one over 125 bytes, a
+   * close payload with an invalid code or reason). A close frame starts the close handshake, as
+   * `startClose` does.
+   */
   send(f: Frame): Promise<void> {
     if (this.isClosing) return Promise.reject(new SessionClosedError());
-    if (f.opcode === Opcode.Close) this.#closeQueued = true;
+    try {
+      checkFrame(f);
+      if (f.opcode === Opcode.Close) {
+        decodeClosePayload(f.payload); // a close payload must decode (code and UTF-8 reason)
+        this.#closeQueued = true;
+        this.#armCloseTimer();
+      }
+    } catch (error) {
+      return Promise.reject(error instanceof ProtocolError ? new RangeError(`invalid close payload: ${error.message}`) : error);
+    }
     try {
       // The common case (room in the queue) allocates no promise.
       return this.outgoing.trySend(f) ? SENT : this.outgoing.send(f);
@@ -185,14 +201,18 @@ export class RawWebSocketSession {
   }
 
   /**
-   * Queues a close frame (unless one was already) and starts the close
-   * handshake: the connection is dropped if the peer's close frame does not
-   * arrive within `closeTimeoutMs`.
+   * Queues a close frame (unless one was already, or the connection is gone)
+   * and starts the close handshake: the connection is dropped if the peer's
+   * close frame does not arrive within `closeTimeoutMs` of queuing ours.
+   * Throws a `RangeError` for a code that may not be sent or a reason over 123
+   * bytes, before changing anything.
    */
   startClose(reason?: CloseReason): void {
-    if (this.isClosing) return;
-    this.#closeQueued = true;
+    // Encoded first: an invalid code or reason throws a RangeError and changes nothing.
     const close = frame(Opcode.Close, encodeClosePayload(reason));
+    // Once the connection is gone (`terminate`), there is nothing to close.
+    if (this.isClosing || this.outgoing.isClosedForSend) return;
+    this.#closeQueued = true;
     // When the queue is full (a peer that does not read), the close frame
     // waits in a slot the writer serves once the queue is drained; the close
     // timer bounds the wait either way.
@@ -423,7 +443,10 @@ export class RawWebSocketSession {
 
   #armCloseTimer(onTimeout: () => void = () => this.terminate()): void {
     if (this.#closeTimer !== undefined) return;
-    this.#closeTimer = setTimeout(onTimeout, this.options.closeTimeoutMs);
+    this.#closeTimer = setTimeout(() => {
+      this.#closeTimer = undefined; // a close started by `onTimeout` arms a timer of its own
+      onTimeout();
+    }, this.options.closeTimeoutMs);
     this.job.invokeOnCompletion(() => this.#clearCloseTimer());
   }
 

@@ -14,7 +14,7 @@ import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
 import type { Job } from '../channels/job.ts';
 import { socketChannels, type SocketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
 import { DefaultWebSocketSession } from '../session/default-session.ts';
-import type { DefaultSessionOptions } from '../session/options.ts';
+import { DEFAULT_SESSION_DEFAULTS, RAW_SESSION_DEFAULTS, resolveOptions, type DefaultSessionOptions } from '../session/options.ts';
 import { HandshakeError } from './errors.ts';
 import type { HandshakeOptions, UpgradeCall } from './handshake.ts';
 import { formatErrorResponse, formatResponseHead } from './http-response.ts';
@@ -80,9 +80,16 @@ export async function serveSocket(socket: Duplex, handler: WebSocketHandler, opt
 
 /** A node:net server that serves WebSocket connections with `serveSocket`. */
 export function createWebSocketServer(handler: WebSocketHandler, options: ServeOptions = {}): Server {
+  checkServeOptions(options);
   return createServer((socket) => {
     void serveSocket(socket, handler, options);
   });
+}
+
+/** Throws a RangeError for an invalid session limit, before any connection is answered. */
+function checkServeOptions(options: ServeOptions): void {
+  resolveOptions(RAW_SESSION_DEFAULTS, options.session);
+  resolveOptions(DEFAULT_SESSION_DEFAULTS, options.defaultSession);
 }
 
 function answer(
@@ -92,10 +99,16 @@ function answer(
   handler: WebSocketHandler,
   options: ServeOptions,
 ): Job | undefined {
+  // The peer already went away (say, while an 'upgrade' listener awaited its own checks): nothing to answer.
+  if (output.isClosedForWrite) {
+    input.cancel();
+    return undefined;
+  }
   let upgrade: WebSocketUpgrade;
   // Handed to the handler, then dropped: a running session does not keep its request alive.
   let call: UpgradeCall | undefined = request;
   try {
+    resolveOptions(DEFAULT_SESSION_DEFAULTS, options.defaultSession); // the session options are checked by WebSocketUpgrade
     upgrade = new WebSocketUpgrade(
       request,
       options.protocols,
@@ -112,8 +125,15 @@ function answer(
           abandon();
           throw error;
         }
-        if (result === undefined) return abandon();
-        return Promise.resolve(result).finally(abandon);
+        // The close that follows the handler must not overtake its un-awaited sends.
+        if (result === undefined) {
+          abandon();
+          return session.sendsQueued()?.then(() => {});
+        }
+        return Promise.resolve(result)
+          .finally(abandon)
+          .then(() => session.sendsQueued())
+          .then(() => {});
       },
       options,
     );
@@ -141,7 +161,7 @@ function connectionChannels(socket: Duplex, options: ServeOptions): SocketChanne
  * whether or not the client closes its side.
  */
 function refuse(input: ByteReadChannel, output: ByteWriteChannel, error: HandshakeError): void {
-  output.tryWriteFully(formatErrorResponse(error));
+  if (!output.isClosedForWrite) output.tryWriteFully(formatErrorResponse(error));
   output.close();
   input.cancel();
 }

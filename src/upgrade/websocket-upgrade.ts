@@ -9,7 +9,7 @@ import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel
 import type { CoroutineContext } from '../channels/context.ts';
 import type { Job } from '../channels/job.ts';
 import type { WebSocketExtension } from '../session/extension.ts';
-import type { RawSessionOptions } from '../session/options.ts';
+import { RAW_SESSION_DEFAULTS, resolveOptions, type RawSessionOptions } from '../session/options.ts';
 import { runSession, type SessionHandler } from '../session/run-session.ts';
 import { responseHeaders, validateUpgradeRequest, type HandshakeOptions, type UpgradeCall, type ValidatedRequest } from './handshake.ts';
 import { negotiateExtensions, type ExtensionNegotiator } from './extension-negotiation.ts';
@@ -45,7 +45,8 @@ export class WebSocketUpgrade {
    *   `undefined` selects none
    * @param handle the user's code, run with the raw session once upgraded
    * @throws HandshakeError when the request is not a valid WebSocket upgrade
-   *   (answer it with `formatErrorResponse` and close the connection)
+   *   (answer it with `formatErrorResponse` and close the connection);
+   *   RangeError when an option of `options.session` is invalid
    */
   constructor(
     call: UpgradeCall,
@@ -53,6 +54,7 @@ export class WebSocketUpgrade {
     handle: SessionHandler,
     options: WebSocketUpgradeOptions = {},
   ) {
+    resolveOptions(RAW_SESSION_DEFAULTS, options.session); // invalid limits throw here, before any 101 is written
     this.request = validateUpgradeRequest(call, {
       checkOrigin: options.checkOrigin,
       protocols: typeof protocol === 'string' ? [protocol] : protocol,
