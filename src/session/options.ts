@@ -26,8 +26,9 @@ export interface RawSessionOptions {
    */
   readonly outgoingQueueBytes?: number;
   /**
-   * After our close frame is sent, how long to wait for the peer's before the
-   * connection is dropped; also how long a failed connection waits for the
+   * After our close frame is queued (sent or still waiting behind other
+   * frames), how long to wait for the peer's before the connection is
+   * dropped; also how long a failed connection waits for the
    * handler to take the frames that arrived before the failure. Default 5 s.
    */
   readonly closeTimeoutMs?: number;
