@@ -8,9 +8,13 @@
  *    buffered count never exceeds max(capacity, largest chunk written).
  * 2. Message channels with a weight budget: for any capacity, budget and
  *    sequence of element weights, sent with `trySend` or `send` by several
- *    senders while a receiver takes them with random yields, every element
- *    arrives once, each sender's in its order, and the buffered count and
- *    weight never exceed the capacity and max(budget, heaviest element).
+ *    senders while a receiver takes them with random yields (and maybe closes
+ *    the channel early, with senders still waiting: they must all end before
+ *    it receives again), every element whose send succeeded arrives once, each sender's in its order, none other arrives,
+ *    and the buffered count and weight never exceed the capacity and
+ *    max(budget, heaviest element) — except that a close adds the elements
+ *    of the senders waiting at that moment (it releases them), so from then
+ *    on the bounds are raised by those elements' count and weight.
  * 3. Jobs: for random trees of jobs, supervisors and launched tasks and random
  *    cancel/fail/complete events, every job ends, every join() resolves, and
  *    the end states obey the rules (checked rule by rule, not by a second
@@ -24,7 +28,7 @@ import * as assert from 'uvu/assert';
 import { ByteChannel } from '../src/channels/byte-channel.ts';
 import { Channel } from '../src/channels/channel.ts';
 import { Dispatchers, createContext, launch } from '../src/channels/context.ts';
-import { EndOfStreamError } from '../src/channels/errors.ts';
+import { ChannelClosedError, EndOfStreamError } from '../src/channels/errors.ts';
 import { Job, SupervisorJob } from '../src/channels/job.ts';
 
 const runs = Number(process.env.FUZZ_RUNS ?? 100_000);
@@ -225,21 +229,39 @@ test('message channel with a weight budget: every element once, in order per sen
       fc.integer({ min: 1, max: 40 }),
       fc.array(fc.array(fc.record({ weight: fc.integer({ min: 0, max: 60 }), sync: fc.boolean(), yields: yieldsArb }), { maxLength: 15 }), { minLength: 1, maxLength: 3 }),
       fc.array(yieldsArb, { maxLength: 60 }),
-      async (capacity, maxWeight, senders, receiverYields) => {
+      fc.option(fc.nat({ max: 30 })),
+      async (capacity, maxWeight, senders, receiverYields, closeAfter) => {
         interface Item { readonly sender: number; readonly seq: number; readonly weight: number }
         const ch = new Channel<Item>(capacity, { maxWeight, weigh: (item) => item.weight });
         let heaviest = 0;
+        /** Items handed to `send`/`trySend` whose call has not returned yet (a superset of the parked ones). */
+        const inFlight = new Set<Item>();
+        /** What a close legitimately adds beyond the bounds: the elements of the senders it released. */
+        let slackCount = 0;
+        let slackWeight = 0;
         const checkBounds = (): void => {
-          if (ch.size > capacity) throw new Error(`size ${ch.size} > capacity ${capacity}`);
-          const bound = Math.max(maxWeight, heaviest);
+          if (ch.size > capacity + slackCount) throw new Error(`size ${ch.size} > capacity ${capacity} + ${slackCount}`);
+          const bound = Math.max(maxWeight, heaviest) + slackWeight;
           if (ch.bufferedWeight > bound) throw new Error(`weight ${ch.bufferedWeight} > ${bound}`);
         };
+        const accepted = new Array<number>(senders.length).fill(0);
+        let closedEarly = false;
         const send = async (sender: number): Promise<void> => {
           for (const [seq, op] of (senders[sender] ?? []).entries()) {
             await yieldTimes(op.yields);
             const item = { sender, seq, weight: op.weight };
             heaviest = Math.max(heaviest, op.weight);
-            if (!(op.sync && ch.trySend(item))) await ch.send(item);
+            inFlight.add(item);
+            try {
+              if (!(op.sync && ch.trySend(item))) await ch.send(item);
+            } catch (error) {
+              // Only a send issued after the receiver's close may fail; the sender then stops.
+              if (closedEarly && error instanceof ChannelClosedError) return;
+              throw error;
+            } finally {
+              inFlight.delete(item);
+            }
+            accepted[sender]!++;
             checkBounds();
           }
         };
@@ -255,6 +277,17 @@ test('message channel with a weight budget: every element once, in order per sen
         const next = new Array<number>(senders.length).fill(0);
         let received = 0;
         for (let i = 0; ; i++) {
+          if (received === closeAfter && !ch.isClosedForSend) {
+            closedEarly = true;
+            for (const item of inFlight) {
+              slackCount++;
+              slackWeight += item.weight;
+            }
+            ch.close();
+            // The close released every waiting sender: they all end without anything being received.
+            const settled = await Promise.race([all.then(() => true), new Promise((resolve) => setImmediate(resolve, false))]);
+            assert.ok(settled, 'a sender was still waiting after the close');
+          }
           await yieldTimes(receiverYields[i % Math.max(1, receiverYields.length)] ?? 0);
           checkBounds();
           const item = ch.tryReceive() ?? (ch.isClosedForReceive ? undefined : await ch.receive().catch(() => undefined));
@@ -264,7 +297,8 @@ test('message channel with a weight budget: every element once, in order per sen
           received++;
         }
         await all;
-        assert.is(received, senders.reduce((sum, list) => sum + list.length, 0));
+        assert.equal(next, accepted, 'exactly the elements whose send succeeded arrived');
+        if (!closedEarly) assert.is(received, senders.reduce((sum, list) => sum + list.length, 0));
         assert.is(ch.bufferedWeight, 0);
       },
     ),

@@ -24,12 +24,14 @@ export interface ByteReadChannel {
   /**
    * Waits until at least `min` bytes (default 1) are available. Resolves `true`
    * when they are, `false` when the channel closed normally with fewer; rejects
-   * with the close cause when it was closed with one. `min` must not exceed the
-   * channel's capacity (`ByteChannel` rejects that with a `RangeError`).
+   * with the close cause when it was closed with one. `min` is a non-negative
+   * integer that must not exceed the channel's capacity (`ByteChannel` rejects
+   * anything else with a `RangeError`).
    */
   awaitContent(min?: number): Promise<boolean>;
   /**
-   * Synchronous fast path: takes up to `max` (>= 1) buffered bytes as a view of
+   * Synchronous fast path: takes up to `max` (a positive integer, or `Infinity`,
+   * the default; anything else throws a `RangeError`) buffered bytes as a view of
    * a queued chunk (zero-copy, never spans two chunks), or `undefined` when
    * nothing is buffered. Throws the close cause if the channel failed and
    * everything buffered before the failure was read.
@@ -40,7 +42,7 @@ export interface ByteReadChannel {
    * nothing is buffered). Consume what you used with `tryReadChunk(n)`.
    */
   peekChunk(): Buffer | undefined;
-  /** Like `tryReadChunk`, waiting for data; `null` at end of stream. */
+  /** Like `tryReadChunk`, waiting for data; `null` at end of stream (a bad `max` rejects with a `RangeError`). */
   readChunk(max?: number): Promise<Buffer | null>;
   /**
    * Copies up to `length` available bytes into `dst` at `offset` (waiting for at
@@ -48,8 +50,9 @@ export interface ByteReadChannel {
    */
   readAvailable(dst: Uint8Array, offset?: number, length?: number): Promise<number>;
   /**
-   * Reads exactly `n` bytes; rejects with `EndOfStreamError` if the stream ends
-   * first (the bytes that were left are consumed; the error says how many).
+   * Reads exactly `n` bytes (a non-negative integer); rejects with
+   * `EndOfStreamError` if the stream ends first (the bytes that were left are
+   * consumed; the error says how many).
    */
   readFully(n: number): Promise<Buffer>;
   readByte(): Promise<number>;
@@ -59,9 +62,15 @@ export interface ByteReadChannel {
   readInt(): Promise<number>;
   /** Big-endian unsigned 64-bit. */
   readLong(): Promise<bigint>;
-  /** Skips up to `n` bytes; resolves with how many were skipped (fewer only at end of stream). */
+  /**
+   * Skips up to `n` bytes (a non-negative integer, or `Infinity` for "until the
+   * end"); resolves with how many were skipped (fewer only at end of stream).
+   */
   discard(n: number): Promise<number>;
-  /** Reads until end of stream (rejects with `LimitExceededError` past `limit`). */
+  /**
+   * Reads until end of stream (rejects with `LimitExceededError` past `limit`,
+   * a non-negative integer or `Infinity`, the default).
+   */
   readRemaining(limit?: number): Promise<Buffer>;
   /**
    * Stops reading: drops buffered bytes and fails the writer's pending and later

@@ -157,6 +157,9 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   // ---- reading -----------------------------------------------------------
 
   awaitContent(min = 1): Promise<boolean> {
+    if (!isCount(min, 0, false)) {
+      return Promise.reject(new RangeError(`awaitContent(min) needs a non-negative integer, got ${min}`));
+    }
     if (this.size - this.unflushed >= min) return TRUE;
     if (this.state !== OPEN) return this.cause === undefined ? FALSE : Promise.reject(this.cause);
     if (!(min <= this.capacity)) {
@@ -174,7 +177,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   }
 
   tryReadChunk(max = Infinity): Buffer | undefined {
-    if (!(max >= 1)) throw new RangeError(`tryReadChunk(max) needs max >= 1, got ${max}`);
+    if (!isCount(max, 1, true)) throw new RangeError(`tryReadChunk(max) needs a positive integer or Infinity, got ${max}`);
     if (this.size - this.unflushed === 0) {
       if (this.state !== OPEN && this.cause !== undefined) throw this.cause;
       return undefined;
@@ -190,7 +193,9 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   }
 
   readChunk(max = Infinity): Promise<Buffer | null> {
-    if (!(max >= 1)) return Promise.reject(new RangeError(`readChunk(max) needs max >= 1, got ${max}`));
+    if (!isCount(max, 1, true)) {
+      return Promise.reject(new RangeError(`readChunk(max) needs a positive integer or Infinity, got ${max}`));
+    }
     if (this.size - this.unflushed !== 0) {
       const head = this.chunks.peek() as Buffer;
       return Promise.resolve(this.takeView(head, Math.min(head.length - this.headOffset, max)));
@@ -215,7 +220,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   }
 
   readFully(n: number): Promise<Buffer> {
-    if (!Number.isSafeInteger(n) || n < 0) {
+    if (!isCount(n, 0, false)) {
       return Promise.reject(new RangeError(`readFully(n) needs a non-negative integer, got ${n}`));
     }
     if (n === 0) return Promise.resolve(EMPTY);
@@ -246,13 +251,18 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   }
 
   discard(n: number): Promise<number> {
-    if (!(n >= 0)) return Promise.reject(new RangeError(`discard(n) needs n >= 0, got ${n}`));
+    if (!isCount(n, 0, true)) {
+      return Promise.reject(new RangeError(`discard(n) needs a non-negative integer or Infinity, got ${n}`));
+    }
     const skipped = Math.min(n, this.size - this.unflushed);
     if (skipped !== 0) this.take(undefined, 0, skipped);
     return skipped === n ? Promise.resolve(n) : this.discardSlow(n, skipped);
   }
 
   async readRemaining(limit = Infinity): Promise<Buffer> {
+    if (!isCount(limit, 0, true)) {
+      throw new RangeError(`readRemaining(limit) needs a non-negative integer or Infinity, got ${limit}`);
+    }
     const parts: Buffer[] = [];
     let total = 0;
     do {
@@ -306,6 +316,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   // ---- writing -----------------------------------------------------------
 
   writeFully(src: Uint8Array): Promise<void> {
+    if (!isBytes(src)) return Promise.reject(new TypeError('writeFully(src) needs a Uint8Array'));
     if (this.state !== OPEN) return Promise.reject(this.writeError());
     const n = src.length;
     if (n === 0) return RESOLVED;
@@ -324,6 +335,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   }
 
   tryWriteFully(src: Uint8Array): boolean {
+    if (!isBytes(src)) throw new TypeError('tryWriteFully(src) needs a Uint8Array');
     if (this.state !== OPEN) throw this.writeError();
     const n = src.length;
     if (n === 0) return true;
@@ -532,6 +544,20 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
       ? (this.cause as Error)
       : new ChannelClosedError('byte channel was closed for writing', this.cause);
   }
+}
+
+/**
+ * Whether `n` is a valid count argument: a safe integer `>= min`, or
+ * `Infinity` where the method takes it ("no limit"). Anything else (a
+ * fraction, NaN, a negative) would leave fractional offsets in the channel.
+ */
+function isCount(n: number, min: number, infinite: boolean): boolean {
+  return Number.isSafeInteger(n) ? n >= min : infinite && n === Infinity;
+}
+
+/** A byte view (any realm): one byte per element, so `length` counts bytes. */
+function isBytes(src: Uint8Array): boolean {
+  return ArrayBuffer.isView(src) && (src as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT === 1;
 }
 
 function isRange(offset: number, length: number, total: number): boolean {

@@ -4,6 +4,13 @@
  * `send` waits while full, `receive` waits while empty; `close` lets
  * receivers drain what was sent, `cancel` drops it and fails both sides.
  *
+ * Close: a sender still waiting for room when the channel is closed is not
+ * kept waiting for a receiver that may never come: its element joins the
+ * buffer, in order and beyond the capacity and weight budget if need be, and
+ * its `send` resolves at once (as with `ByteChannel.close`). So closing
+ * releases every producer, and receivers still get every element sent
+ * before the close, then the end.
+ *
  * Receivers wait for "something to receive, or closed": `awaitReceivable`
  * only looks (the receiver then takes with the synchronous `tryReceive`),
  * `receive` takes the element as it is woken. A consumer that batches —
@@ -19,8 +26,9 @@
  * by the sum of its elements' weights too (bytes, say), with the rule of
  * `ByteChannel`: an element is buffered when the buffer is empty or when its
  * weight fits beside what is buffered. So the buffered weight never exceeds
- * `max(maxWeight, heaviest single element)`, and one element always gets
- * through however heavy it is.
+ * `max(maxWeight, heaviest single element)` while the channel is open (a
+ * close may add the elements of the senders still waiting, see "Close"), and
+ * one element always gets through however heavy it is.
  *
  * Wake-ups: a send resumes waiting receivers from `process.nextTick`, which
  * Node runs once the microtasks queued so far have run — when the sender's
@@ -37,7 +45,7 @@ const TRUE: Promise<boolean> = Promise.resolve(true);
 const FALSE: Promise<boolean> = Promise.resolve(false);
 
 const OPEN = 0;
-/** `close()` was called: no more sends; buffered and waiting elements are still delivered. */
+/** `close()` was called: no more sends; buffered elements (with those of the senders waiting at the close) are still delivered. */
 const CLOSED = 1;
 /** `cancel()` was called: everything was dropped; both sides fail with `cause`. */
 const CANCELLED = 2;
@@ -91,8 +99,10 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
 
   /**
    * The deferred wake-up (see "Wake-ups"). Static and given its channel by
-   * `process.nextTick`, so a channel carries no closure of its own. A
-   * receiver that finds nothing left (another took it) waits again.
+   * `process.nextTick`, so a channel carries no closure of its own. Waiters
+   * are served oldest first; one that finds nothing left (an earlier one took
+   * it) waits again, or sees the end once the channel is closed. A look-only
+   * waiter is told `true` only while something is still receivable.
    */
   private static wakeLater<T extends {} | null>(channel: Channel<T>): void {
     channel.wakeScheduled = false;
@@ -100,8 +110,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     if (waiters === undefined || !channel.hasElements()) return;
     channel.waiters = undefined;
     for (const w of waiters) {
-      if (!w.takes) w.resolve(true);
-      else if (channel.hasElements()) w.resolve(channel.tryReceive() as T);
+      if (channel.hasElements()) w.resolve(w.takes ? (channel.tryReceive() as T) : true);
       else if (channel.state === OPEN) channel.park(w);
       else channel.end(w);
     }
@@ -142,7 +151,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     return this.cause;
   }
 
-  /** Buffered elements (not counting senders still waiting). */
+  /** Buffered elements (not counting senders still waiting; after `close` it may exceed `capacity`). */
   get size(): number {
     return this.buffer.length;
   }
@@ -155,7 +164,9 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   /**
    * Sends `value`, waiting while the channel is full (for a rendezvous channel:
    * until a receiver takes it). Rejects with `ChannelClosedError` after
-   * `close`, or with the cancel cause after `cancel` (also while waiting).
+   * `close`, or with the cancel cause after `cancel` (also while waiting). A
+   * send still waiting when the channel is closed resolves: its element is
+   * buffered for the receivers.
    */
   send(value: T): Promise<void> {
     if (this.state !== OPEN) return Promise.reject(this.sendError());
@@ -233,16 +244,22 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   }
 
   /**
-   * Closes the channel for sending. Elements already buffered, and senders
-   * already waiting, are still delivered; then receivers see the end: a normal
-   * end without `cause`, a failure with `cause`. Returns false if it was
-   * already closed or cancelled.
+   * Closes the channel for sending. Senders still waiting for room are
+   * released: their elements are buffered, in order, even beyond the capacity
+   * and weight budget, and their sends resolve. Receivers then drain every
+   * buffered element before they see the end: a normal end without `cause`,
+   * a failure with `cause`. Returns false if it was already closed or cancelled.
    */
   close(cause?: Error): boolean {
     if (this.state !== OPEN) return false;
     this.state = CLOSED;
     this.cause = cause;
+    for (let s = this.senders.shift(); s !== undefined; s = this.senders.shift()) {
+      this.put(s.value);
+      s.resolve();
+    }
     if (!this.hasElements()) this.endWaiters();
+    else this.wakeWaiters();
     this.runCloseHandlers();
     return true;
   }

@@ -68,7 +68,12 @@ class LaunchedJob extends Job {
     return true;
   }
 
-  /** Settles the job with its block's promise (a prototype method: no closures per task). */
+  /**
+   * Settles the job with its block's promise. The two reactions are the
+   * prototype methods below bound to the job: two small bound functions per
+   * task that capture nothing but the job (no closure over the block or its
+   * context).
+   */
   follow(result: Promise<void>): void {
     result.then(this.#returned.bind(this), this.#threw.bind(this));
   }

@@ -4,11 +4,15 @@
  * ways.
  *
  * Input: each `'data'` chunk is queued by reference (small chunks that
- * arrive while the reader is behind are coalesced by copying, see
- * socket-input.ts, so memory follows bytes rather than TCP segments). When a
- * chunk does not fit, the socket is paused until the channel has taken it, so
- * the input side never buffers more than its capacity (or one chunk, if
- * larger) and the kernel's window pushes back on the peer.
+ * arrive while the reader is behind are coalesced by copying into 16 KiB
+ * slabs, see socket-input.ts, so memory follows bytes rather than TCP
+ * segments). When a chunk does not fit, the socket is paused until the
+ * channel has taken it, and the kernel's window pushes back on the peer. So
+ * the input side holds at most its capacity (or one chunk, if larger) in the
+ * channel, plus either the write that did not fit (one chunk, maybe behind a
+ * run of up to 16 KiB of copies) or the small chunks copied since the last
+ * run (under 16 KiB): one chunk and 16 KiB beyond that. Node's own readable
+ * buffer comes on top.
  * Output: a pump waits for content, takes every buffered chunk, writes them
  * inside `cork()`/`uncork()` (one `writev` per turn), and waits for `'drain'`
  * whenever `write()` says the socket buffer is full; meanwhile the output
@@ -21,9 +25,14 @@
  * - socket `'close'` with output still in use     → output is cancelled (writers fail);
  * - output closed normally                        → everything written, then `socket.end()` (half-close);
  * - output closed with a cause                    → `socket.destroy()`, input closes with that cause;
- * - input cancelled by its reader                 → reading stops; the socket is destroyed once the
- *                                                   output is closed and flushed (at once if it already
- *                                                   is), or `lingerMs` after the cancel at the latest.
+ * - input cancelled by its reader                 → the socket is resumed if paused and what the peer still
+ *                                                   sends is read and discarded (unread bytes would turn the
+ *                                                   final close into a reset, which can cost the peer our
+ *                                                   last bytes); the socket is destroyed at once if the
+ *                                                   output was closed with a cause (abandoned) or is fully
+ *                                                   flushed, else once it is closed and every byte written
+ *                                                   was handed to the kernel (`socket.end()`, then
+ *                                                   `'finish'`), or `lingerMs` after the cancel at the latest.
  * Every listener is removed when the socket closes.
  *
  * Half-close: a socket made with `allowHalfOpen: false` (the default of
@@ -45,8 +54,9 @@ export interface SocketChannelsOptions {
   /** Bytes written to the output channel that may wait for the socket. Default 64 KiB. */
   readonly outputCapacity?: number;
   /**
-   * After the input is cancelled, how long output still being written may
-   * delay destroying the socket. Default 5 s.
+   * After the input is cancelled (the session ended), how long the output may
+   * still take to be written and flushed to a slow peer before the socket is
+   * destroyed anyway. Default 5 s.
    */
   readonly lingerMs?: number;
 }
@@ -86,6 +96,7 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
   let drained: (() => void) | undefined;
   /** Set when the input was cancelled: the socket goes once the output is done. */
   let destroyWhenFlushed = false;
+  /** Set once the pump stopped: `socket.end()` was called (the output may not be flushed yet), or it failed. */
   let pumpDone = false;
   let linger: NodeJS.Timeout | undefined;
 
@@ -121,14 +132,22 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
   const disposeCancelHook = input.invokeOnCancel((cause) => {
     failure ??= cause;
     socket.off('data', onData);
-    // Output closed with a cause is abandoned, not flushed: a pump waiting for
-    // 'drain' from a peer that reads nothing would otherwise keep it for lingerMs.
-    if (pumpDone || output.closedCause !== undefined) {
+    // Read on and discard (no 'data' listener is left), even if the input had paused the socket:
+    // bytes left unread in the kernel make the final close a reset, and a peer that gets a reset
+    // may drop what we sent last. Writes into the input were rejected by the cancel; nothing else resumes it.
+    socket.resume();
+    // At once when there is nothing to flush: everything was handed to the kernel, the socket is
+    // gone, or the output was closed with a cause, which abandons it (a pump waiting for 'drain'
+    // from a peer that reads nothing would otherwise keep the socket for lingerMs).
+    if (output.closedCause !== undefined || socket.writableFinished || socket.destroyed) {
       socket.destroy();
       return;
     }
-    destroyWhenFlushed = true;
     linger = setTimeout(() => socket.destroy(), options.lingerMs ?? DEFAULT_LINGER_MS);
+    // `socket.end()` was called but bytes may still wait in Node's buffer: destroy on 'finish'
+    // (calling `end` again only adds the callback). Otherwise the pump does it when the output ends.
+    if (pumpDone) socket.end(() => socket.destroy());
+    else destroyWhenFlushed = true;
   });
 
   // The pump moves output bytes into the socket, one corked batch per wake-up, and waits for

@@ -70,7 +70,9 @@ export function channelToReadable(channel: ByteReadChannel): ReadableStream<Uint
  * Writes a new byte channel of `capacity` bytes (default 64 KiB) into
  * `stream`, taking a chunk only when the stream's writer is ready. Closing the
  * channel closes the stream; closing it with a cause aborts the stream; a
- * stream error cancels the channel (its writers fail with the error).
+ * stream error cancels the channel as soon as the stream reports it (through
+ * `writer.closed`, even while the pump waits for content), so the producer's
+ * pending and later writes fail with the error rather than being taken.
  */
 export function writableToChannel(
   stream: WritableStream<Uint8Array>,
@@ -78,6 +80,8 @@ export function writableToChannel(
 ): ByteWriteChannel {
   const channel = new ByteChannel(capacity);
   const writer = stream.getWriter();
+  // Rejects when the stream errors (or is aborted, below): a no-op once the channel is cancelled or drained.
+  writer.closed.catch((error: unknown) => channel.cancel(toError(error)));
   const pump = async (): Promise<void> => {
     try {
       for (;;) {

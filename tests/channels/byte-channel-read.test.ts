@@ -155,6 +155,31 @@ test('discard skips across chunks, waits for more, and stops short at the end', 
   assert.instance(await rejection(ch.discard(-1)), RangeError);
 });
 
+test('count arguments must be integers (or Infinity where it means "no limit"): bad ones fail and leave the channel intact', async () => {
+  const ch = new ByteChannel(16);
+  await ch.writeFully(bytes(4));
+  for (const bad of [1.5, 0.5, NaN, -1]) {
+    assert.instance(thrown(() => ch.tryReadChunk(bad)), RangeError, `tryReadChunk(${bad})`);
+    assert.instance(await rejection(ch.readChunk(bad)), RangeError, `readChunk(${bad})`);
+    assert.instance(await rejection(ch.discard(bad)), RangeError, `discard(${bad})`);
+    assert.instance(await rejection(ch.readFully(bad)), RangeError, `readFully(${bad})`);
+    assert.instance(await rejection(ch.awaitContent(bad)), RangeError, `awaitContent(${bad})`);
+    assert.instance(await rejection(ch.readRemaining(bad)), RangeError, `readRemaining(${bad})`);
+  }
+  assert.instance(await rejection(ch.readFully(Infinity)), RangeError);
+  assert.instance(await rejection(ch.awaitContent(Infinity)), RangeError);
+  assert.is(ch.availableForRead, 4, 'nothing was consumed');
+  assert.is(await ch.discard(1), 1);
+  assert.is(ch.availableForRead, 3);
+  assert.is(await ch.readByte(), 1);
+  assert.equal([...(ch.tryReadChunk(Infinity) as Buffer)], [2, 3]);
+  await ch.writeFully(bytes(2, 4));
+  assert.equal([...((await ch.readChunk(Infinity)) as Buffer)], [4, 5]);
+  ch.close();
+  assert.is(await ch.discard(Infinity), 0);
+  assert.is((await ch.readRemaining(Infinity)).length, 0);
+});
+
 test('readRemaining returns everything until the end; one chunk comes back as itself', async () => {
   const one = new ByteChannel();
   const src = bytes(5);

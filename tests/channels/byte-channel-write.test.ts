@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ByteChannel } from '../../src/channels/byte-channel.ts';
-import { bytes, isPending, rejection } from './support.ts';
+import { bytes, isPending, rejection, thrown } from './support.ts';
 
 test('the constructor takes a positive integer capacity, 64 KiB by default', () => {
   assert.is(new ByteChannel().capacity, 64 * 1024);
@@ -107,6 +107,24 @@ test('scalar writes reject values that do not fit', async () => {
   assert.instance(await rejection(ch.writeLong(1n << 64n)), RangeError);
   assert.instance(await rejection(ch.writeLong(-(1n << 63n) - 1n)), RangeError);
   assert.is(ch.availableForRead, 0);
+});
+
+test('writing something other than bytes rejects (or throws, for tryWriteFully) a TypeError and queues nothing', async () => {
+  const ch = new ByteChannel();
+  for (const bad of ['text', [1, 2], new Uint16Array(2), undefined] as unknown as Uint8Array[]) {
+    const written = (() => {
+      try {
+        return ch.writeFully(bad);
+      } catch (error) {
+        return Promise.resolve(error);
+      }
+    })();
+    assert.instance(await rejection(written), TypeError, 'writeFully rejects, it does not throw');
+    assert.instance(thrown(() => ch.tryWriteFully(bad)), TypeError);
+  }
+  assert.is(ch.availableForRead, 0);
+  assert.ok(ch.tryWriteFully(new Uint8Array([7])));
+  assert.is(await ch.readByte(), 7);
 });
 
 test('autoFlush=false hides written bytes until flush()', async () => {

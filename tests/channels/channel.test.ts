@@ -110,6 +110,50 @@ test('close(): receivers drain buffered and parked elements, then the channel en
   assert.instance(await rejection(ch.receive()), ClosedReceiveChannelError);
 });
 
+test('close() releases parked senders at once: their elements join the buffer in order, beyond the capacity', async () => {
+  const ch = new Channel<number>(1);
+  await ch.send(1);
+  const parked = [ch.send(2), ch.send(3)];
+  assert.ok(await isPending(parked[0] as Promise<void>));
+  ch.close();
+  for (const p of parked) assert.not.ok(await isPending(p), 'a parked send resolves without a receiver');
+  await Promise.all(parked);
+  assert.is(ch.size, 3, 'over the capacity of 1');
+  assert.not.ok(ch.isClosedForReceive);
+  assert.equal([await ch.receive(), ch.tryReceive(), await ch.receive()], [1, 2, 3]);
+  assert.ok(ch.isClosedForReceive);
+  assert.instance(await rejection(ch.receive()), ClosedReceiveChannelError);
+});
+
+test('close() ends a producer blocked on a full channel that nobody reads again', async () => {
+  const ch = new Channel<number>(2);
+  let produced = 0;
+  const producer = (async () => {
+    for (let i = 0; ; i++) {
+      await ch.send(i);
+      produced++;
+    }
+  })();
+  await turn();
+  assert.is(produced, 2);
+  ch.close();
+  const error = await rejection(producer);
+  assert.instance(error, ChannelClosedError, 'the send after the close fails, ending the loop');
+  assert.is(produced, 3, 'the parked send completed');
+  assert.equal([ch.tryReceive(), ch.tryReceive(), ch.tryReceive(), ch.tryReceive()], [0, 1, 2, undefined]);
+});
+
+test('close() on a rendezvous channel: a parked sender resolves and its element is still received', async () => {
+  const ch = new Channel<string>();
+  const sending = ch.send('last');
+  assert.ok(await isPending(sending));
+  ch.close(new Error('done'));
+  await sending;
+  assert.is(ch.size, 1);
+  assert.is(await ch.receive(), 'last');
+  assert.is(((await rejection(ch.receive())) as Error).message, 'done');
+});
+
 test('close() releases waiting receivers', async () => {
   const ch = new Channel<number>();
   const receiving = ch.receive();
@@ -240,6 +284,26 @@ test('parked receive() callers each take one element; the ones left over keep wa
   }
 });
 
+test('a look-only waiter behind a receive() that took the only element keeps waiting, then sees what comes next or the end', async () => {
+  const ch = new Channel<number>(1);
+  const taking = ch.receive();
+  const looking = ch.awaitReceivable();
+  ch.trySend(1);
+  assert.is(await taking, 1);
+  assert.ok(await isPending(looking), 'nothing is receivable: the look-only waiter waits again');
+  assert.is(ch.tryReceive(), undefined);
+  ch.trySend(2);
+  assert.is(await looking, true);
+  assert.is(ch.tryReceive(), 2);
+
+  const taking2 = ch.receive();
+  const looking2 = ch.awaitReceivable();
+  ch.trySend(3);
+  ch.close();
+  assert.is(await taking2, 3);
+  assert.is(await looking2, false, 'the only element was taken and the channel is closed');
+});
+
 test('a waiting receiver is resumed once per burst of sends and finds the whole burst', async () => {
   const ch = new Channel<number>(16);
   const batches: number[][] = [];
@@ -308,6 +372,18 @@ test('weight budget: waiting senders are admitted in order while they fit; a lig
   assert.is(ch.bufferedWeight, 10);
   ch.cancel();
   assert.is(ch.bufferedWeight, 0);
+});
+
+test('weight budget: close() buffers the elements of parked senders beyond the budget, in order', async () => {
+  const ch = weighed();
+  assert.ok(ch.trySend('aaaaaaaa'));
+  const parked = [ch.send('bbbbbb'), ch.send('cc')];
+  ch.close();
+  await Promise.all(parked);
+  assert.is(ch.bufferedWeight, 16, 'over the budget of 10');
+  assert.equal([ch.tryReceive(), ch.tryReceive(), ch.tryReceive(), ch.tryReceive()], ['aaaaaaaa', 'bbbbbb', 'cc', undefined]);
+  assert.is(ch.bufferedWeight, 0);
+  assert.ok(ch.isClosedForReceive);
 });
 
 test('weight budget: maxWeight must be a positive integer or Infinity', () => {

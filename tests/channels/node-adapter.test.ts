@@ -6,13 +6,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConnectionResetError } from '../../src/channels/errors.ts';
 import { socketChannels } from '../../src/channels/node-adapter.ts';
-import { rejection } from './support.ts';
+import { rejection, turn } from './support.ts';
 
 const EVENTS = ['data', 'end', 'error', 'close', 'drain'] as const;
 
 /** A connected loopback pair: `local` is the accepted socket the adapter wraps, `peer` the client. */
-async function connect(): Promise<{ local: net.Socket; peer: net.Socket }> {
-  const server = net.createServer({ allowHalfOpen: true });
+async function connect(options: net.ServerOpts = {}): Promise<{ local: net.Socket; peer: net.Socket }> {
+  const server = net.createServer({ allowHalfOpen: true, ...options });
   const accepted = once(server, 'connection') as Promise<[net.Socket]>;
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -61,10 +61,18 @@ test('64 MiB from a fast peer to a slow reader: bounded buffering, paused socket
   const hash = createHash('sha256');
   let received = 0;
   let maxBuffered = 0;
+  // The peer's end closes the input, which queues the writes still waiting for room beyond the
+  // capacity (the close rule of ByteChannel): the bound holds only until then. The adapter's own
+  // 'end' listener was added first, so while `ended` is false the input is still open.
+  let ended = false;
+  local.once('end', () => (ended = true));
+  const sample = (): void => {
+    if (!ended) maxBuffered = Math.max(maxBuffered, input.availableForRead);
+  };
   let sawPaused = false;
   let sinceNap = 0;
   for (;;) {
-    maxBuffered = Math.max(maxBuffered, input.availableForRead);
+    sample();
     const chunk = await input.readChunk();
     if (chunk === null) break;
     hash.update(chunk);
@@ -73,7 +81,7 @@ test('64 MiB from a fast peer to a slow reader: bounded buffering, paused socket
     if (sinceNap >= 1024 * 1024) {
       sinceNap = 0;
       await sleep(2); // slow reader: the peer keeps sending meanwhile
-      maxBuffered = Math.max(maxBuffered, input.availableForRead);
+      sample();
       sawPaused ||= local.isPaused();
     }
   }
@@ -183,6 +191,98 @@ test('cancelling the input destroys the socket and fails later output writes', a
   assert.ok(local.destroyed);
   assert.is(await rejection(output.writeFully(Buffer.from('x'))), cause);
   await peerSeesEnd(peer);
+});
+
+/**
+ * A local socket whose pump has called `socket.end()` with most of `total`
+ * bytes still in Node's writable buffer: the peer reads nothing, and the
+ * high-water mark is above `total`, so the one big `write()` returned true.
+ */
+async function endedWithBytesPending(total: number, lingerMs?: number) {
+  const { local, peer } = await connect({ highWaterMark: 2 * total });
+  assert.ok(local.writableHighWaterMark >= 2 * total, 'this Node lets net.createServer set the high-water mark');
+  peer.pause();
+  const { input, output } = socketChannels(local, lingerMs === undefined ? {} : { lingerMs });
+  const data = randomBytes(total);
+  await output.writeFully(data);
+  output.close();
+  while (!local.writableEnded) await turn();
+  assert.ok(local.writableLength > 0, 'bytes still wait in Node\'s buffer');
+  return { local, peer, input, data };
+}
+
+test('input cancelled after the output ended: a slow peer still gets every byte, then the end', async () => {
+  const total = 32 * 1024 * 1024;
+  const { local, peer, input, data } = await endedWithBytesPending(total);
+  const localClosed = once(local, 'close');
+  input.cancel(); // what the session does when it ends, right after closing its output
+  await turn();
+  assert.not.ok(local.destroyed, 'not destroyed while bytes wait in its buffer');
+  const chunks: Buffer[] = [];
+  let peerError: unknown;
+  peer.on('error', (error) => (peerError = error));
+  peer.on('data', (chunk: Buffer) => chunks.push(chunk));
+  peer.resume();
+  await once(peer, 'end');
+  const received = Buffer.concat(chunks);
+  assert.is(received.length, total);
+  assert.ok(received.equals(data));
+  assert.is(peerError, undefined);
+  peer.end();
+  await localClosed;
+});
+
+test('input cancelled after the output ended: a peer that reads nothing is dropped lingerMs later', async () => {
+  const lingerMs = 100;
+  const { local, peer, input } = await endedWithBytesPending(32 * 1024 * 1024, lingerMs);
+  const started = performance.now();
+  input.cancel();
+  await once(local, 'close');
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed >= lingerMs - 5, `destroyed after ${elapsed} ms, before lingerMs`);
+  assert.ok(elapsed < 5_000, `destroyed after ${elapsed} ms`);
+  peer.destroy();
+});
+
+test('input cancelled after the output was flushed and ended: the socket is destroyed at once', async () => {
+  const { local, peer } = await connect();
+  const { input, output } = socketChannels(local);
+  await output.writeFully(Buffer.from('bye'));
+  output.close();
+  await once(peer, 'data');
+  while (!local.writableFinished) await turn();
+  const started = performance.now();
+  input.cancel();
+  await once(local, 'close');
+  assert.ok(performance.now() - started < 1_000);
+  await peerSeesEnd(peer);
+});
+
+test('a paused input that is cancelled is drained, so the close is a FIN and not a reset', async () => {
+  const { local, peer } = await connect();
+  const { input, output } = socketChannels(local, { inputCapacity: 1024 });
+  const total = 32 * 1024 * 1024;
+  let peerError: unknown;
+  peer.on('error', (error) => (peerError = error));
+  const chunks: Buffer[] = [];
+  peer.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const peerEnded = once(peer, 'end');
+  const localClosed = once(local, 'close');
+  peer.write(Buffer.alloc(total)); // far more than the input and the kernel buffers hold
+  while (!local.isPaused()) await turn(); // nobody reads the input: it is full and the socket paused
+  input.cancel();
+  for (const deadline = Date.now() + 2_000; local.bytesRead < total && Date.now() < deadline; ) await sleep(5);
+  const drained = local.bytesRead;
+  await output.writeFully(Buffer.from('bye'));
+  output.close();
+  await peerEnded;
+  await localClosed;
+  await sleep(20); // a reset would reach the peer meanwhile
+  assert.is(drained, total, 'what the peer sent after the cancel was read and discarded');
+  assert.is(peerError, undefined, 'the peer saw a reset');
+  assert.is(Buffer.concat(chunks).toString(), 'bye');
+  peer.end();
+  await once(peer, 'close');
 });
 
 test('an already destroyed socket gives closed channels', async () => {

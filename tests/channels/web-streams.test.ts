@@ -168,6 +168,31 @@ test('writableToChannel: close(cause) aborts the stream; a stream error fails th
   assert.is(await rejection(out.writeFully(bytes(1))), boom);
 });
 
+test('writableToChannel: a stream error cancels the channel at once, even while nothing is being written', async () => {
+  let controller: WritableStreamDefaultController | undefined;
+  const taken: Uint8Array[] = [];
+  const stream = new WritableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+    write(chunk) {
+      taken.push(chunk);
+    },
+  });
+  const ch = writableToChannel(stream);
+  await ch.writeFully(bytes(2));
+  await turn();
+  assert.is(taken.length, 1);
+  const boom = new Error('sink failed');
+  controller?.error(boom);
+  await turn();
+  assert.ok(ch.isClosedForWrite, 'the error is noticed without waiting for the next chunk');
+  assert.is(await rejection(ch.writeFully(bytes(3))), boom, 'the next write fails instead of being taken and lost');
+  assert.is(ch.close(), false, "the producer's close does not report success");
+  await turn();
+  assert.is(taken.length, 1);
+});
+
 test('channelToWritable: writes resolve as the channel queues them; close and abort map to close', async () => {
   const ch = new ByteChannel(4);
   const writer = channelToWritable(ch).getWriter();
