@@ -18,6 +18,7 @@ export {
   CancellationError,
   ChannelClosedError,
   ClosedReceiveChannelError,
+  ConnectionResetError,
   EndOfStreamError,
   LimitExceededError,
 } from './channels/errors.ts';
@@ -53,6 +54,7 @@ export {
   type PerMessageDeflateOptions,
   type DeflateParams,
 } from './session/permessage-deflate.ts';
+export { CodecClosedError } from './session/deflate-codec.ts';
 
 // Upgrade and embedding.
 export { WebSocketUpgrade, type WebSocketUpgradeOptions } from './upgrade/websocket-upgrade.ts';
@@ -62,7 +64,7 @@ export { computeAcceptKey } from './upgrade/accept-key.ts';
 export { readRequestHead, type RequestHead, type RequestHeadOptions } from './upgrade/request-head.ts';
 export { formatErrorResponse, formatResponseHead } from './upgrade/http-response.ts';
 export type { ExtensionNegotiator } from './upgrade/extension-negotiation.ts';
-export type { ExtensionOffer } from './upgrade/header-tokens.ts';
+export { formatExtensions, type ExtensionOffer } from './upgrade/header-tokens.ts';
 export { createWebSocketServer, handleUpgrade, serveSocket, type ServeOptions, type WebSocketHandler } from './upgrade/serve.ts';
 
 // Client.

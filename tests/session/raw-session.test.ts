@@ -108,6 +108,26 @@ test('incomingQueueBytes: frames the handler has not taken stop reading at the b
   server.close();
 });
 
+test('a raw handler that returns without reading while frames are queued: the session still ends (closeTimeoutMs), its job completes', async () => {
+  let session!: RawWebSocketSession;
+  const { port, server, job } = await rawServer(
+    async (s) => {
+      session = s;
+      await s.incoming.receive(); // one frame, then the handler is done
+    },
+    { maxFrameSize: 4096, incomingQueue: 2, closeTimeoutMs: 200 },
+  );
+  const client = await RawClient.open(port, handshakeRequest('/'));
+  for (let i = 0; i < 20; i++) client.sendFrame(Opcode.Binary, 'x'.repeat(100));
+  assert.equal(await client.closeFrame(), { code: 1000, reason: '' });
+  client.sendFrame(Opcode.Close, Buffer.from([0x03, 0xe8])); // stuck behind the frames nobody reads
+  const done = await Promise.race([(await job).join().then(() => 'completed'), new Promise((r) => setTimeout(r, 3000, 'still running'))]);
+  assert.is(done, 'completed');
+  assert.equal(await session.closeReason, { code: 1006, reason: '' });
+  client.destroy();
+  server.close();
+});
+
 test('flush resolves once every frame queued before it was handed to the output', async () => {
   let flushedAfter = -1;
   const { port, server, job } = await rawServer(async (s) => {
