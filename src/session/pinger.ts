@@ -1,7 +1,8 @@
 /**
  * Keep-alive for a default session: sends a ping every interval and drops the
  * connection (1006, `PingTimeoutError`) when its pong does not come back in
- * time. Each ping carries an 8-byte sequence number; only the pong echoing the
+ * time (time our own reader spends paused by backpressure does not count).
+ * Each ping carries an 8-byte sequence number; only the pong echoing the
  * latest one counts.
  */
 import { frame, Opcode } from '../frames/frame.ts';
@@ -46,6 +47,18 @@ export class Pinger {
     // A full queue means the peer is not reading; the write timeout handles that.
     if (!raw.outgoing.trySend(frame(Opcode.Ping, payload))) return;
     this.#awaiting = payload;
-    this.#deadline = setTimeout(() => raw.terminate(new PingTimeoutError(this.#timeoutMs)), this.#timeoutMs);
+    this.#armDeadline();
+  }
+
+  /**
+   * Drops the peer `timeoutMs` from now unless its pong came; while our own
+   * reader is paused by backpressure the pong cannot be read, so the wait
+   * starts over instead.
+   */
+  #armDeadline(): void {
+    this.#deadline = setTimeout(() => {
+      if (this.#raw.isReadingPaused) this.#armDeadline();
+      else this.#raw.terminate(new PingTimeoutError(this.#timeoutMs));
+    }, this.#timeoutMs);
   }
 }

@@ -90,6 +90,8 @@ export class RawWebSocketSession {
   /** The error that ended reading (protocol error or lost connection), once known. */
   #failure: Error | undefined;
   #terminated = false;
+  /** See `isReadingPaused`. */
+  #readingPaused = false;
   /** Set once the session is shutting down on purpose: a failing read is then expected. */
   #stopping = false;
   #closeTimer: NodeJS.Timeout | undefined;
@@ -145,6 +147,15 @@ export class RawWebSocketSession {
   /** The error that ended reading: the peer's protocol error or the lost connection. */
   get failure(): Error | undefined {
     return this.#failure;
+  }
+
+  /**
+   * True while the reader waits for the handler to take frames or messages
+   * (backpressure): nothing from the peer is read meanwhile, so timeouts that
+   * wait for the peer (a pong) must not count this time against it.
+   */
+  get isReadingPaused(): boolean {
+    return this.#readingPaused;
   }
 
   /** True once a close frame has been queued or sent: no data frame may follow. */
@@ -283,7 +294,7 @@ export class RawWebSocketSession {
             return;
           }
           const delivered = this.#deliver(f);
-          if (delivered !== undefined) await delivered;
+          if (delivered !== undefined) await this.#waitForRoom(delivered);
         }
       }
     } catch (error) {
@@ -306,6 +317,16 @@ export class RawWebSocketSession {
       throw this.incoming.closedCause ?? new ChannelClosedError('incoming frames were closed');
     }
     return sink(f);
+  }
+
+  /** Waits for a frame to be taken in (backpressure), with `isReadingPaused` true meanwhile. */
+  async #waitForRoom(delivered: Promise<void>): Promise<void> {
+    this.#readingPaused = true;
+    try {
+      await delivered;
+    } finally {
+      this.#readingPaused = false;
+    }
   }
 
   /** The writer task: frames to output bytes, one batch (one output write) per turn. */
@@ -378,7 +399,7 @@ export class RawWebSocketSession {
     this.#closeReceived = reason;
     this.#settleCloseReason(reason);
     const delivered = this.#deliver(f);
-    if (delivered !== undefined) await delivered;
+    if (delivered !== undefined) await this.#waitForRoom(delivered);
     this.incoming.close();
     if (this.#closeSent) this.#onHandshakeDone();
   }

@@ -181,6 +181,31 @@ test('server pings (pingIntervalMs) are answered by ws automatically and the ses
   }
 });
 
+test('a slow handler does not get a live ws peer dropped: the pong wait pauses while our reader is held by backpressure', async () => {
+  const pinging = await startServer(
+    async (session) => {
+      await new Promise((resolve) => setTimeout(resolve, 700)); // takes nothing for 700 ms
+      for await (const message of session) await session.send(message);
+    },
+    { defaultSession: { pingIntervalMs: 50, pingTimeoutMs: 150, messageQueue: 1 } },
+  );
+  const peer = await WsPeer.open(`ws://127.0.0.1:${pinging.port}/`);
+  try {
+    // One message fills the queue; the reader then waits, and ws's pongs sit unread behind the rest.
+    for (let i = 0; i < 5; i++) await peer.send(`m${i}`);
+    const echoed: string[] = [];
+    for (let i = 0; i < 5; i++) echoed.push((await peer.next()).data.toString());
+    assert.equal(echoed, ['m0', 'm1', 'm2', 'm3', 'm4']);
+    assert.is(peer.socket.readyState, peer.socket.OPEN);
+    assert.ok((await pinging.job()).isActive, 'the session job is still running');
+    assert.ok(peer.pings.length >= 1, 'the server pinged while its handler was busy');
+  } finally {
+    peer.socket.close(1000);
+    await peer.closed;
+    await pinging.close();
+  }
+});
+
 test('a client that does not answer pings (ws autoPong: false) is dropped after the ping timeout (1006 both sides)', async () => {
   let serverReason: CloseReason | undefined;
   const pinging = await startServer(
