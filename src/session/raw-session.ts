@@ -177,7 +177,11 @@ export class RawWebSocketSession {
     return true;
   }
 
-  /** Resolves once every frame queued before the call has been handed to the output. */
+  /**
+   * Resolves once the outgoing queue has been emptied into the output: every
+   * frame queued before the call has been handed over (and any queued since;
+   * a producer that never pauses keeps it waiting).
+   */
   flush(): Promise<void> {
     if (this.#writerIdle && this.outgoing.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#flushWaiters.push(resolve));
@@ -344,6 +348,7 @@ export class RawWebSocketSession {
           this.#writerIdle = false;
           continue;
         }
+        this.#writerIdle = false; // also for the first batch, queued before the writer started
         let closeInBatch = false;
         do {
           if (this.#closeSent) continue; // nothing may follow a close frame
