@@ -1,7 +1,8 @@
 /**
  * Closing and misuse at the edges, over loopback: a close with an invalid
  * code or reason, a close after the connection was lost, a raw close frame
- * the peer never answers, invalid frames handed to `send`, a close right
+ * the peer never answers, a protocol error the handler never takes (two
+ * close timers in a row), invalid frames handed to `send`, a close right
  * after an un-awaited send through permessage-deflate, pings after the
  * connection was lost, invalid limits, and an upgrade for a socket that is
  * already gone.
@@ -9,7 +10,7 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Socket } from 'node:net';
+import { createConnection, Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ByteChannel } from '../../src/channels/byte-channel.ts';
@@ -23,6 +24,7 @@ import { RawWebSocketSession } from '../../src/session/raw-session.ts';
 import { connect } from '../../src/upgrade/connect.ts';
 import { createWebSocketServer, handleUpgrade } from '../../src/upgrade/serve.ts';
 import { captureUncaught } from '../channels/support.ts';
+import { connectionCount, waitFor } from '../hardening/support.ts';
 import { handshakeRequest, RawClient } from '../support/raw-client.ts';
 import { startServer } from '../support/server.ts';
 
@@ -90,6 +92,40 @@ test('a raw close frame sent with send() starts the close timer: a peer that nev
   assert.equal(await raw.closeReason, { code: 1006, reason: '' });
   assert.ok(Date.now() - started < 3000, 'dropped by the close timer, not by anything slower');
   client.destroy();
+  await server.close();
+});
+
+test('a protocol error the handler never takes: 1002 after closeTimeoutMs, then dropped closeTimeoutMs later if the peer never answers', async () => {
+  let raw!: RawWebSocketSession;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const server = await startServer(
+    async (session) => {
+      raw = session.raw;
+      await released; // reads nothing until the test is over
+    },
+    { session: { closeTimeoutMs: 150 } },
+  );
+  // A peer that keeps its side open after our FIN and never answers the close frame.
+  const socket = createConnection({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+  socket.on('error', () => {});
+  let received = Buffer.alloc(0);
+  let ended = false;
+  socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+  socket.on('end', () => (ended = true));
+  await once(socket, 'connect');
+  socket.write(handshakeRequest('/'));
+  await waitFor(() => received.includes('\r\n\r\n'), 3000, 'the 101');
+  const headEnd = received.indexOf('\r\n\r\n') + 4;
+  socket.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4])); // opcode 3 is reserved: 1002
+  // The first timer waits for the handler to take the error, then fails the connection; the second
+  // bounds the close handshake (a fired timer used to block it, leaving the socket open for good).
+  await waitFor(() => ended, 3000, 'our close frame and FIN');
+  assert.equal([...received.subarray(headEnd)], [0x88, 0x02, 0x03, 0xea]);
+  await waitFor(async () => (await connectionCount(server.server)) === 0, 3000, 'the server to drop the socket');
+  assert.equal(await raw.closeReason, { code: 1006, reason: '' });
+  socket.destroy();
+  release();
   await server.close();
 });
 
