@@ -421,17 +421,9 @@ export class FrameParser {
         this.#checkUtf8(payload, 0, length);
         return this.#complete(payload);
       }
-      // Returned only once every byte is written; small ones come from Node's shared pool.
-      gather = this.#gather = Buffer.allocUnsafe(gatherCapacity(length, 0, Math.min(length, this.#unconsumed)));
-    } else if (gather.length < length) {
-      // A payload over GATHER_EXACT_MAX: grow to hold what has arrived (never past `length`).
-      const needed = Math.min(length, from + this.#unconsumed);
-      if (needed > gather.length) {
-        const grown = Buffer.allocUnsafe(gatherCapacity(length, gather.length, needed));
-        gather.copy(grown, 0, 0, from);
-        gather = this.#gather = grown;
-      }
     }
+    const needed = Math.min(length, from + this.#unconsumed);
+    if (gather === undefined || needed > gather.length) gather = this.#growGather(length, from, needed);
     let filled = from;
     const end = gather.length; // at most `length`, and room for every byte pushed so far
     while (filled < end && this.#unconsumed > 0) {
@@ -448,6 +440,19 @@ export class FrameParser {
     this.#gather = undefined;
     this.#gathered = 0;
     return this.#complete(gather);
+  }
+
+  /**
+   * Makes the gather buffer of a `length`-byte payload, or grows it, so it
+   * holds `needed` bytes, keeping the `from` bytes already gathered (see
+   * `gatherCapacity`). Returned only once every byte is written; small ones
+   * come from Node's shared pool.
+   */
+  #growGather(length: number, from: number, needed: number): Buffer {
+    const old = this.#gather;
+    const grown = Buffer.allocUnsafe(gatherCapacity(length, old?.length ?? 0, needed));
+    old?.copy(grown, 0, 0, from);
+    return (this.#gather = grown);
   }
 
   /** Checks the UTF-8 of the unmasked payload bytes `bytes[start..end)`, if due. */
