@@ -552,12 +552,12 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
  * fraction, NaN, a negative) would leave fractional offsets in the channel.
  */
 function isCount(n: number, min: number, infinite: boolean): boolean {
-  return Number.isSafeInteger(n) ? n >= min : infinite && n === Infinity;
+  return n === Infinity ? infinite : Number.isSafeInteger(n) && n >= min;
 }
 
-/** A byte view (any realm): one byte per element, so `length` counts bytes. */
+/** A byte view (a Buffer first, the common case; else any realm's): one byte per element, so `length` counts bytes. */
 function isBytes(src: Uint8Array): boolean {
-  return ArrayBuffer.isView(src) && (src as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT === 1;
+  return Buffer.isBuffer(src) || (ArrayBuffer.isView(src) && (src as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT === 1);
 }
 
 function isRange(offset: number, length: number, total: number): boolean {

@@ -217,7 +217,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     const value = this.buffer.shift();
     if (value !== undefined) {
       if (this.weigh !== undefined) this.weight -= this.weigh(value);
-      if (this.senders.length !== 0) this.admitSenders();
+      if (this.senders.length !== 0) this.admitSenders(false);
       return value;
     }
     const sender = this.senders.shift();
@@ -254,10 +254,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     if (this.state !== OPEN) return false;
     this.state = CLOSED;
     this.cause = cause;
-    for (let s = this.senders.shift(); s !== undefined; s = this.senders.shift()) {
-      this.put(s.value);
-      s.resolve();
-    }
+    this.admitSenders(true);
     if (!this.hasElements()) this.endWaiters();
     else this.wakeWaiters();
     this.runCloseHandlers();
@@ -330,9 +327,9 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     if (this.weigh !== undefined) this.weight += this.weigh(value);
   }
 
-  /** After a receive made room: buffers waiting senders' elements, in order, while they fit. */
-  private admitSenders(): void {
-    for (let s = this.senders.peek(); s !== undefined && this.fits(s.value); s = this.senders.peek()) {
+  /** Buffers waiting senders' elements and resolves their sends, in order: while they fit, or all of them (`close`). */
+  private admitSenders(all: boolean): void {
+    for (let s = this.senders.peek(); s !== undefined && (all || this.fits(s.value)); s = this.senders.peek()) {
       this.senders.shift();
       this.put(s.value);
       s.resolve();

@@ -40,7 +40,7 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
   readonly #pinger: Pinger | undefined;
   readonly #assembler: MessageAssembler;
   /** Serialises outgoing messages through async extension transforms, keeping their order. */
-  #sendChain: Promise<unknown> | undefined;
+  #sendChain: Promise<void> | undefined;
   /** Set by `abandon()`: nobody will receive messages any more. */
   #abandoned = false;
 
@@ -86,7 +86,7 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
     const opcode = typeof data === 'string' ? Opcode.Text : Opcode.Binary;
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : asBuffer(data);
     if (this.raw.extensions.length === 0) return this.raw.send(frame(opcode, payload));
-    const sent = (this.#sendChain ?? Promise.resolve()).then(async () => {
+    return this.#chain(this.#sendChain ?? RESOLVED, async () => {
       let bytes = payload;
       let rsv = 0;
       for (const extension of this.raw.extensions) {
@@ -96,8 +96,6 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
       }
       await this.raw.send({ opcode, fin: true, rsv1: (rsv & 0b100) !== 0, rsv2: (rsv & 0b010) !== 0, rsv3: (rsv & 0b001) !== 0, payload: bytes });
     });
-    this.#sendChain = sent.catch(() => {});
-    return sent;
   }
 
   /**
@@ -106,27 +104,31 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
    * runner waits for it before closing). Otherwise `undefined`: sends are
    * queued at once.
    */
-  sendsQueued(): Promise<unknown> | undefined {
+  sendsQueued(): Promise<void> | undefined {
     return this.#sendChain;
   }
 
   /** Sends one frame as is (no extension transform), after the messages sent before it. */
   sendFrame(f: Frame): Promise<void> {
     const chain = this.#sendChain;
-    if (chain === undefined) return this.raw.send(f);
-    const sent = chain.then(() => this.raw.send(f));
-    this.#sendChain = sent.catch(() => {});
-    return sent;
+    return chain === undefined ? this.raw.send(f) : this.#chain(chain, () => this.raw.send(f));
   }
 
   /**
-   * Runs `action` now, or, while messages go through extension transforms,
+   * Runs `step` now, or, while messages go through extension transforms,
    * once the messages sent before it are queued: a close never overtakes them.
    */
-  #afterSends(action: () => void): void {
+  #afterSends(step: () => void): void {
     const chain = this.#sendChain;
-    if (chain === undefined) action();
-    else this.#sendChain = chain.then(action).catch(() => {});
+    if (chain === undefined) step();
+    else void this.#chain(chain, step);
+  }
+
+  /** Runs `step` after `previous` and makes it the end of the send chain (which never rejects). */
+  #chain(previous: Promise<unknown>, step: () => Promise<void> | void): Promise<void> {
+    const done = previous.then(step);
+    this.#sendChain = done.catch(() => {});
+    return done;
   }
 
   /**
@@ -284,6 +286,7 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
   }
 }
 
+const RESOLVED: Promise<void> = Promise.resolve();
 const DONE: IteratorResult<Message, undefined> = Object.freeze({ value: undefined, done: true });
 
 /** A queued message's weight: its bytes, or its length for text. */

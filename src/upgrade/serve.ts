@@ -108,7 +108,7 @@ function answer(
   // Handed to the handler, then dropped: a running session does not keep its request alive.
   let call: UpgradeCall | undefined = request;
   try {
-    resolveOptions(DEFAULT_SESSION_DEFAULTS, options.defaultSession); // the session options are checked by WebSocketUpgrade
+    checkServeOptions(options);
     upgrade = new WebSocketUpgrade(
       request,
       options.protocols,
@@ -128,12 +128,11 @@ function answer(
         // The close that follows the handler must not overtake its un-awaited sends.
         if (result === undefined) {
           abandon();
-          return session.sendsQueued()?.then(() => {});
+          return session.sendsQueued();
         }
         return Promise.resolve(result)
           .finally(abandon)
-          .then(() => session.sendsQueued())
-          .then(() => {});
+          .then(() => session.sendsQueued());
       },
       options,
     );
