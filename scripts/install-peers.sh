@@ -2,6 +2,8 @@
 # Installs the real WebSocket peers the interop tests talk to (Debian 12):
 #   chromium            -> /usr/bin/chromium          (tests/support/chromium.ts)
 #   python3-websockets  -> for /usr/bin/python3       (tests/support/python-peer.ts)
+#   python3-h2          -> for /usr/bin/python3       (the HTTP/2 peer tests)
+#   redis-server        -> /usr/bin/redis-server      (the Redis broker tests start their own)
 # Called by .ci/run before `npm ci`. Idempotent: when both are present it only
 # checks and exits (well under a second). As root it runs `apt-get update` once
 # and installs what is missing; as non-root it warns and continues -- the peer
@@ -20,10 +22,17 @@ fi
 if [[ ! -x $PY ]] || ! "$PY" -c 'import websockets' >/dev/null 2>&1; then
   missing+=(python3-websockets)
 fi
+if [[ ! -x $PY ]] || ! "$PY" -c 'import h2' >/dev/null 2>&1; then
+  missing+=(python3-h2)
+fi
+if [[ ! -x /usr/bin/redis-server ]]; then
+  missing+=(redis-server)
+fi
 
 if ((${#missing[@]} == 0)); then
   echo "[install-peers] ok: $(/usr/bin/chromium --version 2>/dev/null | head -1);" \
-    "python3-websockets $("$PY" -c 'import websockets; print(websockets.__version__)')"
+    "python3-websockets $("$PY" -c 'import websockets; print(websockets.__version__)');" \
+    "python3-h2 $("$PY" -c 'import h2; print(h2.__version__)'); $(/usr/bin/redis-server --version | cut -d' ' -f1-3)"
   exit 0
 fi
 
@@ -45,3 +54,5 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # Verify, loudly.
 /usr/bin/chromium --version
 "$PY" -c 'import websockets; print("python3-websockets", websockets.__version__)'
+"$PY" -c 'import h2; print("python3-h2", h2.__version__)'
+/usr/bin/redis-server --version
