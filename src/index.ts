@@ -35,7 +35,7 @@ export { Utf8Validator, isValidUtf8 } from './frames/utf8.ts';
 
 // Sessions.
 export { RawWebSocketSession, type RawSessionConfig, type Role } from './session/raw-session.ts';
-export { DefaultWebSocketSession, type Message } from './session/default-session.ts';
+export { DefaultWebSocketSession, type Message, type SessionInfo, type SessionRequest } from './session/default-session.ts';
 export { runSession, type SessionHandler } from './session/run-session.ts';
 export type { RawSessionOptions, DefaultSessionOptions } from './session/options.ts';
 export type { WebSocketExtension, EncodedMessage } from './session/extension.ts';

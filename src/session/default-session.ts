@@ -31,10 +31,35 @@ import type { RawWebSocketSession } from './raw-session.ts';
 /** A whole message: text as a string, binary as a Buffer. */
 export type Message = string | Buffer;
 
-export class DefaultWebSocketSession implements AsyncIterable<Message> {
+/** The HTTP request a session was opened with (node's `IncomingMessage` and `RequestHead` satisfy it). */
+export interface SessionRequest {
+  readonly method?: string | undefined;
+  /** The request target, e.g. `/chat?room=1`. */
+  readonly url?: string | undefined;
+  /** Lower-case header names. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** What the code that accepted the connection knows of it (see the session's fields of the same names). */
+export interface SessionInfo<Data = unknown> {
+  readonly request?: SessionRequest | undefined;
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  readonly data?: Data;
+}
+
+export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Message> {
   /** The raw session underneath (its `outgoing` is shared; do not read its `incoming`). */
   readonly raw: RawWebSocketSession;
   readonly options: ResolvedDefaultSessionOptions;
+  /** The upgrade request (URL and headers) when the server side accepted it; `undefined` otherwise. */
+  readonly request: SessionRequest | undefined;
+  /** The peer's IP address, when known. */
+  readonly remoteAddress: string | undefined;
+  /** The peer's port, when known. */
+  readonly remotePort: number | undefined;
+  /** Per-connection data of your own (a server's `verify` hook can set it); `undefined` until set. */
+  data: Data;
 
   readonly #messages: Channel<Message>;
   readonly #pinger: Pinger | undefined;
@@ -44,8 +69,12 @@ export class DefaultWebSocketSession implements AsyncIterable<Message> {
   /** Set by `abandon()`: nobody will receive messages any more. */
   #abandoned = false;
 
-  constructor(raw: RawWebSocketSession, options?: DefaultSessionOptions) {
+  constructor(raw: RawWebSocketSession, options?: DefaultSessionOptions, info?: SessionInfo<Data>) {
     this.raw = raw;
+    this.request = info?.request;
+    this.remoteAddress = info?.remoteAddress;
+    this.remotePort = info?.remotePort;
+    this.data = info?.data as Data;
     this.options = resolveOptions(DEFAULT_SESSION_DEFAULTS, options);
     this.#messages = new Channel<Message>(this.options.messageQueue, { maxWeight: this.options.messageQueueBytes, weigh: messageLength });
     if (this.options.pingIntervalMs > 0) {

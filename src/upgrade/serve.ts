@@ -13,7 +13,7 @@ import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel
 import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
 import type { Job } from '../channels/job.ts';
 import { socketChannels, type SocketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
-import { DefaultWebSocketSession } from '../session/default-session.ts';
+import { DefaultWebSocketSession, type SessionInfo } from '../session/default-session.ts';
 import { DEFAULT_SESSION_DEFAULTS, RAW_SESSION_DEFAULTS, resolveOptions, type DefaultSessionOptions } from '../session/options.ts';
 import { HandshakeError } from './errors.ts';
 import type { HandshakeOptions, UpgradeCall } from './handshake.ts';
@@ -57,7 +57,7 @@ export function handleUpgrade(
   // node:http already took `head` (the client's first frames, if any) off the socket.
   if (head.length > 0) socket.unshift(head);
   const { input, output } = connectionChannels(socket, options);
-  return answer(request, input, output, handler, options);
+  return answer(request, input, output, handler, options, peerOf(socket));
 }
 
 /**
@@ -75,7 +75,7 @@ export async function serveSocket(socket: Duplex, handler: WebSocketHandler, opt
     else output.close(error instanceof Error ? error : undefined);
     return undefined;
   }
-  return answer(request, input, output, handler, options);
+  return answer(request, input, output, handler, options, peerOf(socket));
 }
 
 /** A node:net server that serves WebSocket connections with `serveSocket`. */
@@ -98,6 +98,7 @@ function answer(
   output: ByteWriteChannel,
   handler: WebSocketHandler,
   options: ServeOptions,
+  peer: Peer,
 ): Job | undefined {
   // The peer already went away (say, while an 'upgrade' listener awaited its own checks): nothing to answer.
   if (output.isClosedForWrite) {
@@ -105,15 +106,21 @@ function answer(
     return undefined;
   }
   let upgrade: WebSocketUpgrade;
-  // Handed to the handler, then dropped: a running session does not keep its request alive.
+  // The session keeps the method, target and headers, not the whole request object (node's holds its socket and parser).
+  // The request object itself is handed to the handler once, then dropped.
   let call: UpgradeCall | undefined = request;
+  const info: SessionInfo = {
+    request: { method: request.method, url: request.url, headers: request.headers },
+    remoteAddress: peer.remoteAddress,
+    remotePort: peer.remotePort,
+  };
   try {
     checkServeOptions(options);
     upgrade = new WebSocketUpgrade(
       request,
       options.protocols,
       (raw) => {
-        const session = new DefaultWebSocketSession(raw, options.defaultSession);
+        const session = new DefaultWebSocketSession(raw, options.defaultSession, info);
         const upgraded = call as UpgradeCall;
         call = undefined;
         // Messages nobody will read must not stop the session from reading the peer's close.
@@ -147,6 +154,17 @@ function answer(
   output.tryWriteFully(formatResponseHead(upgrade.status, upgrade.headers));
   const engine = options.engineContext ?? DEFAULT_CONTEXT;
   return upgrade.upgrade(input, output, engine, options.userContext ?? engine);
+}
+
+/** The peer's address as the socket reports it (a `net.Socket`'s; other duplexes may have none). */
+interface Peer {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+}
+
+function peerOf(socket: Duplex): Peer {
+  const { remoteAddress, remotePort } = socket as Duplex & Peer;
+  return { remoteAddress, remotePort };
 }
 
 /** The socket's byte channels; frames go out as soon as written (no Nagle delay), as in ws. */
