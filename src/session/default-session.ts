@@ -17,7 +17,7 @@ import { ProtocolError } from '../frames/errors.ts';
 import { frame, Opcode, type Frame } from '../frames/frame.ts';
 import { isValidUtf8 } from '../frames/utf8.ts';
 import { SessionClosedError } from './errors.ts';
-import type { WebSocketExtension } from './extension.ts';
+import type { WebSocketExtension } from '../extensions/extension.ts';
 import { MessageAssembler, type AssembledMessage } from './message-assembler.ts';
 import {
   DEFAULT_SESSION_DEFAULTS,

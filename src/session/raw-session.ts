@@ -25,7 +25,7 @@ import { FrameParser } from '../frames/parser.ts';
 import { checkFrame, FrameSerializer } from '../frames/serializer.ts';
 import { ConnectionClosedError, PartialFrameTimeoutError, SessionClosedError, WriteTimeoutError } from './errors.ts';
 import { Deadline } from './deadline.ts';
-import type { WebSocketExtension } from './extension.ts';
+import type { WebSocketExtension } from '../extensions/extension.ts';
 import { RAW_SESSION_DEFAULTS, resolveOptions, type RawSessionOptions, type ResolvedRawSessionOptions } from './options.ts';
 
 /** Which end of the connection this session is: servers expect masked frames, clients send them. */
