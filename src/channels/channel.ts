@@ -30,10 +30,14 @@
  * close may add the elements of the senders still waiting, see "Close"), and
  * one element always gets through however heavy it is.
  *
- * Wake-ups: a send resumes waiting receivers from `process.nextTick`, which
- * Node runs once the microtasks queued so far have run — when the sender's
- * burst yields. The consumer then finds the whole burst (one wake-up per
- * burst, not per element). `close` and `cancel` release waiters at once.
+ * Wake-ups: a parked `receive` is handed its element at once (its promise
+ * resolves; nothing runs synchronously). A consumer that only looks
+ * (`awaitReceivable`, or a `whenReceivable` listener) is resumed from
+ * `process.nextTick`, which Node runs once the microtasks queued so far have
+ * run — when the sender's burst yields. It then finds the whole burst (one
+ * wake-up per burst, not per element): the session's writer serializes a
+ * turn's frames into one write this way. `close` and `cancel` release every
+ * waiter at once.
  */
 import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from './errors.ts';
 import { callHandler } from './report.ts';
@@ -65,6 +69,12 @@ interface Waiter<T> {
   readonly reject: (error: Error) => void;
 }
 
+/** A consumer parked by `whenReceivable`: called back instead of resolving a promise. */
+export interface ReceivableListener {
+  /** Something became receivable, or the channel ended: look again. */
+  onReceivable(): void;
+}
+
 /** A second bound on a `Channel`'s buffer: the sum of `weigh(element)` over buffered elements. */
 export interface ChannelWeightBudget<T> {
   /** Total weight buffered before `send` waits (a positive integer or `Infinity`). */
@@ -91,6 +101,8 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   private senders = emptyRing<PendingSend<T>>();
   /** Parked receivers, oldest first; `undefined` when there are none (an idle channel holds no array). */
   private waiters: Waiter<T>[] | undefined;
+  /** The consumer parked with `whenReceivable`, if any. */
+  private listener: ReceivableListener | undefined;
   private state: State = OPEN;
   private cause: Error | undefined;
   /** Handlers waiting for the close (created by the first one). */
@@ -106,6 +118,12 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    */
   private static wakeLater<T extends {} | null>(channel: Channel<T>): void {
     channel.wakeScheduled = false;
+    if (!channel.hasElements()) return;
+    const listener = channel.listener;
+    if (listener !== undefined) {
+      channel.listener = undefined;
+      listener.onReceivable();
+    }
     const waiters = channel.waiters;
     if (waiters === undefined || !channel.hasElements()) return;
     channel.waiters = undefined;
@@ -244,6 +262,25 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   }
 
   /**
+   * The callback form of `awaitReceivable()`, for a consumer that waits
+   * without a promise. Returns true when there is something to look at now
+   * (an element, or the end: then `tryReceive` returns `undefined` with
+   * `isClosedForReceive` true, or throws the cause). Otherwise parks
+   * `listener` and returns false: its `onReceivable()` is called once: from
+   * `process.nextTick` after a send (once per burst), or at once when the
+   * channel is cancelled or closed with nothing left to receive. One such
+   * consumer at a time.
+   */
+  whenReceivable(listener: ReceivableListener): boolean {
+    if (this.hasElements() || this.state !== OPEN) return true;
+    if (this.listener !== undefined && this.listener !== listener) {
+      throw new TypeError('Channel.whenReceivable: another consumer is already parked');
+    }
+    this.listener = listener;
+    return false;
+  }
+
+  /**
    * Closes the channel for sending. Senders still waiting for room are
    * released: their elements are buffered, in order, even beyond the capacity
    * and weight budget, and their sends resolve. Receivers then drain every
@@ -312,7 +349,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   /** Whether a new send of `value` is buffered now: behind no waiting sender, it fits or a receiver waits for it. */
   private hasRoom(value: T): boolean {
     if (this.senders.length !== 0) return false;
-    return this.fits(value) || (this.buffer.length === 0 && this.waiters !== undefined);
+    return this.fits(value) || (this.buffer.length === 0 && (this.waiters !== undefined || this.listener !== undefined));
   }
 
   /** The capacity and weight rules (see the module comment). */
@@ -345,14 +382,30 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     this.waiters = append(this.waiters, waiter);
   }
 
+  /** Something became receivable: parked `receive`s take it now, the rest wake up after the burst. */
   private wakeWaiters(): void {
-    if (this.waiters === undefined || this.wakeScheduled) return;
+    const waiters = this.waiters;
+    if (waiters !== undefined && waiters[0]!.takes) this.handOver(waiters);
+    if (this.wakeScheduled || (this.waiters === undefined && this.listener === undefined)) return;
     this.wakeScheduled = true;
     process.nextTick(Channel.wakeLater, this);
   }
 
+  /** Resolves the parked `receive`s at the head of `waiters` with elements, while there are any. */
+  private handOver(waiters: Waiter<T>[]): void {
+    let served = 0;
+    while (served < waiters.length && waiters[served]!.takes && this.hasElements()) {
+      waiters[served++]!.resolve(this.tryReceive() as T);
+    }
+    if (served === waiters.length) this.waiters = undefined;
+    else waiters.splice(0, served);
+  }
+
   /** Releases waiting receivers once nothing more will come. */
   private endWaiters(): void {
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.onReceivable();
     const waiters = this.waiters;
     if (waiters === undefined) return;
     this.waiters = undefined;
