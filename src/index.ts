@@ -46,7 +46,9 @@ export { CodecClosedError } from './extensions/deflate-codec.ts';
 
 // Sessions.
 export { RawWebSocketSession, type RawSessionConfig, type Role } from './session/raw-session.ts';
-export { DefaultWebSocketSession, type Message, type SessionInfo, type SessionRequest } from './session/default-session.ts';
+export { DefaultWebSocketSession, type Message, type SendOptions, type SessionInfo, type SessionRequest } from './session/default-session.ts';
+export { jsonConverter, DeserializationError, SerializationError, type MessageConverter } from './session/converter.ts';
+export { ConnectionState, Protocol, type ProtocolOptions } from './session/protocol.ts';
 export { runSession, type SessionHandler } from './session/run-session.ts';
 export type { RawSessionOptions, DefaultSessionOptions } from './session/options.ts';
 export {

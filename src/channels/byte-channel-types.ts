@@ -99,6 +99,8 @@ export interface ByteReadChannel {
 export interface ByteWriteChannel {
   /** Bytes that fit before `writeFully` would wait (0 when full). */
   readonly availableForWrite: number;
+  /** Bytes written and not read yet (flushed or not; writes still waiting for room not counted). */
+  readonly bufferedBytes: number;
   readonly isClosedForWrite: boolean;
   /**
    * When false, written bytes become readable only on `flush()`, on `close()`,

@@ -138,6 +138,10 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     return this.state === OPEN && this.writers.length === 0 ? Math.max(0, this.capacity - this.size) : 0;
   }
 
+  get bufferedBytes(): number {
+    return this.size;
+  }
+
   get isClosedForRead(): boolean {
     return this.state !== OPEN && this.size === 0;
   }

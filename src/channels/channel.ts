@@ -61,13 +61,21 @@ interface PendingSend<T> {
   readonly reject: (error: Error) => void;
 }
 
-/** A parked receiver: `receive` (takes the element) or `awaitReceivable` (only looks). */
+/** How a parked receiver is answered. */
+const LOOK = 0; // `awaitReceivable`: true (receivable) or false (ended)
+const TAKE = 1; // `receive`: the element
+const STEP = 2; // `next`: `{ value, done: false }`, or `{ done: true }` at a normal end
+type Mode = typeof LOOK | typeof TAKE | typeof STEP;
+
+/** A parked receiver. */
 interface Waiter<T> {
-  readonly takes: boolean;
-  /** With the element when `takes`, else with true (receivable) or false (ended). */
-  readonly resolve: (value: T | boolean) => void;
+  readonly mode: Mode;
+  readonly resolve: (value: T | boolean | IteratorResult<T, undefined>) => void;
   readonly reject: (error: Error) => void;
 }
+
+const DONE: IteratorResult<never, undefined> = Object.freeze({ value: undefined, done: true });
+const DONE_PROMISE: Promise<IteratorResult<never, undefined>> = Promise.resolve(DONE);
 
 /** A consumer parked by `whenReceivable`: called back instead of resolving a promise. */
 export interface ReceivableListener {
@@ -128,7 +136,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     if (waiters === undefined || !channel.hasElements()) return;
     channel.waiters = undefined;
     for (const w of waiters) {
-      if (channel.hasElements()) w.resolve(w.takes ? (channel.tryReceive() as T) : true);
+      if (channel.hasElements()) channel.serve(w);
       else if (channel.state === OPEN) channel.park(w);
       else channel.end(w);
     }
@@ -220,9 +228,24 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    */
   receive(): Promise<T> {
     if (this.hasElements()) return Promise.resolve(this.tryReceive() as T);
-    if (this.state !== OPEN) return Promise.reject(this.cause ?? new ClosedReceiveChannelError());
+    if (this.state !== OPEN) return Promise.reject(this.cause === undefined ? new ClosedReceiveChannelError() : this.failureSeen());
     return new Promise<T>((resolve, reject) => {
-      this.park({ takes: true, resolve: resolve as (value: T | boolean) => void, reject });
+      this.park({ mode: TAKE, resolve: resolve as Waiter<T>['resolve'], reject });
+    });
+  }
+
+  /**
+   * One step of iteration, with one promise per element: resolves
+   * `{ value, done: false }` with the next element, waiting for one, or
+   * `{ done: true }` once closed without a cause and drained; rejects with
+   * the cause once closed with one (after the buffered elements) or
+   * cancelled.
+   */
+  next(): Promise<IteratorResult<T, undefined>> {
+    if (this.hasElements()) return Promise.resolve({ value: this.tryReceive() as T, done: false });
+    if (this.state !== OPEN) return this.cause === undefined ? DONE_PROMISE : Promise.reject(this.failureSeen());
+    return new Promise<IteratorResult<T, undefined>>((resolve, reject) => {
+      this.park({ mode: STEP, resolve: resolve as Waiter<T>['resolve'], reject });
     });
   }
 
@@ -243,7 +266,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
       sender.resolve();
       return sender.value;
     }
-    if (this.state !== OPEN && this.cause !== undefined) throw this.cause;
+    if (this.state !== OPEN && this.cause !== undefined) throw this.failureSeen();
     return undefined;
   }
 
@@ -255,9 +278,9 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    */
   awaitReceivable(): Promise<boolean> {
     if (this.hasElements()) return TRUE;
-    if (this.state !== OPEN) return this.cause === undefined ? FALSE : Promise.reject(this.cause);
+    if (this.state !== OPEN) return this.cause === undefined ? FALSE : Promise.reject(this.failureSeen());
     return new Promise<boolean>((resolve, reject) => {
-      this.park({ takes: false, resolve: resolve as (value: T | boolean) => void, reject });
+      this.park({ mode: LOOK, resolve: resolve as Waiter<T>['resolve'], reject });
     });
   }
 
@@ -334,16 +357,21 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    * Iterates over received elements: ends after a close without cause, throws
    * the cause otherwise. Leaving the loop early does not cancel the channel.
    */
-  [Symbol.asyncIterator](): AsyncIterator<T> {
-    return {
-      next: async (): Promise<IteratorResult<T, undefined>> => {
-        do {
-          const value = this.tryReceive();
-          if (value !== undefined) return { value, done: false };
-        } while (await this.awaitReceivable());
-        return { value: undefined, done: true };
-      },
-    };
+  [Symbol.asyncIterator](): AsyncIterator<T, undefined> {
+    return { next: () => this.next() };
+  }
+
+  /**
+   * Called each time a receiver is handed the cause the channel failed with
+   * (the channel returns what it returns): a subclass's hook to act once the
+   * failure has been seen.
+   */
+  protected onFailureSeen(cause: Error): Error {
+    return cause;
+  }
+
+  private failureSeen(): Error {
+    return this.onFailureSeen(this.cause as Error);
   }
 
   /** Whether a new send of `value` is buffered now: behind no waiting sender, it fits or a receiver waits for it. */
@@ -385,7 +413,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   /** Something became receivable: parked `receive`s take it now, the rest wake up after the burst. */
   private wakeWaiters(): void {
     const waiters = this.waiters;
-    if (waiters !== undefined && waiters[0]!.takes) this.handOver(waiters);
+    if (waiters !== undefined && waiters[0]!.mode !== LOOK) this.handOver(waiters);
     if (this.wakeScheduled || (this.waiters === undefined && this.listener === undefined)) return;
     this.wakeScheduled = true;
     process.nextTick(Channel.wakeLater, this);
@@ -394,8 +422,8 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   /** Resolves the parked `receive`s at the head of `waiters` with elements, while there are any. */
   private handOver(waiters: Waiter<T>[]): void {
     let served = 0;
-    while (served < waiters.length && waiters[served]!.takes && this.hasElements()) {
-      waiters[served++]!.resolve(this.tryReceive() as T);
+    while (served < waiters.length && waiters[served]!.mode !== LOOK && this.hasElements()) {
+      this.serve(waiters[served++]!);
     }
     if (served === waiters.length) this.waiters = undefined;
     else waiters.splice(0, served);
@@ -412,12 +440,18 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     for (const w of waiters) this.end(w);
   }
 
-  /** Tells one receiver the channel ended: normally (false, or `ClosedReceiveChannelError` for `receive`) or with the cause. */
+  /** Hands a parked receiver the next element (there is one). */
+  private serve(waiter: Waiter<T>): void {
+    if (waiter.mode === LOOK) return waiter.resolve(true);
+    const value = this.tryReceive() as T;
+    waiter.resolve(waiter.mode === TAKE ? value : { value, done: false });
+  }
+
+  /** Tells one receiver the channel ended: normally (false, done, or `ClosedReceiveChannelError` for `receive`) or with the cause. */
   private end(waiter: Waiter<T>): void {
-    const cause = this.cause;
-    if (cause !== undefined) waiter.reject(cause);
-    else if (waiter.takes) waiter.reject(new ClosedReceiveChannelError());
-    else waiter.resolve(false);
+    if (this.cause !== undefined) waiter.reject(this.failureSeen());
+    else if (waiter.mode === TAKE) waiter.reject(new ClosedReceiveChannelError());
+    else waiter.resolve(waiter.mode === STEP ? DONE : false);
   }
 
   private runCloseHandlers(): void {
