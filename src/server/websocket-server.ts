@@ -104,6 +104,13 @@ class Handshake {
     }
   }
 
+  /** Releases the connection without an answer (the peer left). */
+  drop(): void {
+    this.#answered = true;
+    this.output.close();
+    this.input.cancel();
+  }
+
   /** Marks it answered with a 101 (the caller writes it). */
   accepted(): void {
     this.#answered = true;
@@ -462,6 +469,8 @@ export class WebSocketServer<Data = undefined> {
   ): Promise<Job | undefined> {
     const { controller } = handshake;
     const onGone = (): void => controller.abort(new ConnectionClosedError('the client went away during verify'));
+    // A peer that leaves may only half-close (node:http keeps such sockets open): its end is enough.
+    socket.once('end', onGone);
     socket.once('close', onGone);
     const info: VerifyInfo = {
       path: requestPath(request.url),
@@ -474,6 +483,10 @@ export class WebSocketServer<Data = undefined> {
     try {
       const decision = decide<Data>(await runVerify(verify, request, info, this.#verifyTimeoutMs, controller), request.url);
       if (handshake.answered) return undefined; // the server started closing meanwhile: 503 already sent
+      if (controller.signal.aborted) {
+        handshake.drop(); // the client left while it was verified
+        return undefined;
+      }
       if (!decision.accept) {
         handshake.respond(decision.response);
         return undefined;
@@ -487,6 +500,7 @@ export class WebSocketServer<Data = undefined> {
       handshake.respond(timedOut ? errorResponse(503, 'the server could not verify the request in time') : INTERNAL_ERROR());
       return undefined;
     } finally {
+      socket.off('end', onGone);
       socket.off('close', onGone);
     }
   }
