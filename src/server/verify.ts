@@ -91,6 +91,9 @@ const RESERVED_IN_REFUSAL = new Set(['connection', 'content-length', 'transfer-e
  * Runs `hook` and resolves with whatever it returned, or rejects with a
  * `VerifyError`: `threw` when it threw or rejected, `timeout` when it did not
  * settle within `timeoutMs` (then `controller` is aborted with that error).
+ * When someone else aborts `controller` first (the client left, the server
+ * is closing), it rejects at once with the abort's reason and the hook's
+ * result is ignored.
  */
 export function runVerify<Data>(
   hook: VerifyHook<Data>,
@@ -100,21 +103,30 @@ export function runVerify<Data>(
   controller: AbortController,
 ): Promise<unknown> {
   const url = request.url;
+  const { signal } = controller;
   return new Promise<unknown>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
     const timer = Number.isFinite(timeoutMs)
-      ? setTimeout(() => {
-          const error = new VerifyError('timeout', url, `the verify hook for ${url} did not settle within ${timeoutMs} ms`);
-          controller.abort(error);
-          reject(error);
-        }, timeoutMs)
+      ? setTimeout(
+          () => controller.abort(new VerifyError('timeout', url, `the verify hook for ${url} did not settle within ${timeoutMs} ms`)),
+          timeoutMs,
+        )
       : undefined;
+    signal.addEventListener('abort', onAbort, { once: true });
+    const settled = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    };
     new Promise<unknown>((run) => run(hook(request, info))).then(
       (result) => {
-        clearTimeout(timer);
+        settled();
         resolve(result);
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        settled();
         reject(new VerifyError('threw', url, `the verify hook for ${url} threw: ${describe(error)}`, error));
       },
     );

@@ -35,7 +35,7 @@ import {
   type ServeOptions,
   type WebSocketHandler,
 } from '../upgrade/serve.ts';
-import { ServerClosedError } from './errors.ts';
+import { ServerClosedError, VerifyError } from './errors.ts';
 import {
   checkDuration,
   DEFAULT_VERIFY_TIMEOUT_MS,
@@ -494,9 +494,13 @@ export class WebSocketServer<Data = undefined> {
       handshake.accepted();
       return pending.accept(decision.headers, decision.data);
     } catch (error) {
-      if (handshake.answered) return undefined;
+      if (handshake.answered) return undefined; // the server is closing: 503 already sent
+      if (!(error instanceof VerifyError)) {
+        handshake.drop(); // the client left while it was verified
+        return undefined;
+      }
       reportSafely(this.#onError, error, undefined);
-      const timedOut = (error as { failure?: unknown }).failure === 'timeout';
+      const timedOut = error.failure === 'timeout';
       handshake.respond(timedOut ? errorResponse(503, 'the server could not verify the request in time') : INTERNAL_ERROR());
       return undefined;
     } finally {

@@ -99,7 +99,8 @@ test('the timeout path: a peer that never answers the close and a handler that n
   assert.equal([...server.sessions].map((s) => s.request?.url), ['/stuck']);
 });
 
-test('a handshake in its verify hook when close() is called gets 503 at once; its signal says why', async () => {
+test('a handshake in its verify hook when close() is called gets 503 at once; its signal says why; no timer is left', async () => {
+  const before = activeResources();
   let signal: AbortSignal | undefined;
   const server = new WebSocketServer({
     verify: (_, info) => {
@@ -116,6 +117,9 @@ test('a handshake in its verify hook when close() is called gets 503 at once; it
   assert.ok(response.startsWith('HTTP/1.1 503 Service Unavailable\r\n'), response);
   assert.ok(response.endsWith('\r\n\r\nthe server is shutting down\n'), response);
   assert.instance(signal?.reason, ServerClosedError);
+  // The verify deadline (10 s by default) went with the answer.
+  const timers = (counts: Map<string, number>) => counts.get('Timeout') ?? 0;
+  await waitFor(() => timers(activeResources()) <= timers(before), 5000, 'no timer left');
 });
 
 test('handleSocket: a connection still sending its request head when close() is called gets 503', async () => {

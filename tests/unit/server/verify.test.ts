@@ -181,4 +181,21 @@ test('runVerify: a hook that does not settle in time is a VerifyError "timeout" 
   }
 });
 
+test('runVerify: aborted by someone else (client gone, server closing), it rejects at once with the reason and drops its timer', async () => {
+  const controller = new AbortController();
+  const reason = new Error('client gone');
+  const timers = () => process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
+  const before = timers();
+  const running = runVerify(() => new Promise(() => {}), REQUEST, info(controller.signal), 60_000, controller);
+  assert.is(timers(), before + 1);
+  controller.abort(reason);
+  try {
+    await running;
+    assert.unreachable('resolved');
+  } catch (error) {
+    assert.is(error, reason);
+  }
+  assert.is(timers(), before);
+});
+
 test.run();
