@@ -146,7 +146,6 @@ export class WebSocketServer<Data = undefined> {
   readonly job: Job;
 
   readonly #options: WebSocketServerOptions<Data>;
-  readonly #engine: CoroutineContext;
   readonly #verifyTimeoutMs: number;
   readonly #onError: ErrorReporter<Data>;
   readonly #routes = new RouteTable<Route<Data>>();
@@ -169,15 +168,16 @@ export class WebSocketServer<Data = undefined> {
     this.#onError = options.onError ?? printError;
     const job = new SupervisorJob(options.engineContext?.job);
     this.job = job;
-    this.#engine = { job, dispatcher: options.engineContext?.dispatcher ?? Dispatchers.Immediate };
-    this.#options = { ...options, engineContext: this.#engine, userContext: options.userContext ?? this.#engine };
+    const engine: CoroutineContext = { job, dispatcher: options.engineContext?.dispatcher ?? Dispatchers.Immediate };
+    this.#options = { ...options, engineContext: engine, userContext: options.userContext ?? engine };
     job.invokeOnCancellation(() => void this.close());
   }
 
   /**
-   * The live sessions: each from its 101 until its job completes (handler
-   * returned and connection closed). A read-only view, updated as sessions
-   * come and go; iterating while they do is safe.
+   * The live sessions: each from the start of its handler (right after the
+   * 101) until its job completes (handler returned and connection closed).
+   * A read-only view, updated as sessions come and go; iterating while they
+   * do is safe.
    */
   get sessions(): ReadonlySet<DefaultWebSocketSession<Data>> {
     return this.#sessions;
@@ -438,21 +438,17 @@ export class WebSocketServer<Data = undefined> {
         handshake.respond(NOT_FOUND());
         return undefined;
       }
-      let pending: PendingUpgrade<Data> | undefined;
-      try {
-        pending = prepareUpgrade(request, handshake.input, handshake.output, route.handler, route.options, peer);
-      } catch (error) {
-        // A protocols selector or origin check that threw.
-        reportSafely(this.#onError, error, undefined);
-        handshake.respond(INTERNAL_ERROR());
-        return undefined;
-      }
+      const pending = prepareUpgrade(request, handshake.input, handshake.output, route.handler, route.options, peer);
       if (pending === undefined) return undefined; // refused by the handshake checks (or the peer left)
-      if (route.verify === undefined) {
-        handshake.accepted();
-        return pending.accept();
-      }
-      return await this.#verify(handshake, route.verify, pending, request, peer, socket);
+      if (route.verify !== undefined) return await this.#verify(handshake, route.verify, pending, request, peer, socket);
+      const job = pending.accept();
+      handshake.accepted();
+      return job;
+    } catch (error) {
+      // A protocols selector or origin check that threw (or a bug of ours): 500, and reported.
+      reportSafely(this.#onError, error, undefined);
+      handshake.respond(INTERNAL_ERROR());
+      return undefined;
     } finally {
       this.#handshakes.delete(handshake);
     }
@@ -491,8 +487,9 @@ export class WebSocketServer<Data = undefined> {
         handshake.respond(decision.response);
         return undefined;
       }
+      const job = pending.accept(decision.headers, decision.data);
       handshake.accepted();
-      return pending.accept(decision.headers, decision.data);
+      return job;
     } catch (error) {
       if (handshake.answered) return undefined; // the server is closing: 503 already sent
       if (!(error instanceof VerifyError)) {

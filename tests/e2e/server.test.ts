@@ -437,6 +437,39 @@ test('invalid verify results are a 500 and a report: undefined, an injected head
   }
 });
 
+test('an origin check or protocol selector that throws: 500 and a report, never a crash', async () => {
+  const log = errorLog();
+  const server = new WebSocketServer({
+    onError: log.onError,
+    checkOrigin: () => {
+      throw new Error('origin check bug');
+    },
+  })
+    .route('/o', echo('o'))
+    .route('/p', echo('p'), {
+      checkOrigin: () => true,
+      protocols: () => {
+        throw new Error('selector bug');
+      },
+    });
+  const port = await start(server);
+  try {
+    assert.is((await refusal(`ws://127.0.0.1:${port}/o`)).status, 500);
+    // A selector runs only when the client offers protocols.
+    const offered = await rawExchange(port, handshakeRequest('/p', { 'Sec-WebSocket-Protocol': 'x' }));
+    assert.ok(offered.response.startsWith('HTTP/1.1 500 Internal Server Error\r\n'), offered.response);
+    assert.equal(
+      log.entries.map(([error, session]) => [(error as Error).message, session]),
+      [
+        ['origin check bug', undefined],
+        ['selector bug', undefined],
+      ],
+    );
+  } finally {
+    await server.close();
+  }
+});
+
 test('a verify hook that does not settle in time: 503, its signal aborted, a VerifyError "timeout"', async () => {
   const log = errorLog();
   let aborted: unknown;
