@@ -168,6 +168,12 @@ export function prepareUpgrade<Data>(
   // The session keeps the method, target and headers, not the whole request object (node's holds its socket and parser).
   // The request object itself is handed to the handler once, then dropped.
   let call: UpgradeCall | undefined = request;
+  // Built now, so that no closure below captures `request` (it would keep node's request object for the session's life).
+  const known = {
+    request: { method: request.method, url: request.url, headers: request.headers },
+    remoteAddress: peer.remoteAddress,
+    remotePort: peer.remotePort,
+  };
   let info: SessionInfo<Data> | undefined;
   checkServeOptions(options);
   try {
@@ -214,12 +220,7 @@ export function prepareUpgrade<Data>(
       }
       const head = formatResponseHead(upgrade.status, [...Object.entries(upgrade.headers), ...extraHeaders]);
       accepted = true;
-      info = {
-        request: { method: request.method, url: request.url, headers: request.headers },
-        remoteAddress: peer.remoteAddress,
-        remotePort: peer.remotePort,
-        data: data as Data,
-      };
+      info = { ...known, data: data as Data };
       output.tryWriteFully(head);
       const engine = options.engineContext ?? DEFAULT_CONTEXT;
       return upgrade.upgrade(input, output, engine, options.userContext ?? engine);
