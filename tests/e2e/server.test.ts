@@ -567,6 +567,22 @@ test('handshake errors are still the handshake\'s: a bad version is a 426 before
   }
 });
 
+test('listen: requestHead.timeoutMs drops a slow request head (408) but never an upgraded, idle session', async () => {
+  const server = new WebSocketServer({ requestHead: { timeoutMs: 200 } }).route('/e', echo('e'));
+  const port = await start(server);
+  try {
+    const idle = await connect(`ws://127.0.0.1:${port}/e`);
+    const slow = await rawExchange(port, 'GET /e HTTP/1.1\r\n', { timeoutMs: 5000 });
+    assert.ok(slow.response.startsWith('HTTP/1.1 408 Request Timeout\r\n'), slow.response);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // past node's next timeout check
+    await idle.send('still here');
+    assert.is(await idle.receive(), 'e:still here');
+    await idle.close();
+  } finally {
+    await server.close();
+  }
+});
+
 test('listen: a port in use rejects with the error and the server can listen elsewhere', async () => {
   const first = new WebSocketServer().route('/a', echo('a'));
   const port = await start(first);
