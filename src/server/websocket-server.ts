@@ -245,9 +245,13 @@ export class WebSocketServer<Data = undefined> {
     const binding = this.#bind(server, { own: true, closeHttpServer: true, unknownPaths: 'refuse' });
     try {
       await new Promise<void>((resolve, reject) => {
+        // close() while binding: the server never starts listening.
+        const closed = (): void => reject(new ServerClosedError('the WebSocket server was closed before it listened'));
         server.once('error', reject);
+        server.once('close', closed);
         server.listen(port, host, () => {
           server.off('error', reject);
+          server.off('close', closed);
           resolve();
         });
       });

@@ -152,6 +152,19 @@ test('handleSocket: a connection still sending its request head when close() is 
   }
 });
 
+test('close() while listen() is still binding: listen rejects with ServerClosedError, close resolves', async () => {
+  const server = new WebSocketServer().route('/r', () => {});
+  const listening = server.listen(0, '127.0.0.1');
+  const closing = server.close();
+  try {
+    await listening;
+    assert.unreachable('listened');
+  } catch (error) {
+    assert.instance(error, ServerClosedError);
+  }
+  assert.equal(await closing, { sessions: 0, dropped: 0 });
+});
+
 test('cancelling the parent job (engineContext.job) closes the server: sessions get 1001', async () => {
   const parent = new Job();
   const server = new WebSocketServer({ engineContext: { job: parent, dispatcher: { dispatch: (task) => task() } } }).route('/r', async (session) => {
