@@ -3,7 +3,7 @@
  * (a dev dependency), for comparison: same endpoint, name check, JSON events,
  * message limit and shutdown (1001 to every client, then exit 0). Unlike the
  * other, ws answers 400 rather than 404 for other paths.
- * `npx tsx examples/chat-server-ws.ts` (PORT, default 8082; HOST, default 127.0.0.1).
+ * `npm run build && node build/examples/chat-server-ws.js` (PORT, default 8082; HOST, default 127.0.0.1).
  */
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';

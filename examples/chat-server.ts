@@ -4,9 +4,10 @@
  * and leaves are announced, other paths get 404, and SIGINT or SIGTERM close
  * every client with 1001 before the process exits 0. The same server written
  * with `ws` is examples/chat-server-ws.ts.
- * `npx tsx examples/chat-server.ts` (PORT, default 8081; HOST, default 127.0.0.1).
+ * `npm run build && node build/examples/chat-server.js` (PORT, default 8081;
+ * HOST, default 127.0.0.1).
  */
-import { WebSocketServer } from '../src/server/websocket-server.ts';
+import { WebSocketServer } from 'ktor-ws-ts';
 
 const server = new WebSocketServer<{ name: string }>({
   session: { maxMessageSize: 64 * 1024 },
@@ -19,7 +20,7 @@ const server = new WebSocketServer<{ name: string }>({
 
 function broadcast(event: object): void {
   const text = JSON.stringify(event);
-  for (const member of server.sessions) member.send(text).catch(() => {}); // a member that is leaving
+  for (const member of server.sessions) void member.send(text); // a member that is leaving just misses it
 }
 
 server.route('/chat', async (session) => {

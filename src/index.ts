@@ -8,7 +8,7 @@
  * are re-exported here too.
  *
  * Layers, bottom up: channels and frames, then extensions, sessions,
- * upgrade (the HTTP handshake, embedding and client).
+ * upgrade (the HTTP handshake, embedding and client), and the server object.
  */
 
 // What a raw session or `WebSocketUpgrade.upgrade` needs from the codec and the runtime.
@@ -75,6 +75,23 @@ export { readRequestHead, type RequestHead, type RequestHeadOptions } from './up
 export { formatErrorResponse, formatResponseHead } from './upgrade/http-response.ts';
 export { formatExtensions, parseExtensions } from './upgrade/header-tokens.ts';
 export { createWebSocketServer, handleUpgrade, serveSocket, type ServeOptions, type WebSocketHandler } from './upgrade/serve.ts';
+
+// The server object.
+export { WebSocketServer, type AnyHttpServer } from './server/websocket-server.ts';
+export { VerifyError, ServerClosedError, type VerifyFailure } from './server/errors.ts';
+export {
+  DEFAULT_VERIFY_TIMEOUT_MS,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_CLOSE_CODE,
+  type WebSocketServerOptions,
+  type RouteOptions,
+  type AttachOptions,
+  type UnknownPaths,
+  type CloseOptions,
+  type CloseSummary,
+} from './server/options.ts';
+export type { VerifyHook, VerifyInfo, VerifyResult, AcceptResult, RefuseResult, HeaderValues } from './server/verify.ts';
+export type { ErrorReporter } from './server/report.ts';
 
 // Client.
 export {

@@ -16,7 +16,8 @@ import type { DefaultWebSocketSession } from '../../src/session/default-session.
 
 /** Starts an example on a free port; resolves once it printed its URL. */
 async function startExample(file: string): Promise<{ child: ChildProcess; port: number; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+  // The built example (`npm run build`), as a user runs it.
+  const child = spawn(process.execPath, [file.replace(/^examples\/(.*)\.ts$/, 'build/examples/$1.js')], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
