@@ -26,16 +26,18 @@ export class BrokerUnavailableError extends BrokerError {
 }
 
 /**
- * The bus did not answer within the broker's command timeout. A command not
- * yet written to the connection was withdrawn; one already written may still
- * take effect (a publish may or may not have reached the other nodes).
+ * The bus did not answer within the broker's command timeout (or, for a
+ * publish, one before it did not, and this one was still queued in the
+ * client). A publish not yet written to the connection is withdrawn; one
+ * already written may still take effect (it may or may not reach the other
+ * nodes).
  */
 export class BrokerTimeoutError extends BrokerError {
   /** The timeout that passed, in milliseconds. */
   readonly timeoutMs: number;
 
   constructor(what: string, timeoutMs: number) {
-    super(`${what}: no answer from Redis within ${timeoutMs} ms`);
+    super(`${what}: no answer within ${timeoutMs} ms`);
     this.name = 'BrokerTimeoutError';
     this.timeoutMs = timeoutMs;
   }

@@ -1,33 +1,39 @@
 /**
  * A map that keeps at most `capacity` entries, forgetting the least recently
- * used one when full. Used for the brokers' sequence numbers, so that a
+ * used ones when full. Used for the brokers' sequence numbers, so that a
  * process that hears from (or publishes to) ever new origins or topics does
  * not grow without bound.
+ *
+ * Two generations instead of an exact LRU order (which costs a delete and a
+ * re-insert per use): entries are set in the current generation; when it
+ * holds half the capacity it becomes the previous one, and the old previous
+ * generation is forgotten. So an entry used at least once per half-capacity
+ * new entries is never forgotten, and a use costs one or two lookups.
  */
-export class RecentMap<K, V> {
-  readonly #entries = new Map<K, V>();
-  readonly #capacity: number;
+export class RecentMap<K, V extends NonNullable<unknown>> {
+  #current = new Map<K, V>();
+  #previous = new Map<K, V>();
+  readonly #half: number;
 
   /** @param capacity the most entries kept (a positive integer). */
   constructor(capacity: number) {
-    this.#capacity = capacity;
+    this.#half = Math.max(1, Math.floor(capacity / 2));
   }
 
-  get size(): number {
-    return this.#entries.size;
+  get(key: K): V | undefined {
+    return this.#current.get(key) ?? this.#previous.get(key);
   }
 
-  /** Removes the entry for `key` and returns its value (`put` it back to keep it). */
-  take(key: K): V | undefined {
-    const value = this.#entries.get(key);
-    if (value !== undefined) this.#entries.delete(key);
-    return value;
-  }
-
-  /** Sets `key` as the most recently used entry, forgetting the least recently used one past the capacity. */
-  put(key: K, value: V): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, value);
-    if (this.#entries.size > this.#capacity) this.#entries.delete(this.#entries.keys().next().value as K);
+  /** Sets `key` (as recently used). */
+  set(key: K, value: V): void {
+    const current = this.#current;
+    const before = current.size;
+    current.set(key, value);
+    if (current.size === before) return; // updated in place
+    this.#previous.delete(key);
+    if (current.size >= this.#half) {
+      this.#previous = current;
+      this.#current = new Map();
+    }
   }
 }

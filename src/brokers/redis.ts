@@ -28,8 +28,9 @@
  * `BrokerUnavailableError` when the user's client is not ready (node-redis's
  * offline queue is never used: a publish is never delayed until a
  * reconnection); a publish already sent waits at most `commandTimeoutMs` for
- * Redis's answer, then rejects with `BrokerTimeoutError` (withdrawn from the
- * client's queue if it was not written yet). Nothing is retried. The
+ * Redis's answer, then rejects with `BrokerTimeoutError`; it is then
+ * withdrawn from the client's queue if it was not written yet, and so is
+ * every publish queued behind it. Nothing is retried. The
  * subscriber connection reconnects by itself (node-redis's reconnect
  * strategy); node-redis then subscribes again the channels it had confirmed,
  * and the broker sends again the SUBSCRIBE and UNSUBSCRIBE commands the lost
@@ -37,7 +38,9 @@
  * code. Messages published during the outage are lost (and show up as gaps).
  */
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Broker, BrokerListener, BrokerMessage } from './broker.ts';
+import { Deadlines } from './deadlines.ts';
 import { decodeEnvelope, encodeEnvelope, ORIGIN_SIZE, originHex } from './envelope.ts';
 import {
   BrokerClosedError,
@@ -189,6 +192,13 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
   return value;
 }
 
+/** An AbortController whose signal takes any number of listeners (one per publish in flight) without a warning. */
+function newAbortController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
+
 /** One topic this node wants from Redis. */
 interface Subscription {
   readonly topic: string;
@@ -213,6 +223,10 @@ class RedisPubSubBroker implements RedisBroker {
   readonly #ownsSubscriber: boolean;
   readonly #prefix: string;
   readonly #timeoutMs: number;
+  /** Publishes waiting for Redis's answer (on the user's client). */
+  readonly #publishDeadlines: Deadlines;
+  /** SUBSCRIBE and UNSUBSCRIBE waiting for Redis's answer (on the subscriber connection). */
+  readonly #subscriberDeadlines: Deadlines;
   readonly #maxOrigins: number;
   readonly #sequences: PublishSequences;
   /** Wanted topics by Redis channel name. */
@@ -220,6 +234,13 @@ class RedisPubSubBroker implements RedisBroker {
   /** Unwanted channels whose UNSUBSCRIBE the client failed: sent again when the connection is back. */
   readonly #unsubscribeFailed = new Set<string>();
   readonly #stats = { published: 0, publishFailures: 0, delivered: 0, ownDropped: 0, malformed: 0, gaps: 0, lost: 0 };
+  /**
+   * The abort signal every publish passes to the client, shared (a
+   * controller per publish would cost more than the publish): aborted, and
+   * replaced, when a publish times out, which withdraws every publish still
+   * waiting in the client's queue.
+   */
+  #publishAbort = newAbortController();
   #listener: BrokerListener | undefined;
   /** Whether the owned subscriber's `connect()` was called. */
   #connectCalled = false;
@@ -236,6 +257,8 @@ class RedisPubSubBroker implements RedisBroker {
     if (typeof prefix !== 'string') throw new TypeError('option channelPrefix must be a string');
     this.#prefix = prefix;
     this.#timeoutMs = positiveInteger('commandTimeoutMs', options.commandTimeoutMs, REDIS_BROKER_DEFAULTS.commandTimeoutMs, MAX_TIMER_MS);
+    this.#publishDeadlines = new Deadlines(this.#timeoutMs);
+    this.#subscriberDeadlines = new Deadlines(this.#timeoutMs);
     this.#maxOrigins = positiveInteger('maxOriginsPerTopic', options.maxOriginsPerTopic, REDIS_BROKER_DEFAULTS.maxOriginsPerTopic);
     this.#sequences = new PublishSequences(
       positiveInteger('maxPublishTopics', options.maxPublishTopics, REDIS_BROKER_DEFAULTS.maxPublishTopics),
@@ -266,18 +289,25 @@ class RedisPubSubBroker implements RedisBroker {
       );
     }
     const envelope = encodeEnvelope(this.#originBytes, this.#sequences.next(message.topic), message.binary, message.payload);
-    const controller = new AbortController();
-    const signal = controller.signal;
-    return this.#answered(() => this.#client.sendCommand(['PUBLISH', channel, envelope], { abortSignal: signal, signal }), `PUBLISH ${channel}`, controller).then(
-      () => {
-        this.#stats.published++;
-      },
-      (error: unknown) => {
-        this.#stats.publishFailures++;
-        throw error;
-      },
-    );
+    const abort = this.#publishAbort;
+    const signal = abort.signal;
+    let sent: Promise<unknown>;
+    try {
+      sent = this.#client.sendCommand(['PUBLISH', channel, envelope], { abortSignal: signal, signal });
+    } catch (error) {
+      sent = Promise.reject(error);
+    }
+    return this.#answered(sent, 'PUBLISH', channel, this.#publishDeadlines, abort).then(this.#published, this.#publishFailed);
   }
+
+  readonly #published = (): void => {
+    this.#stats.published++;
+  };
+
+  readonly #publishFailed = (error: unknown): never => {
+    this.#stats.publishFailures++;
+    throw error;
+  };
 
   subscribe(topic: string): Promise<void> {
     if (this.#closed) return Promise.reject(new BrokerClosedError());
@@ -347,56 +377,59 @@ class RedisPubSubBroker implements RedisBroker {
       return;
     }
     subscription.state = 'pending';
-    subscription.attempt = this.#answered(() => {
-      const sent = this.#subscriber.subscribe(channel, this.#onMessage, true);
-      sent.then(
-        () => {
-          subscription.state = 'confirmed';
-        },
-        () => {
-          if (subscription.state === 'pending') subscription.state = 'failed';
-        },
-      );
-      return sent;
-    }, `SUBSCRIBE ${channel}`);
+    const sent = this.#subscriber.subscribe(channel, this.#onMessage, true);
+    sent.then(
+      () => {
+        subscription.state = 'confirmed';
+      },
+      () => {
+        if (subscription.state === 'pending') subscription.state = 'failed';
+      },
+    );
+    subscription.attempt = this.#answered(sent, 'SUBSCRIBE', channel, this.#subscriberDeadlines);
   }
 
   /** Sends UNSUBSCRIBE for a channel no longer wanted. */
   #sendUnsubscribe(channel: string): Promise<void> {
     if (!this.#subscriber.isOpen) return Promise.resolve(); // a closed connection has no subscriptions
-    return this.#answered(() => {
-      const sent = this.#subscriber.unsubscribe(channel, this.#onMessage, true);
-      sent.catch(() => {
-        if (!this.#closed && !this.#subscriptions.has(channel)) this.#unsubscribeFailed.add(channel);
-      });
-      return sent;
-    }, `UNSUBSCRIBE ${channel}`);
+    const sent = this.#subscriber.unsubscribe(channel, this.#onMessage, true);
+    sent.catch(() => {
+      if (!this.#closed && !this.#subscriptions.has(channel)) this.#unsubscribeFailed.add(channel);
+    });
+    return this.#answered(sent, 'UNSUBSCRIBE', channel, this.#subscriberDeadlines);
   }
 
   /**
-   * Runs a client command and settles with it, mapping its failure to
-   * `BrokerCommandError`, or rejects with `BrokerTimeoutError` after the
-   * command timeout (aborting `controller`, which withdraws the command from
-   * the client's queue when it was not written yet).
+   * Settles with a command sent to the client: resolves when Redis answers,
+   * rejects with `BrokerCommandError` when it fails, or with
+   * `BrokerTimeoutError` when the command timeout passes first. For a
+   * publish, `abort` is the signal it was sent with: a timeout aborts it, so
+   * that neither this publish nor any other still in the client's queue goes
+   * out later (those reject with `BrokerTimeoutError` too).
    */
-  #answered(command: () => Promise<unknown>, what: string, controller?: AbortController): Promise<void> {
+  #answered(sent: Promise<unknown>, command: string, channel: string, deadlines: Deadlines, abort?: AbortController): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        controller?.abort();
-        reject(new BrokerTimeoutError(what, this.#timeoutMs));
-      }, this.#timeoutMs);
-      const fail = (error: unknown): void => {
-        clearTimeout(timer);
-        reject(new BrokerCommandError(what, error));
-      };
-      try {
-        command().then(() => {
-          clearTimeout(timer);
+      const waiting = deadlines.start(() => {
+        if (abort !== undefined) {
+          if (abort === this.#publishAbort) this.#publishAbort = newAbortController();
+          abort.abort();
+        }
+        reject(new BrokerTimeoutError(`${command} ${channel}`, this.#timeoutMs));
+      });
+      sent.then(
+        () => {
+          deadlines.finished(waiting);
           resolve();
-        }, fail);
-      } catch (error) {
-        fail(error);
-      }
+        },
+        (error: unknown) => {
+          deadlines.finished(waiting);
+          reject(
+            abort?.signal.aborted
+              ? new BrokerTimeoutError(`${command} ${channel} (withdrawn from the client's queue after an earlier publish timed out)`, this.#timeoutMs)
+              : new BrokerCommandError(`${command} ${channel}`, error),
+          );
+        },
+      );
     });
   }
 

@@ -8,7 +8,8 @@
  * loss. Counting per topic makes every number of an origin's count for a
  * topic reach every node subscribed to that topic, so a hole is a real loss.
  *
- * Both sides keep a bounded number of counts (least recently used go first):
+ * Both sides keep a bounded number of counts (least recently used go first,
+ * see src/brokers/recent-map.ts):
  * - the publisher forgets the count of a topic it has not published on for
  *   the longest time; publishing on it again starts over at 1;
  * - a subscriber forgets the origin it has not heard from on a topic for the
@@ -37,8 +38,8 @@ export class PublishSequences {
 
   /** The number for the next message on `topic` (1, 2, 3, … per topic). */
   next(topic: string): number {
-    const sequence = (this.#next.take(topic) ?? 0) + 1;
-    this.#next.put(topic, sequence);
+    const sequence = (this.#next.get(topic) ?? 0) + 1;
+    this.#next.set(topic, sequence);
     return sequence;
   }
 }
@@ -57,8 +58,8 @@ export class OriginSequences {
    * when messages were lost before it (see the rules above), or 0 when none.
    */
   observe(origin: string, sequence: number): number {
-    const last = this.#last.take(origin);
-    this.#last.put(origin, sequence);
+    const last = this.#last.get(origin);
+    this.#last.set(origin, sequence);
     if (last === undefined || sequence === last + 1 || sequence === 1) return 0;
     return sequence > last ? last + 1 : 1;
   }

@@ -111,8 +111,9 @@ export class RedisServer {
     const child = this.#child;
     if (child !== undefined && this.running) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGCONT');
-      child.kill(options.signal ?? 'SIGTERM');
+      const signal = options.signal ?? 'SIGTERM';
+      if (signal === 'SIGTERM') child.kill('SIGCONT'); // a paused server handles SIGTERM only once resumed
+      child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
       await exited;
       clearTimeout(timer);
