@@ -122,15 +122,18 @@ export interface RedisBrokerOptions {
    */
   readonly commandTimeoutMs?: number;
   /**
-   * Topics this node keeps a publish sequence count for; past it the least
-   * recently published topic's count starts over (see src/brokers/sequence.ts).
-   * Default 65,536 (a few MiB at most).
+   * Topics this node keeps a publish sequence count for. Past it, the counts
+   * of topics not published on for a while are forgotten (a topic published
+   * on at least once per `maxPublishTopics / 2` new topics never is), and
+   * such a topic counts from 1 again (see src/brokers/sequence.ts). Default
+   * 65,536 (a few MiB at most).
    */
   readonly maxPublishTopics?: number;
   /**
    * Origins whose last sequence number a node remembers per subscribed topic
-   * (origins are per process: restarts of other nodes leave dead ones);
-   * past it the least recently heard origin is forgotten. Default 1,024.
+   * (origins are per process: restarts of other nodes leave dead ones).
+   * Past it, origins not heard from for a while are forgotten, and the next
+   * message of a forgotten origin is taken without a gap check. Default 1,024.
    */
   readonly maxOriginsPerTopic?: number;
 }

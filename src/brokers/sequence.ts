@@ -17,8 +17,10 @@
  *   ones behind); the next message from a forgotten origin starts a new count
  *   without a gap check.
  *
- * Receiving rules, for the last number `last` heard from an origin on a
- * topic: `last + 1` is in order; above it, the numbers in between were lost;
+ * Receiving rules. The first message a node hears from an origin on a topic
+ * (since it subscribed) starts the count without a check: what was published
+ * before the subscription is not a loss. Then, for the last number `last`
+ * heard from that origin on that topic: `last + 1` is in order; above it, the numbers in between were lost;
  * 1 means the origin started over (it forgot the topic's count), no gap; from
  * 2 to `last`, the origin started over and the numbers from 1 were lost. A
  * bus like Redis pub/sub never duplicates nor reorders one connection's

@@ -9,6 +9,7 @@
 import { createClient } from 'redis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { BrokerStateError, BrokerUnavailableError, redisBroker, type RedisBrokerOptions } from '../../src/brokers/redis.ts';
 import { RedisServer } from '../support/redis-server.ts';
 import { eventually, RedisNode } from './redis-node.ts';
 
@@ -272,6 +273,60 @@ test('a publish-only node opens no subscriber connection', async () => {
   const a = await node();
   assert.ok((await a.publish('p', 'x')).ok);
   assert.is(await clientCount(), clientsBefore + 1);
+});
+
+test('sequence counts are bounded: a forgotten topic counts from 1 again, a forgotten origin starts without a gap check', async () => {
+  const a = await node({ maxPublishTopics: 4 }); // generations of 2 topics
+  const b = await node({ maxOriginsPerTopic: 2 }); // generations of 1 origin
+  const seen: { channel: string; sequence: number }[] = [];
+  const watcher = raw.duplicate();
+  watcher.on('error', () => {});
+  await watcher.connect();
+  await watcher.pSubscribe(`${PREFIX}s*`, (message: Buffer, channel: Buffer) => {
+    seen.push({ channel: channel.toString().slice(PREFIX.length), sequence: Number(message.readBigUInt64BE(10)) });
+  }, true);
+  try {
+    for (const topic of ['s1', 's2', 's3', 's4', 's3', 's1']) assert.ok((await a.publish(topic, 'x')).ok);
+    await eventually(async () => seen.length === 6, 'six raw messages');
+    assert.equal(seen, [
+      { channel: 's1', sequence: 1 },
+      { channel: 's2', sequence: 1 },
+      { channel: 's3', sequence: 1 },
+      { channel: 's4', sequence: 1 },
+      { channel: 's3', sequence: 2 }, // used recently: kept
+      { channel: 's1', sequence: 1 }, // two generations ago: forgotten, counts again
+    ]);
+  } finally {
+    watcher.destroy();
+  }
+
+  await b.ok('subscribe', { topic: 'o' });
+  const first = Buffer.from('1111111111111111', 'hex');
+  const second = Buffer.from('2222222222222222', 'hex');
+  await raw.publish(`${PREFIX}o`, envelope(first, 1, 'first 1'));
+  await raw.publish(`${PREFIX}o`, envelope(second, 1, 'second 1'));
+  await raw.publish(`${PREFIX}o`, envelope(first, 5, 'first 5')); // first was forgotten: no gap check
+  await raw.publish(`${PREFIX}o`, envelope(first, 7, 'first 7')); // remembered again: 6 is missing
+  await b.waitFor(() => b.messages.length === 4, 'four messages');
+  assert.equal(b.gaps, [{ origin: '1111111111111111', topic: 'o', expected: 6, received: 7 }]);
+});
+
+test('invalid options and misuse throw typed errors', async () => {
+  const client = createClient({ url: redis.url });
+  for (const bad of [{ commandTimeoutMs: 0 }, { commandTimeoutMs: 2 ** 31 }, { maxPublishTopics: 1.5 }, { maxOriginsPerTopic: -1 }]) {
+    assert.throws(() => redisBroker({ client, ...bad }), (error: unknown) => error instanceof RangeError, JSON.stringify(bad));
+  }
+  assert.throws(() => redisBroker({ client, channelPrefix: 1 as unknown as string }), (error: unknown) => error instanceof TypeError);
+  assert.throws(() => redisBroker({} as RedisBrokerOptions), (error: unknown) => error instanceof TypeError);
+  const broker = redisBroker({ client, subscriber: client });
+  const rejection = (promise: Promise<unknown>): Promise<unknown> => promise.then(() => assert.unreachable('resolved'), (error: unknown) => error);
+  assert.instance(await rejection(broker.subscribe('t')), BrokerStateError, 'subscribe before attach');
+  const payload = Buffer.from('x');
+  assert.instance(await rejection(broker.publish({ topic: 't', binary: false, payload })), BrokerUnavailableError, 'client not connected');
+  broker.attach({ message() {}, gap() {}, error() {} });
+  assert.throws(() => broker.attach({ message() {}, gap() {}, error() {} }), (error: unknown) => error instanceof BrokerStateError);
+  assert.instance(await rejection(broker.subscribe('t')), BrokerUnavailableError, 'subscriber not connected');
+  await broker.close();
 });
 
 async function clientCount(): Promise<number> {
