@@ -35,7 +35,9 @@
  * strategy); node-redis then subscribes again the channels it had confirmed,
  * and the broker sends again the SUBSCRIBE and UNSUBSCRIBE commands the lost
  * connection failed, so topics work again after a Redis restart without user
- * code. Messages published during the outage are lost (and show up as gaps).
+ * code. Messages other nodes publish while this node's subscriber connection
+ * is down are lost to it (and show up as gaps once their origin publishes
+ * again on the topic).
  */
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
