@@ -2,13 +2,17 @@
  * `npm start`: the demo server, built only on this library and node:http.
  * `/` serves a page with an echo box, a chat room shared by every open tab
  * and live counts; `/echo` and `/chat` are the WebSocket endpoints of a
- * `WebSocketServer` attached to the page's HTTP server. SIGINT or SIGTERM
- * close every session with 1001, then the process exits 0.
+ * `WebSocketServer` attached to the page's HTTP server. The chat room is the
+ * topic `chat`: each message is published once to every member. With
+ * REDIS_URL set, the room is shared through Redis by every demo (and
+ * testee) on the same Redis. SIGINT or SIGTERM close every session with
+ * 1001, then the process exits 0.
  * PORT (default 8080) and HOST (default 127.0.0.1) choose where it listens.
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { permessageDeflate, WebSocketServer, type DefaultWebSocketSession } from 'ktor-ws-ts';
+import { brokerFromEnv } from './broker-from-env.ts';
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
@@ -21,19 +25,22 @@ const http = createServer((req, res) => {
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
   }
 });
-const server = new WebSocketServer({ session: { maxMessageSize: 1024 * 1024 }, extensions: [permessageDeflate()] });
+const scaleOut = await brokerFromEnv();
+const server = new WebSocketServer({
+  session: { maxMessageSize: 1024 * 1024 },
+  extensions: [permessageDeflate()],
+  broker: scaleOut?.broker,
+});
 server.attach(http, { closeHttpServer: true });
 
+/** This process's chat members: they get its live counts. */
 const room = new Set<DefaultWebSocketSession>();
 let messages = 0;
 
-/** Sends to every chat member; a member that is leaving just misses it. */
-function broadcast(text: string): void {
-  for (const member of room) void member.send(text);
-}
-
+/** The counts of this process, to its chat members; a member that is leaving just misses it. */
 function broadcastStats(): void {
-  broadcast(JSON.stringify({ type: 'stats', connections: server.sessions.size, messages }));
+  const stats = JSON.stringify({ type: 'stats', connections: server.sessions.size, messages });
+  for (const member of room) void member.send(stats);
 }
 
 /** Counts the session in the live stats while `handler` runs. */
@@ -64,10 +71,13 @@ server.route(
   '/chat',
   counted(async (session) => {
     room.add(session);
+    session.subscribe('chat');
     try {
       for await (const message of session) {
         messages++;
-        broadcast(JSON.stringify({ type: 'chat', text: String(message).slice(0, 1000) }));
+        const chat = JSON.stringify({ type: 'chat', text: String(message).slice(0, 1000) });
+        // Every member here has it once this returns; the promise is about the other processes (Redis).
+        server.publish('chat', chat).catch((error: unknown) => console.error(`chat message not shared: ${String(error)}`));
         broadcastStats();
       }
     } finally {
@@ -77,12 +87,13 @@ server.route(
 );
 
 http.listen(port, host, () => {
-  console.log(`demo server on http://${host}:${port}/ (WebSocket endpoints /echo and /chat)`);
+  console.log(`demo server on http://${host}:${port}/ (WebSocket endpoints /echo and /chat)${scaleOut ? '; chat shared through Redis' : ''}`);
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {
     const { sessions, dropped } = await server.close(); // 1001 to every session, 10 s at most
+    await scaleOut?.close();
     console.log(`demo server closed: ${sessions} session(s) closed with 1001, ${dropped} dropped`);
   });
 }
