@@ -10,7 +10,7 @@ import { createClient } from 'redis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RedisServer } from '../support/redis-server.ts';
-import { eventually, RedisNode } from './redis-node.ts';
+import { eventually, RedisNode } from '../support/redis-node.ts';
 
 const PREFIX = 'ws:topic:';
 /** Short, so that the tests wait little for a timeout. */

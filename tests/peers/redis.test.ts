@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BrokerStateError, BrokerUnavailableError, redisBroker, type RedisBrokerOptions } from '../../src/brokers/redis.ts';
 import { RedisServer } from '../support/redis-server.ts';
-import { eventually, RedisNode } from './redis-node.ts';
+import { eventually, RedisNode } from '../support/redis-node.ts';
 
 const PREFIX = 'ws:topic:';
 let redis: RedisServer;
