@@ -25,7 +25,7 @@ import { connect } from '../../src/upgrade/connect.ts';
 import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import { createWebSocketServer, handleUpgrade } from '../../src/upgrade/serve.ts';
 import { captureUncaught } from '../support/async.ts';
-import { connectionCount, waitFor } from '../support/wire-client.ts';
+import { connectionCount, waitFor } from '../support/resources.ts';
 import { handshakeRequest, RawClient } from '../support/raw-client.ts';
 import { startServer } from '../support/server.ts';
 

@@ -13,7 +13,8 @@ import { serializeFrame } from '../../../src/frames/serializer.ts';
 import { permessageDeflate } from '../../../src/extensions/permessage-deflate.ts';
 import { handshakeRequest, RawClient } from '../../support/raw-client.ts';
 import { startServer } from '../../support/server.ts';
-import { MASK, waitFor, WireClient } from '../../support/wire-client.ts';
+import { waitFor } from '../../support/resources.ts';
+import { MASK, WireClient } from '../../support/wire-client.ts';
 
 const MiB = 1024 * 1024;
 

@@ -14,7 +14,8 @@ import type { DefaultWebSocketSession } from '../../../src/session/default-sessi
 import { PartialFrameTimeoutError } from '../../../src/session/errors.ts';
 import { RawClient } from '../../support/raw-client.ts';
 import { startServer, type TestServer } from '../../support/server.ts';
-import { connectionCount, liveMemory, MASK, maskedFrame, waitFor, WireClient } from '../../support/wire-client.ts';
+import { connectionCount, liveMemory, waitFor } from '../../support/resources.ts';
+import { MASK, maskedFrame, WireClient } from '../../support/wire-client.ts';
 
 let server: TestServer;
 let lastSession: DefaultWebSocketSession | undefined;

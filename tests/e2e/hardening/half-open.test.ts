@@ -9,7 +9,8 @@ import * as assert from 'uvu/assert';
 import { Opcode } from '../../../src/frames/frame.ts';
 import { handshakeRequest, RawClient } from '../../support/raw-client.ts';
 import { startServer } from '../../support/server.ts';
-import { connectionCount, waitFor, WireClient } from '../../support/wire-client.ts';
+import { connectionCount, waitFor } from '../../support/resources.ts';
+import { WireClient } from '../../support/wire-client.ts';
 
 const STALLED = 500;
 const HEAD_TIMEOUT_MS = 1500;

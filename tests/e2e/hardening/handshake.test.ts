@@ -14,7 +14,8 @@ import { Opcode } from '../../../src/frames/frame.ts';
 import { handleUpgrade, type WebSocketHandler } from '../../../src/upgrade/serve.ts';
 import { handshakeRequest, RawClient } from '../../support/raw-client.ts';
 import { startServer, type TestServer } from '../../support/server.ts';
-import { connectionCount, sleep, waitFor, WireClient } from '../../support/wire-client.ts';
+import { connectionCount, sleep, waitFor } from '../../support/resources.ts';
+import { WireClient } from '../../support/wire-client.ts';
 
 const GOOD_LINES =
   'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +

@@ -14,7 +14,8 @@ import type { DefaultWebSocketSession } from '../../../src/session/default-sessi
 import type { WebSocketHandler } from '../../../src/upgrade/serve.ts';
 import { handshakeRequest } from '../../support/raw-client.ts';
 import { startServer, type TestServer } from '../../support/server.ts';
-import { activeResources, connectionCount, maskedFrame, resourceDiff, sleep, waitFor, WireClient } from '../../support/wire-client.ts';
+import { activeResources, connectionCount, resourceDiff, sleep, waitFor } from '../../support/resources.ts';
+import { maskedFrame, WireClient } from '../../support/wire-client.ts';
 
 /** What the current phase's handler does; set by each test. */
 let behaviour: WebSocketHandler = () => {};

@@ -14,7 +14,8 @@ import type { DefaultWebSocketSession } from '../../../src/session/default-sessi
 import { WriteTimeoutError } from '../../../src/session/errors.ts';
 import { DEFAULT_SESSION_DEFAULTS, RAW_SESSION_DEFAULTS } from '../../../src/session/options.ts';
 import { startServer } from '../../support/server.ts';
-import { connectionCount, liveMemory, maskedFrame, sleep, waitFor, WireClient } from '../../support/wire-client.ts';
+import { connectionCount, liveMemory, sleep, waitFor } from '../../support/resources.ts';
+import { maskedFrame, WireClient } from '../../support/wire-client.ts';
 
 const KiB = 1024;
 /** What the writer hands to the output in one turn (raw-session.ts BATCH_BYTES). */

@@ -10,7 +10,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Opcode } from '../../../src/frames/frame.ts';
 import { startServer } from '../../support/server.ts';
-import { liveMemory, maskedFrame, sleep, waitFor, WireClient } from '../../support/wire-client.ts';
+import { liveMemory, sleep, waitFor } from '../../support/resources.ts';
+import { maskedFrame, WireClient } from '../../support/wire-client.ts';
 
 /** A payload whose every byte depends on its position. */
 function pattern(n: number): Buffer {

@@ -13,7 +13,8 @@ import { Opcode } from '../../../src/frames/frame.ts';
 import type { WebSocketHandler } from '../../../src/upgrade/serve.ts';
 import { handshakeRequest } from '../../support/raw-client.ts';
 import { startServer } from '../../support/server.ts';
-import { maskedFrame, waitFor, WireClient } from '../../support/wire-client.ts';
+import { waitFor } from '../../support/resources.ts';
+import { maskedFrame, WireClient } from '../../support/wire-client.ts';
 
 const POISON = 0xee;
 const allocUnsafe = Buffer.allocUnsafe;
