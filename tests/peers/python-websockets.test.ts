@@ -1,20 +1,36 @@
 /**
- * Interop: Python `websockets` (Debian's python3-websockets, an independent
- * implementation with its own sans-I/O protocol layer) as the client against
- * this project's server over loopback. Each script prints JSON of what it
+ * Python `websockets` (Debian's python3-websockets, an independent
+ * implementation with its own sans-I/O protocol layer) against this project
+ * over loopback, in both directions. Fails (never skips) when the peer is
+ * missing: run scripts/install-peers.sh as root.
+ *
+ * Our server, Python as the client: each script prints JSON of what it
  * received and the close it saw; the server's handler records its side, and
- * the test checks both. Fails (never skips) when the peer is missing: run
- * scripts/install-peers.sh as root.
+ * the test checks both.
+ *
+ * Our client, a Python server: a `websockets.serve` echo server on a free
+ * loopback port takes one connection, echoes text and binary (subprotocol
+ * `chat` selected), records what it saw, and reports it on stdout when the
+ * client has closed; both sides are checked.
  */
 import { createHash } from 'node:crypto';
-import { test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { CloseReason } from '../../src/frames/close.ts';
 import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import type { DefaultWebSocketSession, Message } from '../../src/session/default-session.ts';
+import { ConnectionRefusedError } from '../../src/upgrade/client-errors.ts';
+import { connect } from '../../src/upgrade/connect.ts';
 import type { UpgradeCall } from '../../src/upgrade/handshake.ts';
-import { describeResult, runPythonClient } from '../support/python-peer.ts';
+import { freePort } from '../support/interop.ts';
+import { describeResult, runPython, runPythonClient } from '../support/python-peer.ts';
 import { startServer, type TestServer } from '../support/server.ts';
+
+const asServer = suite('our server, Python websockets as the client');
+const asClient = suite('our client, a Python websockets server');
+
+// ---------------------------------------------------------------------------
+// Our server, Python as the client.
 
 interface ServerSide {
   readonly url: string;
@@ -79,12 +95,12 @@ async function sideOf(url: string, timeoutMs = 5000): Promise<ServerSide> {
 let server: TestServer;
 let deflating: TestServer;
 
-test.before(async () => {
+asServer.before(async () => {
   server = await startServer(handler, { protocols: ['b', 'a'] });
   deflating = await startServer(handler, { extensions: [permessageDeflate()] });
 });
 
-test.after(async () => {
+asServer.after(async () => {
   release();
   await server.close();
   await deflating.close();
@@ -126,7 +142,7 @@ const EXCHANGE = `
   print(json.dumps(out))
 `;
 
-test('python websockets: text, binary, 1 MiB binary, ping, fragmented text, then its close 4000 "python done" (both sides checked)', async () => {
+asServer('python websockets: text, binary, 1 MiB binary, ping, fragmented text, then its close 4000 "python done" (both sides checked)', async () => {
   const r = await runPythonClient(`ws://127.0.0.1:${server.port}/exchange`, EXCHANGE, {
     args: ['none'],
     timeoutMs: 30_000,
@@ -161,7 +177,7 @@ test('python websockets: text, binary, 1 MiB binary, ping, fragmented text, then
   assert.equal(side.closeReason, { code: 4000, reason: 'python done' });
 });
 
-test('python websockets with permessage-deflate negotiated: the same exchange, compressed both ways', async () => {
+asServer('python websockets with permessage-deflate negotiated: the same exchange, compressed both ways', async () => {
   const r = await runPythonClient(`ws://127.0.0.1:${deflating.port}/deflate`, EXCHANGE, {
     args: ['deflate'],
     timeoutMs: 30_000,
@@ -183,7 +199,7 @@ test('python websockets with permessage-deflate negotiated: the same exchange, c
   assert.equal(side.closeReason, { code: 4000, reason: 'python done' });
 });
 
-test('server closes with 4003 "server done": python sees code and reason, the server gets its echo', async () => {
+asServer('server closes with 4003 "server done": python sees code and reason, the server gets its echo', async () => {
   const r = await runPythonClient(
     `ws://127.0.0.1:${server.port}/server-close`,
     `
@@ -214,7 +230,7 @@ test('server closes with 4003 "server done": python sees code and reason, the se
   assert.equal(side.closeReply, { code: 4003, reason: 'server done' }, 'python echoes the whole close frame');
 });
 
-test('python sending invalid UTF-8 in a text frame gets 1007, and the handler awaiting closeReason is released', async () => {
+asServer('python sending invalid UTF-8 in a text frame gets 1007, and the handler awaiting closeReason is released', async () => {
   // websockets validates what it sends, so the frame is written below its API.
   const r = await runPythonClient(
     `ws://127.0.0.1:${server.port}/bad-utf8`,
@@ -245,4 +261,78 @@ test('python sending invalid UTF-8 in a text frame gets 1007, and the handler aw
   assert.ok([1006, 1007].includes(side.closeReason!.code), `closeReason ${JSON.stringify(side.closeReason)}`);
 });
 
-test.run();
+// ---------------------------------------------------------------------------
+// Our client, a Python server.
+
+/** The Python echo server: takes one connection, then prints what it saw. */
+const PYTHON_SERVER = `
+import asyncio, json, sys
+import websockets
+
+seen = []
+
+async def echo(ws, path=None):
+    try:
+        async for message in ws:
+            seen.append([type(message).__name__, len(message)])
+            await ws.send(message)
+    except websockets.ConnectionClosed:
+        pass  # raised instead of ending the loop for codes other than 1000/1001
+    seen.append(["closed", ws.close_code, ws.close_reason])
+    done.set_result(None)
+
+async def main():
+    global done
+    done = asyncio.get_running_loop().create_future()
+    async with websockets.serve(echo, "127.0.0.1", int(sys.argv[1]), subprotocols=["chat"], max_size=None):
+        print("listening", flush=True)
+        await done
+    print(json.dumps(seen), flush=True)
+
+asyncio.run(main())
+`;
+
+/** Connects once the Python server listens (it starts in a few hundred ms). */
+async function connectWhenUp(url: string): Promise<DefaultWebSocketSession> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await connect(url, { protocols: ['superchat', 'chat'] });
+    } catch (error) {
+      if (!(error instanceof ConnectionRefusedError) || attempt > 200) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+asClient('echo with a Python websockets server: text, binary up to 1 MiB, subprotocol, close code and reason', async () => {
+  const port = await freePort();
+  const python = runPython(PYTHON_SERVER, { args: [String(port)], timeoutMs: 30_000 });
+  const session = await connectWhenUp(`ws://127.0.0.1:${port}/py`);
+  assert.is(session.protocol, 'chat');
+  const sent: Array<string | Buffer> = ['hello python', '', 'ünïcödé ✓', Buffer.from([0, 1, 2, 255]), Buffer.alloc(1 << 20, 9)];
+  for (const message of sent) {
+    await session.send(message);
+    const back = await session.receive();
+    if (typeof message === 'string') assert.is(back, message);
+    else assert.ok(Buffer.isBuffer(back) && message.equals(back));
+  }
+  assert.equal(await session.close(4000, 'bye from node'), { code: 4000, reason: 'bye from node' });
+  await session.raw.job.join();
+  assert.is(session.raw.job.state, 'completed');
+
+  const result = await python;
+  assert.is(result.code, 0, describeResult(result));
+  const lines = result.stdout.trim().split('\n');
+  assert.is(lines[0], 'listening');
+  assert.equal(JSON.parse(lines[1]!), [
+    ['str', 12],
+    ['str', 0],
+    ['str', 9],
+    ['bytes', 4],
+    ['bytes', 1 << 20],
+    ['closed', 4000, 'bye from node'],
+  ]);
+});
+
+asServer.run();
+asClient.run();
