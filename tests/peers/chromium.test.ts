@@ -1,10 +1,12 @@
 /**
- * Interop: a real browser. The demo server (examples/demo-server.ts, run as
- * its own process, as `npm start` does) is driven by Debian's headless
- * Chromium over the DevTools protocol: the page's echo form and chat form are
- * submitted like a user would, and the test reads what the page received
- * (`window.demo`) and rendered. Fails (never skips) when Chromium is missing:
- * run scripts/install-peers.sh as root.
+ * A real browser against our server. Chromium is a client only (a page's
+ * `WebSocket`), so there is one direction: our server, Chromium as the
+ * client. The demo server (examples/demo-server.ts, built and run as its own
+ * process, as `npm start` does) is driven by Debian's headless Chromium over
+ * the DevTools protocol: the page's echo form and chat form are submitted
+ * like a user would, and the test reads what the page received
+ * (`window.demo`) and rendered. Fails (never skips) when Chromium is
+ * missing: run scripts/install-peers.sh as root.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';

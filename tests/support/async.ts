@@ -1,7 +1,8 @@
 /**
- * Helpers shared by the channel tests: yielding to the event loop, observing
- * whether a promise settled, capturing a rejection, and capturing errors the
- * runtime reports as uncaught (without tripping the test guard).
+ * Asynchronous helpers for unit tests (the channel tests, mostly): yielding
+ * to the event loop, observing whether a promise settled, capturing a
+ * rejection or a throw, and capturing errors the runtime reports as uncaught
+ * (without tripping the test guard); plus a byte-counting payload builder.
  */
 
 /** Resolves after every pending microtask and one turn of the event loop. */

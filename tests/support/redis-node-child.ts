@@ -1,6 +1,6 @@
 /**
  * One node of the Redis broker tests, run as its own process by
- * tests/peers/redis-node.ts (`node --import tsx redis-node-child.ts`): a
+ * tests/support/redis-node.ts (`node --import tsx redis-node-child.ts`): a
  * node-redis client and a `redisBroker` on it, driven by JSON lines on stdin,
  * reporting on stdout as JSON lines.
  *

@@ -1,5 +1,5 @@
 /**
- * Interop: bad opening handshakes over raw TCP, against both embeddings:
+ * Bad opening handshakes over raw TCP, against both embeddings:
  *
  * - `createWebSocketServer` (node:net; this project's request-head parser
  *   reads the head, with `requestHead: { timeoutMs: 300 }`), and
