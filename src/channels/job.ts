@@ -198,6 +198,13 @@ export class Job {
     return () => remove(this.handlers, entry);
   }
 
+  /**
+   * Called once when the job starts cancelling (cancelled, failed, or
+   * cancelled by its parent), before the `invokeOnCancellation` handlers: a
+   * subclass's hook that costs no handler object.
+   */
+  protected onCancelling(_cause: Error): void {}
+
   /** Whether a job of this class waits for a block of its own after being cancelled. */
   protected get hasBody(): boolean {
     return false;
@@ -225,6 +232,7 @@ export class Job {
     // The parent hears of a failure before any child can finish and report to it.
     if (failing) this.markFailing(cause);
     this.controller?.abort(cause);
+    callHandler((reason: Error) => this.onCancelling(reason), cause);
     const cancelHandlers = this.cancelHandlers;
     this.cancelHandlers = undefined;
     if (cancelHandlers !== undefined) for (const h of cancelHandlers) callHandler(h.run, cause);

@@ -126,11 +126,11 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     if (this.options.pingIntervalMs > 0) {
       this.#pinger = new Pinger(raw, this.options.pingIntervalMs, this.options.pingTimeoutMs);
     }
+    raw.setLayer(this);
     // Frames are processed inside the raw session's reader task when it can
     // still be arranged (nothing queued on `incoming` yet), else by a task of
     // our own reading `incoming`.
-    if (raw.divertIncoming((f) => this.#onFrame(f))) raw.incoming.invokeOnClose((cause) => this.#onEnd(cause));
-    else {
+    if (!raw.divertIncoming(this)) {
       // No more pings once the frames ended, even while the task still waits to queue a message.
       raw.incoming.invokeOnClose(() => this.#pinger?.stop());
       launch(raw.context, () => this.#readIncoming());
@@ -334,8 +334,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * keeps no suspended frame here.
    */
   [Symbol.asyncIterator](): AsyncIterator<Message, undefined> {
-    const messages = this.#messages;
-    return { next: () => messages.next(), return: () => DONE };
+    return new MessageIterator(this.#messages);
   }
 
   /**
@@ -399,6 +398,16 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   }
 
   /**
+   * @internal The handler is done (see `SessionLayer`): messages nobody will
+   * read are dropped from now on (so the session still reads the peer's
+   * close), and the close follows the messages sent before.
+   */
+  onHandlerDone(_error: unknown, close: () => void): void {
+    if (!this.#messages.isClosedForSend) this.abandon();
+    this.#afterSends(close);
+  }
+
+  /**
    * @internal The handler saw the end of the messages: if it was a protocol
    * error, the close frame goes out now, after anything the handler sent in
    * reply to the messages before it.
@@ -408,11 +417,12 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   }
 
   /**
-   * One frame from the peer: pings are answered, pongs checked, the close
-   * echoed, data frames assembled into messages. Returns a promise only when
-   * it must wait (a full outgoing or message queue, an extension's decode).
+   * @internal One frame from the peer (see `FrameSink`): pings are answered,
+   * pongs checked, the close echoed, data frames assembled into messages.
+   * Returns a promise only when it must wait (a full outgoing or message
+   * queue, an extension's decode).
    */
-  #onFrame(f: Frame): Promise<void> | void {
+  onFrame(f: Frame): Promise<void> | void {
     switch (f.opcode) {
       case Opcode.Ping:
         return this.raw.answerPing(f);
@@ -441,8 +451,8 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     });
   }
 
-  /** The frames ended: normally (no cause) or with the reason the session failed. */
-  #onEnd(cause: Error | undefined): void {
+  /** @internal The frames ended (see `FrameSink`): normally (no cause) or with the reason the session failed. */
+  onFramesEnd(cause: Error | undefined): void {
     this.#pinger?.stop();
     this.#messages.close(cause);
   }
@@ -452,14 +462,14 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     const incoming = this.raw.incoming;
     try {
       for (;;) {
-        const waited = this.#onFrame(incoming.tryReceive() ?? (await incoming.receive()));
+        const waited = this.onFrame(incoming.tryReceive() ?? (await incoming.receive()));
         if (waited !== undefined) await waited;
       }
     } catch (error) {
-      if (error instanceof ClosedReceiveChannelError) return this.#onEnd(undefined);
+      if (error instanceof ClosedReceiveChannelError) return this.onFramesEnd(undefined);
       if (error instanceof ProtocolError && this.raw.failure === undefined) this.raw.reportProtocolError(error);
       const cause = error instanceof Error ? error : new Error(String(error));
-      this.#onEnd(cause);
+      this.onFramesEnd(cause);
       // Nothing reads `incoming` any more: release a reader parked on it (say, when a pong
       // could not be queued because the connection failed), or its task would never end.
       incoming.cancel(cause);
@@ -478,6 +488,20 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
       throw new ProtocolError(CloseCode.InvalidPayload, 'invalid UTF-8 in a text message');
     }
     return toMessage(message.opcode, payload);
+  }
+}
+
+/** `for await` over a session: the queue's own steps (a class, so an iteration holds no closures). */
+class MessageIterator implements AsyncIterator<Message, undefined> {
+  readonly #messages: MessageQueue;
+  constructor(messages: MessageQueue) {
+    this.#messages = messages;
+  }
+  next(): Promise<IteratorResult<Message, undefined>> {
+    return this.#messages.next();
+  }
+  return(): Promise<IteratorResult<Message, undefined>> {
+    return DONE;
   }
 }
 

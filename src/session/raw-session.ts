@@ -44,9 +44,9 @@
  */
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
 import { Channel } from '../channels/channel.ts';
-import { ChannelClosedError } from '../channels/errors.ts';
+import { CancellationError, ChannelClosedError } from '../channels/errors.ts';
 import type { CoroutineContext } from '../channels/context.ts';
-import { TaskJob, type Job } from '../channels/job.ts';
+import type { Job } from '../channels/job.ts';
 import { CloseCode, decodeClosePayload, encodeClosePayload, type CloseReason } from '../frames/close.ts';
 import { ProtocolError } from '../frames/errors.ts';
 import { frame, isControl, Opcode, type Frame } from '../frames/frame.ts';
@@ -73,10 +73,24 @@ export interface RawSessionConfig {
 }
 
 /**
- * Takes the peer's frames in place of `incoming` (see `divertIncoming`); the
- * reader waits for a returned promise before it parses on.
+ * Takes the peer's frames in place of `incoming` (see `divertIncoming`):
+ * the default session does.
  */
-export type FrameSink = (f: Frame) => Promise<void> | void;
+export interface FrameSink {
+  /** One frame from the peer; the reader waits for a returned promise before it parses on. */
+  onFrame(f: Frame): Promise<void> | void;
+  /** The frames ended: normally after the peer's close (`undefined`), or with why the session failed. Called once. */
+  onFramesEnd(cause: Error | undefined): void;
+}
+
+/**
+ * What sits on top of a raw session (the default session): told when the
+ * handler is done, it runs `close` (the raw session's end of the handler)
+ * once its own work allows (messages still being encoded are queued first).
+ */
+export interface SessionLayer {
+  onHandlerDone(error: unknown, close: () => void): void;
+}
 
 const ABNORMAL: CloseReason = Object.freeze({ code: CloseCode.Abnormal, reason: '' });
 /** What `send` returns when the frame was queued at once (shared: no promise per send). */
@@ -84,8 +98,6 @@ export const SENT: Promise<void> = Promise.resolve();
 const NO_EXTENSIONS: readonly WebSocketExtension[] = Object.freeze([]);
 
 export class RawWebSocketSession {
-  /** Frames from the peer, in order. Ends normally after a close frame; fails with the cause otherwise. */
-  readonly incoming: Channel<Frame>;
   /** Frames to the peer. Send a close frame to start the close handshake. */
   readonly outgoing: Channel<Frame>;
   /** The negotiated subprotocol, if any. */
@@ -103,6 +115,16 @@ export class RawWebSocketSession {
   /** The session job with the engine's dispatcher: where the session's own tasks run. */
   readonly context: CoroutineContext;
 
+  /** Made on first use (see `incoming`): a default session diverts the frames and never needs it. */
+  #incoming: Channel<Frame> | undefined;
+  /** Set once the frames ended (see `#endFrames`). */
+  #framesEnded = false;
+  /** The layer on top, if any (see `SessionLayer`). */
+  #layer: SessionLayer | undefined;
+  /** Tasks still running: the reader, the writer and the handler; the job ends when none is left. */
+  #tasksLeft = 3;
+  /** What the handler threw, when it failed (the job then fails with it). */
+  #handlerFailure: Error | undefined;
   readonly #input: ByteReadChannel;
   readonly #output: ByteWriteChannel;
   readonly #rules: Protocol;
@@ -155,8 +177,22 @@ export class RawWebSocketSession {
       maxMessageSize: options.maxMessageSize,
       rsvAllowed,
     });
-    this.incoming = new Channel<Frame>(options.incomingQueue, { maxWeight: options.incomingQueueBytes, weigh: payloadLength });
     this.outgoing = new Channel<Frame>(options.outgoingQueue, { maxWeight: options.outgoingQueueBytes, weigh: payloadLength });
+  }
+
+  /**
+   * Frames from the peer, in order. Ends normally after a close frame; fails
+   * with the cause otherwise. (Made on first use: a session whose frames go
+   * to a sink never has one.)
+   */
+  get incoming(): Channel<Frame> {
+    if (this.#incoming === undefined) {
+      const options = this.options;
+      const incoming = new Channel<Frame>(options.incomingQueue, { maxWeight: options.incomingQueueBytes, weigh: payloadLength });
+      this.#incoming = incoming;
+      if (this.#framesEnded) incoming.close(this.#terminated ? this.#failure : undefined);
+    }
+    return this.#incoming;
   }
 
   /** The peer's close reason, or 1006 when the connection ended without one. */
@@ -211,15 +247,19 @@ export class RawWebSocketSession {
   /**
    * Hands every frame from now on to `sink` instead of queuing it on
    * `incoming`: one hop less per frame (the default session processes frames
-   * this way, inside the reader task). `incoming` still ends as before, so
-   * `incoming.invokeOnClose` tells when and why the frames ended. Possible
-   * only before the reader queued any frame and while `incoming` is open;
-   * returns false otherwise (then read `incoming`).
+   * this way, inside the reader task), and the sink is told when the frames
+   * end. Possible only before the reader queued any frame and while the
+   * frames have not ended; returns false otherwise (then read `incoming`).
    */
   divertIncoming(sink: FrameSink): boolean {
-    if (this.#sink !== undefined || this.#queuedIncoming || this.incoming.isClosedForSend) return false;
+    if (this.#sink !== undefined || this.#queuedIncoming || this.#framesEnded) return false;
     this.#sink = sink;
     return true;
+  }
+
+  /** @internal Puts `layer` on top (see `SessionLayer`); one at most. */
+  setLayer(layer: SessionLayer): void {
+    this.#layer = layer;
   }
 
   /**
@@ -336,9 +376,9 @@ export class RawWebSocketSession {
       if (close !== undefined) this.#queueClose(close);
     }
     this.outgoing.close();
-    // Nothing more is read: a reader parked on a full `incoming` is released.
+    // Nothing more is read: a reader parked on a full `incoming` (or a full message queue) is released.
     this.#stopping = true;
-    this.incoming.cancel(error);
+    this.#endFrames(error, true);
   }
 
   /**
@@ -361,23 +401,61 @@ export class RawWebSocketSession {
     this.#failure ??= cause;
     const received = this.#rules.closeReceived;
     this.#settleCloseReason(received ?? ABNORMAL);
-    this.incoming.close(received ? undefined : cause);
+    this.#endFrames(received ? undefined : cause);
     this.outgoing.cancel(cause);
     this.#output.close(cause);
     this.#input.cancel(cause);
     this.#releaseFlushWaiters();
   }
 
-  /** Starts the reader and writer tasks as children of the session's job (called once, by `runSession`). */
+  /**
+   * Starts the reader and writer tasks in the session's context (called once,
+   * by `runSession`). The job ends once they and the handler are done.
+   */
   startTasks(): void {
-    const reader = new Reader(this.#input, this.#rules, this, new TaskJob(this.job));
-    const writer = new Writer(this.outgoing, this.#output, this.#rules, this, new TaskJob(this.job));
+    const reader = new Reader(this.#input, this.#rules, this);
+    const writer = new Writer(this.outgoing, this.#output, this.#rules, this);
     this.#reader = reader;
     this.#writer = writer;
     this.context.dispatcher.dispatch(() => {
       reader.start();
       writer.start();
     });
+  }
+
+  /**
+   * @internal The handler task ended: returned (`failure` undefined) or threw
+   * (a cancellation of the job counts as returning). The session closes as
+   * the table in the README says, after the layer on top had its say.
+   */
+  handlerEnded(failure: Error | undefined): void {
+    if (failure !== undefined && !this.#isCancellation(failure)) this.#handlerFailure = failure;
+    const error = this.#handlerFailure;
+    const layer = this.#layer;
+    if (layer === undefined) this.#closeAfterHandler(error);
+    else layer.onHandlerDone(error, () => this.#closeAfterHandler(error));
+    this.#taskEnded();
+  }
+
+  /** A cancellation, not a failure: a `CancellationError`, or once cancelling, its cause or an `AbortError`. */
+  #isCancellation(error: Error): boolean {
+    const job = this.job;
+    return error instanceof CancellationError || (job.isCancelled && (error === job.cause || error.name === 'AbortError'));
+  }
+
+  /** One of the three tasks ended; after the last, everything is released and the job ends. */
+  #taskEnded(): void {
+    if (--this.#tasksLeft > 0) return;
+    // Nothing reads any more: the connection goes once the output is flushed.
+    this.#input.cancel();
+    this.#clearCloseTimer();
+    this.#partialFrameDeadline?.dispose();
+    this.#writeDeadline?.dispose();
+    this.#settleCloseReason(this.#rules.closeReceived ?? ABNORMAL);
+    for (const extension of this.extensions) extension.dispose();
+    const failure = this.#handlerFailure;
+    if (failure === undefined) this.job.complete();
+    else this.job.fail(failure);
   }
 
   // ---- the reader's host (see ReaderHost) ------------------------------------
@@ -389,12 +467,11 @@ export class RawWebSocketSession {
     const sink = this.#sink;
     if (sink === undefined) {
       this.#queuedIncoming = true;
-      return this.incoming.trySend(f) ? undefined : this.incoming.send(f);
+      const incoming = this.incoming;
+      return incoming.trySend(f) ? undefined : incoming.send(f);
     }
-    if (this.incoming.isClosedForSend) {
-      throw this.incoming.closedCause ?? new ChannelClosedError('incoming frames were closed');
-    }
-    return sink(f);
+    if (this.#framesEnded) throw this.#failure ?? new ChannelClosedError('incoming frames were closed');
+    return sink.onFrame(f);
   }
 
   /** @internal The reader waits for the rest of a frame (or no longer does): the partial-frame deadline. */
@@ -408,10 +485,13 @@ export class RawWebSocketSession {
 
   /** @internal The reader stopped: after the peer's close frame, or with why. */
   readerStopped(error: unknown): void {
-    if (error !== undefined) return this.#onReadError(error);
-    // The peer's close frame was delivered: the frames ended normally.
-    this.incoming.close();
-    if (this.#rules.closeSent) this.#onHandshakeDone();
+    if (error !== undefined) this.#onReadError(error);
+    else {
+      // The peer's close frame was delivered: the frames ended normally.
+      this.#endFrames(undefined);
+      if (this.#rules.closeSent) this.#onHandshakeDone();
+    }
+    this.#taskEnded();
   }
 
   // ---- the writer's host (see WriterHost) ------------------------------------
@@ -447,15 +527,16 @@ export class RawWebSocketSession {
   /** @internal The writer stopped: the output is closed (normally), or it failed. */
   writerStopped(error: Error | undefined): void {
     this.#releaseFlushWaiters();
-    if (error !== undefined) return this.terminate(error);
+    if (error !== undefined) this.terminate(error);
     // Our side of the connection is over: without the peer's close frame by now, none will be read.
-    this.#settleCloseReason(this.#rules.closeReceived ?? ABNORMAL);
+    else this.#settleCloseReason(this.#rules.closeReceived ?? ABNORMAL);
+    this.#taskEnded();
   }
 
   // ---- how the session ends ----------------------------------------------------
 
-  /** @internal Runs after the handler returned or threw; decides how the session ends. */
-  onHandlerDone(error: unknown): void {
+  /** After the handler returned or threw (and the layer on top is done): decides how the session ends. */
+  #closeAfterHandler(error: Error | undefined): void {
     if (this.#terminated) return;
     if (error === undefined || error === this.#failure) {
       if (this.#failure !== undefined) this.failConnection(this.#failure);
@@ -473,14 +554,6 @@ export class RawWebSocketSession {
     this.startClose({ code: CloseCode.GoingAway, reason: '' });
     this.outgoing.close();
     this.#input.cancel();
-  }
-
-  /** @internal Called by the session runner when every task is done. */
-  onFinished(): void {
-    this.#clearCloseTimer();
-    this.#partialFrameDeadline?.dispose();
-    this.#writeDeadline?.dispose();
-    this.#settleCloseReason(this.#rules.closeReceived ?? ABNORMAL);
   }
 
   /** Both close frames went through: nothing more to send or wait for. */
@@ -502,27 +575,41 @@ export class RawWebSocketSession {
     if (this.#terminated) return;
     if (this.#stopping) {
       // We stopped reading on purpose (cancelled or failed): the handler sees why.
-      this.incoming.close(this.job.cause ?? cause);
+      this.#endFrames(this.job.cause ?? cause);
       return;
     }
     this.#failure = cause;
     if (cause instanceof ProtocolError) {
       // Frames parsed before the error reach the handler first; the close frame
       // goes out once the handler saw the failure (or gave up on it).
-      this.incoming.close(cause);
+      this.#endFrames(cause);
       this.#armCloseTimer(() => this.failConnection(cause));
     } else {
       this.terminate(cause instanceof ConnectionClosedError ? cause : new ConnectionClosedError(cause.message, { cause }));
     }
   }
 
+  /**
+   * The frames ended: `incoming` (if made) is closed, or cancelled when
+   * nothing more will be read, and the sink (if any) told, once.
+   */
+  #endFrames(cause: Error | undefined, cancel = false): void {
+    const incoming = this.#incoming;
+    if (incoming !== undefined) {
+      if (cancel) incoming.cancel(cause);
+      else incoming.close(cause);
+    }
+    if (this.#framesEnded) return;
+    this.#framesEnded = true;
+    this.#sink?.onFramesEnd(cause);
+  }
+
   #armCloseTimer(onTimeout: () => void = () => this.terminate()): void {
-    if (this.#closeTimer !== undefined) return;
+    if (this.#closeTimer !== undefined || this.#tasksLeft === 0) return;
     this.#closeTimer = setTimeout(() => {
       this.#closeTimer = undefined; // a close started by `onTimeout` arms a timer of its own
       onTimeout();
     }, this.options.closeTimeoutMs);
-    this.job.invokeOnCompletion(() => this.#clearCloseTimer());
   }
 
   #clearCloseTimer(): void {

@@ -13,7 +13,6 @@
  * nothing, and the input channel and then the socket fill up.
  */
 import type { ByteReadChannel, ReadableListener } from '../channels/byte-channel-types.ts';
-import type { TaskJob } from '../channels/job.ts';
 import { Opcode, type Frame } from '../frames/frame.ts';
 import { ConnectionClosedError } from './errors.ts';
 import type { Protocol } from './protocol.ts';
@@ -29,8 +28,8 @@ export interface ReaderHost {
   /** The reader waits for bytes in the middle of a frame (true), or no longer does (false). */
   waitingMidFrame(waiting: boolean): void;
   /**
-   * The reader stopped: after delivering the peer's close frame
-   * (`undefined`), or with why (a `ProtocolError`, the input's end or
+   * The reader stopped (its task is over): after delivering the peer's close
+   * frame (`undefined`), or with why (a `ProtocolError`, the input's end or
    * failure as a `ConnectionClosedError`, or what `deliver` threw).
    */
   readerStopped(error: unknown): void;
@@ -40,15 +39,13 @@ export class Reader implements ReadableListener {
   readonly #input: ByteReadChannel;
   readonly #protocol: Protocol;
   readonly #host: ReaderHost;
-  readonly #job: TaskJob;
   #paused = false;
   #midFrame = false;
 
-  constructor(input: ByteReadChannel, protocol: Protocol, host: ReaderHost, job: TaskJob) {
+  constructor(input: ByteReadChannel, protocol: Protocol, host: ReaderHost) {
     this.#input = input;
     this.#protocol = protocol;
     this.#host = host;
-    this.#job = job;
   }
 
   /**
@@ -134,6 +131,5 @@ export class Reader implements ReadableListener {
       this.#host.waitingMidFrame(false);
     }
     this.#host.readerStopped(error);
-    this.#job.complete();
   }
 }

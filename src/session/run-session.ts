@@ -5,14 +5,27 @@
  * all three are done and the output is closed; it fails with the handler's
  * error if the handler throws, and cancelling it (or the engine context's job,
  * or the user context's job) sends 1001 and stops every task.
+ *
+ * The three tasks share the session's one job (a `TaskJob` whose own work is
+ * the three of them) rather than a job each: an idle connection then holds
+ * one job object, no parent-child set and no completion handlers.
  */
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
-import { launch, type CoroutineContext } from '../channels/context.ts';
-import { Job } from '../channels/job.ts';
+import type { CoroutineContext } from '../channels/context.ts';
+import { TaskJob, type Job } from '../channels/job.ts';
 import { RawWebSocketSession, type RawSessionConfig } from './raw-session.ts';
 
 /** The user's code for one connection; it runs until it returns or throws. */
 export type SessionHandler = (session: RawWebSocketSession) => Promise<void> | void;
+
+/** The job of one session: cancelling it starts the session's own shutdown (close 1001). */
+class SessionJob extends TaskJob {
+  session: RawWebSocketSession | undefined;
+
+  protected override onCancelling(): void {
+    this.session?.onCancel();
+  }
+}
 
 export function runSession(
   input: ByteReadChannel,
@@ -22,47 +35,41 @@ export function runSession(
   config: RawSessionConfig,
   handle: SessionHandler,
 ): Job {
-  const job = new Job(engineContext.job);
-  const engine = { job, dispatcher: engineContext.dispatcher };
-  const session = new RawWebSocketSession(input, output, engine, config);
-
-  job.invokeOnCancellation(() => session.onCancel());
+  const job = new SessionJob(engineContext.job);
+  const session = new RawWebSocketSession(input, output, { job, dispatcher: engineContext.dispatcher }, config);
+  job.session = session;
   const userJob = userContext.job;
-  const stopFollowingUser =
-    userJob === undefined || userJob === engineContext.job ? undefined : userJob.invokeOnCancellation((cause) => job.cancel(cause));
-  job.invokeOnCompletion(() => {
-    stopFollowingUser?.();
-    // Nothing reads any more: the connection goes once the output is flushed.
-    input.cancel();
-    session.onFinished();
-    for (const extension of session.extensions) extension.dispose();
-  });
-
+  if (userJob !== undefined && userJob !== engineContext.job) {
+    const stopFollowing = userJob.invokeOnCancellation((cause) => job.cancel(cause));
+    job.invokeOnCompletion(stopFollowing);
+  }
   // The handler first: a default session it makes can then take the frames
   // straight from the reader (see `divertIncoming`), even those that came
   // with the request.
-  launch({ job, dispatcher: userContext.dispatcher }, () => {
-    // Not an async function: an idle connection keeps no suspended frame here, only the reaction.
-    let result: Promise<void> | void;
-    try {
-      result = handle(session);
-    } catch (error) {
-      return handlerFailed(session, error);
-    }
-    if (result === undefined) return session.onHandlerDone(undefined);
-    return Promise.resolve(result).then(
-      () => session.onHandlerDone(undefined),
-      (error: unknown) => handlerFailed(session, error),
-    );
-  });
+  userContext.dispatcher.dispatch(() => runHandler(session, handle));
   session.startTasks();
-  job.complete();
   return job;
 }
 
-/** The handler threw: the session closes with 1011 and the handler's job fails with its error. */
-function handlerFailed(session: RawWebSocketSession, error: unknown): never {
-  const failure = error ?? new Error('handler threw ' + String(error));
-  session.onHandlerDone(failure);
-  throw failure;
+/**
+ * Runs the handler and reports its end to the session (not an async
+ * function: an idle connection keeps no suspended frame here, only the one
+ * reaction to the handler's promise).
+ */
+function runHandler(session: RawWebSocketSession, handle: SessionHandler): void {
+  let result: Promise<void> | void;
+  try {
+    result = session.job.isActive ? handle(session) : undefined;
+  } catch (error) {
+    return session.handlerEnded(asFailure(error));
+  }
+  if (result === undefined) return session.handlerEnded(undefined);
+  Promise.resolve(result).then(
+    () => session.handlerEnded(undefined),
+    (error: unknown) => session.handlerEnded(asFailure(error)),
+  );
+}
+
+function asFailure(error: unknown): Error {
+  return error instanceof Error ? error : new Error(`handler threw ${String(error)}`, { cause: error });
 }

@@ -15,7 +15,6 @@
  */
 import type { ByteWriteChannel } from '../channels/byte-channel-types.ts';
 import type { Channel, ReceivableListener } from '../channels/channel.ts';
-import type { TaskJob } from '../channels/job.ts';
 import { isControl, Opcode, type Frame } from '../frames/frame.ts';
 import type { Protocol } from './protocol.ts';
 
@@ -32,7 +31,7 @@ export interface WriterHost {
   closeWritten(): void;
   /** The writer is idle: nothing queued, nothing being written. */
   writerIdle(): void;
-  /** The writer stopped: the queue ended and the output is closed (`undefined`), or with why. */
+  /** The writer stopped (its task is over): the queue ended and the output is closed (`undefined`), or with why. */
   writerStopped(error: Error | undefined): void;
 }
 
@@ -41,7 +40,6 @@ export class Writer implements ReceivableListener {
   readonly #output: ByteWriteChannel;
   readonly #protocol: Protocol;
   readonly #host: WriterHost;
-  readonly #job: TaskJob;
   /** The batch being handed to the output, and how much of it is in. */
   #batch: Buffer[] | undefined;
   #written = 0;
@@ -50,12 +48,11 @@ export class Writer implements ReceivableListener {
   /** Payload bytes of every data frame taken from the queue so far (see `RawWebSocketSession.bufferedAmount`). */
   #takenBytes = 0;
 
-  constructor(outgoing: Channel<Frame>, output: ByteWriteChannel, protocol: Protocol, host: WriterHost, job: TaskJob) {
+  constructor(outgoing: Channel<Frame>, output: ByteWriteChannel, protocol: Protocol, host: WriterHost) {
     this.#outgoing = outgoing;
     this.#output = output;
     this.#protocol = protocol;
     this.#host = host;
-    this.#job = job;
   }
 
   /** Payload bytes of every data frame taken from the queue so far. */
@@ -153,6 +150,5 @@ export class Writer implements ReceivableListener {
   #stop(error: Error | undefined): void {
     this.#idle = true;
     this.#host.writerStopped(error);
-    this.#job.complete();
   }
 }
