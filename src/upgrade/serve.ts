@@ -15,6 +15,7 @@ import type { Job } from '../channels/job.ts';
 import { socketChannels, type SocketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
 import { DefaultWebSocketSession, type SessionInfo } from '../session/default-session.ts';
 import { DEFAULT_SESSION_DEFAULTS, RAW_SESSION_DEFAULTS, resolveOptions, type DefaultSessionOptions } from '../session/options.ts';
+import type { SessionHandler } from '../session/run-session.ts';
 import { HandshakeError } from './errors.ts';
 import type { HandshakeOptions, UpgradeCall } from './handshake.ts';
 import { formatErrorResponse, formatResponseHead } from './http-response.ts';
@@ -87,7 +88,7 @@ export function createWebSocketServer(handler: WebSocketHandler, options: ServeO
 }
 
 /** Throws a RangeError for an invalid session limit, before any connection is answered. */
-function checkServeOptions(options: ServeOptions): void {
+export function checkServeOptions(options: ServeOptions): void {
   resolveOptions(RAW_SESSION_DEFAULTS, options.session);
   resolveOptions(DEFAULT_SESSION_DEFAULTS, options.defaultSession);
 }
@@ -106,9 +107,6 @@ function answer(
     return undefined;
   }
   let upgrade: WebSocketUpgrade;
-  // The session keeps the method, target and headers, not the whole request object (node's holds its socket and parser).
-  // The request object itself is handed to the handler once, then dropped.
-  let call: UpgradeCall | undefined = request;
   const info: SessionInfo = {
     request: { method: request.method, url: request.url, headers: request.headers },
     remoteAddress: peer.remoteAddress,
@@ -116,33 +114,7 @@ function answer(
   };
   try {
     checkServeOptions(options);
-    upgrade = new WebSocketUpgrade(
-      request,
-      options.protocols,
-      (raw) => {
-        const session = new DefaultWebSocketSession(raw, options.defaultSession, info);
-        const upgraded = call as UpgradeCall;
-        call = undefined;
-        // Messages nobody will read must not stop the session from reading the peer's close.
-        const abandon = (): void => session.abandon();
-        let result: Promise<void> | void;
-        try {
-          result = handler(session, upgraded);
-        } catch (error) {
-          abandon();
-          throw error;
-        }
-        // The close that follows the handler must not overtake its un-awaited sends.
-        if (result === undefined) {
-          abandon();
-          return session.sendsQueued();
-        }
-        return Promise.resolve(result)
-          .finally(abandon)
-          .then(() => session.sendsQueued());
-      },
-      options,
-    );
+    upgrade = new WebSocketUpgrade(request, options.protocols, defaultSessionHandler(handler, request, info, options), options);
   } catch (error) {
     if (!(error instanceof HandshakeError)) {
       output.close(error instanceof Error ? error : new Error(String(error)));
@@ -152,8 +124,47 @@ function answer(
     return undefined;
   }
   output.tryWriteFully(formatResponseHead(upgrade.status, upgrade.headers));
+  const { engine, user } = sessionContexts(options);
+  return upgrade.upgrade(input, output, engine, user);
+}
+
+/** Where a session's reading and writing run (the engine context) and where its handler runs (the user context). */
+export function sessionContexts(options: ServeOptions): { engine: CoroutineContext; user: CoroutineContext } {
   const engine = options.engineContext ?? DEFAULT_CONTEXT;
-  return upgrade.upgrade(input, output, engine, options.userContext ?? engine);
+  return { engine, user: options.userContext ?? engine };
+}
+
+/**
+ * The raw-session handler that wraps the raw session in a default one and
+ * runs the user's handler with it and `request` (shared by HTTP/1.1 and
+ * HTTP/2). The session keeps `info` (method, target and headers), not the
+ * whole request object (node's holds its socket and parser): the request is
+ * handed to the handler once, then dropped.
+ */
+export function defaultSessionHandler(handler: WebSocketHandler, request: UpgradeCall, info: SessionInfo, options: ServeOptions): SessionHandler {
+  let call: UpgradeCall | undefined = request;
+  return (raw) => {
+    const session = new DefaultWebSocketSession(raw, options.defaultSession, info);
+    const upgraded = call as UpgradeCall;
+    call = undefined;
+    // Messages nobody will read must not stop the session from reading the peer's close.
+    const abandon = (): void => session.abandon();
+    let result: Promise<void> | void;
+    try {
+      result = handler(session, upgraded);
+    } catch (error) {
+      abandon();
+      throw error;
+    }
+    // The close that follows the handler must not overtake its un-awaited sends.
+    if (result === undefined) {
+      abandon();
+      return session.sendsQueued();
+    }
+    return Promise.resolve(result)
+      .finally(abandon)
+      .then(() => session.sendsQueued());
+  };
 }
 
 /** The peer's address as the socket reports it (a `net.Socket`'s; other duplexes may have none). */

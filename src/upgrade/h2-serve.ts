@@ -1,0 +1,193 @@
+/**
+ * WebSockets over HTTP/2 (RFC 8441) in node:http2 servers:
+ * `handleHttp2Stream` answers one extended CONNECT stream (the HTTP/2
+ * counterpart of `handleUpgrade`), and `http2ServerOptions` /
+ * `enableWebSockets` give a plain `http2.createServer` or
+ * `createSecureServer` the settings it needs (SETTINGS_ENABLE_CONNECT_PROTOCOL)
+ * with explicit limits.
+ *
+ * The stream is the session's input and output (`socketChannels` over the
+ * `Http2Stream` duplex): HTTP/2 flow control is the backpressure (a stream
+ * whose reader is paused stops granting window to its peer, while the other
+ * streams of the connection go on). A session ends its own stream only: its
+ * close ends our side (END_STREAM) and, once the session is over, resets
+ * whatever the peer left open with RST_STREAM NO_ERROR; the connection is
+ * never touched. A stream the peer resets, or a connection that dies, ends
+ * the session with 1006, like a TCP reset.
+ */
+import { constants, type Http2SecureServer, type Http2Server, type ServerHttp2Stream, type Settings } from 'node:http2';
+import type { Job } from '../channels/job.ts';
+import { socketChannels } from '../channels/node-adapter.ts';
+import type { SessionInfo } from '../session/default-session.ts';
+import { runSession } from '../session/run-session.ts';
+import { HandshakeError } from './errors.ts';
+import { negotiateExtensions } from './extension-negotiation.ts';
+import {
+  http2Call,
+  http2ErrorResponse,
+  http2ResponseHeaders,
+  validateExtendedConnect,
+  type Http2RequestHeaders,
+} from './h2-handshake.ts';
+import { checkServeOptions, defaultSessionHandler, sessionContexts, type ServeOptions, type WebSocketHandler } from './serve.ts';
+
+/**
+ * Answers one stream of a node:http2 server:
+ * `server.on('stream', (stream, headers) => handleHttp2Stream(stream, headers, handler))`.
+ *
+ * A valid extended CONNECT (see `validateExtendedConnect`) gets `:status` 200
+ * with the negotiated `sec-websocket-protocol` and `sec-websocket-extensions`,
+ * and the handler runs with a default session over the stream, with the same
+ * options, session and job semantics as `handleUpgrade`. The session's
+ * `request` (and the handler's second argument) is the request with
+ * `method` `CONNECT`, `url` the `:path`, `httpVersion` `"2.0"` and the
+ * header block with its pseudo-headers (`:protocol` is `websocket`), which
+ * tells it arrived over HTTP/2; `remoteAddress` / `remotePort` are the
+ * connection's.
+ *
+ * A bad request gets its status (400, 403 or 426, see
+ * `validateExtendedConnect`) with a one-line text body on its own stream,
+ * which is then closed with RST_STREAM NO_ERROR so the client stops sending
+ * (RFC 9113 section 8.1); the connection keeps serving its other streams.
+ *
+ * Returns the session's job, or `undefined` when the request was refused or
+ * the stream was already closed (reset by the peer, or the connection gone).
+ * The stream always has an `'error'` listener from here on, so a reset
+ * never becomes an uncaught exception.
+ *
+ * @throws TypeError when the stream was already answered; RangeError for an
+ *   invalid session limit (the stream is then reset with INTERNAL_ERROR);
+ *   errors thrown by the `protocols` / `checkOrigin` callbacks or an
+ *   extension negotiator likewise.
+ */
+export function handleHttp2Stream(
+  stream: ServerHttp2Stream,
+  headers: Http2RequestHeaders,
+  handler: WebSocketHandler,
+  options: ServeOptions = {},
+): Job | undefined {
+  if (stream.headersSent) throw new TypeError('the stream was already answered; call handleHttp2Stream before responding to it');
+  if (stream.destroyed || stream.closed) return undefined;
+  const call = http2Call(headers);
+  let response: Record<string, string | number>;
+  let negotiated;
+  let protocol: string | undefined;
+  try {
+    checkServeOptions(options);
+    const offer = validateExtendedConnect(call, { checkOrigin: options.checkOrigin, protocols: options.protocols });
+    negotiated = negotiateExtensions(offer.extensions, options.extensions ?? []);
+    protocol = offer.protocol;
+    response = http2ResponseHeaders(offer, protocol, negotiated.header);
+  } catch (error) {
+    if (error instanceof HandshakeError) {
+      refuse(stream, error);
+      return undefined;
+    }
+    stream.on('error', ignore);
+    stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    throw error;
+  }
+  stream.respond(response);
+  const { input, output } = socketChannels(stream, options.channels);
+  const socket = stream.session?.socket;
+  const info: SessionInfo = { request: call, remoteAddress: socket?.remoteAddress, remotePort: socket?.remotePort };
+  const { engine, user } = sessionContexts(options);
+  return runSession(
+    input,
+    output,
+    engine,
+    user,
+    { role: 'server', protocol, extensions: negotiated.extensions, options: options.session },
+    defaultSessionHandler(handler, call, info, options),
+  );
+}
+
+/** Answers the error on the stream, then resets it (NO_ERROR, once the answer is written) so the client stops sending. */
+function refuse(stream: ServerHttp2Stream, error: HandshakeError): void {
+  stream.on('error', ignore);
+  const { headers, body } = http2ErrorResponse(error);
+  stream.respond(headers);
+  stream.end(body);
+  stream.close(constants.NGHTTP2_NO_ERROR);
+}
+
+function ignore(): void {}
+
+/** Limits of a node:http2 server that serves WebSockets. */
+export interface Http2WebSocketLimits {
+  /**
+   * SETTINGS_MAX_CONCURRENT_STREAMS: streams (WebSockets and plain requests)
+   * one client may have open on one connection; more are refused by
+   * node:http2 with RST_STREAM REFUSED_STREAM. Default 100 (node's own
+   * default is unlimited). A pooling client such as `connect(url, { http2:
+   * true })` opens another connection when it reaches the limit.
+   */
+  readonly maxConcurrentStreams?: number;
+  /**
+   * SETTINGS_INITIAL_WINDOW_SIZE: bytes a client may send on one stream
+   * before the server reads them; with the session's input channel
+   * (`channels.inputCapacity`) this bounds what one paused WebSocket buffers.
+   * Default 65 535 (HTTP/2's).
+   */
+  readonly initialWindowSize?: number;
+  /**
+   * node:http2's `maxSessionMemory`, in MiB: above it, new streams of that
+   * connection are refused (ENHANCE_YOUR_CALM) until memory goes down.
+   * Creation-time only (`http2ServerOptions`). Default 10 (node's).
+   */
+  readonly maxSessionMemory?: number;
+}
+
+/** The defaults of `Http2WebSocketLimits`. */
+export const HTTP2_WEBSOCKET_DEFAULTS = Object.freeze({
+  maxConcurrentStreams: 100,
+  initialWindowSize: 65_535,
+  maxSessionMemory: 10,
+});
+
+/** What `http2ServerOptions` returns: node:http2 server options. */
+export interface Http2WebSocketServerOptions {
+  readonly settings: Settings;
+  readonly maxSessionMemory: number;
+}
+
+/**
+ * Options for `http2.createServer` / `createSecureServer` that let clients
+ * open WebSockets: SETTINGS_ENABLE_CONNECT_PROTOCOL on, and the limits
+ * (see `Http2WebSocketLimits` for the defaults). Spread them in:
+ * `http2.createSecureServer({ key, cert, allowHTTP1: true, ...http2ServerOptions() })`.
+ *
+ * @throws RangeError for a limit out of its HTTP/2 range.
+ */
+export function http2ServerOptions(limits: Http2WebSocketLimits = {}): Http2WebSocketServerOptions {
+  const maxSessionMemory = limits.maxSessionMemory ?? HTTP2_WEBSOCKET_DEFAULTS.maxSessionMemory;
+  if (!(maxSessionMemory > 0) || !Number.isFinite(maxSessionMemory)) {
+    throw new RangeError(`maxSessionMemory must be a positive number of MiB, got ${maxSessionMemory}`);
+  }
+  return { settings: webSocketSettings(limits), maxSessionMemory };
+}
+
+/**
+ * Turns on the extended CONNECT protocol (and the stream limits of
+ * `limits`) for the connections an existing node:http2 server accepts from
+ * now on (`server.updateSettings`); connections already open keep their
+ * settings. `maxSessionMemory` can only be set when the server is created
+ * (`http2ServerOptions`).
+ *
+ * @throws RangeError for a limit out of its HTTP/2 range.
+ */
+export function enableWebSockets(server: Http2Server | Http2SecureServer, limits: Omit<Http2WebSocketLimits, 'maxSessionMemory'> = {}): void {
+  server.updateSettings(webSocketSettings(limits));
+}
+
+function webSocketSettings(limits: Http2WebSocketLimits): Settings {
+  const maxConcurrentStreams = limits.maxConcurrentStreams ?? HTTP2_WEBSOCKET_DEFAULTS.maxConcurrentStreams;
+  const initialWindowSize = limits.initialWindowSize ?? HTTP2_WEBSOCKET_DEFAULTS.initialWindowSize;
+  if (!Number.isInteger(maxConcurrentStreams) || maxConcurrentStreams < 1 || maxConcurrentStreams > 2 ** 32 - 1) {
+    throw new RangeError(`maxConcurrentStreams must be an integer from 1 to 2^32-1, got ${maxConcurrentStreams}`);
+  }
+  if (!Number.isInteger(initialWindowSize) || initialWindowSize < 1 || initialWindowSize > 2 ** 31 - 1) {
+    throw new RangeError(`initialWindowSize must be an integer from 1 to 2^31-1, got ${initialWindowSize}`);
+  }
+  return { enableConnectProtocol: true, maxConcurrentStreams, initialWindowSize };
+}
