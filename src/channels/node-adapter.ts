@@ -59,6 +59,18 @@ export interface SocketChannelsOptions {
    * destroyed anyway. Default 5 s.
    */
   readonly lingerMs?: number;
+  /**
+   * Most bytes handed to the socket that it has not finished writing: each
+   * batch is at most this large, and the next one waits until the socket
+   * reports the previous one written (its write callbacks) instead of
+   * waiting for `'drain'`. For transports that hold written bytes until the
+   * peer can take them and count them against a budget, such as HTTP/2
+   * streams (node:http2 counts a stream's unsent bytes against the
+   * connection's `maxSessionMemory`, and Node 20 never gives them back when
+   * the stream is reset). Default: no bound (everything buffered goes in one
+   * batch per turn).
+   */
+  readonly maxPendingWriteBytes?: number;
 }
 
 /** The two halves over one socket. */
@@ -71,6 +83,10 @@ export interface SocketChannels {
 
 /** Wraps `socket` as an input and an output byte channel (see the module comment for the mapping). */
 export function socketChannels(socket: Duplex, options: SocketChannelsOptions = {}): SocketChannels {
+  const maxPending = options.maxPendingWriteBytes;
+  if (maxPending !== undefined && !(Number.isSafeInteger(maxPending) && maxPending > 0)) {
+    throw new RangeError(`maxPendingWriteBytes must be a positive integer, got ${maxPending}`);
+  }
   /** Writes into the input that wait for room: the socket stays paused until none is left. */
   let blockedWrites = 0;
   const input = new SocketInput(options.inputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY, (written) => {
@@ -171,16 +187,32 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
     let writable = true;
     try {
       socket.cork();
-      for (let chunk = output.tryReadChunk(); chunk !== undefined; chunk = output.tryReadChunk()) {
-        writable = socket.write(chunk);
+      if (maxPending === undefined) {
+        for (let chunk = output.tryReadChunk(); chunk !== undefined; chunk = output.tryReadChunk()) {
+          writable = socket.write(chunk);
+        }
+      } else {
+        let budget = maxPending;
+        for (let chunk = output.tryReadChunk(budget); chunk !== undefined; chunk = budget > 0 ? output.tryReadChunk(budget) : undefined) {
+          budget -= chunk.length;
+          unwritten++;
+          socket.write(chunk, written);
+        }
       }
       socket.uncork();
     } catch (error) {
       pumpFailed(error);
       return;
     }
+    if (maxPending !== undefined) return; // `written` goes on once the batch is written
     if (writable) pumpNext();
     else drained = pumpNext;
+  };
+  /** Writes of the current bounded batch whose callback has not come yet. */
+  let unwritten = 0;
+  const written = (error?: Error | null): void => {
+    if (error) pumpFailed(error);
+    else if (--unwritten === 0 && !pumpDone) pumpNext();
   };
 
   socket.on('data', onData);

@@ -48,7 +48,6 @@ import {
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
-import { socketChannels } from '../channels/node-adapter.ts';
 import {
   ConnectError,
   ConnectionFailedError,
@@ -59,6 +58,7 @@ import {
 import { acceptNegotiation, resolveResponseHeadOptions, type AcceptedHandshake, type ClientRequest } from './client-handshake.ts';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, endpoint, tlsOptions } from './client-transport.ts';
 import type { AnyConnectOptions, AnySession } from './connect.ts';
+import { http2StreamChannels } from './h2-stream.ts';
 import { formatExtensions } from './header-tokens.ts';
 
 /** Settings of the HTTP/2 connection pool, given as `connect(url, { http2: { ... } })`. */
@@ -452,7 +452,7 @@ async function openStream(
     throw error;
   }
   deadline.clear();
-  return hooks.start(socketChannels(stream, options.channels), accepted, options);
+  return hooks.start(http2StreamChannels(stream, options.channels), accepted, options);
 }
 
 /** The response's header block; rejects when the stream is reset or closed first. */

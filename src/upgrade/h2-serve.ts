@@ -6,7 +6,7 @@
  * `createSecureServer` the settings it needs (SETTINGS_ENABLE_CONNECT_PROTOCOL)
  * with explicit limits.
  *
- * The stream is the session's input and output (`socketChannels` over the
+ * The stream is the session's input and output (`http2StreamChannels`, over the
  * `Http2Stream` duplex): HTTP/2 flow control is the backpressure (a stream
  * whose reader is paused stops granting window to its peer, while the other
  * streams of the connection go on). A session ends its own stream only: its
@@ -17,10 +17,10 @@
  */
 import { constants, type Http2SecureServer, type Http2Server, type ServerHttp2Stream, type Settings } from 'node:http2';
 import type { Job } from '../channels/job.ts';
-import { socketChannels } from '../channels/node-adapter.ts';
 import type { SessionInfo } from '../session/default-session.ts';
 import { runSession } from '../session/run-session.ts';
 import { HandshakeError } from './errors.ts';
+import { http2StreamChannels } from './h2-stream.ts';
 import { negotiateExtensions } from './extension-negotiation.ts';
 import {
   http2Call,
@@ -88,7 +88,7 @@ export function handleHttp2Stream(
     throw error;
   }
   stream.respond(response);
-  const { input, output } = socketChannels(stream, options.channels);
+  const { input, output } = http2StreamChannels(stream, options.channels);
   const socket = stream.session?.socket;
   const info: SessionInfo = { request: call, remoteAddress: socket?.remoteAddress, remotePort: socket?.remotePort };
   const { engine, user } = sessionContexts(options);
