@@ -443,7 +443,7 @@ async function openStream(
     const responseHeaders = plainHeaders(response);
     if (status !== 200) {
       const maxBodySize = resolveResponseHeadOptions(options.responseHead).maxBodySize;
-      const body = await deadline.race(readBody(stream, maxBodySize)).catch(() => Buffer.alloc(0));
+      const body = await readBody(stream, maxBodySize, deadline.remaining());
       throw new UnexpectedStatusError(status, '', responseHeaders, body, 200);
     }
     accepted = acceptNegotiation(request, responseHeaders);
@@ -484,12 +484,13 @@ function plainHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   return plain;
 }
 
-/** Up to `limit` bytes of an error response's body, until the stream ends. */
-function readBody(stream: ClientHttp2Stream, limit: number): Promise<Buffer> {
+/** Up to `limit` bytes of an error response's body: until the stream ends, or as far as it came within `timeoutMs`. */
+function readBody(stream: ClientHttp2Stream, limit: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve) => {
     const parts: Buffer[] = [];
     let size = 0;
     const done = (): void => {
+      clearTimeout(timer);
       stream.off('data', onData).off('end', done).off('close', done);
       stream.pause();
       resolve(Buffer.concat(parts, size));
@@ -500,7 +501,8 @@ function readBody(stream: ClientHttp2Stream, limit: number): Promise<Buffer> {
       size += part.length;
       if (size >= limit) done();
     };
-    if (limit === 0) return resolve(Buffer.alloc(0));
+    const timer = Number.isFinite(timeoutMs) ? setTimeout(done, timeoutMs) : undefined;
+    if (limit === 0) return done();
     stream.on('data', onData).once('end', done).once('close', done);
   });
 }

@@ -11,10 +11,11 @@
  * - a server limit of N concurrent streams: the next call opens a second
  *   connection instead of waiting;
  * - strict checks of the answer, each a typed error, against a hand-written
- *   node:http2 server: a status other than 200 (with its body), a
- *   subprotocol or extension that was not offered, a reset before the
- *   answer, no answer within `handshakeTimeoutMs`; the connection goes on
- *   serving good streams after each.
+ *   node:http2 server: a status other than 200 (with its body, or as much
+ *   of it as came within the timeout), a subprotocol or extension that was
+ *   not offered, a reset before the answer, no answer within
+ *   `handshakeTimeoutMs`; the connection goes on serving good streams after
+ *   each.
  */
 import { once } from 'node:events';
 import { constants, createServer, type Http2Server, type Http2Session } from 'node:http2';
@@ -155,6 +156,10 @@ test('strict checks: each bad answer is a typed error; the connection serves goo
         stream.respond({ ':status': 404, 'x-why': 'nothing here' });
         stream.end('no such endpoint');
         return;
+      case '/404-unended':
+        stream.respond({ ':status': 404 });
+        stream.write('partial');
+        return;
       case '/wrong-protocol':
         stream.respond({ ':status': 200, 'sec-websocket-protocol': 'not-offered' });
         return;
@@ -193,6 +198,15 @@ test('strict checks: each bad answer is a typed error; the connection serves goo
     assert.is(e.headers['x-why'], 'nothing here');
     assert.is(e.body.toString(), 'no such endpoint');
     assert.match(e.message, 'instead of 200');
+  }
+  await good();
+
+  try {
+    await connect(url('/404-unended'), { http2: true, handshakeTimeoutMs: 300 });
+    assert.unreachable('404 accepted');
+  } catch (error) {
+    assert.instance(error, UnexpectedStatusError);
+    assert.is((error as UnexpectedStatusError).body.toString(), 'partial', 'the body as far as it came within the timeout');
   }
   await good();
 
