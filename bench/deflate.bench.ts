@@ -14,7 +14,7 @@
  * compressed echo over loopback is bench/deflate-e2e.bench.ts.
  */
 import { Opcode } from '../src/frames/frame.ts';
-import { acceptResponse, clientOffer, permessageDeflate, type PerMessageDeflate } from '../src/session/permessage-deflate.ts';
+import { permessageDeflate, type PerMessageDeflate } from '../src/extensions/permessage-deflate.ts';
 import { chatMessages } from './servers/chat-messages.ts';
 import { WsDeflate, type WsPerMessageDeflate } from '../tests/support/ws-deflate.ts';
 
@@ -34,10 +34,10 @@ interface Codec {
 
 function ours(noContextTakeover: boolean): Codec {
   const options = { threshold: 0, serverNoContextTakeover: noContextTakeover };
-  const accepted = permessageDeflate(options).accept([clientOffer({ threshold: 0 })]);
+  const accepted = permessageDeflate(options).negotiate([permessageDeflate({ threshold: 0 }).offer()]);
   if (accepted === undefined) throw new Error('declined');
   const sender = accepted.extension as PerMessageDeflate;
-  const receiver = acceptResponse(accepted.response, { threshold: 0 });
+  const receiver = permessageDeflate({ threshold: 0 }).accept(accepted.response);
   return {
     compress: async (message) => (await sender.encode(Opcode.Text, message)).payload,
     inflate: async (payload) => receiver.decode(payload, 0b100, 64 * 1024 * 1024),

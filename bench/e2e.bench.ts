@@ -47,11 +47,20 @@ interface Cell {
 }
 
 /** The full matrix, or in quick mode every size at 64×16 plus the 16 B latency cell. */
-const CELLS: Cell[] = QUICK
+const MATRIX: Cell[] = QUICK
   ? [{ size: 16, conns: 1, inflight: 1 }, ...SIZES.map((size) => ({ size, conns: 64, inflight: 16 }))]
   : SIZES.flatMap((size) =>
       [1, 64].flatMap((conns) => [1, 16].map((inflight) => ({ size, conns, inflight }))),
     );
+/** BENCH_CELLS="16:64x1,1024:1x1" measures only those cells (size in bytes : connections x in flight). */
+const CELLS: Cell[] = process.env.BENCH_CELLS
+  ? process.env.BENCH_CELLS.split(',').map((spec) => {
+      const [size, conns, inflight] = spec.split(/[:x]/).map(Number);
+      return { size: size!, conns: conns!, inflight: inflight! };
+    })
+  : MATRIX;
+/** BENCH_SERVERS="ours,ws" runs only those servers (keys of SERVERS). */
+const ONLY_SERVERS = process.env.BENCH_SERVERS?.split(',');
 
 /** One measured run of one server in one cell. */
 interface Run {
@@ -130,7 +139,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadgen = buildLoadgen();
   const haveBufferutil = bufferutilAvailable();
-  const specs: ServerSpec[] = SERVERS.filter((s) => haveBufferutil || s.key !== 'ws');
+  const specs: ServerSpec[] = SERVERS.filter((s) => (haveBufferutil || s.key !== 'ws') && (ONLY_SERVERS === undefined || ONLY_SERVERS.includes(s.key)));
   const notes: string[] = [];
   if (!canPin()) notes.push('taskset is missing or the machine has one core: processes are NOT pinned');
   if (!haveBufferutil) notes.push('bufferutil did not load: ws runs pure JS only (the "vs ws" ratios use ws (pure JS))');

@@ -6,12 +6,14 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildServers } from './servers/build.ts';
 
 const dir = new URL('.', import.meta.url).pathname;
 const only = process.argv[2];
 const files = readdirSync(dir)
   .filter((f) => f.endsWith('.bench.ts') && (!only || f.includes(only)))
   .sort();
+buildServers(); // once, for every benchmark process (they inherit the environment that says so)
 let failures = 0;
 for (const file of files) {
   console.log(`\n=== ${file} ===`);

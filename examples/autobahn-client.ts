@@ -9,14 +9,14 @@
  * offered; limits are raised to 64 MiB messages.
  */
 import { parseArgs } from 'node:util';
-import { connect, type ConnectOptions, type DefaultWebSocketSession } from '../src/index.ts';
+import { connect, permessageDeflate, type ConnectOptions, type DefaultWebSocketSession } from 'ktor-ws-ts';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { agent: { type: 'string' } } });
 const base = (positionals[0] ?? process.env['AUTOBAHN_URL'] ?? 'ws://127.0.0.1:9001').replace(/\/+$/, '');
 const agent = encodeURIComponent(values.agent ?? process.env['AUTOBAHN_AGENT'] ?? 'ktor-ws-ts');
 const LIMIT = 64 * 1024 * 1024;
 const OPTIONS: ConnectOptions = {
-  perMessageDeflate: true,
+  extensions: [permessageDeflate()],
   session: { maxFrameSize: LIMIT, maxMessageSize: LIMIT },
 };
 

@@ -5,7 +5,7 @@
  * offered when the client asks for it.
  */
 import { parseArgs } from 'node:util';
-import { createWebSocketServer, permessageDeflate } from '../src/index.ts';
+import { createWebSocketServer, permessageDeflate } from 'ktor-ws-ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '9001' }, host: { type: 'string', default: '127.0.0.1' } } });
 const LIMIT = 64 * 1024 * 1024;

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { handleUpgrade, permessageDeflate, type DefaultWebSocketSession, type ServeOptions } from '../src/index.ts';
+import { handleUpgrade, permessageDeflate, type DefaultWebSocketSession, type ServeOptions } from 'ktor-ws-ts';
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';

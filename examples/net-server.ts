@@ -3,7 +3,7 @@
  * the socket by this library's bounded parser, then the session runs over
  * the same byte channels. `npx tsx examples/net-server.ts` (PORT, default 8081).
  */
-import { createWebSocketServer } from '../src/index.ts';
+import { createWebSocketServer } from 'ktor-ws-ts';
 
 const port = Number(process.env.PORT ?? 8081);
 const server = createWebSocketServer(async (session) => {

@@ -18,12 +18,10 @@ import { FrameParser, Rsv } from '../src/frames/parser.ts';
 import { serializeFrame } from '../src/frames/serializer.ts';
 import { splitAt } from '../tests/frames/support.ts';
 import {
-  acceptResponse,
-  clientOffer,
   permessageDeflate,
   type PerMessageDeflate,
   type PerMessageDeflateOptions,
-} from '../src/session/permessage-deflate.ts';
+} from '../src/extensions/permessage-deflate.ts';
 
 const runs = Number(process.env['FUZZ_RUNS'] ?? 100_000);
 const MAX_MESSAGE = 1024 * 1024;
@@ -81,13 +79,13 @@ test('compress, fragment, chunk, parse, reassemble, decompress is the identity',
   let negotiated = 0;
   await fc.assert(
     fc.asyncProperty(optionsArb, optionsArb, fc.array(messageArb, { maxLength: 8 }), async (server, client, messages) => {
-      const accepted = permessageDeflate(server).accept([clientOffer(client)]);
+      const accepted = permessageDeflate(server).negotiate([permessageDeflate(client).offer()]);
       // Our client always offers client_max_window_bits, so a server window limit never declines it.
       assert.ok(accepted, 'declined');
       negotiated++;
       const ends: Record<'server' | 'client', PerMessageDeflate> = {
         server: accepted.extension as PerMessageDeflate,
-        client: acceptResponse(accepted.response, client),
+        client: permessageDeflate(client).accept(accepted.response),
       };
       assert.equal(ends.client.params, ends.server.params);
       // Payloads are arbitrary bytes, text too: UTF-8 has its own properties (fuzz/utf8.prop.ts).

@@ -16,7 +16,7 @@ import {
   parseTokenList,
   parseUpgradeProtocols,
 } from '../src/upgrade/header-tokens.ts';
-import type { ExtensionOffer } from '../src/upgrade/header-tokens.ts';
+import type { ExtensionOffer } from '../src/extensions/extension.ts';
 
 const runs = Number(process.env['FUZZ_RUNS'] ?? 100_000);
 const parameters = { numRuns: runs };

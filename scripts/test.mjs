@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// The one test command (`npm test`): type check, every uvu test file in its
-// own process, then a short fuzz pass (FUZZ_RUNS=300 unless set). Ends with
+// The one test command (`npm test`): build (dist/ and the examples, which some
+// tests run as a user would), type check, every uvu test file in its own
+// process, then a short fuzz pass (FUZZ_RUNS=300 unless set). Ends with
 // the plain line "N passed, N failed" summed over all files, and exits
 // non-zero on any failure.
-//   node scripts/test.mjs [FILTER]   only files whose path contains FILTER (no type check)
+//   node scripts/test.mjs [FILTER]   only files whose path contains FILTER (no build, no type check)
 //   node scripts/test.mjs --fuzz     `npm run fuzz`: only fuzz/, FUZZ_RUNS default 100000
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -28,6 +29,12 @@ let passed = 0;
 let failed = 0;
 
 if (!onlyFilter) {
+  const build = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+  if (build.status !== 0) {
+    console.error('build failed');
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
   const tsc = spawnSync('npx', ['tsc', '--noEmit', '-p', 'tsconfig.json'], { stdio: 'inherit' });
   if (tsc.status === 0) passed++;
   else {

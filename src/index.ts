@@ -1,51 +1,39 @@
 /**
- * The public API. Nothing else under src/ is meant to be imported by users.
+ * The package's main entry point (`ktor-ws-ts`): what an application uses —
+ * sessions, the client, the server embeddings, `WebSocketUpgrade`,
+ * extensions, options and every error a user can receive. The codec and the
+ * channel runtime have entry points of their own (`ktor-ws-ts/frames`,
+ * `ktor-ws-ts/channels`); the few of their names an application needs
+ * (opcodes and close codes, the channel types and contexts `upgrade` takes)
+ * are re-exported here too.
  *
- * Layers, bottom up: channels (async byte and message channels, jobs) and
- * frames (the sans-I/O RFC 6455 codec), then sessions (reader, writer and
- * handler tasks), then upgrade (the HTTP handshake and server embedding).
+ * Layers, bottom up: channels and frames, then extensions, sessions,
+ * upgrade (the HTTP handshake, embedding and client), and the server object.
  */
 
-// Runtime: channels, jobs, contexts, adapters.
+// What a raw session or `WebSocketUpgrade.upgrade` needs from the codec and the runtime.
+export { Opcode, frame, isControl, type Frame } from './frames/frame.ts';
+export { CloseCode, isValidCloseCode, type CloseReason } from './frames/close.ts';
+export { ProtocolError } from './frames/errors.ts';
 export type { ByteReadChannel, ByteWriteChannel } from './channels/byte-channel-types.ts';
-export { ByteChannel } from './channels/byte-channel.ts';
-export { Channel, type ChannelWeightBudget } from './channels/channel.ts';
 export { Job, SupervisorJob, type JobState } from './channels/job.ts';
-export { Dispatchers, launch, type CoroutineContext, type Dispatcher } from './channels/context.ts';
-export { socketChannels, type SocketChannelsOptions } from './channels/node-adapter.ts';
-export { channelToReadable, channelToWritable, readableToChannel } from './channels/web-streams.ts';
+export { Dispatchers, type CoroutineContext, type Dispatcher } from './channels/context.ts';
+export { socketChannels, type SocketChannels, type SocketChannelsOptions } from './channels/node-adapter.ts';
 export {
   CancellationError,
   ChannelClosedError,
   ClosedReceiveChannelError,
   ConnectionResetError,
-  EndOfStreamError,
-  LimitExceededError,
 } from './channels/errors.ts';
 
-// Codec.
-export { Opcode, frame, isControl, type Frame } from './frames/frame.ts';
-export { CloseCode, decodeClosePayload, encodeClosePayload, isValidCloseCode, type CloseReason } from './frames/close.ts';
-export { ProtocolError } from './frames/errors.ts';
-export { FrameParser, Rsv, type FrameParserOptions } from './frames/parser.ts';
-export { FrameSerializer, serializeFrame } from './frames/serializer.ts';
-export { fragmentMessage } from './frames/fragment.ts';
-export { applyMask, randomMaskKey } from './frames/mask.ts';
-export { Utf8Validator, isValidUtf8 } from './frames/utf8.ts';
-
-// Sessions.
-export { RawWebSocketSession, type RawSessionConfig, type Role } from './session/raw-session.ts';
-export { DefaultWebSocketSession, type Message, type SessionInfo, type SessionRequest } from './session/default-session.ts';
-export { runSession, type SessionHandler } from './session/run-session.ts';
-export type { RawSessionOptions, DefaultSessionOptions } from './session/options.ts';
-export type { WebSocketExtension, EncodedMessage } from './session/extension.ts';
-export {
-  ConnectionClosedError,
-  PartialFrameTimeoutError,
-  PingTimeoutError,
-  SessionClosedError,
-  WriteTimeoutError,
-} from './session/errors.ts';
+// Extensions.
+export type {
+  EncodedMessage,
+  ExtensionNegotiator,
+  ExtensionOffer,
+  NegotiatedExtension,
+  WebSocketExtension,
+} from './extensions/extension.ts';
 export {
   permessageDeflate,
   PerMessageDeflate,
@@ -53,19 +41,57 @@ export {
   PERMESSAGE_DEFLATE_DEFAULTS,
   type PerMessageDeflateOptions,
   type DeflateParams,
-} from './session/permessage-deflate.ts';
-export { CodecClosedError } from './session/deflate-codec.ts';
+} from './extensions/permessage-deflate.ts';
+export { CodecClosedError } from './extensions/deflate-codec.ts';
+
+// Sessions.
+export { RawWebSocketSession, type RawSessionConfig, type Role } from './session/raw-session.ts';
+export { DefaultWebSocketSession, type Message, type SendOptions, type SessionInfo, type SessionRequest } from './session/default-session.ts';
+export { jsonConverter, DeserializationError, SerializationError, type MessageConverter } from './session/converter.ts';
+export { ConnectionState, Protocol, type ProtocolOptions } from './session/protocol.ts';
+export { runSession, type SessionHandler } from './session/run-session.ts';
+export type { RawSessionOptions, DefaultSessionOptions } from './session/options.ts';
+export {
+  ConnectionClosedError,
+  PartialFrameTimeoutError,
+  PingTimeoutError,
+  SessionClosedError,
+  WriteTimeoutError,
+} from './session/errors.ts';
 
 // Upgrade and embedding.
 export { WebSocketUpgrade, type WebSocketUpgradeOptions } from './upgrade/websocket-upgrade.ts';
-export { validateUpgradeRequest, responseHeaders, type UpgradeCall, type HandshakeOptions, type ValidatedRequest } from './upgrade/handshake.ts';
+export {
+  validateUpgradeRequest,
+  responseHeaders,
+  type HandshakeOptions,
+  type ProtocolSelector,
+  type UpgradeCall,
+  type ValidatedRequest,
+} from './upgrade/handshake.ts';
 export { HandshakeError, IncompleteRequestHeadError } from './upgrade/errors.ts';
 export { computeAcceptKey } from './upgrade/accept-key.ts';
 export { readRequestHead, type RequestHead, type RequestHeadOptions } from './upgrade/request-head.ts';
 export { formatErrorResponse, formatResponseHead } from './upgrade/http-response.ts';
-export type { ExtensionNegotiator } from './upgrade/extension-negotiation.ts';
-export { formatExtensions, type ExtensionOffer } from './upgrade/header-tokens.ts';
+export { formatExtensions, parseExtensions } from './upgrade/header-tokens.ts';
 export { createWebSocketServer, handleUpgrade, serveSocket, type ServeOptions, type WebSocketHandler } from './upgrade/serve.ts';
+
+// The server object.
+export { WebSocketServer, type AnyHttpServer } from './server/websocket-server.ts';
+export { VerifyError, ServerClosedError, type VerifyFailure } from './server/errors.ts';
+export {
+  DEFAULT_VERIFY_TIMEOUT_MS,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_CLOSE_CODE,
+  type WebSocketServerOptions,
+  type RouteOptions,
+  type AttachOptions,
+  type UnknownPaths,
+  type CloseOptions,
+  type CloseSummary,
+} from './server/options.ts';
+export type { VerifyHook, VerifyInfo, VerifyResult, AcceptResult, RefuseResult, HeaderValues } from './server/verify.ts';
+export type { ErrorReporter } from './server/report.ts';
 
 // Client.
 export {
@@ -83,7 +109,6 @@ export {
   readResponseBody,
   readResponseHead,
   type AcceptedHandshake,
-  type ClientExtension,
   type ClientRequest,
   type ClientRequestOptions,
   type ResponseHead,

@@ -4,7 +4,7 @@
  * message with its type, as a user would write it. With BENCH_DEFLATE set
  * (see deflate-settings.ts) it negotiates permessage-deflate.
  */
-import { createWebSocketServer, permessageDeflate } from '../../src/index.ts';
+import { createWebSocketServer, permessageDeflate } from 'ktor-ws-ts';
 import { serveBenchmark } from './control.ts';
 import { DEFLATE_SETTINGS, deflateModeFromEnv } from './deflate-settings.ts';
 

@@ -12,6 +12,12 @@
  * overlap; they are queued in call order.
  */
 
+/** A reader parked by `whenReadable`: called back instead of resolving a promise. */
+export interface ReadableListener {
+  /** Bytes became readable, or the channel ended (closed or cancelled): look again. */
+  onReadable(): void;
+}
+
 /** The reading half. */
 export interface ByteReadChannel {
   /** Bytes that can be read now without waiting. */
@@ -73,6 +79,16 @@ export interface ByteReadChannel {
    */
   readRemaining(limit?: number): Promise<Buffer>;
   /**
+   * The callback form of `awaitContent()`, for a reader that waits without a
+   * promise. Returns true when there is something to look at now: readable
+   * bytes, or the end (then `tryReadChunk` returns `undefined` with
+   * `isClosedForRead` true, or throws the cause). Otherwise parks `listener`
+   * and returns false: its `onReadable()` is called once, synchronously, from
+   * the write, flush, close or cancel that makes bytes readable or ends the
+   * channel. One reader at a time, as with the promise reads.
+   */
+  whenReadable(listener: ReadableListener): boolean;
+  /**
    * Stops reading: drops buffered bytes and fails the writer's pending and later
    * writes with `cause` (a `CancellationError` when omitted).
    */
@@ -83,6 +99,8 @@ export interface ByteReadChannel {
 export interface ByteWriteChannel {
   /** Bytes that fit before `writeFully` would wait (0 when full). */
   readonly availableForWrite: number;
+  /** Bytes written and not read yet (flushed or not; writes still waiting for room not counted). */
+  readonly bufferedBytes: number;
   readonly isClosedForWrite: boolean;
   /**
    * When false, written bytes become readable only on `flush()`, on `close()`,

@@ -22,15 +22,19 @@
  * `Promise.resolve` (no parking), and `awaitContent`/`writeFully` return a
  * shared pre-resolved promise when they need not wait.
  *
- * Wake-ups: bytes becoming readable resume a parked reader from
- * `process.nextTick`, which Node runs once the microtasks queued so far (and
- * those they queue) have run — that is, when the writer's burst of writes
- * yields to I/O. So a reader is resumed once per burst, not once per chunk,
- * and finds the whole burst buffered (the Node adapter then writes it with a
- * single syscall). No latency is added beyond that burst: a writer that has to
- * wait, `close` and `cancel` resume the reader at once.
+ * Wake-ups: bytes becoming readable resume a reader parked in a promise
+ * read from `process.nextTick`, which Node runs once the microtasks queued so
+ * far (and those they queue) have run — that is, when the writer's burst of
+ * writes yields to I/O. So such a reader is resumed once per burst, not once
+ * per chunk, and finds the whole burst buffered. No latency is added beyond
+ * that burst: a writer that has to wait, `close` and `cancel` resume the
+ * reader at once. A reader parked with `whenReadable` (a listener, no
+ * promise) is called back synchronously instead, from inside the write that
+ * made bytes readable: the session's reader parses in the socket's `'data'`
+ * callback, and a writer that wants its burst taken in one piece writes with
+ * `autoFlush` off and flushes once.
  */
-import type { ByteReadChannel, ByteWriteChannel } from './byte-channel-types.ts';
+import type { ByteReadChannel, ByteWriteChannel, ReadableListener } from './byte-channel-types.ts';
 import {
   CancellationError,
   ChannelClosedError,
@@ -92,7 +96,9 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   private state: State = OPEN;
   private cause: Error | undefined;
 
-  /** The one parked reader: it waits for `readerMin` readable bytes. */
+  /** The one reader parked with `whenReadable` (it waits for any byte, or the end). */
+  private listener: ReadableListener | undefined;
+  /** The one reader parked in a promise: it waits for `readerMin` readable bytes. */
   private readerMin = 0;
   private readerResolve: ((ready: boolean) => void) | undefined;
   private readerReject: ((error: Error) => void) | undefined;
@@ -132,6 +138,10 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     return this.state === OPEN && this.writers.length === 0 ? Math.max(0, this.capacity - this.size) : 0;
   }
 
+  get bufferedBytes(): number {
+    return this.size;
+  }
+
   get isClosedForRead(): boolean {
     return this.state !== OPEN && this.size === 0;
   }
@@ -167,13 +177,22 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
         new RangeError(`awaitContent(${min}) can never be satisfied: the capacity is ${this.capacity}`),
       );
     }
-    if (this.readerResolve !== undefined) return Promise.reject(new ConcurrentReadError());
+    if (this.readerResolve !== undefined || this.listener !== undefined) return Promise.reject(new ConcurrentReadError());
     return new Promise<boolean>((resolve, reject) => {
       this.readerMin = min;
       this.readerResolve = resolve;
       this.readerReject = reject;
       if (this.writers.length !== 0) this.feedParkedReader();
     });
+  }
+
+  whenReadable(listener: ReadableListener): boolean {
+    if (this.size - this.unflushed !== 0 || this.state !== OPEN) return true;
+    if (this.readerResolve !== undefined || (this.listener !== undefined && this.listener !== listener)) {
+      throw new ConcurrentReadError();
+    }
+    this.listener = listener;
+    return false;
   }
 
   tryReadChunk(max = Infinity): Buffer | undefined {
@@ -294,10 +313,19 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
       this.readerResolve = this.readerReject = undefined;
       reject(reason);
     }
+    this.callListener();
+    this.onCancelled(reason);
     const handlers = this.cancelHandlers;
     this.cancelHandlers = undefined;
     if (handlers !== undefined) for (const h of handlers) callHandler(h, reason);
   }
+
+  /**
+   * Called once when the reader cancels, before the `invokeOnCancel`
+   * handlers: a subclass's hook (an adapter stopping its source) that costs
+   * no handler object.
+   */
+  protected onCancelled(_cause: Error): void {}
 
   /**
    * Runs `handler` once when the reader cancels the channel (at once if it
@@ -331,6 +359,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
       // Invariant: while a write waits, everything queued is visible.
       this.unflushed = 0;
       if (this.readerResolve !== undefined) this.feedParkedReader();
+      else this.callListener();
     });
   }
 
@@ -372,7 +401,8 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   flush(): void {
     if (this.unflushed === 0) return;
     this.unflushed = 0;
-    if (this.readerResolve !== undefined && this.size >= this.readerMin) this.scheduleWake();
+    if (this.listener !== undefined) this.callListener();
+    else if (this.readerResolve !== undefined && this.size >= this.readerMin) this.scheduleWake();
   }
 
   /**
@@ -398,6 +428,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
       if (ready || cause === undefined) resolve(ready);
       else reject(cause);
     }
+    this.callListener();
     return true;
   }
 
@@ -407,7 +438,16 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     this.chunks.push(buf);
     this.size += buf.length;
     if (!this.auto) this.unflushed += buf.length;
+    else if (this.listener !== undefined) this.callListener();
     else if (this.readerResolve !== undefined && this.size >= this.readerMin) this.scheduleWake();
+  }
+
+  /** Unparks the `whenReadable` listener, if any, and calls it. */
+  private callListener(): void {
+    const listener = this.listener;
+    if (listener === undefined) return;
+    this.listener = undefined;
+    listener.onReadable();
   }
 
   private scheduleWake(): void {

@@ -30,10 +30,14 @@
  * close may add the elements of the senders still waiting, see "Close"), and
  * one element always gets through however heavy it is.
  *
- * Wake-ups: a send resumes waiting receivers from `process.nextTick`, which
- * Node runs once the microtasks queued so far have run — when the sender's
- * burst yields. The consumer then finds the whole burst (one wake-up per
- * burst, not per element). `close` and `cancel` release waiters at once.
+ * Wake-ups: a parked `receive` is handed its element at once (its promise
+ * resolves; nothing runs synchronously). A consumer that only looks
+ * (`awaitReceivable`, or a `whenReceivable` listener) is resumed from
+ * `process.nextTick`, which Node runs once the microtasks queued so far have
+ * run — when the sender's burst yields. It then finds the whole burst (one
+ * wake-up per burst, not per element): the session's writer serializes a
+ * turn's frames into one write this way. `close` and `cancel` release every
+ * waiter at once.
  */
 import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from './errors.ts';
 import { callHandler } from './report.ts';
@@ -57,12 +61,26 @@ interface PendingSend<T> {
   readonly reject: (error: Error) => void;
 }
 
-/** A parked receiver: `receive` (takes the element) or `awaitReceivable` (only looks). */
+/** How a parked receiver is answered. */
+const LOOK = 0; // `awaitReceivable`: true (receivable) or false (ended)
+const TAKE = 1; // `receive`: the element
+const STEP = 2; // `next`: `{ value, done: false }`, or `{ done: true }` at a normal end
+type Mode = typeof LOOK | typeof TAKE | typeof STEP;
+
+/** A parked receiver. */
 interface Waiter<T> {
-  readonly takes: boolean;
-  /** With the element when `takes`, else with true (receivable) or false (ended). */
-  readonly resolve: (value: T | boolean) => void;
+  readonly mode: Mode;
+  readonly resolve: (value: T | boolean | IteratorResult<T, undefined>) => void;
   readonly reject: (error: Error) => void;
+}
+
+const DONE: IteratorResult<never, undefined> = Object.freeze({ value: undefined, done: true });
+const DONE_PROMISE: Promise<IteratorResult<never, undefined>> = Promise.resolve(DONE);
+
+/** A consumer parked by `whenReceivable`: called back instead of resolving a promise. */
+export interface ReceivableListener {
+  /** Something became receivable, or the channel ended: look again. */
+  onReceivable(): void;
 }
 
 /** A second bound on a `Channel`'s buffer: the sum of `weigh(element)` over buffered elements. */
@@ -91,6 +109,8 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   private senders = emptyRing<PendingSend<T>>();
   /** Parked receivers, oldest first; `undefined` when there are none (an idle channel holds no array). */
   private waiters: Waiter<T>[] | undefined;
+  /** The consumer parked with `whenReceivable`, if any. */
+  private listener: ReceivableListener | undefined;
   private state: State = OPEN;
   private cause: Error | undefined;
   /** Handlers waiting for the close (created by the first one). */
@@ -106,11 +126,17 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    */
   private static wakeLater<T extends {} | null>(channel: Channel<T>): void {
     channel.wakeScheduled = false;
+    if (!channel.hasElements()) return;
+    const listener = channel.listener;
+    if (listener !== undefined) {
+      channel.listener = undefined;
+      listener.onReceivable();
+    }
     const waiters = channel.waiters;
     if (waiters === undefined || !channel.hasElements()) return;
     channel.waiters = undefined;
     for (const w of waiters) {
-      if (channel.hasElements()) w.resolve(w.takes ? (channel.tryReceive() as T) : true);
+      if (channel.hasElements()) channel.serve(w);
       else if (channel.state === OPEN) channel.park(w);
       else channel.end(w);
     }
@@ -202,9 +228,24 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    */
   receive(): Promise<T> {
     if (this.hasElements()) return Promise.resolve(this.tryReceive() as T);
-    if (this.state !== OPEN) return Promise.reject(this.cause ?? new ClosedReceiveChannelError());
+    if (this.state !== OPEN) return Promise.reject(this.cause === undefined ? new ClosedReceiveChannelError() : this.failureSeen());
     return new Promise<T>((resolve, reject) => {
-      this.park({ takes: true, resolve: resolve as (value: T | boolean) => void, reject });
+      this.park({ mode: TAKE, resolve: resolve as Waiter<T>['resolve'], reject });
+    });
+  }
+
+  /**
+   * One step of iteration, with one promise per element: resolves
+   * `{ value, done: false }` with the next element, waiting for one, or
+   * `{ done: true }` once closed without a cause and drained; rejects with
+   * the cause once closed with one (after the buffered elements) or
+   * cancelled.
+   */
+  next(): Promise<IteratorResult<T, undefined>> {
+    if (this.hasElements()) return Promise.resolve({ value: this.tryReceive() as T, done: false });
+    if (this.state !== OPEN) return this.cause === undefined ? DONE_PROMISE : Promise.reject(this.failureSeen());
+    return new Promise<IteratorResult<T, undefined>>((resolve, reject) => {
+      this.park({ mode: STEP, resolve: resolve as Waiter<T>['resolve'], reject });
     });
   }
 
@@ -225,7 +266,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
       sender.resolve();
       return sender.value;
     }
-    if (this.state !== OPEN && this.cause !== undefined) throw this.cause;
+    if (this.state !== OPEN && this.cause !== undefined) throw this.failureSeen();
     return undefined;
   }
 
@@ -237,10 +278,29 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    */
   awaitReceivable(): Promise<boolean> {
     if (this.hasElements()) return TRUE;
-    if (this.state !== OPEN) return this.cause === undefined ? FALSE : Promise.reject(this.cause);
+    if (this.state !== OPEN) return this.cause === undefined ? FALSE : Promise.reject(this.failureSeen());
     return new Promise<boolean>((resolve, reject) => {
-      this.park({ takes: false, resolve: resolve as (value: T | boolean) => void, reject });
+      this.park({ mode: LOOK, resolve: resolve as Waiter<T>['resolve'], reject });
     });
+  }
+
+  /**
+   * The callback form of `awaitReceivable()`, for a consumer that waits
+   * without a promise. Returns true when there is something to look at now
+   * (an element, or the end: then `tryReceive` returns `undefined` with
+   * `isClosedForReceive` true, or throws the cause). Otherwise parks
+   * `listener` and returns false: its `onReceivable()` is called once: from
+   * `process.nextTick` after a send (once per burst), or at once when the
+   * channel is cancelled or closed with nothing left to receive. One such
+   * consumer at a time.
+   */
+  whenReceivable(listener: ReceivableListener): boolean {
+    if (this.hasElements() || this.state !== OPEN) return true;
+    if (this.listener !== undefined && this.listener !== listener) {
+      throw new TypeError('Channel.whenReceivable: another consumer is already parked');
+    }
+    this.listener = listener;
+    return false;
   }
 
   /**
@@ -297,22 +357,27 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    * Iterates over received elements: ends after a close without cause, throws
    * the cause otherwise. Leaving the loop early does not cancel the channel.
    */
-  [Symbol.asyncIterator](): AsyncIterator<T> {
-    return {
-      next: async (): Promise<IteratorResult<T, undefined>> => {
-        do {
-          const value = this.tryReceive();
-          if (value !== undefined) return { value, done: false };
-        } while (await this.awaitReceivable());
-        return { value: undefined, done: true };
-      },
-    };
+  [Symbol.asyncIterator](): AsyncIterator<T, undefined> {
+    return { next: () => this.next() };
+  }
+
+  /**
+   * Called each time a receiver is handed the cause the channel failed with
+   * (the channel returns what it returns): a subclass's hook to act once the
+   * failure has been seen.
+   */
+  protected onFailureSeen(cause: Error): Error {
+    return cause;
+  }
+
+  private failureSeen(): Error {
+    return this.onFailureSeen(this.cause as Error);
   }
 
   /** Whether a new send of `value` is buffered now: behind no waiting sender, it fits or a receiver waits for it. */
   private hasRoom(value: T): boolean {
     if (this.senders.length !== 0) return false;
-    return this.fits(value) || (this.buffer.length === 0 && this.waiters !== undefined);
+    return this.fits(value) || (this.buffer.length === 0 && (this.waiters !== undefined || this.listener !== undefined));
   }
 
   /** The capacity and weight rules (see the module comment). */
@@ -345,26 +410,48 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     this.waiters = append(this.waiters, waiter);
   }
 
+  /** Something became receivable: parked `receive`s take it now, the rest wake up after the burst. */
   private wakeWaiters(): void {
-    if (this.waiters === undefined || this.wakeScheduled) return;
+    const waiters = this.waiters;
+    if (waiters !== undefined && waiters[0]!.mode !== LOOK) this.handOver(waiters);
+    if (this.wakeScheduled || (this.waiters === undefined && this.listener === undefined)) return;
     this.wakeScheduled = true;
     process.nextTick(Channel.wakeLater, this);
   }
 
+  /** Resolves the parked `receive`s at the head of `waiters` with elements, while there are any. */
+  private handOver(waiters: Waiter<T>[]): void {
+    let served = 0;
+    while (served < waiters.length && waiters[served]!.mode !== LOOK && this.hasElements()) {
+      this.serve(waiters[served++]!);
+    }
+    if (served === waiters.length) this.waiters = undefined;
+    else waiters.splice(0, served);
+  }
+
   /** Releases waiting receivers once nothing more will come. */
   private endWaiters(): void {
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.onReceivable();
     const waiters = this.waiters;
     if (waiters === undefined) return;
     this.waiters = undefined;
     for (const w of waiters) this.end(w);
   }
 
-  /** Tells one receiver the channel ended: normally (false, or `ClosedReceiveChannelError` for `receive`) or with the cause. */
+  /** Hands a parked receiver the next element (there is one). */
+  private serve(waiter: Waiter<T>): void {
+    if (waiter.mode === LOOK) return waiter.resolve(true);
+    const value = this.tryReceive() as T;
+    waiter.resolve(waiter.mode === TAKE ? value : { value, done: false });
+  }
+
+  /** Tells one receiver the channel ended: normally (false, done, or `ClosedReceiveChannelError` for `receive`) or with the cause. */
   private end(waiter: Waiter<T>): void {
-    const cause = this.cause;
-    if (cause !== undefined) waiter.reject(cause);
-    else if (waiter.takes) waiter.reject(new ClosedReceiveChannelError());
-    else waiter.resolve(false);
+    if (this.cause !== undefined) waiter.reject(this.failureSeen());
+    else if (waiter.mode === TAKE) waiter.reject(new ClosedReceiveChannelError());
+    else waiter.resolve(waiter.mode === STEP ? DONE : false);
   }
 
   private runCloseHandlers(): void {

@@ -7,7 +7,7 @@
  * engine's own promise scheduling continues it.
  */
 import { CancellationError, toError } from './errors.ts';
-import { Job } from './job.ts';
+import { TaskJob, type Job } from './job.ts';
 
 /** Runs tasks: synchronously, as microtasks, as macrotasks, or however a host likes. */
 export interface Dispatcher {
@@ -63,11 +63,7 @@ export function launch(context: CoroutineContext, block: (job: Job) => Promise<v
 }
 
 /** The job of a launched block: once cancelled, it still waits for the block to return. */
-class LaunchedJob extends Job {
-  protected override get hasBody(): boolean {
-    return true;
-  }
-
+class LaunchedJob extends TaskJob {
   /**
    * Settles the job with its block's promise. The two reactions are the
    * prototype methods below bound to the job: two small bound functions per

@@ -3,10 +3,10 @@
  * jobs and contexts, and the Node and Web Streams adapters. Knows nothing of
  * WebSockets.
  */
-export type { ByteReadChannel, ByteWriteChannel } from './byte-channel-types.ts';
+export type { ByteReadChannel, ByteWriteChannel, ReadableListener } from './byte-channel-types.ts';
 export { ByteChannel, DEFAULT_BYTE_CHANNEL_CAPACITY } from './byte-channel.ts';
-export { Channel, type ChannelWeightBudget } from './channel.ts';
-export { Job, SupervisorJob, type CompletionHandler, type JobState } from './job.ts';
+export { Channel, type ChannelWeightBudget, type ReceivableListener } from './channel.ts';
+export { Job, SupervisorJob, TaskJob, type CompletionHandler, type JobState } from './job.ts';
 export { Dispatchers, createContext, launch, type CoroutineContext, type Dispatcher } from './context.ts';
 export {
   CancellationError,

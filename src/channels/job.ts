@@ -261,6 +261,19 @@ export class Job {
   }
 }
 
+/**
+ * The job of a task whose body reports its own end with `complete()` or
+ * `fail()`: a block started by `launch`, or a callback-driven task (a state
+ * machine that parks as a listener instead of an async function). Once
+ * cancelled it still ends only when its body says it stopped, so a parent
+ * never finishes while the task is still running.
+ */
+export class TaskJob extends Job {
+  protected override get hasBody(): boolean {
+    return true;
+  }
+}
+
 /** A job whose children's failures stay local: they neither fail it nor cancel their siblings. */
 export class SupervisorJob extends Job {
   protected override onChildFailed(): void {}

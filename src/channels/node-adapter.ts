@@ -6,17 +6,19 @@
  * Input: each `'data'` chunk is queued by reference (small chunks that
  * arrive while the reader is behind are coalesced by copying into 16 KiB
  * slabs, see socket-input.ts, so memory follows bytes rather than TCP
- * segments). When a chunk does not fit, the socket is paused until the
+ * segments). A reader parked with `whenReadable` runs inside the `'data'`
+ * callback. When a chunk does not fit, the socket is paused until the
  * channel has taken it, and the kernel's window pushes back on the peer. So
  * the input side holds at most its capacity (or one chunk, if larger) in the
  * channel, plus either the write that did not fit (one chunk, maybe behind a
  * run of up to 16 KiB of copies) or the small chunks copied since the last
  * run (under 16 KiB): one chunk and 16 KiB beyond that. Node's own readable
  * buffer comes on top.
- * Output: a pump waits for content, takes every buffered chunk, writes them
- * inside `cork()`/`uncork()` (one `writev` per turn), and waits for `'drain'`
- * whenever `write()` says the socket buffer is full; meanwhile the output
- * channel fills up and its writer waits.
+ * Output: the pump is parked on the output channel as a listener (no
+ * promise); when bytes become readable it takes every buffered chunk and
+ * writes them (inside `cork()`/`uncork()` when there are several: one
+ * `writev`), and waits for `'drain'` whenever `write()` says the socket
+ * buffer is full; meanwhile the output channel fills up and its writer waits.
  *
  * Mapping of ends and failures:
  * - peer ends its side (`'end'`)                  → input closes normally;
@@ -35,6 +37,9 @@
  *                                                   `'finish'`), or `lingerMs` after the cancel at the latest.
  * Every listener is removed when the socket closes.
  *
+ * An idle connection costs one `SocketAdapter` and no closures: the socket's
+ * listeners are module-level functions that find the adapter on the socket.
+ *
  * Half-close: a socket made with `allowHalfOpen: false` (the default of
  * `net.createServer`) is ended by Node itself when the peer ends; use
  * `allowHalfOpen: true` to keep writing after the peer's FIN. Bytes the caller
@@ -43,9 +48,9 @@
  */
 import type { Duplex } from 'node:stream';
 import { ByteChannel, DEFAULT_BYTE_CHANNEL_CAPACITY } from './byte-channel.ts';
-import type { ByteReadChannel, ByteWriteChannel } from './byte-channel-types.ts';
+import type { ByteReadChannel, ByteWriteChannel, ReadableListener } from './byte-channel-types.ts';
 import { ConnectionResetError, toError } from './errors.ts';
-import { SocketInput } from './socket-input.ts';
+import { SocketInput, type SocketInputSource } from './socket-input.ts';
 
 /** Capacities of the two channels, in bytes. */
 export interface SocketChannelsOptions {
@@ -67,8 +72,8 @@ export interface SocketChannelsOptions {
    * peer can take them and count them against a budget, such as HTTP/2
    * streams (node:http2 counts a stream's unsent bytes against the
    * connection's `maxSessionMemory`, and Node 20 never gives them back when
-   * the stream is reset). Default: no bound (everything buffered goes in one
-   * batch per turn).
+   * the stream is reset). Default: no bound (everything buffered goes out
+   * at once, in one batch per wake-up).
    */
   readonly maxPendingWriteBytes?: number;
 }
@@ -81,72 +86,194 @@ export interface SocketChannels {
   readonly output: ByteWriteChannel;
 }
 
+const DEFAULT_LINGER_MS = 5_000;
+
+/** Where a socket keeps its adapter (the module-level listeners look it up there). */
+const ADAPTER = Symbol('ktor-ws-ts.socketAdapter');
+type AdaptedSocket = Duplex & { [ADAPTER]: SocketAdapter };
+
 /** Wraps `socket` as an input and an output byte channel (see the module comment for the mapping). */
 export function socketChannels(socket: Duplex, options: SocketChannelsOptions = {}): SocketChannels {
   const maxPending = options.maxPendingWriteBytes;
   if (maxPending !== undefined && !(Number.isSafeInteger(maxPending) && maxPending > 0)) {
     throw new RangeError(`maxPendingWriteBytes must be a positive integer, got ${maxPending}`);
   }
+  const adapter = new SocketAdapter(socket, options);
+  if (socket.destroyed) {
+    const cause = new ConnectionResetError('socket was already destroyed');
+    adapter.input.close(cause);
+    adapter.output.cancel(cause);
+    return adapter;
+  }
+  (socket as AdaptedSocket)[ADAPTER] = adapter;
+  socket.on('data', onData);
+  socket.on('end', onEnd);
+  socket.on('error', onError);
+  socket.on('drain', onDrain);
+  socket.on('close', onClose);
+  socket.resume();
+  adapter.pump();
+  return adapter;
+}
+
+function onData(this: AdaptedSocket, chunk: Buffer): void {
+  this[ADAPTER].input.push(chunk);
+}
+
+function onEnd(this: AdaptedSocket): void {
+  this[ADAPTER].input.close();
+}
+
+function onError(this: AdaptedSocket, error: Error): void {
+  const adapter = this[ADAPTER];
+  adapter.failure ??= error;
+  adapter.input.close(error);
+  adapter.output.cancel(error);
+}
+
+function onDrain(this: AdaptedSocket): void {
+  const adapter = this[ADAPTER];
+  if (!adapter.waitingForDrain) return;
+  adapter.waitingForDrain = false;
+  adapter.pump();
+}
+
+function onClose(this: AdaptedSocket): void {
+  this[ADAPTER].onSocketClosed();
+  this.off('data', onData);
+  this.off('end', onEnd);
+  this.off('error', onError);
+  this.off('drain', onDrain);
+  this.off('close', onClose);
+}
+
+/** The state of one adapted socket: its two channels and the output pump. */
+class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListener {
+  readonly input: SocketInput;
+  readonly output: ByteChannel;
+  readonly #socket: Duplex;
+  readonly #lingerMs: number;
+  /** Why this adapter destroyed the socket, reported to the other side. */
+  failure: Error | undefined;
+  /** The pump stopped on a full socket buffer; `'drain'` resumes it. */
+  waitingForDrain = false;
   /** Writes into the input that wait for room: the socket stays paused until none is left. */
-  let blockedWrites = 0;
-  const input = new SocketInput(options.inputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY, (written) => {
-    blockedWrites++;
-    socket.pause();
+  #blockedWrites = 0;
+  /** Set when the input was cancelled: the socket goes once the output is done. */
+  #destroyWhenFlushed = false;
+  /** Set once the pump stopped: `socket.end()` was called (the output may not be flushed yet), or it failed. */
+  #pumpDone = false;
+  #linger: NodeJS.Timeout | undefined;
+  /** `maxPendingWriteBytes`, when set: the pump writes bounded batches and waits for their write callbacks. */
+  readonly #maxPending: number | undefined;
+  /** Writes of the current bounded batch whose callback has not come yet. */
+  #unwritten = 0;
+  /** The write callback of bounded batches (made only when there is a bound). */
+  readonly #written: ((error?: Error | null) => void) | undefined;
+
+  constructor(socket: Duplex, options: SocketChannelsOptions) {
+    this.#socket = socket;
+    this.#lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
+    this.input = new SocketInput(options.inputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY, this);
+    this.output = new ByteChannel(options.outputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY);
+    this.#maxPending = options.maxPendingWriteBytes;
+    this.#written = this.#maxPending === undefined ? undefined : (error) => this.#onWritten(error);
+  }
+
+  /** The output became readable or ended. */
+  onReadable(): void {
+    this.pump();
+  }
+
+  /**
+   * Moves output bytes into the socket until the output is empty (then parks
+   * on it), the socket's buffer is full (then waits for `'drain'`), or the
+   * output ended (then ends or destroys the socket).
+   */
+  pump(): void {
+    const output = this.output;
+    const socket = this.#socket;
+    try {
+      for (;;) {
+        if (this.#unwritten > 0) return; // a bounded batch is still being written: `#onWritten` goes on
+        let chunk = output.tryReadChunk(this.#maxPending);
+        if (chunk === undefined) {
+          if (output.isClosedForRead) return this.#outputEnded();
+          if (!output.whenReadable(this)) return; // parked until bytes come
+          continue;
+        }
+        if (this.#maxPending !== undefined) return this.#writeBounded(chunk, this.#maxPending);
+        let writable: boolean;
+        const next = output.tryReadChunk();
+        if (next === undefined) {
+          writable = socket.write(chunk);
+        } else {
+          socket.cork();
+          socket.write(chunk);
+          writable = socket.write(next);
+          while ((chunk = output.tryReadChunk()) !== undefined) writable = socket.write(chunk);
+          socket.uncork();
+        }
+        if (!writable) {
+          this.waitingForDrain = true;
+          return;
+        }
+      }
+    } catch (error) {
+      // The output was closed with a cause (after its bytes went out), or the socket threw.
+      this.#pumpDone = true;
+      this.failure ??= toError(error);
+      socket.destroy();
+    }
+  }
+
+  /** Writes `first` and what else the output holds, `max` bytes in all, as one batch; the last callback resumes the pump. */
+  #writeBounded(first: Buffer, max: number): void {
+    const socket = this.#socket;
+    const written = this.#written!;
+    let budget = max - first.length;
+    socket.cork();
+    this.#unwritten++;
+    socket.write(first, written);
+    for (let chunk = budget > 0 ? this.output.tryReadChunk(budget) : undefined; chunk !== undefined; chunk = budget > 0 ? this.output.tryReadChunk(budget) : undefined) {
+      budget -= chunk.length;
+      this.#unwritten++;
+      socket.write(chunk, written);
+    }
+    socket.uncork();
+  }
+
+  #onWritten(error?: Error | null): void {
+    if (error) {
+      this.#pumpDone = true;
+      this.failure ??= error;
+      this.#socket.destroy();
+    } else if (--this.#unwritten === 0 && !this.#pumpDone) {
+      this.pump();
+    }
+  }
+
+  /** The output closed normally and every byte went to the socket: half-close. */
+  #outputEnded(): void {
+    this.#pumpDone = true;
+    if (this.#destroyWhenFlushed) this.#socket.end(() => this.#socket.destroy());
+    else this.#socket.end();
+  }
+
+  onBlocked(written: Promise<void>): void {
+    this.#blockedWrites++;
+    this.#socket.pause();
     written.then(
       () => {
-        if (--blockedWrites === 0 && !socket.destroyed) socket.resume();
+        if (--this.#blockedWrites === 0 && !this.#socket.destroyed) this.#socket.resume();
       },
       () => {}, // rejected only once cancelled: the socket is destroyed
     );
-  });
-  const output = new ByteChannel(options.outputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY);
-  if (socket.destroyed) {
-    const cause = new ConnectionResetError('socket was already destroyed');
-    input.close(cause);
-    output.cancel(cause);
-    return { input, output };
   }
 
-  /** Why this adapter destroyed the socket, reported to the other side. */
-  let failure: Error | undefined;
-  let drained: (() => void) | undefined;
-  /** Set when the input was cancelled: the socket goes once the output is done. */
-  let destroyWhenFlushed = false;
-  /** Set once the pump stopped: `socket.end()` was called (the output may not be flushed yet), or it failed. */
-  let pumpDone = false;
-  let linger: NodeJS.Timeout | undefined;
-
-  const onData = (chunk: Buffer): void => {
-    input.push(chunk);
-  };
-  const onEnd = (): void => {
-    input.close();
-  };
-  const onError = (error: Error): void => {
-    failure ??= error;
-    input.close(error);
-    output.cancel(error);
-  };
-  const onDrain = (): void => {
-    const release = drained;
-    drained = undefined;
-    release?.();
-  };
-  const onClose = (): void => {
-    const cause = failure ?? new ConnectionResetError();
-    input.close(cause);
-    output.cancel(cause);
-    onDrain();
-    socket.off('data', onData);
-    socket.off('end', onEnd);
-    socket.off('error', onError);
-    socket.off('drain', onDrain);
-    socket.off('close', onClose);
-    disposeCancelHook();
-    clearTimeout(linger);
-  };
-  const disposeCancelHook = input.invokeOnCancel((cause) => {
-    failure ??= cause;
+  onInputCancelled(cause: Error): void {
+    const socket = this.#socket;
+    this.failure ??= cause;
     socket.off('data', onData);
     // Read on and discard (no 'data' listener is left), even if the input had paused the socket:
     // bytes left unread in the kernel make the final close a reset, and a peer that gets a reset
@@ -155,74 +282,21 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
     // At once when there is nothing to flush: everything was handed to the kernel, the socket is
     // gone, or the output was closed with a cause, which abandons it (a pump waiting for 'drain'
     // from a peer that reads nothing would otherwise keep the socket for lingerMs).
-    if (output.closedCause !== undefined || socket.writableFinished || socket.destroyed) {
+    if (this.output.closedCause !== undefined || socket.writableFinished || socket.destroyed) {
       socket.destroy();
       return;
     }
-    linger = setTimeout(() => socket.destroy(), options.lingerMs ?? DEFAULT_LINGER_MS);
+    this.#linger = setTimeout(() => socket.destroy(), this.#lingerMs);
     // `socket.end()` was called but bytes may still wait in Node's buffer: destroy on 'finish'
     // (calling `end` again only adds the callback). Otherwise the pump does it when the output ends.
-    if (pumpDone) socket.end(() => socket.destroy());
-    else destroyWhenFlushed = true;
-  });
+    if (this.#pumpDone) socket.end(() => socket.destroy());
+    else this.#destroyWhenFlushed = true;
+  }
 
-  // The pump moves output bytes into the socket, one corked batch per wake-up, and waits for
-  // 'drain' when the socket is full. Promise callbacks rather than an async function: while the
-  // connection is idle it is one parked read, with no suspended frame.
-  const pumpFailed = (error: unknown): void => {
-    pumpDone = true;
-    failure ??= toError(error);
-    socket.destroy();
-  };
-  const pumpNext = (): void => {
-    output.awaitContent().then(pump, pumpFailed);
-  };
-  const pump = (more: boolean): void => {
-    if (!more) {
-      pumpDone = true;
-      if (destroyWhenFlushed) socket.end(() => socket.destroy());
-      else socket.end();
-      return;
-    }
-    let writable = true;
-    try {
-      socket.cork();
-      if (maxPending === undefined) {
-        for (let chunk = output.tryReadChunk(); chunk !== undefined; chunk = output.tryReadChunk()) {
-          writable = socket.write(chunk);
-        }
-      } else {
-        let budget = maxPending;
-        for (let chunk = output.tryReadChunk(budget); chunk !== undefined; chunk = budget > 0 ? output.tryReadChunk(budget) : undefined) {
-          budget -= chunk.length;
-          unwritten++;
-          socket.write(chunk, written);
-        }
-      }
-      socket.uncork();
-    } catch (error) {
-      pumpFailed(error);
-      return;
-    }
-    if (maxPending !== undefined) return; // `written` goes on once the batch is written
-    if (writable) pumpNext();
-    else drained = pumpNext;
-  };
-  /** Writes of the current bounded batch whose callback has not come yet. */
-  let unwritten = 0;
-  const written = (error?: Error | null): void => {
-    if (error) pumpFailed(error);
-    else if (--unwritten === 0 && !pumpDone) pumpNext();
-  };
-
-  socket.on('data', onData);
-  socket.on('end', onEnd);
-  socket.on('error', onError);
-  socket.on('drain', onDrain);
-  socket.on('close', onClose);
-  socket.resume();
-  pumpNext();
-  return { input, output };
+  onSocketClosed(): void {
+    const cause = this.failure ?? new ConnectionResetError();
+    this.input.close(cause);
+    this.output.cancel(cause);
+    clearTimeout(this.#linger);
+  }
 }
-
-const DEFAULT_LINGER_MS = 5_000;

@@ -9,9 +9,11 @@
  * already buffered and the reader is not waiting for more than that) is
  * copied into a slab instead; the slab's run of copies joins the queue as one
  * chunk when the slab is full, before a larger chunk, before the end, and
- * whenever the reader waits (every wait goes through `awaitContent`). A
- * reader that keeps up gets every chunk by reference, as before.
+ * whenever the reader waits (every wait goes through `awaitContent` or
+ * `whenReadable`). A reader that keeps up gets every chunk by reference, as
+ * before.
  */
+import type { ReadableListener } from './byte-channel-types.ts';
 import { ByteChannel } from './byte-channel.ts';
 import { CopyRuns } from './copy-runs.ts';
 
@@ -20,21 +22,25 @@ const COPY_BELOW = 1024;
 /** Size of the slabs small chunks are copied into. */
 const SLAB_SIZE = 16 * 1024;
 
+/** Who feeds a `SocketInput`: told when to stop its source and when the reader gave up. */
+export interface SocketInputSource {
+  /** A chunk did not fit: stop the source (pause the socket) until `written` settles. */
+  onBlocked(written: Promise<void>): void;
+  /** The reader cancelled the input (once). */
+  onInputCancelled(cause: Error): void;
+}
+
 export class SocketInput extends ByteChannel {
-  readonly #onBlocked: (written: Promise<void>) => void;
+  readonly #source: SocketInputSource;
   /** Where small chunks are copied (made by the first one). */
   #copies: CopyRuns | undefined;
   /** What the reader last waited for, while it may still be waiting. */
   #readerWants = 0;
 
-  /**
-   * @param capacity bytes buffered before writes wait (see `ByteChannel`).
-   * @param onBlocked called with a write that has to wait for room; the
-   *   caller stops the source (pauses the socket) until it settles.
-   */
-  constructor(capacity: number, onBlocked: (written: Promise<void>) => void) {
+  /** @param capacity bytes buffered before writes wait (see `ByteChannel`). */
+  constructor(capacity: number, source: SocketInputSource) {
     super(capacity);
-    this.#onBlocked = onBlocked;
+    this.#source = source;
   }
 
   /** Queues a chunk from the socket (copied if small and the reader is behind). Ignored once closed. */
@@ -58,10 +64,21 @@ export class SocketInput extends ByteChannel {
     return super.awaitContent(min);
   }
 
+  /** Queues the copies first: a reader waiting for content needs them. */
+  override whenReadable(listener: ReadableListener): boolean {
+    this.#queueRun();
+    if (this.availableForRead === 0) this.#readerWants = 1;
+    return super.whenReadable(listener);
+  }
+
   /** Queues the copies first, so the reader gets every byte before the end. */
   override close(cause?: Error): boolean {
     this.#queueRun();
     return super.close(cause);
+  }
+
+  protected override onCancelled(cause: Error): void {
+    this.#source.onInputCancelled(cause);
   }
 
   /** Queues the run of copies as one chunk. */
@@ -72,6 +89,6 @@ export class SocketInput extends ByteChannel {
   }
 
   #queue(chunk: Buffer): void {
-    if (!this.tryWriteFully(chunk)) this.#onBlocked(this.writeFully(chunk));
+    if (!this.tryWriteFully(chunk)) this.#source.onBlocked(this.writeFully(chunk));
   }
 }

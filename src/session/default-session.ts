@@ -4,20 +4,23 @@
  * close frame and reassembles fragmented messages (inflating them through
  * the negotiated extensions); the handler gets whole messages (`string` for
  * text, `Buffer` for binary) and a small surface: `send`, `for await`,
- * `close`. Frames are processed inside the raw session's reader task (the
- * raw `incoming` is diverted to it), so a message takes one channel hop,
- * reader to handler; a task of its own reads `incoming` only when frames
- * were queued there before this session was made.
+ * `close`, `ping`, `sendSerialized`/`receiveDeserialized`. Frames are
+ * processed inside the raw session's reader task (the raw `incoming` is
+ * diverted to it), so a message takes one hop, reader to handler; a task of
+ * its own reads `incoming` only when frames were queued there before this
+ * session was made. The ping and close replies come from the sans-I/O
+ * protocol's rules (see protocol.ts).
  */
-import { Channel } from '../channels/channel.ts';
+import { Channel, type ChannelWeightBudget } from '../channels/channel.ts';
 import { launch } from '../channels/context.ts';
 import { ClosedReceiveChannelError } from '../channels/errors.ts';
-import { CloseCode, decodeClosePayload, encodeClosePayload, type CloseReason } from '../frames/close.ts';
+import { CloseCode, encodeClosePayload, type CloseReason } from '../frames/close.ts';
 import { ProtocolError } from '../frames/errors.ts';
 import { frame, Opcode, type Frame } from '../frames/frame.ts';
 import { isValidUtf8 } from '../frames/utf8.ts';
+import type { WebSocketExtension } from '../extensions/extension.ts';
+import { DeserializationError, SerializationError } from './converter.ts';
 import { SessionClosedError } from './errors.ts';
-import type { WebSocketExtension } from './extension.ts';
 import { MessageAssembler, type AssembledMessage } from './message-assembler.ts';
 import {
   DEFAULT_SESSION_DEFAULTS,
@@ -26,7 +29,7 @@ import {
   type ResolvedDefaultSessionOptions,
 } from './options.ts';
 import { Pinger } from './pinger.ts';
-import type { RawWebSocketSession } from './raw-session.ts';
+import { SENT, type RawWebSocketSession } from './raw-session.ts';
 
 /** A whole message: text as a string, binary as a Buffer. */
 export type Message = string | Buffer;
@@ -48,6 +51,15 @@ export interface SessionInfo<Data = unknown> {
   readonly data?: Data;
 }
 
+/** Options of one `send`. */
+export interface SendOptions {
+  /**
+   * false sends this message uncompressed even when permessage-deflate is in
+   * force (say, data that is already compressed). Default true.
+   */
+  readonly compress?: boolean;
+}
+
 export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Message> {
   /** The raw session underneath (its `outgoing` is shared; do not read its `incoming`). */
   readonly raw: RawWebSocketSession;
@@ -61,26 +73,28 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   /** Per-connection data of your own (a server's `verify` hook can set it); `undefined` until set. */
   data: Data;
 
-  readonly #messages: Channel<Message>;
-  readonly #pinger: Pinger | undefined;
-  readonly #assembler: MessageAssembler;
+  readonly #messages: MessageQueue;
+  readonly #assembler = new MessageAssembler();
+  /** Keep-alive and `ping()` round trips; made when first needed. */
+  #pinger: Pinger | undefined;
   /** Serialises outgoing messages through async extension transforms, keeping their order. */
   #sendChain: Promise<void> | undefined;
+  /** Payload bytes in the send chain, not yet queued (see `bufferedAmount`). */
+  #chainBytes = 0;
   /** Set by `abandon()`: nobody will receive messages any more. */
   #abandoned = false;
 
   constructor(raw: RawWebSocketSession, options?: DefaultSessionOptions, info?: SessionInfo<Data>) {
     this.raw = raw;
+    this.options = resolveOptions(DEFAULT_SESSION_DEFAULTS, options);
     this.request = info?.request;
     this.remoteAddress = info?.remoteAddress;
     this.remotePort = info?.remotePort;
     this.data = info?.data as Data;
-    this.options = resolveOptions(DEFAULT_SESSION_DEFAULTS, options);
-    this.#messages = new Channel<Message>(this.options.messageQueue, { maxWeight: this.options.messageQueueBytes, weigh: messageLength });
+    this.#messages = new MessageQueue(this, this.options.messageQueue, { maxWeight: this.options.messageQueueBytes, weigh: messageLength });
     if (this.options.pingIntervalMs > 0) {
       this.#pinger = new Pinger(raw, this.options.pingIntervalMs, this.options.pingTimeoutMs);
     }
-    this.#assembler = new MessageAssembler();
     // Frames are processed inside the raw session's reader task when it can
     // still be arranged (nothing queued on `incoming` yet), else by a task of
     // our own reading `incoming`.
@@ -108,23 +122,58 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   }
 
   /**
+   * Bytes accepted by `send` and not yet handed to the socket (messages
+   * still being compressed, queued, or in the output channel), like a
+   * browser's `WebSocket.bufferedAmount`.
+   */
+  get bufferedAmount(): number {
+    return this.#chainBytes + this.raw.bufferedAmount;
+  }
+
+  /**
    * Sends a text (string) or binary message, waiting while the outgoing queue
    * is full. Rejects with `SessionClosedError` once the session is closing.
+   * A send that nobody awaits never becomes an unhandled rejection: after
+   * the session closed, it just does nothing (an awaited one still throws).
    */
-  send(data: string | Uint8Array): Promise<void> {
+  send(data: string | Uint8Array, options?: SendOptions): Promise<void> {
     const opcode = typeof data === 'string' ? Opcode.Text : Opcode.Binary;
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : asBuffer(data);
-    if (this.raw.extensions.length === 0) return this.raw.send(frame(opcode, payload));
-    return this.#chain(this.#sendChain ?? RESOLVED, async () => {
-      let bytes = payload;
-      let rsv = 0;
-      for (const extension of this.raw.extensions) {
-        const encoded = await extension.encode(opcode, bytes);
-        bytes = encoded.payload;
-        rsv |= encoded.rsv;
-      }
-      await this.raw.send({ opcode, fin: true, rsv1: (rsv & 0b100) !== 0, rsv2: (rsv & 0b010) !== 0, rsv3: (rsv & 0b001) !== 0, payload: bytes });
-    });
+    const extensions = this.raw.extensions;
+    if (extensions.length === 0) return quiet(this.raw.send(frame(opcode, payload)));
+    if (options?.compress === false) return this.sendFrame(frame(opcode, payload));
+    this.#chainBytes += payload.length;
+    return quiet(
+      this.#chain(this.#sendChain ?? RESOLVED, async () => {
+        let bytes = payload;
+        let rsv = 0;
+        try {
+          for (const extension of extensions) {
+            const encoded = await extension.encode(opcode, bytes);
+            bytes = encoded.payload;
+            rsv |= encoded.rsv;
+          }
+        } finally {
+          this.#chainBytes -= payload.length;
+        }
+        await this.raw.send({ opcode, fin: true, rsv1: (rsv & 0b100) !== 0, rsv2: (rsv & 0b010) !== 0, rsv3: (rsv & 0b001) !== 0, payload: bytes });
+      }),
+    );
+  }
+
+  /**
+   * Sends `value` as one message through the session's converter (JSON by
+   * default: a text message). Rejects with `SerializationError` when the
+   * converter cannot serialize it (nothing is sent), else like `send`.
+   */
+  sendSerialized(value: unknown): Promise<void> {
+    let message: string | Uint8Array;
+    try {
+      message = this.options.converter.serialize(value);
+    } catch (error) {
+      return quiet(Promise.reject(new SerializationError(error)));
+    }
+    return this.send(message);
   }
 
   /**
@@ -140,7 +189,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   /** Sends one frame as is (no extension transform), after the messages sent before it. */
   sendFrame(f: Frame): Promise<void> {
     const chain = this.#sendChain;
-    return chain === undefined ? this.raw.send(f) : this.#chain(chain, () => this.raw.send(f));
+    return quiet(chain === undefined ? this.raw.send(f) : this.#chain(chain, () => this.raw.send(f)));
   }
 
   /**
@@ -165,34 +214,45 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * close, with the `ProtocolError` the peer caused, or with
    * `ConnectionClosedError` when the connection was lost.
    */
-  async receive(): Promise<Message> {
+  receive(): Promise<Message> {
+    return this.#messages.receive();
+  }
+
+  /**
+   * The next message as a value, through the session's converter (JSON by
+   * default). Rejects like `receive`, and with a `DeserializationError` (the
+   * message is consumed; the session goes on) when the converter cannot
+   * read it.
+   */
+  async receiveDeserialized<T = unknown>(): Promise<T> {
+    const message = await this.#messages.receive();
     try {
-      return this.#messages.tryReceive() ?? (await this.#messages.receive());
+      return this.options.converter.deserialize(message) as T;
     } catch (error) {
-      throw this.#observed(error);
+      throw new DeserializationError(message, error);
     }
   }
 
   /**
    * Iterates messages until the close handshake; throws if the session failed.
-   * (A plain iterator object rather than an async generator or async
-   * methods: one promise per message, and an idle connection keeps no
-   * suspended frame here.)
+   * One promise per message (the channel's own step), and an idle connection
+   * keeps no suspended frame here.
    */
   [Symbol.asyncIterator](): AsyncIterator<Message, undefined> {
     const messages = this.#messages;
-    const ended = (error: unknown): IteratorResult<Message, undefined> => {
-      if (error instanceof ClosedReceiveChannelError) return DONE;
-      throw this.#observed(error);
-    };
-    return {
-      next: () => {
-        // Once the channel ended, `receive` rejects with how (and `tryReceive` would throw it).
-        const ready = messages.isClosedForReceive ? undefined : messages.tryReceive();
-        return ready !== undefined ? Promise.resolve({ value: ready, done: false }) : messages.receive().then(asResult, ended);
-      },
-      return: () => Promise.resolve(DONE),
-    };
+    return { next: () => messages.next(), return: () => DONE };
+  }
+
+  /**
+   * Sends a ping (with `payload`, at most 125 bytes, or a fresh 8-byte
+   * sequence number) and resolves with the round-trip time in milliseconds
+   * once its pong arrives. Rejects with `SessionClosedError` once closing,
+   * and `ConnectionClosedError` when the connection ends first.
+   */
+  ping(payload?: string | Uint8Array): Promise<number> {
+    this.#pinger ??= new Pinger(this.raw, 0, this.options.pingTimeoutMs);
+    const bytes = payload === undefined ? undefined : typeof payload === 'string' ? Buffer.from(payload, 'utf8') : asBuffer(payload);
+    return this.#pinger.ping(bytes);
   }
 
   /**
@@ -223,13 +283,12 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   }
 
   /**
-   * The handler saw the end of the messages: if it was a protocol error, the
-   * close frame goes out now, after anything the handler sent in reply to the
-   * messages before it.
+   * @internal The handler saw the end of the messages: if it was a protocol
+   * error, the close frame goes out now, after anything the handler sent in
+   * reply to the messages before it.
    */
-  #observed(error: unknown): unknown {
+  failureSeen(error: Error): void {
     if (error instanceof ProtocolError && error === this.raw.failure) this.#afterSends(() => this.raw.failConnection(error));
-    return error;
   }
 
   /**
@@ -239,16 +298,13 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    */
   #onFrame(f: Frame): Promise<void> | void {
     switch (f.opcode) {
-      case Opcode.Ping: {
-        if (this.raw.isClosing) return;
-        const pong = frame(Opcode.Pong, f.payload);
-        return this.raw.outgoing.trySend(pong) ? undefined : this.raw.outgoing.send(pong);
-      }
+      case Opcode.Ping:
+        return this.raw.answerPing(f);
       case Opcode.Pong:
         this.#pinger?.onPong(f.payload);
         return;
       case Opcode.Close:
-        this.#onClose(f.payload);
+        this.raw.answerClose();
         return;
       default: {
         const assembled = this.#assembler.push(f);
@@ -294,12 +350,6 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     }
   }
 
-  /** The peer's close: echo its code (an empty close gets an empty close back). */
-  #onClose(payload: Buffer): void {
-    const reason = decodeClosePayload(payload);
-    this.raw.startClose(reason.code === CloseCode.NoStatusReceived ? undefined : { code: reason.code, reason: '' });
-  }
-
   /** Runs a message whose first frame had RSV bits through the extensions, then checks its text. */
   async #decode(message: AssembledMessage): Promise<Message> {
     let payload = message.payload;
@@ -315,16 +365,39 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   }
 }
 
+/** The handler's message queue: tells its session when the handler has seen a failure. */
+class MessageQueue extends Channel<Message> {
+  readonly #session: DefaultWebSocketSession<unknown>;
+
+  constructor(session: DefaultWebSocketSession<unknown>, capacity: number, budget: ChannelWeightBudget<Message>) {
+    super(capacity, budget);
+    this.#session = session;
+  }
+
+  protected override onFailureSeen(cause: Error): Error {
+    this.#session.failureSeen(cause);
+    return cause;
+  }
+}
+
 const RESOLVED: Promise<void> = Promise.resolve();
-const DONE: IteratorResult<Message, undefined> = Object.freeze({ value: undefined, done: true });
+const DONE: Promise<IteratorResult<Message, undefined>> = Promise.resolve(Object.freeze({ value: undefined, done: true }));
 
 /** A queued message's weight: its bytes, or its length for text. */
 function messageLength(message: Message): number {
   return message.length;
 }
 
-function asResult(value: Message): IteratorResult<Message, undefined> {
-  return { value, done: false };
+function noop(): void {}
+
+/**
+ * `sent` with its rejection marked as handled: a send nobody awaits is not an
+ * unhandled rejection when the session has closed, while `await` still sees
+ * the error. The settled fast path costs nothing.
+ */
+function quiet(sent: Promise<void>): Promise<void> {
+  if (sent !== SENT) sent.catch(noop);
+  return sent;
 }
 
 /** Text as a string (its UTF-8 already checked), binary as the bytes. */

@@ -4,6 +4,7 @@
  * options object is read once, the first time a session uses it: later
  * changes to the same object are not seen (pass a new object instead).
  */
+import { jsonConverter, type MessageConverter } from './converter.ts';
 
 /** Limits and timeouts of a raw session. */
 export interface RawSessionOptions {
@@ -46,8 +47,10 @@ export interface RawSessionOptions {
   readonly partialFrameTimeoutMs?: number;
 }
 
-/** Limits and timeouts of a default session (on top of the raw ones). */
+/** Limits, timeouts and the content converter of a default session (on top of the raw ones). */
 export interface DefaultSessionOptions {
+  /** How `sendSerialized` and `receiveDeserialized` convert values. Default: JSON (`jsonConverter`). */
+  readonly converter?: MessageConverter;
   /** Interval between our pings; 0 disables pinging. Default 0 (off, like ws and Ktor). */
   readonly pingIntervalMs?: number;
   /** How long to wait for a pong before the connection is dropped (1006). Default 15 s. */
@@ -78,6 +81,7 @@ export const RAW_SESSION_DEFAULTS: ResolvedRawSessionOptions = Object.freeze({
 });
 
 export const DEFAULT_SESSION_DEFAULTS: ResolvedDefaultSessionOptions = Object.freeze({
+  converter: jsonConverter,
   pingIntervalMs: 0,
   pingTimeoutMs: 15_000,
   messageQueue: 16,
@@ -94,6 +98,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * of the last two may be `Infinity` (no bound).
  */
 function checkOption(key: string, value: unknown): string | undefined {
+  if (key === 'converter') {
+    const converter = value as Partial<MessageConverter> | null;
+    return typeof converter?.serialize === 'function' && typeof converter.deserialize === 'function'
+      ? undefined
+      : 'must have serialize and deserialize functions';
+  }
   if (typeof value !== 'number') return 'must be a number';
   if (key.endsWith('Ms')) {
     return Number.isInteger(value) && value >= 0 && value <= MAX_TIMER_MS ? undefined : `must be a whole number of milliseconds from 0 to ${MAX_TIMER_MS}`;
@@ -106,7 +116,7 @@ function checkOption(key: string, value: unknown): string | undefined {
 const resolvedCache = new WeakMap<object, Map<object, object>>();
 
 /**
- * Fills defaults and rejects nonsense values with a RangeError (programmer
+ * Fills defaults and rejects nonsense values with a RangeError (a TypeError for a converter; programmer
  * misuse; see `checkOption`). The result is frozen and shared: a server passes the same options
  * object for every connection, and each session points at one resolved copy
  * instead of holding its own.
@@ -121,7 +131,10 @@ export function resolveOptions<T extends object>(defaults: Required<T>, given: T
     const value = given[key];
     if (value === undefined) continue;
     const problem = checkOption(key, value);
-    if (problem !== undefined) throw new RangeError(`option ${key} ${problem}, got ${String(value)}`);
+    if (problem !== undefined) {
+      const message = `option ${key} ${problem}, got ${String(value)}`;
+      throw key === 'converter' ? new TypeError(message) : new RangeError(message);
+    }
     out[key] = value as Required<T>[keyof T & string];
   }
   Object.freeze(out);

@@ -1,49 +1,103 @@
 /**
- * Keep-alive for a default session: sends a ping every interval and drops the
- * connection (1006, `PingTimeoutError`) when its pong does not come back in
- * time (time our own reader spends paused by backpressure does not count).
- * Each ping carries an 8-byte sequence number; only the pong echoing the
- * latest one counts.
+ * The pings of a default session: `ping()` round trips, and the keep-alive
+ * that sends a ping every interval and drops the connection (1006,
+ * `PingTimeoutError`) when its pong does not come back in time (time our
+ * own reader spends paused by backpressure does not count).
+ *
+ * Matching (RFC 6455 section 5.5.3): a pong answers the ping whose payload
+ * it echoes; a peer may answer only the latest of several pings, so a pong
+ * settles the ping it echoes and every ping sent before it. Keep-alive pings
+ * carry an 8-byte sequence number; a `ping()` without a payload gets one
+ * from the same sequence, so it never matches another ping by accident.
  */
 import { frame, Opcode } from '../frames/frame.ts';
-import { PingTimeoutError } from './errors.ts';
+import { ConnectionClosedError, PingTimeoutError } from './errors.ts';
 import type { RawWebSocketSession } from './raw-session.ts';
+
+/** A `ping()` waiting for its pong. */
+interface PendingPing {
+  readonly payload: Buffer;
+  readonly sentAt: number;
+  readonly resolve: (rttMs: number) => void;
+  readonly reject: (error: Error) => void;
+}
 
 export class Pinger {
   readonly #raw: RawWebSocketSession;
   readonly #timeoutMs: number;
-  readonly #interval: NodeJS.Timeout;
+  #interval: NodeJS.Timeout | undefined;
   #deadline: NodeJS.Timeout | undefined;
   #sequence = 0n;
+  /** The keep-alive ping waiting for its pong. */
   #awaiting: Buffer | undefined;
+  /** `ping()` calls waiting for their pongs, oldest first. */
+  #pending: PendingPing[] = [];
+  #stopped = false;
 
+  /** @param intervalMs keep-alive interval; 0 sends no keep-alive pings (only `ping()` ones). */
   constructor(raw: RawWebSocketSession, intervalMs: number, timeoutMs: number) {
     this.#raw = raw;
     this.#timeoutMs = timeoutMs;
-    this.#interval = setInterval(() => this.#ping(), intervalMs);
+    if (intervalMs > 0) this.#interval = setInterval(() => this.#keepAlive(), intervalMs);
     raw.job.invokeOnCompletion(() => this.stop());
   }
 
-  /** A pong arrived; it settles the outstanding ping if it echoes it. */
+  /**
+   * Sends a ping (with `payload`, up to 125 bytes, or a fresh 8-byte
+   * sequence number) and resolves with the round-trip time in milliseconds
+   * once its pong arrives. Rejects with `SessionClosedError` once the
+   * session is closing, a `RangeError` for a payload over 125 bytes, and
+   * `ConnectionClosedError` if the connection ends before the pong.
+   */
+  ping(payload: Buffer = this.#nextSequence()): Promise<number> {
+    if (this.#stopped) return Promise.reject(new ConnectionClosedError('the connection ended before the pong'));
+    return new Promise<number>((resolve, reject) => {
+      const entry: PendingPing = { payload, sentAt: performance.now(), resolve, reject };
+      this.#pending.push(entry);
+      this.#raw.send(frame(Opcode.Ping, payload)).catch((error: unknown) => {
+        const at = this.#pending.indexOf(entry);
+        if (at >= 0) this.#pending.splice(at, 1);
+        reject(error);
+      });
+    });
+  }
+
+  /** A pong arrived: it settles the pings it answers. */
   onPong(payload: Buffer): void {
     if (this.#awaiting !== undefined && payload.equals(this.#awaiting)) {
       this.#awaiting = undefined;
       clearTimeout(this.#deadline);
       this.#deadline = undefined;
     }
+    const pending = this.#pending;
+    const answered = pending.findIndex((p) => p.payload.equals(payload));
+    if (answered < 0) return;
+    const now = performance.now();
+    for (const p of pending.splice(0, answered + 1)) p.resolve(now - p.sentAt);
   }
 
+  /** Stops the keep-alive; pings still waiting reject (the connection is over). */
   stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
     clearInterval(this.#interval);
     clearTimeout(this.#deadline);
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const p of pending) p.reject(new ConnectionClosedError('the connection ended before the pong'));
   }
 
-  #ping(): void {
+  #nextSequence(): Buffer {
+    const payload = Buffer.allocUnsafe(8);
+    payload.writeBigUInt64BE(++this.#sequence);
+    return payload;
+  }
+
+  #keepAlive(): void {
     const raw = this.#raw;
     // Not once closing, nor once the connection is gone (`outgoing` is then cancelled and would throw).
     if (this.#awaiting !== undefined || raw.isClosing || raw.outgoing.isClosedForSend) return;
-    const payload = Buffer.allocUnsafe(8);
-    payload.writeBigUInt64BE(++this.#sequence);
+    const payload = this.#nextSequence();
     // A full queue means the peer is not reading; the write timeout handles that.
     if (!raw.outgoing.trySend(frame(Opcode.Ping, payload))) return;
     this.#awaiting = payload;

@@ -1,32 +1,63 @@
 /**
- * The raw WebSocket session (Ktor's `RawWebSocketSession`): a reader task
- * turns input bytes into frames on `incoming`, a writer task turns frames
- * from `outgoing` into output bytes, and the session owns the close state
- * machine that decides when each side stops. It never answers pings or
- * reassembles messages: the handler sees every frame.
+ * The raw WebSocket session (Ktor's `RawWebSocketSession`): the handler sees
+ * every frame on `incoming` and sends frames on `outgoing`; the session never
+ * answers pings or reassembles messages. It wires the sans-I/O `Protocol`
+ * (the codec and the close-handshake rules) to a reader task and a writer
+ * task (reader.ts, writer.ts), and owns what needs time or I/O: the close
+ * timer, the write and partial-frame deadlines, and dropping the connection.
  *
  * Ownership (one owner per end of every channel):
  * - reader task: reads `input`, sends into `incoming` (or hands frames to the
- *   sink `divertIncoming` installed), closes `incoming`;
+ *   sink `divertIncoming` installed);
  * - writer task: receives from `outgoing`, writes and closes `output`;
  * - handler: receives from `incoming`, sends into `outgoing`;
- * - the session: closes `outgoing` once no frame may follow, and drops the
- *   connection (`terminate`) when the peer vanishes or stops cooperating.
+ * - the session: closes `incoming` when the reader stops, closes `outgoing`
+ *   once no frame may follow, and drops the connection (`terminate`) when the
+ *   peer vanishes or stops cooperating.
+ *
+ * The path of one 16-byte message through a default session on a server,
+ * in steady state (socket `'data'` to the handler and back to
+ * `socket.write`):
+ *  1. `'data'` → `SocketInput.push` queues the chunk by reference
+ *     (`tryWriteFully`) and calls the parked reader synchronously
+ *     (`onReadable`): no promise, no tick.
+ *  2. The reader takes the chunk (a view, no copy), the protocol's parser
+ *     unmasks it in place and returns a `Frame` (one object; the payload is a
+ *     view of the chunk) — still inside `'data'`.
+ *  3. The default session's frame sink turns it into a message (a string for
+ *     text: one decode; a Buffer view for binary) and hands it to the
+ *     handler's parked `for await` step: its promise resolves (one
+ *     `IteratorResult`); the handler resumes in a microtask.
+ *  4. `session.send(message)` makes one `Frame` (text is encoded once) and
+ *     queues it on `outgoing` (`trySend`: no promise; the shared settled
+ *     promise is returned), which schedules the parked writer with one
+ *     `process.nextTick` per burst (static callback, no closure).
+ *  5. In that tick the writer serializes every frame queued since into one
+ *     batch (header and small payload copied into a shared slab: no
+ *     allocation), writes it to the output channel and flushes, which calls
+ *     the parked pump synchronously: `socket.write` (one `write` syscall; a
+ *     batch of several buffers goes out corked, as one `writev`).
+ * So the steady state costs one promise per message (the handler's own
+ * `for await` step), one tick per burst, no closure, and allocates the frame
+ * objects, the message and its `IteratorResult`; the payload is copied twice
+ * (into the message for text, into the slab on the way out).
  */
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
 import { Channel } from '../channels/channel.ts';
 import { ChannelClosedError } from '../channels/errors.ts';
 import type { CoroutineContext } from '../channels/context.ts';
-import type { Job } from '../channels/job.ts';
+import { TaskJob, type Job } from '../channels/job.ts';
 import { CloseCode, decodeClosePayload, encodeClosePayload, type CloseReason } from '../frames/close.ts';
 import { ProtocolError } from '../frames/errors.ts';
-import { frame, Opcode, type Frame } from '../frames/frame.ts';
-import { FrameParser } from '../frames/parser.ts';
-import { checkFrame, FrameSerializer } from '../frames/serializer.ts';
-import { ConnectionClosedError, PartialFrameTimeoutError, SessionClosedError, WriteTimeoutError } from './errors.ts';
+import { frame, isControl, Opcode, type Frame } from '../frames/frame.ts';
+import { checkFrame } from '../frames/serializer.ts';
+import type { WebSocketExtension } from '../extensions/extension.ts';
 import { Deadline } from './deadline.ts';
-import type { WebSocketExtension } from './extension.ts';
+import { ConnectionClosedError, PartialFrameTimeoutError, SessionClosedError, WriteTimeoutError } from './errors.ts';
 import { RAW_SESSION_DEFAULTS, resolveOptions, type RawSessionOptions, type ResolvedRawSessionOptions } from './options.ts';
+import { ConnectionState, Protocol } from './protocol.ts';
+import { Reader } from './reader.ts';
+import { Writer } from './writer.ts';
 
 /** Which end of the connection this session is: servers expect masked frames, clients send them. */
 export type Role = 'server' | 'client';
@@ -47,11 +78,10 @@ export interface RawSessionConfig {
  */
 export type FrameSink = (f: Frame) => Promise<void> | void;
 
-/** Frames written per writer turn before the batch is handed to the output. */
-const BATCH_BYTES = 256 * 1024;
-
 const ABNORMAL: CloseReason = Object.freeze({ code: CloseCode.Abnormal, reason: '' });
-const SENT: Promise<void> = Promise.resolve();
+/** What `send` returns when the frame was queued at once (shared: no promise per send). */
+export const SENT: Promise<void> = Promise.resolve();
+const NO_EXTENSIONS: readonly WebSocketExtension[] = Object.freeze([]);
 
 export class RawWebSocketSession {
   /** Frames from the peer, in order. Ends normally after a close frame; fails with the cause otherwise. */
@@ -75,30 +105,30 @@ export class RawWebSocketSession {
 
   readonly #input: ByteReadChannel;
   readonly #output: ByteWriteChannel;
-  readonly #parser: FrameParser;
-  readonly #serializer: FrameSerializer;
+  readonly #rules: Protocol;
+  #reader: Reader | undefined;
+  #writer: Writer | undefined;
   /** How the session ended, once known (see `closeReason`). */
   #finalReason: CloseReason | undefined;
   /** Created on first use of `closeReason`: a session nobody asks costs no promise. */
   #closeReason: Promise<CloseReason> | undefined;
   #resolveCloseReason: ((reason: CloseReason) => void) | undefined;
+  /** Set once a close frame was queued (it may still wait behind other frames): no data frame may follow. */
   #closeQueued = false;
   /** A close frame the session queued while `outgoing` was full; the writer sends it when the queue drains. */
   #pendingClose: Frame | undefined;
-  #closeSent = false;
-  #closeReceived: CloseReason | undefined;
   /** The error that ended reading (protocol error or lost connection), once known. */
   #failure: Error | undefined;
   #terminated = false;
-  /** See `isReadingPaused`. */
-  #readingPaused = false;
   /** Set once the session is shutting down on purpose: a failing read is then expected. */
   #stopping = false;
   #closeTimer: NodeJS.Timeout | undefined;
-  #flushWaiters: (() => void)[] = [];
-  #writerIdle = true;
+  /** `flush()` callers waiting for the writer to be idle (made by the first one). */
+  #flushWaiters: (() => void)[] | undefined;
   /** Where frames go instead of `incoming`, once diverted. */
   #sink: FrameSink | undefined;
+  /** Payload bytes of every data frame `send` accepted (see `bufferedAmount`). */
+  #acceptedBytes = 0;
   /** Set by the first frame queued on `incoming`: from then on it cannot be diverted. */
   #queuedIncoming = false;
   /** Drops a peer that stalls in the middle of a frame (armed while waiting for the rest). */
@@ -114,18 +144,17 @@ export class RawWebSocketSession {
     this.job = context.job;
     this.context = context;
     this.protocol = config.protocol;
-    this.extensions = config.extensions ?? [];
+    this.extensions = config.extensions ?? NO_EXTENSIONS;
     this.masking = config.role === 'client';
     this.maxFrameSize = options.maxFrameSize;
     let rsvAllowed = 0;
     for (const extension of this.extensions) rsvAllowed |= extension.rsv;
-    this.#parser = new FrameParser({
+    this.#rules = new Protocol({
       role: config.role,
       maxFrameSize: options.maxFrameSize,
       maxMessageSize: options.maxMessageSize,
       rsvAllowed,
     });
-    this.#serializer = new FrameSerializer({ role: config.role });
     this.incoming = new Channel<Frame>(options.incomingQueue, { maxWeight: options.incomingQueueBytes, weigh: payloadLength });
     this.outgoing = new Channel<Frame>(options.outgoingQueue, { maxWeight: options.outgoingQueueBytes, weigh: payloadLength });
   }
@@ -155,21 +184,37 @@ export class RawWebSocketSession {
    * wait for the peer (a pong) must not count this time against it.
    */
   get isReadingPaused(): boolean {
-    return this.#readingPaused;
+    return this.#reader?.isPaused ?? false;
+  }
+
+  /**
+   * Bytes accepted by `send` and not yet handed to the socket: payload bytes
+   * of data frames still queued, plus bytes written to the output channel
+   * (headers included) and not yet taken by the socket adapter. 0 once the
+   * connection is gone.
+   */
+  get bufferedAmount(): number {
+    if (this.#terminated) return 0;
+    return this.#acceptedBytes - (this.#writer?.takenBytes ?? 0) + this.#output.bufferedBytes;
   }
 
   /** True once a close frame has been queued or sent: no data frame may follow. */
   get isClosing(): boolean {
-    return this.#closeQueued || this.#closeSent;
+    return this.#closeQueued || this.#rules.closeSent;
+  }
+
+  /** Where the close handshake stands (see `ConnectionState`). */
+  get state(): ConnectionState {
+    return this.#rules.state;
   }
 
   /**
    * Hands every frame from now on to `sink` instead of queuing it on
-   * `incoming`: one hop and one parked task less per connection (the default
-   * session processes frames this way, inside the reader task). `incoming`
-   * still ends as before, so `incoming.invokeOnClose` tells when and why the
-   * frames ended. Possible only before the reader queued any frame and while
-   * `incoming` is open; returns false otherwise (then read `incoming`).
+   * `incoming`: one hop less per frame (the default session processes frames
+   * this way, inside the reader task). `incoming` still ends as before, so
+   * `incoming.invokeOnClose` tells when and why the frames ended. Possible
+   * only before the reader queued any frame and while `incoming` is open;
+   * returns false otherwise (then read `incoming`).
    */
   divertIncoming(sink: FrameSink): boolean {
     if (this.#sink !== undefined || this.#queuedIncoming || this.incoming.isClosedForSend) return false;
@@ -183,8 +228,10 @@ export class RawWebSocketSession {
    * a producer that never pauses keeps it waiting).
    */
   flush(): Promise<void> {
-    if (this.#writerIdle && this.outgoing.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+    if (this.#terminated || this.#writer === undefined ? this.outgoing.size === 0 : this.#writer.isIdle) return SENT;
+    return new Promise((resolve) => {
+      (this.#flushWaiters ??= []).push(resolve);
+    });
   }
 
   /**
@@ -192,8 +239,8 @@ export class RawWebSocketSession {
    * `SessionClosedError` after a close frame was queued, and with a
    * `TypeError` or `RangeError` for a frame that is not valid to send (a
    * reserved opcode, a fragmented control frame or one over 125 bytes, a
-   * close payload with an invalid code or reason). A close frame starts the close handshake, as
-   * `startClose` does.
+   * close payload with an invalid code or reason). A close frame starts the
+   * close handshake, as `startClose` does.
    */
   send(f: Frame): Promise<void> {
     if (this.isClosing) return Promise.reject(new SessionClosedError());
@@ -209,7 +256,14 @@ export class RawWebSocketSession {
     }
     try {
       // The common case (room in the queue) allocates no promise.
-      return this.outgoing.trySend(f) ? SENT : this.outgoing.send(f);
+      const data = isControl(f.opcode) ? 0 : f.payload.length;
+      if (this.outgoing.trySend(f)) {
+        this.#acceptedBytes += data;
+        return SENT;
+      }
+      const queued = this.outgoing.send(f);
+      this.#acceptedBytes += data;
+      return queued;
     } catch (error) {
       return Promise.reject(error); // the queue was closed: the connection is gone
     }
@@ -224,7 +278,27 @@ export class RawWebSocketSession {
    */
   startClose(reason?: CloseReason): void {
     // Encoded first: an invalid code or reason throws a RangeError and changes nothing.
-    const close = frame(Opcode.Close, encodeClosePayload(reason));
+    this.#queueClose(frame(Opcode.Close, encodeClosePayload(reason)));
+  }
+
+  /**
+   * Answers a ping by the protocol's rule: a pong with its payload, unless
+   * our close is queued. Returns a promise only when the pong waits for room.
+   */
+  answerPing(ping: Frame): Promise<void> | void {
+    const pong = this.isClosing ? undefined : this.#rules.pongFor(ping);
+    if (pong === undefined) return;
+    return this.outgoing.trySend(pong) ? undefined : this.outgoing.send(pong);
+  }
+
+  /** Answers the peer's close by the protocol's rule (its code echoed), unless ours is queued already. */
+  answerClose(): void {
+    const reply = this.#rules.closeReply();
+    if (reply !== undefined) this.#queueClose(reply);
+  }
+
+  /** Queues `close` (see `startClose`). */
+  #queueClose(close: Frame): void {
     // Once the connection is gone (`terminate`), there is nothing to close.
     if (this.isClosing || this.outgoing.isClosedForSend) return;
     this.#closeQueued = true;
@@ -241,9 +315,12 @@ export class RawWebSocketSession {
    * peer's answer. Frames queued before it still go out first.
    */
   failConnection(error: Error): void {
-    const code = error instanceof ProtocolError ? error.closeCode : CloseCode.InternalError;
     if (!this.isClosing) {
-      this.startClose({ code, reason: '' });
+      const close =
+        error instanceof ProtocolError
+          ? this.#rules.fail(error)
+          : frame(Opcode.Close, encodeClosePayload({ code: CloseCode.InternalError, reason: '' }));
+      if (close !== undefined) this.#queueClose(close);
     }
     this.outgoing.close();
     // Nothing more is read: a reader parked on a full `incoming` is released.
@@ -256,6 +333,7 @@ export class RawWebSocketSession {
    * ends the session like one from the parser.
    */
   reportProtocolError(error: ProtocolError): void {
+    this.#rules.fail(error);
     this.#onReadError(error);
   }
 
@@ -268,50 +346,33 @@ export class RawWebSocketSession {
     this.#terminated = true;
     this.#clearCloseTimer();
     this.#failure ??= cause;
-    this.#settleCloseReason(this.#closeReceived ?? ABNORMAL);
-    this.incoming.close(this.#closeReceived ? undefined : cause);
+    const received = this.#rules.closeReceived;
+    this.#settleCloseReason(received ?? ABNORMAL);
+    this.incoming.close(received ? undefined : cause);
     this.outgoing.cancel(cause);
     this.#output.close(cause);
     this.#input.cancel(cause);
     this.#releaseFlushWaiters();
   }
 
-  /** The reader task: input bytes to frames until a close frame, an error or end of stream. */
-  async runReader(): Promise<void> {
-    const input = this.#input;
-    const parser = this.#parser;
-    try {
-      for (;;) {
-        let chunk = input.tryReadChunk();
-        if (chunk === undefined) {
-          if (parser.isInFrame) this.#armPartialFrameDeadline();
-          const more = await input.awaitContent();
-          this.#partialFrameDeadline?.disarm();
-          if (!more) throw new ConnectionClosedError();
-          chunk = input.tryReadChunk() as Buffer;
-        }
-        parser.push(chunk);
-        let f: Frame | undefined;
-        while ((f = parser.next()) !== undefined) {
-          if (f.opcode === Opcode.Close) {
-            await this.#onCloseFrame(f);
-            return;
-          }
-          const delivered = this.#deliver(f);
-          if (delivered !== undefined) await this.#waitForRoom(delivered);
-        }
-      }
-    } catch (error) {
-      this.#onReadError(error);
-    }
+  /** Starts the reader and writer tasks as children of the session's job (called once, by `runSession`). */
+  startTasks(): void {
+    const reader = new Reader(this.#input, this.#rules, this, new TaskJob(this.job));
+    const writer = new Writer(this.outgoing, this.#output, this.#rules, this, new TaskJob(this.job));
+    this.#reader = reader;
+    this.#writer = writer;
+    this.context.dispatcher.dispatch(() => {
+      reader.start();
+      writer.start();
+    });
   }
 
-  /**
-   * Hands a frame to the sink or queues it on `incoming`; returns a promise
-   * only when the reader must wait. Throws once `incoming` is closed: the
-   * reader stops.
-   */
-  #deliver(f: Frame): Promise<void> | void {
+  // ---- the reader's host (see ReaderHost) ------------------------------------
+
+  /** @internal Takes a frame from the reader: to the sink or `incoming`; a promise when the reader must wait. */
+  deliver(f: Frame): Promise<void> | void {
+    // The peer's close decides `closeReason` as soon as it is read.
+    if (f.opcode === Opcode.Close) this.#settleCloseReason(this.#rules.closeReceived as CloseReason);
     const sink = this.#sink;
     if (sink === undefined) {
       this.#queuedIncoming = true;
@@ -323,62 +384,64 @@ export class RawWebSocketSession {
     return sink(f);
   }
 
-  /** Waits for a frame to be taken in (backpressure), with `isReadingPaused` true meanwhile. */
-  async #waitForRoom(delivered: Promise<void>): Promise<void> {
-    this.#readingPaused = true;
-    try {
-      await delivered;
-    } finally {
-      this.#readingPaused = false;
+  /** @internal The reader waits for the rest of a frame (or no longer does): the partial-frame deadline. */
+  waitingMidFrame(waiting: boolean): void {
+    if (!waiting) this.#partialFrameDeadline?.disarm();
+    else {
+      const timeoutMs = this.options.partialFrameTimeoutMs;
+      (this.#partialFrameDeadline ??= new Deadline(timeoutMs, () => this.terminate(new PartialFrameTimeoutError(timeoutMs)))).arm();
     }
   }
 
-  /** The writer task: frames to output bytes, one batch (one output write) per turn. */
-  async runWriter(): Promise<void> {
-    const outgoing = this.outgoing;
-    const output = this.#output;
-    const serializer = this.#serializer;
-    try {
-      for (;;) {
-        let f = outgoing.tryReceive() ?? this.#takePendingClose();
-        if (f === undefined) {
-          this.#writerIdle = true;
-          this.#releaseFlushWaiters();
-          if (!(await outgoing.awaitReceivable())) break;
-          this.#writerIdle = false;
-          continue;
-        }
-        this.#writerIdle = false; // also for the first batch, queued before the writer started
-        let closeInBatch = false;
-        do {
-          if (this.#closeSent) continue; // nothing may follow a close frame
-          serializer.write(f);
-          if (f.opcode === Opcode.Close) {
-            this.#closeSent = true;
-            closeInBatch = true;
-          }
-        } while (serializer.pendingBytes < BATCH_BYTES && (f = outgoing.tryReceive()) !== undefined);
-        for (const bytes of serializer.take()) {
-          if (output.tryWriteFully(bytes)) continue;
-          this.#armWriteDeadline();
-          await output.writeFully(bytes);
-          this.#writeDeadline?.disarm();
-        }
-        output.flush();
-        if (closeInBatch) this.#onCloseSent();
-      }
-      output.close();
-      // Our side of the connection is over: without the peer's close frame by now, none will be read.
-      this.#settleCloseReason(this.#closeReceived ?? ABNORMAL);
-    } catch (error) {
-      this.terminate(asError(error));
-    } finally {
-      this.#writerIdle = true;
-      this.#releaseFlushWaiters();
+  /** @internal The reader stopped: after the peer's close frame, or with why. */
+  readerStopped(error: unknown): void {
+    if (error !== undefined) return this.#onReadError(error);
+    // The peer's close frame was delivered: the frames ended normally.
+    this.incoming.close();
+    if (this.#rules.closeSent) this.#onHandshakeDone();
+  }
+
+  // ---- the writer's host (see WriterHost) ------------------------------------
+
+  /** @internal */
+  takePendingClose(): Frame | undefined {
+    const close = this.#pendingClose;
+    this.#pendingClose = undefined;
+    return close;
+  }
+
+  /** @internal The writer waits for room in the output (or no longer does): the write deadline. */
+  waitingForOutput(waiting: boolean): void {
+    if (!waiting) this.#writeDeadline?.disarm();
+    else {
+      const timeoutMs = this.options.writeTimeoutMs;
+      (this.#writeDeadline ??= new Deadline(timeoutMs, () => this.terminate(new WriteTimeoutError(timeoutMs)))).arm();
     }
   }
 
-  /** Runs after the handler returned or threw; decides how the session ends. */
+  /** @internal Our close frame is in the output. */
+  closeWritten(): void {
+    if (this.#rules.closeReceived !== undefined) this.#onHandshakeDone();
+    // Failing: nothing follows our close; the close timer still drops a peer that keeps the connection open.
+    else if (this.#failure !== undefined) this.outgoing.close();
+  }
+
+  /** @internal */
+  writerIdle(): void {
+    this.#releaseFlushWaiters();
+  }
+
+  /** @internal The writer stopped: the output is closed (normally), or it failed. */
+  writerStopped(error: Error | undefined): void {
+    this.#releaseFlushWaiters();
+    if (error !== undefined) return this.terminate(error);
+    // Our side of the connection is over: without the peer's close frame by now, none will be read.
+    this.#settleCloseReason(this.#rules.closeReceived ?? ABNORMAL);
+  }
+
+  // ---- how the session ends ----------------------------------------------------
+
+  /** @internal Runs after the handler returned or threw; decides how the session ends. */
   onHandlerDone(error: unknown): void {
     if (this.#terminated) return;
     if (error === undefined || error === this.#failure) {
@@ -390,7 +453,7 @@ export class RawWebSocketSession {
     }
   }
 
-  /** Runs when the session's job is cancelled: a best-effort 1001, then the end. */
+  /** @internal Runs when the session's job is cancelled: a best-effort 1001, then the end. */
   onCancel(): void {
     if (this.#terminated) return;
     this.#stopping = true;
@@ -399,33 +462,12 @@ export class RawWebSocketSession {
     this.#input.cancel();
   }
 
-  async #onCloseFrame(f: Frame): Promise<void> {
-    const reason = decodeClosePayload(f.payload);
-    this.#closeReceived = reason;
-    this.#settleCloseReason(reason);
-    const delivered = this.#deliver(f);
-    if (delivered !== undefined) await this.#waitForRoom(delivered);
-    this.incoming.close();
-    if (this.#closeSent) this.#onHandshakeDone();
-  }
-
-  // The deadlines are made the first time they are armed: most connections never need them.
-
-  #armPartialFrameDeadline(): void {
-    const timeoutMs = this.options.partialFrameTimeoutMs;
-    (this.#partialFrameDeadline ??= new Deadline(timeoutMs, () =>
-      this.terminate(new PartialFrameTimeoutError(timeoutMs)),
-    )).arm();
-  }
-
-  #armWriteDeadline(): void {
-    const timeoutMs = this.options.writeTimeoutMs;
-    (this.#writeDeadline ??= new Deadline(timeoutMs, () => this.terminate(new WriteTimeoutError(timeoutMs)))).arm();
-  }
-
-  #onCloseSent(): void {
-    if (this.#closeReceived !== undefined) this.#onHandshakeDone();
-    else if (this.#failure !== undefined) this.outgoing.close();
+  /** @internal Called by the session runner when every task is done. */
+  onFinished(): void {
+    this.#clearCloseTimer();
+    this.#partialFrameDeadline?.dispose();
+    this.#writeDeadline?.dispose();
+    this.#settleCloseReason(this.#rules.closeReceived ?? ABNORMAL);
   }
 
   /** Both close frames went through: nothing more to send or wait for. */
@@ -442,14 +484,8 @@ export class RawWebSocketSession {
     this.#resolveCloseReason = undefined;
   }
 
-  #takePendingClose(): Frame | undefined {
-    const close = this.#pendingClose;
-    this.#pendingClose = undefined;
-    return close;
-  }
-
   #onReadError(error: unknown): void {
-    const cause = asError(error);
+    const cause = error instanceof Error ? error : new Error(String(error));
     if (this.#terminated) return;
     if (this.#stopping) {
       // We stopped reading on purpose (cancelled or failed): the handler sees why.
@@ -483,22 +519,10 @@ export class RawWebSocketSession {
 
   #releaseFlushWaiters(): void {
     const waiters = this.#flushWaiters;
-    if (waiters.length === 0) return;
-    this.#flushWaiters = [];
+    if (waiters === undefined) return;
+    this.#flushWaiters = undefined;
     for (const resolve of waiters) resolve();
   }
-
-  /** Called by the session runner when every task is done. */
-  onFinished(): void {
-    this.#clearCloseTimer();
-    this.#partialFrameDeadline?.dispose();
-    this.#writeDeadline?.dispose();
-    this.#settleCloseReason(this.#closeReceived ?? ABNORMAL);
-  }
-}
-
-function asError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
 }
 
 /** A queued frame's weight: its payload bytes. */

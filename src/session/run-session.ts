@@ -38,8 +38,9 @@ export function runSession(
     for (const extension of session.extensions) extension.dispose();
   });
 
-  launch(engine, () => session.runReader());
-  launch(engine, () => session.runWriter());
+  // The handler first: a default session it makes can then take the frames
+  // straight from the reader (see `divertIncoming`), even those that came
+  // with the request.
   launch({ job, dispatcher: userContext.dispatcher }, () => {
     // Not an async function: an idle connection keeps no suspended frame here, only the reaction.
     let result: Promise<void> | void;
@@ -54,6 +55,7 @@ export function runSession(
       (error: unknown) => handlerFailed(session, error),
     );
   });
+  session.startTasks();
   job.complete();
   return job;
 }

@@ -13,7 +13,7 @@
  * parameters are not acceptable to it).
  */
 import type { ByteReadChannel } from '../channels/byte-channel-types.ts';
-import type { WebSocketExtension } from '../session/extension.ts';
+import type { ExtensionNegotiator, WebSocketExtension } from '../extensions/extension.ts';
 import { computeAcceptKey, generateKey } from './accept-key.ts';
 import {
   AcceptKeyMismatchError,
@@ -23,33 +23,19 @@ import {
   UnexpectedExtensionError,
   UnexpectedProtocolError,
 } from './client-errors.ts';
-import { formatExtensions, isToken, parseExtensions, parseTokenList, type ExtensionOffer } from './header-tokens.ts';
+import { formatExtensions, isToken, parseExtensions, parseTokenList } from './header-tokens.ts';
 import { readHead, resolveHeadLimits, type HeadErrors, type HeadGrammar, type HeadLimits } from './http-head.ts';
 import { headerLine } from './http-response.ts';
-
-/**
- * An extension the client offers (permessage-deflate, or your own): what to
- * put in `Sec-WebSocket-Extensions`, and how to take the server's answer.
- */
-export interface ClientExtension {
-  /** The registered extension name (compared case-insensitively with the response). */
-  readonly name: string;
-  /** The offer element (name and parameters) for the request. */
-  offer(): ExtensionOffer;
-  /**
-   * Checks the server's response element for this extension and returns the
-   * extension for the session. Throws when the parameters are not acceptable
-   * (the handshake then fails with an `UnexpectedExtensionError`).
-   */
-  accept(response: ExtensionOffer): WebSocketExtension;
-}
 
 /** What goes into the request besides the fixed handshake headers. */
 export interface ClientRequestOptions {
   /** Subprotocols to offer, in order of preference (tokens, no repeats). Default: none. */
   readonly protocols?: readonly string[] | undefined;
-  /** Extensions to offer, in order of preference. Default: none. */
-  readonly extensions?: readonly ClientExtension[] | undefined;
+  /**
+   * Extensions to offer, in order of preference, configured as on a server
+   * (e.g. `[permessageDeflate()]`). Default: none.
+   */
+  readonly extensions?: readonly ExtensionNegotiator[] | undefined;
   /**
    * Extra request headers (e.g. `Origin`, `Authorization`, `Cookie`). `Host`
    * replaces the one taken from the URL; the handshake's own headers
@@ -67,7 +53,7 @@ export interface ClientRequest {
   /** Subprotocols offered. */
   readonly protocols: readonly string[];
   /** Extensions offered. */
-  readonly extensions: readonly ClientExtension[];
+  readonly extensions: readonly ExtensionNegotiator[];
 }
 
 /** Header names the handshake owns (lower case); extra headers may not set them. */
@@ -346,11 +332,11 @@ export function acceptNegotiation(
 }
 
 /** The extensions of the response, each accepted by the offered extension of its name. */
-function acceptExtensions(header: string, offered: readonly ClientExtension[]): WebSocketExtension[] {
+function acceptExtensions(header: string, offered: readonly ExtensionNegotiator[]): WebSocketExtension[] {
   const elements = parseExtensions(header);
   if (elements === null) throw new UnexpectedExtensionError(header, 'invalid syntax');
   const accepted: WebSocketExtension[] = [];
-  const used = new Set<ClientExtension>();
+  const used = new Set<ExtensionNegotiator>();
   let claimed = 0;
   try {
     for (const element of elements) {

@@ -58,6 +58,7 @@ import {
 import { acceptNegotiation, resolveResponseHeadOptions, type AcceptedHandshake, type ClientRequest } from './client-handshake.ts';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, endpoint, tlsOptions } from './client-transport.ts';
 import type { AnyConnectOptions, AnySession } from './connect.ts';
+import { CONNECTION_SPECIFIC_HEADERS, isValidHttp2HeaderValue } from './h2-handshake.ts';
 import { http2StreamChannels } from './h2-stream.ts';
 import { formatExtensions } from './header-tokens.ts';
 
@@ -113,12 +114,6 @@ function resolveIdleTimeout(http2: AnyConnectOptions['http2']): number {
   return idle;
 }
 
-/** Request headers HTTP/2 forbids (RFC 9113 section 8.2.2); `te` is allowed only as `trailers`. */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-
-/** Characters node:http2 refuses in a header value (formatClientRequest already refused CR, LF and NUL). */
-const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-
 /**
  * The extended CONNECT's header block (RFC 8441 section 5): `:method`
  * CONNECT, `:protocol` websocket, `:scheme`, `:path` (path and query),
@@ -140,10 +135,10 @@ function requestHeaders(target: URL, request: ClientRequest, extra: Readonly<Rec
   if (request.extensions.length > 0) headers['sec-websocket-extensions'] = formatExtensions(request.extensions.map((e) => e.offer()));
   for (const [name, value] of Object.entries(extra)) {
     const lower = name.toLowerCase();
-    if (CONNECTION_SPECIFIC.has(lower) || (lower === 'te' && value.trim().toLowerCase() !== 'trailers')) {
+    if (CONNECTION_SPECIFIC_HEADERS.has(lower) || (lower === 'te' && value.trim().toLowerCase() !== 'trailers')) {
       throw new TypeError(`header ${name} is connection-specific and not allowed over HTTP/2 (RFC 9113 section 8.2.2); remove it`);
     }
-    if (INVALID_VALUE.test(value)) {
+    if (!isValidHttp2HeaderValue(value)) {
       throw new TypeError(`header ${name} has a value with a control character; remove it: ${JSON.stringify(value)}`);
     }
     if (lower === 'host') headers[':authority'] = value;

@@ -27,7 +27,6 @@ import {
   type DefaultSessionOptions,
   type RawSessionOptions,
 } from '../session/options.ts';
-import { acceptResponse, clientOffer, type PerMessageDeflateOptions } from '../session/permessage-deflate.ts';
 import type { RawWebSocketSession } from '../session/raw-session.ts';
 import { runSession } from '../session/run-session.ts';
 import {
@@ -46,7 +45,6 @@ import {
   readResponseHead,
   resolveResponseHeadOptions,
   type AcceptedHandshake,
-  type ClientExtension,
   type ClientRequest,
   type ClientRequestOptions,
   type ResponseHeadOptions,
@@ -56,11 +54,6 @@ export { DEFAULT_HANDSHAKE_TIMEOUT_MS, type ClientTlsOptions } from './client-tr
 
 /** Options of `connect`, `connectSocket` and `connectChannels`. */
 export interface ConnectOptions extends ClientRequestOptions {
-  /**
-   * Offer permessage-deflate (RFC 7692): `true` with the default settings, or
-   * the settings (see `PerMessageDeflateOptions`). Default: not offered.
-   */
-  readonly perMessageDeflate?: boolean | PerMessageDeflateOptions | undefined;
   /** Milliseconds from the call to a valid 101 response (connect, TLS and head included). Default 10 000. */
   readonly handshakeTimeoutMs?: number | undefined;
   /** Limits of the response head and of an error response's body (see `ResponseHeadOptions` for defaults). */
@@ -203,16 +196,7 @@ function prepare(url: URL, options: AnyConnectOptions): ClientRequest {
   resolveResponseHeadOptions(options.responseHead);
   resolveOptions(RAW_SESSION_DEFAULTS, options.session);
   if (!options.raw) resolveOptions(DEFAULT_SESSION_DEFAULTS, options.defaultSession);
-  const deflate = options.perMessageDeflate;
-  const extensions = [...(options.extensions ?? [])];
-  if (deflate !== undefined && deflate !== false) extensions.push(deflateExtension(deflate === true ? {} : deflate));
-  return formatClientRequest(url, { protocols: options.protocols, headers: options.headers, extensions });
-}
-
-/** permessage-deflate as a `ClientExtension` (the offer is validated now). */
-function deflateExtension(settings: PerMessageDeflateOptions): ClientExtension {
-  const offer = clientOffer(settings);
-  return { name: offer.name, offer: () => offer, accept: (response) => acceptResponse(response, settings) };
+  return formatClientRequest(url, { protocols: options.protocols, headers: options.headers, extensions: options.extensions });
 }
 
 /** Sends the request, checks the response, and starts the session. */

@@ -4,21 +4,8 @@
  * become the session's extensions and the response's
  * `Sec-WebSocket-Extensions` header.
  */
-import type { WebSocketExtension } from '../session/extension.ts';
-import { formatExtensions, type ExtensionOffer } from './header-tokens.ts';
-
-/** An extension the server supports (e.g. permessage-deflate). */
-export interface ExtensionNegotiator {
-  /** The extension's registered name. */
-  readonly name: string;
-  /**
-   * Chooses from the client's offers of this extension (in the client's
-   * order; never empty): the first acceptable one wins. Returns the extension
-   * for the session and the element of the response header, or `undefined`
-   * to decline every offer.
-   */
-  accept(offers: readonly ExtensionOffer[]): { extension: WebSocketExtension; response: ExtensionOffer } | undefined;
-}
+import type { ExtensionNegotiator, ExtensionOffer, WebSocketExtension } from '../extensions/extension.ts';
+import { formatExtensions } from './header-tokens.ts';
 
 export interface NegotiatedExtensions {
   readonly extensions: readonly WebSocketExtension[];
@@ -40,7 +27,7 @@ export function negotiateExtensions(
   for (const negotiator of negotiators) {
     const mine = offers.filter((offer) => offer.name.toLowerCase() === negotiator.name);
     if (mine.length === 0) continue;
-    const accepted = negotiator.accept(mine);
+    const accepted = negotiator.negotiate(mine);
     if (accepted === undefined) continue;
     if ((accepted.extension.rsv & claimed) !== 0) {
       accepted.extension.dispose();

@@ -119,19 +119,16 @@ export function http2ResponseHeaders(
   return headers;
 }
 
-/**
- * Headers an HTTP/2 message may not carry (RFC 9113 section 8.2.2), and the
- * ones `http2ErrorResponse` sets itself.
- */
-const NOT_COPIED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'content-type',
-  'content-length',
-]);
+/** Header names an HTTP/2 message may not carry (RFC 9113 section 8.2.2; `te` is allowed only as `trailers`). */
+export const CONNECTION_SPECIFIC_HEADERS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/** True for a header value node:http2 sends: tab, visible ASCII, space and Latin-1 above 0x7f (no other control character). */
+export function isValidHttp2HeaderValue(value: string): boolean {
+  return !/[^\t\x20-\x7e\x80-\xff]/.test(value);
+}
+
+/** Headers `http2ErrorResponse` sets itself. */
+const OWN_ERROR_HEADERS = new Set(['content-type', 'content-length']);
 
 /** An error answer on one stream: its header block and its body. */
 export interface Http2ErrorResponse {
@@ -150,7 +147,7 @@ export function http2ErrorResponse(error: HandshakeError): Http2ErrorResponse {
   const headers: Record<string, string | number> = { ':status': error.status };
   for (const [name, value] of Object.entries(error.headers)) {
     const lower = name.toLowerCase();
-    if (!NOT_COPIED.has(lower) && !lower.startsWith(':')) headers[lower] = value;
+    if (!CONNECTION_SPECIFIC_HEADERS.has(lower) && !OWN_ERROR_HEADERS.has(lower) && !lower.startsWith(':')) headers[lower] = value;
   }
   headers['content-type'] = 'text/plain; charset=utf-8';
   headers['content-length'] = body.length;

@@ -21,14 +21,18 @@ import type { SessionInfo } from '../session/default-session.ts';
 import { runSession } from '../session/run-session.ts';
 import { HandshakeError } from './errors.ts';
 import { http2StreamChannels } from './h2-stream.ts';
-import { negotiateExtensions } from './extension-negotiation.ts';
+import { negotiateExtensions, type NegotiatedExtensions } from './extension-negotiation.ts';
 import {
+  CONNECTION_SPECIFIC_HEADERS,
   http2Call,
   http2ErrorResponse,
   http2ResponseHeaders,
+  isValidHttp2HeaderValue,
   validateExtendedConnect,
   type Http2RequestHeaders,
 } from './h2-handshake.ts';
+import type { UpgradeCall, WebSocketOffer } from './handshake.ts';
+import { isToken } from './header-tokens.ts';
 import { checkServeOptions, defaultSessionHandler, sessionContexts, type ServeOptions, type WebSocketHandler } from './serve.ts';
 
 /**
@@ -56,9 +60,9 @@ import { checkServeOptions, defaultSessionHandler, sessionContexts, type ServeOp
  * never becomes an uncaught exception.
  *
  * @throws TypeError when the stream was already answered; RangeError for an
- *   invalid session limit (the stream is then reset with INTERNAL_ERROR);
- *   errors thrown by the `protocols` / `checkOrigin` callbacks or an
- *   extension negotiator likewise.
+ *   invalid session limit; errors thrown by the `protocols` / `checkOrigin`
+ *   callbacks or an extension negotiator. The stream is then reset with
+ *   INTERNAL_ERROR.
  */
 export function handleHttp2Stream(
   stream: ServerHttp2Stream,
@@ -66,45 +70,134 @@ export function handleHttp2Stream(
   handler: WebSocketHandler,
   options: ServeOptions = {},
 ): Job | undefined {
-  if (stream.headersSent) throw new TypeError('the stream was already answered; call handleHttp2Stream before responding to it');
-  if (stream.destroyed || stream.closed) return undefined;
-  const call = http2Call(headers);
-  let response: Record<string, string | number>;
-  let negotiated;
-  let protocol: string | undefined;
+  let pending: PendingHttp2Upgrade<unknown> | undefined;
   try {
-    checkServeOptions(options);
-    const offer = validateExtendedConnect(call, { checkOrigin: options.checkOrigin, protocols: options.protocols });
-    negotiated = negotiateExtensions(offer.extensions, options.extensions ?? []);
-    protocol = offer.protocol;
-    response = http2ResponseHeaders(offer, protocol, negotiated.header);
+    pending = prepareHttp2Upgrade(stream, headers, handler, options);
   } catch (error) {
-    if (error instanceof HandshakeError) {
-      refuse(stream, error);
-      return undefined;
-    }
-    stream.on('error', ignore);
-    stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    if (!stream.destroyed && !stream.closed && !stream.headersSent) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
     throw error;
   }
-  stream.respond(response);
-  const { input, output } = http2StreamChannels(stream, options.channels);
-  const socket = stream.session?.socket;
-  const info: SessionInfo = { request: call, remoteAddress: socket?.remoteAddress, remotePort: socket?.remotePort };
-  const { engine, user } = sessionContexts(options);
-  return runSession(
-    input,
-    output,
-    engine,
-    user,
-    { role: 'server', protocol, extensions: negotiated.extensions, options: options.session },
-    defaultSessionHandler(handler, call, info, options),
-  );
+  return pending?.accept();
 }
 
-/** Answers the error on the stream, then resets it (NO_ERROR, once the answer is written) so the client stops sending. */
-function refuse(stream: ServerHttp2Stream, error: HandshakeError): void {
+/**
+ * An extended CONNECT that passed the handshake checks and is not answered
+ * yet (the HTTP/2 counterpart of `PendingUpgrade`): `handleHttp2Stream`
+ * accepts it at once; a server object can run its `verify` hook in between,
+ * then `accept` it or answer it with `refuseHttp2Stream`.
+ */
+export interface PendingHttp2Upgrade<Data> {
+  /** The request as the session and the handler see it (httpVersion `"2.0"`, pseudo-headers included). */
+  readonly request: UpgradeCall;
+  /** The subprotocol the 200 selects, if any. */
+  readonly protocol: string | undefined;
+  /** The 200's own header block: `:status`, `sec-websocket-protocol`, `sec-websocket-extensions`. */
+  readonly headers: Readonly<Record<string, string | number>>;
+  /**
+   * Answers 200, with `extraHeaders` after the handshake's own (names lower
+   * case in the answer; a name given twice sends both values), and starts the
+   * session with `data` as its `session.data`. Returns the session's job, or
+   * `undefined` when the stream was closed meanwhile (the negotiated
+   * extensions are then released). Call it once.
+   *
+   * @throws TypeError for a malformed or connection-specific extra header (nothing is sent).
+   */
+  accept(extraHeaders?: ReadonlyArray<readonly [string, string]>, data?: Data): Job | undefined;
+}
+
+/**
+ * Validates an extended CONNECT stream. A bad request (HandshakeError) is
+ * answered on its stream (see `refuseHttp2Stream`) and `undefined`
+ * returned; `undefined` too when the stream was already closed. Other
+ * errors (an invalid option, a callback that threw) propagate with the
+ * stream untouched. From here on the stream has an `'error'` listener.
+ *
+ * @throws TypeError when the stream was already answered.
+ */
+export function prepareHttp2Upgrade<Data>(
+  stream: ServerHttp2Stream,
+  headers: Http2RequestHeaders,
+  handler: WebSocketHandler<Data>,
+  options: ServeOptions,
+): PendingHttp2Upgrade<Data> | undefined {
+  if (stream.headersSent) throw new TypeError('the stream was already answered; call handleHttp2Stream before responding to it');
+  stream.on('error', ignore); // a reset must never be an uncaught 'error', whatever happens below
+  if (stream.destroyed || stream.closed) return undefined;
+  const call = http2Call(headers);
+  checkServeOptions(options);
+  let offer: WebSocketOffer;
+  let negotiated: NegotiatedExtensions;
+  try {
+    offer = validateExtendedConnect(call, { checkOrigin: options.checkOrigin, protocols: options.protocols });
+    negotiated = negotiateExtensions(offer.extensions, options.extensions ?? []);
+  } catch (error) {
+    if (!(error instanceof HandshakeError)) throw error;
+    refuseHttp2Stream(stream, error);
+    return undefined;
+  }
+  const response = http2ResponseHeaders(offer, offer.protocol, negotiated.header);
+  // Built now, so that no closure below captures node's header block more than the session does.
+  const socket = stream.session?.socket;
+  const known = { request: call, remoteAddress: socket?.remoteAddress, remotePort: socket?.remotePort };
+  let info: SessionInfo<Data> | undefined;
+  let accepted = false;
+  return {
+    request: call,
+    protocol: offer.protocol,
+    headers: response,
+    accept(extraHeaders = [], data) {
+      if (accepted) throw new Error('this upgrade was already accepted');
+      const block = withExtraHeaders(response, extraHeaders);
+      accepted = true;
+      if (stream.destroyed || stream.closed) {
+        for (const extension of negotiated.extensions) extension.dispose();
+        return undefined;
+      }
+      info = { ...known, data: data as Data };
+      stream.respond(block);
+      const { input, output } = http2StreamChannels(stream, options.channels);
+      const { engine, user } = sessionContexts(options);
+      return runSession(
+        input,
+        output,
+        engine,
+        user,
+        { role: 'server', protocol: offer.protocol, extensions: negotiated.extensions, options: options.session },
+        defaultSessionHandler(handler, call, () => info, options),
+      );
+    },
+  };
+}
+
+/** `base` plus the extra headers, checked (lower-cased; repeated names become lists). */
+function withExtraHeaders(
+  base: Readonly<Record<string, string | number>>,
+  extra: ReadonlyArray<readonly [string, string]>,
+): Record<string, string | number | string[]> {
+  const block: Record<string, string | number | string[]> = { ...base };
+  for (const [name, value] of extra) {
+    const lower = name.toLowerCase();
+    if (!isToken(name) || CONNECTION_SPECIFIC_HEADERS.has(lower) || Object.hasOwn(base, lower)) {
+      throw new TypeError(`header ${JSON.stringify(name)} cannot be added to an HTTP/2 WebSocket answer (not a token, connection-specific, or the handshake's own)`);
+    }
+    if (!isValidHttp2HeaderValue(value)) {
+      throw new TypeError(`header ${name} has a value with a control character; remove it: ${JSON.stringify(value)}`);
+    }
+    const previous = block[lower];
+    block[lower] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [String(previous)]), value];
+  }
+  return block;
+}
+
+/**
+ * Answers `error` on the stream (its status, headers and one-line text body,
+ * see `http2ErrorResponse`), then closes the stream with RST_STREAM NO_ERROR
+ * once the answer is written, so the client stops sending. Does nothing when
+ * the stream is already closed.
+ */
+export function refuseHttp2Stream(stream: ServerHttp2Stream, error: HandshakeError): void {
   stream.on('error', ignore);
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
   const { headers, body } = http2ErrorResponse(error);
   stream.respond(headers);
   stream.end(body);

@@ -20,7 +20,7 @@ import {
   parseTokenList,
   parseUpgradeProtocols,
 } from './header-tokens.ts';
-import type { ExtensionOffer } from './header-tokens.ts';
+import type { ExtensionOffer } from '../extensions/extension.ts';
 
 /**
  * The HTTP request an upgrade answers. node:http's `IncomingMessage` and

@@ -14,13 +14,7 @@
  * ignored, as RFC 7230 section 7 asks of recipients.
  */
 
-/** One extension offered in `Sec-WebSocket-Extensions`, parameters in order (duplicates kept). */
-export interface ExtensionOffer {
-  /** The extension token, as received (e.g. `permessage-deflate`). */
-  readonly name: string;
-  /** `[name, value]` pairs; `true` for a parameter without a value. Quoted values arrive unquoted. */
-  readonly params: ReadonlyArray<readonly [string, string | true]>;
-}
+import type { ExtensionOffer } from '../extensions/extension.ts';
 
 const SP = 0x20;
 const HTAB = 0x09;

@@ -34,14 +34,24 @@ export function headerLine(name: string, value: string): string {
 
 /**
  * An HTTP/1.1 response head: status line with the standard reason phrase,
- * one line per header, and the blank line, encoded as Latin-1.
+ * one line per header (an object, or name-value pairs when a name repeats),
+ * and the blank line, encoded as Latin-1.
  *
  * @throws RangeError when `status` is not an integer 100-599.
  * @throws TypeError when a header name is not a token or a value contains
  *   CR, LF, NUL or a character above U+00FF.
  */
-export function formatResponseHead(status: number, headers: Readonly<Record<string, string>>): Buffer {
-  return formatHead(status, Object.entries(headers));
+export function formatResponseHead(
+  status: number,
+  headers: Readonly<Record<string, string>> | ReadonlyArray<readonly [string, string]>,
+): Buffer {
+  return formatHead(status, isEntries(headers) ? headers : Object.entries(headers));
+}
+
+function isEntries(
+  headers: Readonly<Record<string, string>> | ReadonlyArray<readonly [string, string]>,
+): headers is ReadonlyArray<readonly [string, string]> {
+  return Array.isArray(headers);
 }
 
 /** `formatResponseHead` over header entries (entries, not an object: no name can hit a prototype). */

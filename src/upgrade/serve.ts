@@ -19,11 +19,14 @@ import type { SessionHandler } from '../session/run-session.ts';
 import { HandshakeError } from './errors.ts';
 import type { HandshakeOptions, UpgradeCall } from './handshake.ts';
 import { formatErrorResponse, formatResponseHead } from './http-response.ts';
-import { readRequestHead, type RequestHeadOptions } from './request-head.ts';
+import { readRequestHead, type RequestHead, type RequestHeadOptions } from './request-head.ts';
 import { WebSocketUpgrade, type WebSocketUpgradeOptions } from './websocket-upgrade.ts';
 
-/** The user's code for one WebSocket connection. */
-export type WebSocketHandler = (session: DefaultWebSocketSession, request: UpgradeCall) => Promise<void> | void;
+/** The user's code for one WebSocket connection (`Data`: the session's per-connection data). */
+export type WebSocketHandler<Data = unknown> = (
+  session: DefaultWebSocketSession<Data>,
+  request: UpgradeCall,
+) => Promise<void> | void;
 
 /** Options shared by `handleUpgrade`, `serveSocket` and `createWebSocketServer`. */
 export interface ServeOptions extends WebSocketUpgradeOptions {
@@ -68,15 +71,27 @@ export function handleUpgrade(
  */
 export async function serveSocket(socket: Duplex, handler: WebSocketHandler, options: ServeOptions = {}): Promise<Job | undefined> {
   const { input, output } = connectionChannels(socket, options);
-  let request;
+  const request = await readUpgradeRequest(input, output, options);
+  return request === undefined ? undefined : answer(request, input, output, handler, options, peerOf(socket));
+}
+
+/**
+ * Reads the request head of a raw connection (`options.requestHead` limits).
+ * Resolves with it, or with `undefined` when it was refused (400 or 431
+ * written) or never completed (timeout, peer gone: the connection dropped).
+ */
+export async function readUpgradeRequest(
+  input: ByteReadChannel,
+  output: ByteWriteChannel,
+  options: ServeOptions,
+): Promise<RequestHead | undefined> {
   try {
-    request = await readRequestHead(input, options.requestHead);
+    return await readRequestHead(input, options.requestHead);
   } catch (error) {
     if (error instanceof HandshakeError && error.status !== 408) refuse(input, output, error);
     else output.close(error instanceof Error ? error : undefined);
     return undefined;
   }
-  return answer(request, input, output, handler, options, peerOf(socket));
 }
 
 /** A node:net server that serves WebSocket connections with `serveSocket`. */
@@ -93,6 +108,7 @@ export function checkServeOptions(options: ServeOptions): void {
   resolveOptions(DEFAULT_SESSION_DEFAULTS, options.defaultSession);
 }
 
+/** Validates the request and, when valid, answers it with the 101 and starts the session. */
 function answer(
   request: UpgradeCall,
   input: ByteReadChannel,
@@ -101,31 +117,87 @@ function answer(
   options: ServeOptions,
   peer: Peer,
 ): Job | undefined {
+  let pending: PendingUpgrade<unknown> | undefined;
+  try {
+    pending = prepareUpgrade(request, input, output, handler, options, peer);
+  } catch (error) {
+    output.close(error instanceof Error ? error : new Error(String(error)));
+    throw error;
+  }
+  return pending?.accept();
+}
+
+/**
+ * A request that passed the handshake checks and is not answered yet.
+ * `handleUpgrade` and `serveSocket` accept it at once; a server object runs
+ * its `verify` hook in between.
+ */
+export interface PendingUpgrade<Data> {
+  /** The validated upgrade: the selected subprotocol and the 101's own headers. */
+  readonly upgrade: WebSocketUpgrade;
+  /**
+   * Writes the 101 response, with `extraHeaders` after the handshake's own,
+   * and starts the session with `data` as its `session.data`. Returns the
+   * session's job, or `undefined` when the peer went away meanwhile (the
+   * connection is then released). Call it once.
+   *
+   * @throws TypeError for a malformed extra header (nothing is written).
+   */
+  accept(extraHeaders?: ReadonlyArray<readonly [string, string]>, data?: Data): Job | undefined;
+}
+
+/**
+ * Validates the request (HandshakeError: the error response is written and
+ * the connection closed, `undefined` returned). Other errors (an invalid
+ * option, a callback that threw) propagate with the connection untouched.
+ * Returns `undefined` too when the peer already went away.
+ */
+export function prepareUpgrade<Data>(
+  request: UpgradeCall,
+  input: ByteReadChannel,
+  output: ByteWriteChannel,
+  handler: WebSocketHandler<Data>,
+  options: ServeOptions,
+  peer: Peer,
+): PendingUpgrade<Data> | undefined {
   // The peer already went away (say, while an 'upgrade' listener awaited its own checks): nothing to answer.
   if (output.isClosedForWrite) {
     input.cancel();
     return undefined;
   }
   let upgrade: WebSocketUpgrade;
-  const info: SessionInfo = {
+  // Built now, so that no closure below captures `request` (it would keep node's request object for the session's life).
+  const known = {
     request: { method: request.method, url: request.url, headers: request.headers },
     remoteAddress: peer.remoteAddress,
     remotePort: peer.remotePort,
   };
+  let info: SessionInfo<Data> | undefined;
+  checkServeOptions(options);
   try {
-    checkServeOptions(options);
-    upgrade = new WebSocketUpgrade(request, options.protocols, defaultSessionHandler(handler, request, info, options), options);
+    upgrade = new WebSocketUpgrade(request, options.protocols, defaultSessionHandler(handler, request, () => info, options), options);
   } catch (error) {
-    if (!(error instanceof HandshakeError)) {
-      output.close(error instanceof Error ? error : new Error(String(error)));
-      throw error;
-    }
+    if (!(error instanceof HandshakeError)) throw error;
     refuse(input, output, error);
     return undefined;
   }
-  output.tryWriteFully(formatResponseHead(upgrade.status, upgrade.headers));
-  const { engine, user } = sessionContexts(options);
-  return upgrade.upgrade(input, output, engine, user);
+  let accepted = false;
+  return {
+    upgrade,
+    accept(extraHeaders = [], data) {
+      if (accepted) throw new Error('this upgrade was already accepted');
+      if (output.isClosedForWrite) {
+        input.cancel();
+        return undefined;
+      }
+      const head = formatResponseHead(upgrade.status, [...Object.entries(upgrade.headers), ...extraHeaders]);
+      accepted = true;
+      info = { ...known, data: data as Data };
+      output.tryWriteFully(head);
+      const { engine, user } = sessionContexts(options);
+      return upgrade.upgrade(input, output, engine, user);
+    },
+  };
 }
 
 /** Where a session's reading and writing run (the engine context) and where its handler runs (the user context). */
@@ -135,16 +207,22 @@ export function sessionContexts(options: ServeOptions): { engine: CoroutineConte
 }
 
 /**
- * The raw-session handler that wraps the raw session in a default one and
- * runs the user's handler with it and `request` (shared by HTTP/1.1 and
- * HTTP/2). The session keeps `info` (method, target and headers), not the
- * whole request object (node's holds its socket and parser): the request is
- * handed to the handler once, then dropped.
+ * The raw-session handler that wraps the raw session in a default one (with
+ * what `info()` returns then: the request's method, target and headers, the
+ * peer, the data) and runs the user's handler with it and `request` (shared
+ * by HTTP/1.1 and HTTP/2). The session keeps `info`, not the whole request
+ * object (node's holds its socket and parser): the request is handed to the
+ * handler once, then dropped.
  */
-export function defaultSessionHandler(handler: WebSocketHandler, request: UpgradeCall, info: SessionInfo, options: ServeOptions): SessionHandler {
+export function defaultSessionHandler<Data>(
+  handler: WebSocketHandler<Data>,
+  request: UpgradeCall,
+  info: () => SessionInfo<Data> | undefined,
+  options: ServeOptions,
+): SessionHandler {
   let call: UpgradeCall | undefined = request;
   return (raw) => {
-    const session = new DefaultWebSocketSession(raw, options.defaultSession, info);
+    const session = new DefaultWebSocketSession<Data>(raw, options.defaultSession, info());
     const upgraded = call as UpgradeCall;
     call = undefined;
     // Messages nobody will read must not stop the session from reading the peer's close.
@@ -168,18 +246,18 @@ export function defaultSessionHandler(handler: WebSocketHandler, request: Upgrad
 }
 
 /** The peer's address as the socket reports it (a `net.Socket`'s; other duplexes may have none). */
-interface Peer {
+export interface Peer {
   readonly remoteAddress?: string | undefined;
   readonly remotePort?: number | undefined;
 }
 
-function peerOf(socket: Duplex): Peer {
+export function peerOf(socket: Duplex): Peer {
   const { remoteAddress, remotePort } = socket as Duplex & Peer;
   return { remoteAddress, remotePort };
 }
 
 /** The socket's byte channels; frames go out as soon as written (no Nagle delay), as in ws. */
-function connectionChannels(socket: Duplex, options: ServeOptions): SocketChannels {
+export function connectionChannels(socket: Duplex, options: ServeOptions): SocketChannels {
   if (socket instanceof Socket) socket.setNoDelay(true);
   return socketChannels(socket, options.channels);
 }
@@ -188,8 +266,13 @@ function connectionChannels(socket: Duplex, options: ServeOptions): SocketChanne
  * Sends the error response and drops the connection once it is written,
  * whether or not the client closes its side.
  */
-function refuse(input: ByteReadChannel, output: ByteWriteChannel, error: HandshakeError): void {
-  if (!output.isClosedForWrite) output.tryWriteFully(formatErrorResponse(error));
+export function refuse(input: ByteReadChannel, output: ByteWriteChannel, error: HandshakeError): void {
+  sendAndClose(input, output, formatErrorResponse(error));
+}
+
+/** Writes `response` (a complete HTTP response) unless the peer is gone, then drops the connection once it is written. */
+export function sendAndClose(input: ByteReadChannel, output: ByteWriteChannel, response: Buffer): void {
+  if (!output.isClosedForWrite) output.tryWriteFully(response);
   output.close();
   input.cancel();
 }

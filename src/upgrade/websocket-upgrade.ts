@@ -8,11 +8,12 @@
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
 import type { CoroutineContext } from '../channels/context.ts';
 import type { Job } from '../channels/job.ts';
-import type { WebSocketExtension } from '../session/extension.ts';
+import type { WebSocketExtension } from '../extensions/extension.ts';
 import { RAW_SESSION_DEFAULTS, resolveOptions, type RawSessionOptions } from '../session/options.ts';
 import { runSession, type SessionHandler } from '../session/run-session.ts';
 import { responseHeaders, validateUpgradeRequest, type HandshakeOptions, type UpgradeCall, type ValidatedRequest } from './handshake.ts';
-import { negotiateExtensions, type ExtensionNegotiator } from './extension-negotiation.ts';
+import type { ExtensionNegotiator } from '../extensions/extension.ts';
+import { negotiateExtensions } from './extension-negotiation.ts';
 
 /** Options of a `WebSocketUpgrade`. */
 export interface WebSocketUpgradeOptions {

@@ -23,6 +23,7 @@ import {
   UnexpectedStatusError,
 } from '../../src/upgrade/client-errors.ts';
 import { connect } from '../../src/upgrade/connect.ts';
+import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 
 async function listen(server: Server | ReturnType<typeof createHttpServer>): Promise<number> {
   server.listen(0, '127.0.0.1');
@@ -156,7 +157,7 @@ test('unoffered subprotocol, unoffered extension, and a wrong Upgrade header eac
   extension.close();
 
   const deflateParams = await rawServer((key) => upgradeResponse(key, 'Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=20\r\n'));
-  const params = await failure(connect(deflateParams.url, { perMessageDeflate: true }));
+  const params = await failure(connect(deflateParams.url, { extensions: [permessageDeflate()] }));
   assert.instance(params, UnexpectedExtensionError);
   assert.ok(params.cause instanceof Error, 'the deflate negotiation error is the cause');
   deflateParams.close();
@@ -185,7 +186,7 @@ test('programmer errors throw before any I/O', () => {
   assert.throws(() => connect('ws://127.0.0.1:1/', { protocols: ['a,b'] }), TypeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { session: { maxFrameSize: -1 } }), RangeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { responseHead: { maxHeadSize: 0 } }), RangeError);
-  assert.throws(() => connect('ws://127.0.0.1:1/', { perMessageDeflate: { serverMaxWindowBits: 99 } }), RangeError);
+  assert.throws(() => connect('ws://127.0.0.1:1/', { extensions: [permessageDeflate({ serverMaxWindowBits: 99 })] }), RangeError);
 });
 
 test.run();

@@ -19,11 +19,10 @@ import {
   formatClientRequest,
   readResponseBody,
   readResponseHead,
-  type ClientExtension,
   type ClientRequest,
   type ResponseHead,
 } from '../../src/upgrade/client-handshake.ts';
-import type { WebSocketExtension } from '../../src/session/extension.ts';
+import type { ExtensionNegotiator, WebSocketExtension } from '../../src/extensions/extension.ts';
 
 /** A channel holding `bytes` cut into `pieces`-byte chunks, closed after them. */
 function channelOf(bytes: Buffer, pieces = bytes.length || 1): ByteChannel {
@@ -121,10 +120,11 @@ test('error body: Content-Length, chunked (decoded, stops at the last chunk), un
 });
 
 /** A fake extension that records what it was asked to accept. */
-function fakeExtension(name: string, rsv = 0b100, reject = false): ClientExtension & { disposed: number } {
+function fakeExtension(name: string, rsv = 0b100, reject = false): ExtensionNegotiator & { disposed: number } {
   const ext = {
     name,
     disposed: 0,
+    negotiate: () => undefined, // client-side only
     offer: () => ({ name, params: [['p', true] as const] }),
     accept(): WebSocketExtension {
       if (reject) throw new Error('bad params');

@@ -12,6 +12,7 @@ import * as assert from 'uvu/assert';
 import WebSocket, { WebSocketServer } from 'ws';
 import { Opcode, frame } from '../../src/frames/frame.ts';
 import { connect } from '../../src/upgrade/connect.ts';
+import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
 
 const SIZES = [0, 1, 125, 126, 65535, 65536, 8 * 1024 * 1024];
@@ -162,7 +163,7 @@ test('subprotocols: the server picks one we offered; none when it speaks none of
 
 test('permessage-deflate: negotiated with ws, messages compressed both ways', async () => {
   echoServer();
-  const session = await connect(url, { perMessageDeflate: { threshold: 0 }, session: LIMITS });
+  const session = await connect(url, { extensions: [permessageDeflate({ threshold: 0 })], session: LIMITS });
   assert.equal(session.extensions.map((e) => e.name), ['permessage-deflate']);
   const text = 'compress me '.repeat(10_000);
   await session.send(text);

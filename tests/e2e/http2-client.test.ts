@@ -22,7 +22,7 @@ import { constants, createServer, type Http2Server, type Http2Session } from 'no
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { permessageDeflate } from '../../src/session/permessage-deflate.ts';
+import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import {
   ConnectionFailedError,
   HandshakeTimeoutError,
@@ -92,7 +92,7 @@ test('ten concurrent calls share one connection; it idles, is reused, then close
 });
 
 test('permessage-deflate negotiated and used over a stream', async () => {
-  const session = await connect(`ws://127.0.0.1:${server.port}/deflate`, { http2: true, perMessageDeflate: true });
+  const session = await connect(`ws://127.0.0.1:${server.port}/deflate`, { http2: true, extensions: [permessageDeflate()] });
   assert.is(session.extensions.length, 1);
   const text = 'compress me '.repeat(2000);
   await session.send(text);

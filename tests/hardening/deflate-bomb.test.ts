@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Opcode } from '../../src/frames/frame.ts';
 import { serializeFrame } from '../../src/frames/serializer.ts';
-import { permessageDeflate } from '../../src/session/permessage-deflate.ts';
+import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import { handshakeRequest, RawClient } from '../support/raw-client.ts';
 import { startServer } from '../support/server.ts';
 import { MASK, waitFor, WireClient } from './support.ts';

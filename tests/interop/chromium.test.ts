@@ -28,13 +28,13 @@ let demoOutput = '';
 let browser: Browser | undefined;
 let base = '';
 
-/** Starts `tsx examples/demo-server.ts` on a free port; resolves once it says it listens. */
+/** Starts the built demo (`npm start`'s `build/examples/demo-server.js`) on a free port; resolves once it says it listens. */
 async function startDemo(): Promise<void> {
   // The demo prints the PORT it was given, not the bound one, so PORT=0 would
   // not tell us where it listens: pick a free port first.
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/demo-server.ts'], {
+  const child = spawn(process.execPath, ['build/examples/demo-server.js'], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { CloseReason } from '../../src/frames/close.ts';
-import { permessageDeflate } from '../../src/session/permessage-deflate.ts';
+import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import type { DefaultWebSocketSession, Message } from '../../src/session/default-session.ts';
 import type { UpgradeCall } from '../../src/upgrade/handshake.ts';
 import { describeResult, runPythonClient } from '../support/python-peer.ts';

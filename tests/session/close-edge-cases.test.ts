@@ -22,6 +22,7 @@ import { SessionClosedError } from '../../src/session/errors.ts';
 import { Pinger } from '../../src/session/pinger.ts';
 import { RawWebSocketSession } from '../../src/session/raw-session.ts';
 import { connect } from '../../src/upgrade/connect.ts';
+import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import { createWebSocketServer, handleUpgrade } from '../../src/upgrade/serve.ts';
 import { captureUncaught } from '../channels/support.ts';
 import { connectionCount, waitFor } from '../hardening/support.ts';
@@ -161,9 +162,9 @@ test('with permessage-deflate, a close right after an un-awaited send goes out a
       void session.send('bye');
       void session.close(1000, 'done');
     },
-    { extensions: [(await import('../../src/session/permessage-deflate.ts')).permessageDeflate({ threshold: 0 })] },
+    { extensions: [(await import('../../src/extensions/permessage-deflate.ts')).permessageDeflate({ threshold: 0 })] },
   );
-  const client = await connect(`ws://127.0.0.1:${server.port}/`, { perMessageDeflate: true });
+  const client = await connect(`ws://127.0.0.1:${server.port}/`, { extensions: [permessageDeflate()] });
   assert.ok(client.extensions.length === 1, 'permessage-deflate was negotiated');
   const received: unknown[] = [];
   for await (const message of client) received.push(message);

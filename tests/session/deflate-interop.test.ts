@@ -24,7 +24,7 @@ import {
   permessageDeflate,
   type DeflateParams,
   type PerMessageDeflateOptions,
-} from '../../src/session/permessage-deflate.ts';
+} from '../../src/extensions/permessage-deflate.ts';
 import { createWebSocketServer } from '../../src/upgrade/serve.ts';
 
 const MiB = 1024 * 1024;

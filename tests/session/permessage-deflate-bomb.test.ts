@@ -11,7 +11,7 @@ import zlib from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ProtocolError } from '../../src/frames/errors.ts';
-import { acceptResponse, clientOffer, permessageDeflate } from '../../src/session/permessage-deflate.ts';
+import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 
 const MiB = 1024 * 1024;
 const RSV1 = 0b100;
@@ -29,7 +29,7 @@ function bomb(zeros: number, copies: number): Buffer {
 }
 
 function serverExtension() {
-  const accepted = permessageDeflate().accept([clientOffer()]);
+  const accepted = permessageDeflate().negotiate([permessageDeflate().offer()]);
   assert.ok(accepted);
   return accepted.extension;
 }
@@ -100,9 +100,9 @@ test('a 1 GiB bomb against the 16 MiB default message limit: 1009, memory stays 
 });
 
 test('the same bomb on a client-side extension, and after a good message (context kept until the failure)', async () => {
-  const accepted = permessageDeflate().accept([clientOffer()]);
+  const accepted = permessageDeflate().negotiate([permessageDeflate().offer()]);
   assert.ok(accepted);
-  const client = acceptResponse(accepted.response);
+  const client = permessageDeflate().accept(accepted.response);
   const good = await accepted.extension.encode(1, Buffer.alloc(4096, 'x'));
   assert.is((await client.decode(good.payload, good.rsv, MiB)).length, 4096);
   // A bomb continues a stream at a byte boundary, so it is valid after earlier messages too.

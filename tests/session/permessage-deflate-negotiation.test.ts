@@ -8,13 +8,11 @@ import * as assert from 'uvu/assert';
 import { negotiateExtensions } from '../../src/upgrade/extension-negotiation.ts';
 import { formatExtensions, parseExtensions } from '../../src/upgrade/header-tokens.ts';
 import {
-  acceptResponse,
-  clientOffer,
   DeflateNegotiationError,
   permessageDeflate,
   PerMessageDeflate,
   type PerMessageDeflateOptions,
-} from '../../src/session/permessage-deflate.ts';
+} from '../../src/extensions/permessage-deflate.ts';
 
 /** Runs the server negotiation on a request header value; returns the response header (or undefined). */
 function respond(header: string, options: PerMessageDeflateOptions = {}): string | undefined {
@@ -116,7 +114,7 @@ test('server negotiation table: response header byte for byte', () => {
 test('server: negotiated parameters follow the response', () => {
   const offers = parseExtensions(`${PMD}; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits`);
   assert.ok(offers);
-  const accepted = permessageDeflate({ clientMaxWindowBits: 12 }).accept(offers);
+  const accepted = permessageDeflate({ clientMaxWindowBits: 12 }).negotiate(offers);
   assert.ok(accepted);
   const extension = accepted.extension;
   assert.instance(extension, PerMessageDeflate);
@@ -146,15 +144,15 @@ const offerTable: Array<[PerMessageDeflateOptions, string]> = [
 
 test('client offer table', () => {
   for (const [options, expected] of offerTable) {
-    assert.is(formatExtensions([clientOffer(options)]), expected, JSON.stringify(options));
+    assert.is(formatExtensions([permessageDeflate(options).offer()]), expected, JSON.stringify(options));
   }
 });
 
 test('every client offer is accepted by the server, and the response by the client', () => {
   for (const [options] of offerTable) {
-    const accepted = permessageDeflate().accept([clientOffer(options)]);
+    const accepted = permessageDeflate().negotiate([permessageDeflate(options).offer()]);
     assert.ok(accepted, JSON.stringify(options));
-    const client = acceptResponse(accepted.response, options);
+    const client = permessageDeflate(options).accept(accepted.response);
     assert.equal(client.params, (accepted.extension as PerMessageDeflate).params, JSON.stringify(options));
     client.dispose();
     accepted.extension.dispose();
@@ -196,14 +194,14 @@ test('client response check table', () => {
     const label = `${header} after ${JSON.stringify(options)}`;
     if (typeof expected === 'string') {
       try {
-        acceptResponse(response, options).dispose();
+        permessageDeflate(options).accept(response).dispose();
         assert.unreachable(label);
       } catch (error) {
         assert.instance(error, DeflateNegotiationError, label);
         assert.ok((error as Error).message.includes(expected), `${label}: ${(error as Error).message}`);
       }
     } else {
-      const extension = acceptResponse(response, options);
+      const extension = permessageDeflate(options).accept(response);
       assert.equal(
         extension.params,
         {
@@ -235,7 +233,7 @@ test('options out of range throw at configuration time', () => {
   ];
   for (const options of bad) {
     assert.throws(() => permessageDeflate(options), RangeError, JSON.stringify(options));
-    assert.throws(() => clientOffer(options), RangeError, JSON.stringify(options));
+    assert.throws(() => permessageDeflate(options).offer(), RangeError, JSON.stringify(options));
   }
   assert.throws(
     () => permessageDeflate({ serverNoContextTakeover: 'yes' as unknown as boolean }),

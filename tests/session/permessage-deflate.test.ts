@@ -11,16 +11,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ProtocolError } from '../../src/frames/errors.ts';
 import { Opcode } from '../../src/frames/frame.ts';
-import { CodecClosedError, MessageDeflater, MessageInflater } from '../../src/session/deflate-codec.ts';
+import { CodecClosedError, MessageDeflater, MessageInflater } from '../../src/extensions/deflate-codec.ts';
 import {
-  acceptResponse,
-  clientOffer,
   permessageDeflate,
   PerMessageDeflate,
   type PerMessageDeflateOptions,
-} from '../../src/session/permessage-deflate.ts';
-import { sharedZlibLimiter, ZlibLimiter } from '../../src/session/zlib-limiter.ts';
-import { ZlibPool } from '../../src/session/zlib-pool.ts';
+} from '../../src/extensions/permessage-deflate.ts';
+import { sharedZlibLimiter, ZlibLimiter } from '../../src/extensions/zlib-limiter.ts';
+import { ZlibPool } from '../../src/extensions/zlib-pool.ts';
 import { WsDeflate, type WsPerMessageDeflate } from '../support/ws-deflate.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -29,9 +27,9 @@ const MiB = 1024 * 1024;
 
 /** A negotiated server/client pair; the server's options and the client's offer options. */
 function pair(server: PerMessageDeflateOptions = {}, client: PerMessageDeflateOptions = {}) {
-  const accepted = permessageDeflate(server).accept([clientOffer(client)]);
+  const accepted = permessageDeflate(server).negotiate([permessageDeflate(client).offer()]);
   assert.ok(accepted, 'offer declined');
-  return { server: accepted.extension as PerMessageDeflate, client: acceptResponse(accepted.response, client) };
+  return { server: accepted.extension as PerMessageDeflate, client: permessageDeflate(client).accept(accepted.response) };
 }
 
 async function expectProtocolError(promise: Promise<unknown> | unknown, closeCode: number): Promise<void> {

@@ -9,7 +9,7 @@ import {
   parseTokenList,
   parseUpgradeProtocols,
 } from '../../src/upgrade/header-tokens.ts';
-import type { ExtensionOffer } from '../../src/upgrade/header-tokens.ts';
+import type { ExtensionOffer } from '../../src/extensions/extension.ts';
 
 test('isToken', () => {
   assert.ok(isToken("!#$%&'*+-.^_`|~09azAZ"));

@@ -1,15 +1,13 @@
 /**
- * permessage-deflate (RFC 7692) as a `WebSocketExtension`: the server-side
- * negotiator (`permessageDeflate`), the client-side offer and response check
- * (`clientOffer`, `acceptResponse`), and the per-session extension that
- * compresses outgoing messages and inflates incoming ones through
- * `node:zlib`, claiming RSV1.
+ * permessage-deflate (RFC 7692): `permessageDeflate(settings)` is the
+ * negotiator a server and a client configure alike (the server accepts the
+ * first acceptable offer, the client offers and checks the answer), and
+ * `PerMessageDeflate` the per-session extension that compresses outgoing
+ * messages and inflates incoming ones through `node:zlib`, claiming RSV1.
  */
 import zlib from 'node:zlib';
 import { isControl, type Opcode } from '../frames/frame.ts';
 import { Rsv } from '../frames/parser.ts';
-import type { ExtensionNegotiator } from '../upgrade/extension-negotiation.ts';
-import type { ExtensionOffer } from '../upgrade/header-tokens.ts';
 import { MessageDeflater, MessageInflater } from './deflate-codec.ts';
 import {
   acceptServerResponse,
@@ -19,7 +17,7 @@ import {
   PERMESSAGE_DEFLATE,
   type DeflateParams,
 } from './deflate-params.ts';
-import type { EncodedMessage, WebSocketExtension } from './extension.ts';
+import type { EncodedMessage, ExtensionNegotiator, ExtensionOffer, NegotiatedExtension, WebSocketExtension } from './extension.ts';
 import { sharedZlibLimiter } from './zlib-limiter.ts';
 import { sharedZlibPool } from './zlib-pool.ts';
 
@@ -28,7 +26,7 @@ export { CodecClosedError } from './deflate-codec.ts';
 
 /**
  * Settings of permessage-deflate. The four negotiation settings mean, on a
- * server (`permessageDeflate`) and on a client (`clientOffer`):
+ * server and on a client:
  */
 export interface PerMessageDeflateOptions {
   /**
@@ -182,18 +180,27 @@ export class PerMessageDeflate implements WebSocketExtension {
   }
 }
 
+/** `permessageDeflate`'s negotiator: what it makes is a `PerMessageDeflate`. */
+export interface PerMessageDeflateNegotiator extends ExtensionNegotiator {
+  negotiate(offers: readonly ExtensionOffer[]): (NegotiatedExtension & { readonly extension: PerMessageDeflate }) | undefined;
+  accept(response: ExtensionOffer): PerMessageDeflate;
+}
+
 /**
- * The server side: an `ExtensionNegotiator` that accepts the first
- * acceptable permessage-deflate offer (RFC 7692 section 7.1; see
- * `negotiateServer` in deflate-params.ts for the exact rules).
+ * permessage-deflate for a server's or a client's `extensions` list.
+ * Server: accepts the first acceptable offer (RFC 7692 section 7.1; see
+ * `negotiateServer` in deflate-params.ts for the exact rules). Client:
+ * offers these settings and fails the handshake (`DeflateNegotiationError`,
+ * reported as `UnexpectedExtensionError`) when the answer does not fit them.
  *
  * @throws RangeError / TypeError when an option is out of range.
  */
-export function permessageDeflate(options: PerMessageDeflateOptions = {}): ExtensionNegotiator {
+export function permessageDeflate(options: PerMessageDeflateOptions = {}): PerMessageDeflateNegotiator {
   const settings = resolve(options);
+  const offer = clientOfferElement(options);
   return {
     name: PERMESSAGE_DEFLATE,
-    accept(offers: readonly ExtensionOffer[]) {
+    negotiate(offers: readonly ExtensionOffer[]) {
       const negotiated = negotiateServer(offers, options);
       if (negotiated === undefined) return undefined;
       return {
@@ -201,29 +208,7 @@ export function permessageDeflate(options: PerMessageDeflateOptions = {}): Exten
         response: negotiated.response,
       };
     },
+    offer: () => offer,
+    accept: (response: ExtensionOffer) => new PerMessageDeflate('client', acceptServerResponse(response, options), settings),
   };
-}
-
-/**
- * The client side: the `Sec-WebSocket-Extensions` element to offer (format
- * it with `formatExtensions`).
- *
- * @throws RangeError / TypeError when an option is out of range.
- */
-export function clientOffer(options: PerMessageDeflateOptions = {}): ExtensionOffer {
-  resolve(options);
-  return clientOfferElement(options);
-}
-
-/**
- * The client side: checks the server's permessage-deflate response element
- * against the offer made with the same `offerOptions`, and returns the
- * extension for the session.
- *
- * @throws DeflateNegotiationError when the response is not acceptable (the
- *   client must then fail the connection, RFC 6455 section 4.1).
- */
-export function acceptResponse(response: ExtensionOffer, offerOptions: PerMessageDeflateOptions = {}): PerMessageDeflate {
-  const settings = resolve(offerOptions);
-  return new PerMessageDeflate('client', acceptServerResponse(response, offerOptions), settings);
 }

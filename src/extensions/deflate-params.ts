@@ -4,7 +4,7 @@
  * and answers it, what a client offers, and how a client checks the
  * server's answer. Pure functions over `ExtensionOffer`s; no zlib here.
  */
-import type { ExtensionOffer } from '../upgrade/header-tokens.ts';
+import type { ExtensionOffer } from './extension.ts';
 
 /** The registered extension name. */
 export const PERMESSAGE_DEFLATE = 'permessage-deflate';

@@ -1,0 +1,209 @@
+/**
+ * The `verify` hook: what it is given, what it may return, and how a result
+ * is checked and turned into the server's answer. A hook accepts (extra
+ * headers for the 101, typed per-connection data for the session) or refuses
+ * (any 3xx-5xx status, headers and body). Anything else it returns, a header
+ * that could split the response (CR, LF, NUL), one the handshake or the
+ * framing owns, or a hook that throws or takes too long, is the server's
+ * error (500, or 503 for the timeout) and reported as a `VerifyError`.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { UpgradeCall } from '../upgrade/handshake.ts';
+import { formatResponseHead, headerLine } from '../upgrade/http-response.ts';
+import { VerifyError } from './errors.ts';
+
+/** Response headers: a string per header, or an array of strings for one line each (`Set-Cookie`). */
+export type HeaderValues = Readonly<Record<string, string | readonly string[]>>;
+
+/** What the server knows of an upgrade request besides the request itself. */
+export interface VerifyInfo {
+  /** The request URL's pathname (the route's path, unless the default route matched). */
+  readonly path: string | undefined;
+  /** The request URL's query parameters. */
+  readonly query: URLSearchParams;
+  /** The peer's IP address, when known. */
+  readonly remoteAddress: string | undefined;
+  /** The peer's port, when known. */
+  readonly remotePort: number | undefined;
+  /** The subprotocol the 101 will select, if any. */
+  readonly protocol: string | undefined;
+  /**
+   * Aborted when the answer no longer matters: `verifyTimeoutMs` passed, the
+   * client went away, or the server is closing. Pass it to what you await.
+   */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Accept the connection: `headers` are added to the 101 (not the handshake's
+ * own, nor `Content-Length` / `Transfer-Encoding`), and `data` becomes
+ * `session.data` (required when the server's `Data` type does not include
+ * `undefined`).
+ */
+export type AcceptResult<Data> = {
+  readonly accept: true;
+  readonly headers?: HeaderValues | undefined;
+} & (undefined extends Data ? { readonly data?: Data } : { readonly data: Data });
+
+/**
+ * Refuse the connection with `status` (300-599), `headers` and `body`
+ * (default: the status's reason phrase). The server adds `Connection: close`,
+ * `Content-Length`, and `Content-Type: text/plain; charset=utf-8` unless
+ * `headers` has a `Content-Type`.
+ */
+export interface RefuseResult {
+  readonly accept: false;
+  readonly status: number;
+  readonly headers?: HeaderValues | undefined;
+  readonly body?: string | Uint8Array | undefined;
+}
+
+/** What a `verify` hook returns. Anything else (`undefined` included) is answered 500: a forgotten return never lets a client in. */
+export type VerifyResult<Data> = AcceptResult<Data> | RefuseResult;
+
+/**
+ * Runs after the handshake checks and before the 101. `request` is node's
+ * `IncomingMessage` for an `upgrade` event, the parsed head for a raw socket.
+ */
+export type VerifyHook<Data> = (request: UpgradeCall, info: VerifyInfo) => VerifyResult<Data> | Promise<VerifyResult<Data>>;
+
+/** A checked result: accept with header lines and data, or the complete refusal response. */
+export type Decision<Data> =
+  | { readonly accept: true; readonly headers: ReadonlyArray<readonly [string, string]>; readonly data: Data }
+  | { readonly accept: false; readonly response: Buffer };
+
+/** Headers the 101 sets itself, or that would frame it wrongly. */
+const RESERVED_IN_101 = new Set([
+  'upgrade',
+  'connection',
+  'sec-websocket-accept',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+  'sec-websocket-version',
+  'content-length',
+  'transfer-encoding',
+]);
+
+/** Headers the refusal sets itself. */
+const RESERVED_IN_REFUSAL = new Set(['connection', 'content-length', 'transfer-encoding']);
+
+/**
+ * Runs `hook` and resolves with whatever it returned, or rejects with a
+ * `VerifyError`: `threw` when it threw or rejected, `timeout` when it did not
+ * settle within `timeoutMs` (then `controller` is aborted with that error).
+ * When someone else aborts `controller` first (the client left, the server
+ * is closing), it rejects at once with the abort's reason and the hook's
+ * result is ignored.
+ */
+export function runVerify<Data>(
+  hook: VerifyHook<Data>,
+  request: UpgradeCall,
+  info: VerifyInfo,
+  timeoutMs: number,
+  controller: AbortController,
+): Promise<unknown> {
+  const url = request.url;
+  const { signal } = controller;
+  return new Promise<unknown>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = Number.isFinite(timeoutMs)
+      ? setTimeout(
+          () => controller.abort(new VerifyError('timeout', url, `the verify hook for ${url} did not settle within ${timeoutMs} ms`)),
+          timeoutMs,
+        )
+      : undefined;
+    signal.addEventListener('abort', onAbort, { once: true });
+    const settled = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    };
+    new Promise<unknown>((run) => run(hook(request, info))).then(
+      (result) => {
+        settled();
+        resolve(result);
+      },
+      (error: unknown) => {
+        settled();
+        reject(new VerifyError('threw', url, `the verify hook for ${url} threw: ${describe(error)}`, error));
+      },
+    );
+  });
+}
+
+/**
+ * Checks what a hook returned and prepares the answer.
+ *
+ * @throws VerifyError (`invalid-result`) saying what is wrong with it.
+ */
+export function decide<Data>(result: unknown, url: string | undefined): Decision<Data> {
+  try {
+    return decideOrThrow<Data>(result);
+  } catch (error) {
+    throw new VerifyError('invalid-result', url, `the verify hook for ${url} returned an invalid result: ${describe(error)}`, error);
+  }
+}
+
+function decideOrThrow<Data>(result: unknown): Decision<Data> {
+  if (typeof result !== 'object' || result === null || typeof (result as { accept?: unknown }).accept !== 'boolean') {
+    throw new TypeError(`expected { accept: true, ... } or { accept: false, status, ... }, got ${describe(result)}`);
+  }
+  if ((result as { accept: boolean }).accept) {
+    const accepted = result as AcceptResult<Data> & { readonly data?: Data };
+    return { accept: true, headers: headerEntries(accepted.headers, RESERVED_IN_101, 'the 101 response'), data: accepted.data as Data };
+  }
+  return { accept: false, response: formatRefusal(result as RefuseResult) };
+}
+
+/** The complete refusal response: head and body. */
+export function formatRefusal(refusal: RefuseResult): Buffer {
+  const { status } = refusal;
+  if (!Number.isInteger(status) || status < 300 || status > 599) {
+    throw new RangeError(`a refusal's status must be an integer 300-599, got ${describe(status)}`);
+  }
+  const body = refusal.body ?? `${STATUS_CODES[status] ?? 'Refused'}\n`;
+  if (typeof body !== 'string' && !(body instanceof Uint8Array)) {
+    throw new TypeError(`a refusal's body must be a string or a Uint8Array, got ${describe(body)}`);
+  }
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const headers = headerEntries(refusal.headers, RESERVED_IN_REFUSAL, 'a refusal');
+  if (!headers.some(([name]) => name.toLowerCase() === 'content-type')) {
+    headers.push(['Content-Type', 'text/plain; charset=utf-8']);
+  }
+  headers.push(['Connection', 'close'], ['Content-Length', String(bytes.length)]);
+  return Buffer.concat([formatResponseHead(status, headers), bytes]);
+}
+
+/**
+ * The headers as name-value lines, each checked (an RFC 7230 token name; no
+ * CR, LF, NUL or non-Latin-1 character in a value) and none of `reserved`.
+ */
+function headerEntries(headers: HeaderValues | undefined, reserved: ReadonlySet<string>, where: string): [string, string][] {
+  if (headers === undefined) return [];
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    throw new TypeError(`headers must be an object of names to strings or string arrays, got ${describe(headers)}`);
+  }
+  const entries: [string, string][] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (reserved.has(name.toLowerCase())) {
+      throw new TypeError(`${where} sets ${name} itself; remove it from the headers`);
+    }
+    const values: readonly unknown[] = Array.isArray(value) ? value : [value];
+    for (const one of values) {
+      if (typeof one !== 'string') throw new TypeError(`header ${name} must be a string or an array of strings, got ${describe(one)}`);
+      headerLine(name, one);
+      entries.push([name, one]);
+    }
+  }
+  return entries;
+}
+
+/** A short description of a thrown or returned value, for messages. */
+function describe(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object without a boolean "accept"';
+}

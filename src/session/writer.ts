@@ -1,0 +1,158 @@
+/**
+ * The writer task (Ktor's writer coroutine): it owns the receiving end of
+ * the session's `outgoing` queue and the output channel's writing end. Each
+ * turn it serializes every frame queued so far through the protocol into
+ * one batch and hands the batch to the output in one piece (the socket
+ * adapter writes it with one `writev`), until the queue is closed; then it
+ * closes the output.
+ *
+ * It is a callback-driven state machine, not an async function: while the
+ * queue is empty it is a listener parked on it (`whenReceivable`), woken once
+ * per burst of sends, so an idle connection holds no suspended frame and no
+ * promise for it. It waits on a promise only while the output is full
+ * (a peer that reads slowly: backpressure), bounded by the host's write
+ * deadline.
+ */
+import type { ByteWriteChannel } from '../channels/byte-channel-types.ts';
+import type { Channel, ReceivableListener } from '../channels/channel.ts';
+import type { TaskJob } from '../channels/job.ts';
+import { isControl, Opcode, type Frame } from '../frames/frame.ts';
+import type { Protocol } from './protocol.ts';
+
+/** Bytes serialized per turn before the batch is handed to the output. */
+const BATCH_BYTES = 256 * 1024;
+
+/** The session side of a writer. */
+export interface WriterHost {
+  /** A frame to send after the queue: a close frame that did not fit in it (taken once). */
+  takePendingClose(): Frame | undefined;
+  /** The writer waits for room in the output (true), or no longer does (false): the write deadline. */
+  waitingForOutput(waiting: boolean): void;
+  /** A batch holding our close frame is in the output. */
+  closeWritten(): void;
+  /** The writer is idle: nothing queued, nothing being written. */
+  writerIdle(): void;
+  /** The writer stopped: the queue ended and the output is closed (`undefined`), or with why. */
+  writerStopped(error: Error | undefined): void;
+}
+
+export class Writer implements ReceivableListener {
+  readonly #outgoing: Channel<Frame>;
+  readonly #output: ByteWriteChannel;
+  readonly #protocol: Protocol;
+  readonly #host: WriterHost;
+  readonly #job: TaskJob;
+  /** The batch being handed to the output, and how much of it is in. */
+  #batch: Buffer[] | undefined;
+  #written = 0;
+  #closeInBatch = false;
+  #idle = true;
+  /** Payload bytes of every data frame taken from the queue so far (see `RawWebSocketSession.bufferedAmount`). */
+  #takenBytes = 0;
+
+  constructor(outgoing: Channel<Frame>, output: ByteWriteChannel, protocol: Protocol, host: WriterHost, job: TaskJob) {
+    this.#outgoing = outgoing;
+    this.#output = output;
+    this.#protocol = protocol;
+    this.#host = host;
+    this.#job = job;
+  }
+
+  /** Payload bytes of every data frame taken from the queue so far. */
+  get takenBytes(): number {
+    return this.#takenBytes;
+  }
+
+  /** True while nothing is queued or being written (the first batch counts as busy before it is taken). */
+  get isIdle(): boolean {
+    return this.#idle && this.#outgoing.size === 0;
+  }
+
+  /** Starts writing (call once, where the task should start). */
+  start(): void {
+    // A batch becomes readable in one piece, on `flush`.
+    this.#output.autoFlush = false;
+    this.#write();
+  }
+
+  /** Frames were queued or the queue ended (see `whenReceivable`). */
+  onReceivable(): void {
+    this.#write();
+  }
+
+  /** Serializes and writes batches until the queue is empty (then parks), the output is full (then waits), or it ends. */
+  #write(): void {
+    const outgoing = this.#outgoing;
+    const protocol = this.#protocol;
+    try {
+      for (;;) {
+        let f = outgoing.tryReceive() ?? this.#host.takePendingClose();
+        if (f === undefined) {
+          if (outgoing.isClosedForReceive) return this.#finish();
+          if (!this.#idle) {
+            this.#idle = true;
+            this.#host.writerIdle();
+          }
+          if (!outgoing.whenReceivable(this)) return;
+          continue;
+        }
+        this.#idle = false;
+        do {
+          if (!isControl(f.opcode)) this.#takenBytes += f.payload.length;
+          if (protocol.sendFrame(f) && f.opcode === Opcode.Close) this.#closeInBatch = true;
+        } while (protocol.pendingBytes < BATCH_BYTES && (f = outgoing.tryReceive()) !== undefined);
+        this.#batch = protocol.dataToSend();
+        this.#written = 0;
+        if (!this.#writeBatch()) return;
+      }
+    } catch (error) {
+      this.#stop(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** Hands the batch to the output; false when it has to wait for room (it resumes by itself). */
+  #writeBatch(): boolean {
+    const output = this.#output;
+    const batch = this.#batch as Buffer[];
+    while (this.#written < batch.length) {
+      const bytes = batch[this.#written++] as Buffer;
+      if (output.tryWriteFully(bytes)) continue;
+      this.#host.waitingForOutput(true);
+      output.writeFully(bytes).then(this.#resume.bind(this), this.#fail.bind(this));
+      return false;
+    }
+    this.#batch = undefined;
+    output.flush();
+    if (this.#closeInBatch) {
+      this.#closeInBatch = false;
+      this.#host.closeWritten();
+    }
+    return true;
+  }
+
+  /** The output took the write the batch waited on. */
+  #resume(): void {
+    this.#host.waitingForOutput(false);
+    try {
+      if (this.#writeBatch()) this.#write();
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  #fail(error: unknown): void {
+    this.#stop(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  /** The queue ended: close the output (every byte written stays readable to the socket). */
+  #finish(): void {
+    this.#output.close();
+    this.#stop(undefined);
+  }
+
+  #stop(error: Error | undefined): void {
+    this.#idle = true;
+    this.#host.writerStopped(error);
+    this.#job.complete();
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The package as a user's project sees it: `npm pack` (which builds through
+ * `prepare`), the tarball installed into a scratch project without network,
+ * and then, each as a user would:
+ * - plain `node` importing it by name (ES modules), with a real echo over
+ *   127.0.0.1 through the main entry point and a look into `./frames` and
+ *   `./channels`;
+ * - `require()` from CommonJS (Node >= 20.19 loads ES modules that way);
+ * - `tsc` type-checking a usage file, strict and with `skipLibCheck` false,
+ *   under `moduleResolution` `nodenext` and `bundler`, and with an older
+ *   `target`/`lib` (ES2020);
+ * - esbuild bundling the usage with packages external (how tsup builds),
+ *   then running the bundle.
+ * It also checks what the tarball holds: the built package and its docs,
+ * no sources, tests, benchmarks, fuzz properties or tools.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const require = createRequire(import.meta.url);
+const TSC = require.resolve('typescript/bin/tsc');
+
+interface PackedFile {
+  readonly path: string;
+  readonly size: number;
+}
+interface PackResult {
+  readonly filename: string;
+  readonly size: number;
+  readonly unpackedSize: number;
+  readonly files: readonly PackedFile[];
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'ktor-ws-ts-pack-'));
+const project = join(scratch, 'app');
+let packed: PackResult;
+
+test.before(() => {
+  const json = execFileSync('npm', ['pack', '--json', '--pack-destination', scratch], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  packed = (JSON.parse(json) as PackResult[])[0]!;
+  mkdirSync(project);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', join(scratch, packed.filename)], {
+    cwd: project,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // The user's own dev dependency for `tsc`: Node's types.
+  mkdirSync(join(project, 'node_modules', '@types'), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(project, 'node_modules', '@types', 'node'));
+});
+
+test.after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Runs node on `file` in the scratch project; fails with its output unless it exits 0. */
+function runNode(file: string): string {
+  const result = spawnSync(process.execPath, [file], { cwd: project, encoding: 'utf8', timeout: 30_000 });
+  assert.is(result.status, 0, `${file} failed:\n${result.stdout}\n${result.stderr}`);
+  return result.stdout;
+}
+
+test('the tarball holds the built package and its docs, nothing else', () => {
+  const paths = packed.files.map((f) => f.path);
+  const topLevel = new Set(paths.map((p) => p.split('/')[0]));
+  assert.equal([...topLevel].sort(), ['LICENSE', 'README.md', 'SECURITY.md', 'dist', 'package.json']);
+  for (const path of paths.filter((p) => p.startsWith('dist/'))) {
+    assert.ok(/\.(js|d\.ts|d\.ts\.map)$/.test(path), `unexpected file ${path}`);
+  }
+  for (const entry of ['dist/index.js', 'dist/index.d.ts', 'dist/frames/index.js', 'dist/channels/index.d.ts']) {
+    assert.ok(paths.includes(entry), `missing ${entry}`);
+  }
+  assert.not.ok(paths.some((p) => /(^|\/)(tests?|bench|fuzz|scripts|examples)\//.test(p)), 'no tests, benchmarks, fuzz or tools');
+  assert.not.ok(paths.some((p) => p.endsWith('.ts') && !p.endsWith('.d.ts')), 'no TypeScript sources');
+});
+
+const ECHO = `
+const server = createWebSocketServer(async (session) => {
+  for await (const message of session) await session.send(message);
+});
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const session = await connect('ws://127.0.0.1:' + server.address().port + '/');
+await session.send('hello');
+const reply = await session.receive();
+await session.close();
+server.close();
+const parser = new FrameParser({ role: 'client' });
+parser.push(Buffer.from([0x81, 0x02, 0x68, 0x69]));
+const frame = parser.next();
+const channel = new ByteChannel(16);
+await channel.writeFully(Buffer.from('ab'));
+console.log(JSON.stringify({ reply, opcode: frame.opcode, text: frame.payload.toString(), available: channel.availableForRead, code: CloseCode.Normal }));
+`;
+const EXPECTED = { reply: 'hello', opcode: 1, text: 'hi', available: 2, code: 1000 };
+
+test('plain node imports it by name (ES modules) and echoes over 127.0.0.1', () => {
+  writeFileSync(
+    join(project, 'esm.mjs'),
+    `import { connect, createWebSocketServer, CloseCode } from 'ktor-ws-ts';
+import { FrameParser } from 'ktor-ws-ts/frames';
+import { ByteChannel } from 'ktor-ws-ts/channels';
+${ECHO}`,
+  );
+  assert.equal(JSON.parse(runNode('esm.mjs')), EXPECTED);
+});
+
+test('require() from CommonJS loads it', () => {
+  writeFileSync(
+    join(project, 'cjs.cjs'),
+    `const { connect, createWebSocketServer, CloseCode } = require('ktor-ws-ts');
+const { FrameParser } = require('ktor-ws-ts/frames');
+const { ByteChannel } = require('ktor-ws-ts/channels');
+(async () => {${ECHO}})().catch((error) => { console.error(error); process.exit(1); });`,
+  );
+  assert.equal(JSON.parse(runNode('cjs.cjs')), EXPECTED);
+});
+
+/** A usage file touching the public types of every entry point. */
+const USAGE = `import { connect, createWebSocketServer, permessageDeflate, CloseCode, type DefaultWebSocketSession, type Message } from 'ktor-ws-ts';
+import { FrameParser, type Frame } from 'ktor-ws-ts/frames';
+import { ByteChannel, type ByteReadChannel } from 'ktor-ws-ts/channels';
+
+export async function echo(session: DefaultWebSocketSession): Promise<void> {
+  for await (const message of session) {
+    const copy: Message = message;
+    await session.send(copy);
+  }
+}
+export const server = createWebSocketServer(echo, { extensions: [permessageDeflate({ threshold: 0 })] });
+export async function open(url: string): Promise<number> {
+  const session = await connect(url, { extensions: [permessageDeflate()] });
+  return (await session.close(CloseCode.Normal)).code;
+}
+export function first(bytes: Buffer): Frame | undefined {
+  const parser = new FrameParser({ role: 'client' });
+  parser.push(bytes);
+  return parser.next();
+}
+export const input: ByteReadChannel = new ByteChannel(1024);
+`;
+
+function typeCheck(name: string, compilerOptions: Record<string, unknown>): void {
+  const dir = join(project, name);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'usage.ts'), USAGE);
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { strict: true, skipLibCheck: false, noEmit: true, types: ['node'], ...compilerOptions }, files: ['usage.ts'] }),
+  );
+  const result = spawnSync(process.execPath, [TSC, '-p', join(dir, 'tsconfig.json')], { cwd: project, encoding: 'utf8' });
+  assert.is(result.status, 0, `tsc (${name}) failed:\n${result.stdout}${result.stderr}`);
+}
+
+test('tsc type-checks a usage file under moduleResolution nodenext', () => {
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module' }));
+  typeCheck('nodenext', { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022' });
+});
+
+test('tsc type-checks a usage file under moduleResolution bundler', () => {
+  typeCheck('bundler', { module: 'esnext', moduleResolution: 'bundler', target: 'es2022' });
+});
+
+test('tsc type-checks a usage file with an older target and lib (ES2020)', () => {
+  typeCheck('es2020', { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2020', lib: ['es2020'] });
+});
+
+test('esbuild bundles it with packages external, and the bundle runs', async () => {
+  const esbuild = (await import(createRequire(require.resolve('tsx/package.json')).resolve('esbuild'))) as typeof import('esbuild');
+  writeFileSync(
+    join(project, 'entry.mjs'),
+    `import { connect, createWebSocketServer, CloseCode } from 'ktor-ws-ts';
+import { FrameParser } from 'ktor-ws-ts/frames';
+import { ByteChannel } from 'ktor-ws-ts/channels';
+${ECHO}`,
+  );
+  await esbuild.build({
+    absWorkingDir: project,
+    entryPoints: ['entry.mjs'],
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    outfile: 'bundle.mjs',
+    logLevel: 'silent',
+  });
+  assert.equal(JSON.parse(runNode('bundle.mjs')), EXPECTED);
+});
+
+test.run();
