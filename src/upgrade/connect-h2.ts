@@ -4,8 +4,9 @@
  * CONNECT with `:protocol: websocket`) of an HTTP/2 connection shared by
  * every `connect` call to the same origin with the same `tls` options object.
  *
- * Connections: `wss://` opens TLS offering ALPN `h2` and `http/1.1`; `ws://`
- * speaks HTTP/2 with prior knowledge (the connection preface right away).
+ * Connections: `wss://` opens TLS offering ALPN `h2` and `http/1.1` (in that
+ * order, whatever `tls.ALPNProtocols` says); `ws://` speaks HTTP/2 with
+ * prior knowledge (the connection preface right away).
  * The connection is used once the server's first SETTINGS frame arrived and
  * carries SETTINGS_ENABLE_CONNECT_PROTOCOL = 1. Otherwise `connect` falls
  * back to HTTP/1.1 (see connect.ts), without error:
