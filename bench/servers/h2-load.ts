@@ -6,7 +6,8 @@
  * node:net), each keeping `inflight` binary messages of `size` bytes in
  * flight. Every message is one masked frame built once up front; the echoes
  * (unmasked frames of known length) are counted by bytes, not parsed, so
- * the client costs little and the same for both.
+ * the client costs little and the same for both. Over HTTP/2 it raises the
+ * connection's receive window to 1 MiB, as our client does.
  *
  * Prints `measure-start` after the warm-up and `measure-end` after the
  * measured window, then one JSON line: messages echoed in the window, the
@@ -36,6 +37,8 @@ export interface LoadResult {
 }
 
 const config = JSON.parse(process.argv[2] ?? '') as Config;
+/** The HTTP/2 connection's receive window: 1 MiB, as our client sets it (browsers set more: Chromium 15 MiB). */
+const CONNECTION_WINDOW_SIZE = 1 << 20;
 const MASK = Buffer.from([0x12, 0x34, 0x56, 0x78]);
 
 /** One masked binary frame of `size` bytes (sizes below 64 KiB). */
@@ -106,6 +109,7 @@ async function openH2(): Promise<Counter[]> {
   const session = http2Connect(`http://127.0.0.1:${config.port}`);
   session.on('error', () => errors++);
   await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
+  session.setLocalWindowSize(CONNECTION_WINDOW_SIZE);
   return Promise.all(
     Array.from({ length: config.conns }, () => new Promise<Counter>((resolve) => {
       const stream: ClientHttp2Stream = session.request(

@@ -6,6 +6,10 @@
  * (`http2ServerOptions()` defaults); any other goes to `serveSocket`. Both
  * run the same handler, echoing every message with its type, with default
  * options, as ours.ts does.
+ *
+ * It imports the HTTP/2 pieces from the sources because the package's entry
+ * point does not export them yet; once it does, import them from
+ * 'ktor-ws-ts' like the other benchmark servers.
  */
 import { createServer as createHttp2Server } from 'node:http2';
 import { createServer } from 'node:net';

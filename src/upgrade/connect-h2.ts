@@ -26,7 +26,9 @@
  * connection. When its last stream closes, a connection is unref'd (it does
  * not keep the process alive) and closed (GOAWAY) after `idleTimeoutMs`
  * (default 1 s) unless a new stream comes first; a connection the server
- * closes or sends GOAWAY on takes no new streams.
+ * closes or sends GOAWAY on takes no new streams. Its receive window is
+ * raised to `connectionWindowSize` (1 MiB) so that many WebSockets are not
+ * held to HTTP/2's initial 64 KiB per round trip.
  *
  * The answer is checked strictly: `:status` 200 (anything else is an
  * `UnexpectedStatusError` with the headers and up to `responseHead.maxBodySize`
@@ -71,10 +73,26 @@ export interface Http2ConnectOptions {
    * connection's first call sets it. Default 1 000; 0 closes it at once.
    */
   readonly idleTimeoutMs?: number | undefined;
+  /**
+   * The connection-level receive window, raised to this once the connection
+   * is up: HTTP/2 starts it at 65 535 bytes, which caps the messages of all
+   * WebSockets of the connection at 64 KiB per round trip. node:http2 frees
+   * it as data arrives, so it bounds no memory (the per-stream window does,
+   * 65 535 bytes). The connection's first call sets it. Default 1 MiB.
+   */
+  readonly connectionWindowSize?: number | undefined;
 }
 
 /** Default `idleTimeoutMs` of a pooled HTTP/2 connection. */
 export const DEFAULT_HTTP2_IDLE_TIMEOUT_MS = 1_000;
+/** Default `connectionWindowSize` of a pooled HTTP/2 connection: 1 MiB. */
+export const DEFAULT_HTTP2_CLIENT_WINDOW_SIZE = 1 << 20;
+
+/** `Http2ConnectOptions` with the defaults filled in. */
+interface PoolSettings {
+  readonly idleTimeoutMs: number;
+  readonly connectionWindowSize: number;
+}
 
 /** What connect.ts lends this module: starting the session, and the HTTP/1.1 path to fall back to. */
 export interface Http2ConnectHooks {
@@ -93,7 +111,7 @@ export interface Http2ConnectHooks {
  * connection to `target` (see the module comment).
  *
  * @throws TypeError / RangeError (synchronously) for a header HTTP/2 does
- *   not allow or an invalid `idleTimeoutMs`; rejects like `connect`.
+ *   not allow or an invalid `http2` pool setting; rejects like `connect`.
  */
 export function connectHttp2(
   target: URL,
@@ -101,18 +119,23 @@ export function connectHttp2(
   options: AnyConnectOptions,
   hooks: Http2ConnectHooks,
 ): Promise<AnySession> {
-  const idleTimeoutMs = resolveIdleTimeout(options.http2);
+  const pool = resolvePoolSettings(options.http2);
   const headers = requestHeaders(target, request, options.headers);
   const deadline = new Deadline(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
-  return open(target, request, headers, options, hooks, idleTimeoutMs, deadline).finally(() => deadline.clear());
+  return open(target, request, headers, options, hooks, pool, deadline).finally(() => deadline.clear());
 }
 
-function resolveIdleTimeout(http2: AnyConnectOptions['http2']): number {
-  const idle = (typeof http2 === 'object' ? http2.idleTimeoutMs : undefined) ?? DEFAULT_HTTP2_IDLE_TIMEOUT_MS;
-  if (!Number.isInteger(idle) || idle < 0 || idle > 2 ** 31 - 1) {
-    throw new RangeError(`http2.idleTimeoutMs must be whole milliseconds from 0 to 2^31-1, got ${idle}`);
+function resolvePoolSettings(http2: AnyConnectOptions['http2']): PoolSettings {
+  const given = typeof http2 === 'object' ? http2 : {};
+  const idleTimeoutMs = given.idleTimeoutMs ?? DEFAULT_HTTP2_IDLE_TIMEOUT_MS;
+  if (!Number.isInteger(idleTimeoutMs) || idleTimeoutMs < 0 || idleTimeoutMs > 2 ** 31 - 1) {
+    throw new RangeError(`http2.idleTimeoutMs must be whole milliseconds from 0 to 2^31-1, got ${idleTimeoutMs}`);
   }
-  return idle;
+  const connectionWindowSize = given.connectionWindowSize ?? DEFAULT_HTTP2_CLIENT_WINDOW_SIZE;
+  if (!Number.isInteger(connectionWindowSize) || connectionWindowSize < 65_535 || connectionWindowSize > 2 ** 31 - 1) {
+    throw new RangeError(`http2.connectionWindowSize must be an integer from 65535 to 2^31-1, got ${connectionWindowSize}`);
+  }
+  return { idleTimeoutMs, connectionWindowSize };
 }
 
 /**
@@ -190,14 +213,14 @@ async function open(
   headers: OutgoingHttpHeaders,
   options: AnyConnectOptions,
   hooks: Http2ConnectHooks,
-  idleTimeoutMs: number,
+  pool: PoolSettings,
   deadline: Deadline,
 ): Promise<AnySession> {
   const key = poolKey(target, options);
   for (;;) {
     const connection = reserve(key);
     if (connection !== undefined) return openStream(connection, request, headers, options, hooks, deadline);
-    const result = await deadline.race(pending.get(key) ?? probe(key, target, options, idleTimeoutMs, deadline.timeoutMs));
+    const result = await deadline.race(pending.get(key) ?? probe(key, target, options, pool, deadline.timeoutMs));
     if (result.kind === 'failed') throw result.error;
     if (result.kind === 'http1') return hooks.fallback(result.take(), deadline.remaining());
     // A new connection joined the pool: reserve a stream on it (or open yet another if it is already full).
@@ -286,8 +309,8 @@ function retire(connection: PooledConnection, close: boolean): void {
  * once it joined the pool (`http2`), or with the fallback or the failure.
  * Bounded by `timeoutMs` (the handshake timeout of the call that opened it).
  */
-function probe(key: string, target: URL, options: AnyConnectOptions, idleTimeoutMs: number, timeoutMs: number): Promise<ProbeResult> {
-  const result = openConnection(key, target, options, idleTimeoutMs, timeoutMs).finally(() => pending.delete(key));
+function probe(key: string, target: URL, options: AnyConnectOptions, pool: PoolSettings, timeoutMs: number): Promise<ProbeResult> {
+  const result = openConnection(key, target, options, pool, timeoutMs).finally(() => pending.delete(key));
   pending.set(key, result);
   return result;
 }
@@ -296,7 +319,7 @@ async function openConnection(
   key: string,
   target: URL,
   options: AnyConnectOptions,
-  idleTimeoutMs: number,
+  pool: PoolSettings,
   timeoutMs: number,
 ): Promise<ProbeResult> {
   const { host, port, secure } = endpoint(target);
@@ -343,7 +366,8 @@ async function openConnection(
     session.close();
     return http1(undefined);
   }
-  const connection: PooledConnection = { key, session, idleTimeoutMs, streams: 0, retired: false, idleTimer: undefined };
+  session.setLocalWindowSize(pool.connectionWindowSize);
+  const connection: PooledConnection = { key, session, idleTimeoutMs: pool.idleTimeoutMs, streams: 0, retired: false, idleTimer: undefined };
   session.once('goaway', () => retire(connection, false));
   session.once('close', () => retire(connection, false));
   const list = ready.get(key);

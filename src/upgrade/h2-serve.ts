@@ -13,9 +13,19 @@
  * close ends our side (END_STREAM) and, once the session is over, resets
  * whatever the peer left open with RST_STREAM NO_ERROR; the connection is
  * never touched. A stream the peer resets, or a connection that dies, ends
- * the session with 1006, like a TCP reset.
+ * the session with 1006, like a TCP reset. The connection's receive window
+ * is raised (`connectionWindowSize`, 1 MiB) when its first WebSocket is
+ * accepted, so that many WebSockets are not held to HTTP/2's initial 64 KiB
+ * per round trip.
  */
-import { constants, type Http2SecureServer, type Http2Server, type ServerHttp2Stream, type Settings } from 'node:http2';
+import {
+  constants,
+  type Http2SecureServer,
+  type Http2Server,
+  type Http2Session,
+  type ServerHttp2Stream,
+  type Settings,
+} from 'node:http2';
 import type { Job } from '../channels/job.ts';
 import type { SessionInfo } from '../session/default-session.ts';
 import { runSession } from '../session/run-session.ts';
@@ -35,6 +45,23 @@ import type { UpgradeCall, WebSocketOffer } from './handshake.ts';
 import { isToken } from './header-tokens.ts';
 import { checkServeOptions, defaultSessionHandler, sessionContexts, type ServeOptions, type WebSocketHandler } from './serve.ts';
 
+/** Options of `handleHttp2Stream` and `prepareHttp2Upgrade`: those of `handleUpgrade`, plus the connection's receive window. */
+export interface Http2ServeOptions extends ServeOptions {
+  /**
+   * The connection-level receive window (bytes all streams of the client may
+   * have in flight towards us), raised to this size when the connection's
+   * first WebSocket is accepted (never lowered). HTTP/2 starts every
+   * connection at 65 535 bytes, which caps a connection carrying many
+   * WebSockets at 64 KiB per round trip; node:http2 frees this window as
+   * data arrives, whether or not a stream reads it, so it bounds no memory
+   * (the per-stream `initialWindowSize` does). Default 1 MiB.
+   */
+  readonly connectionWindowSize?: number;
+}
+
+/** Default `connectionWindowSize`: 1 MiB. */
+export const DEFAULT_HTTP2_CONNECTION_WINDOW_SIZE = 1 << 20;
+
 /**
  * Answers one stream of a node:http2 server:
  * `server.on('stream', (stream, headers) => handleHttp2Stream(stream, headers, handler))`.
@@ -42,7 +69,8 @@ import { checkServeOptions, defaultSessionHandler, sessionContexts, type ServeOp
  * A valid extended CONNECT (see `validateExtendedConnect`) gets `:status` 200
  * with the negotiated `sec-websocket-protocol` and `sec-websocket-extensions`,
  * and the handler runs with a default session over the stream, with the same
- * options, session and job semantics as `handleUpgrade`. The session's
+ * options (plus `connectionWindowSize`), session and job semantics as
+ * `handleUpgrade`. The session's
  * `request` (and the handler's second argument) is the request with
  * `method` `CONNECT`, `url` the `:path`, `httpVersion` `"2.0"` and the
  * header block with its pseudo-headers (`:protocol` is `websocket`), which
@@ -68,7 +96,7 @@ export function handleHttp2Stream(
   stream: ServerHttp2Stream,
   headers: Http2RequestHeaders,
   handler: WebSocketHandler,
-  options: ServeOptions = {},
+  options: Http2ServeOptions = {},
 ): Job | undefined {
   let pending: PendingHttp2Upgrade<unknown> | undefined;
   try {
@@ -118,13 +146,17 @@ export function prepareHttp2Upgrade<Data>(
   stream: ServerHttp2Stream,
   headers: Http2RequestHeaders,
   handler: WebSocketHandler<Data>,
-  options: ServeOptions,
+  options: Http2ServeOptions,
 ): PendingHttp2Upgrade<Data> | undefined {
   if (stream.headersSent) throw new TypeError('the stream was already answered; call handleHttp2Stream before responding to it');
   stream.on('error', ignore); // a reset must never be an uncaught 'error', whatever happens below
   if (stream.destroyed || stream.closed) return undefined;
   const call = http2Call(headers);
   checkServeOptions(options);
+  const windowSize = options.connectionWindowSize ?? DEFAULT_HTTP2_CONNECTION_WINDOW_SIZE;
+  if (!Number.isInteger(windowSize) || windowSize < 65_535 || windowSize > 2 ** 31 - 1) {
+    throw new RangeError(`connectionWindowSize must be an integer from 65535 to 2^31-1, got ${windowSize}`);
+  }
   let offer: WebSocketOffer;
   let negotiated: NegotiatedExtensions;
   try {
@@ -154,6 +186,7 @@ export function prepareHttp2Upgrade<Data>(
         return undefined;
       }
       info = { ...known, data: data as Data };
+      widenConnectionWindow(stream.session, windowSize);
       stream.respond(block);
       const { input, output } = http2StreamChannels(stream, options.channels);
       const { engine, user } = sessionContexts(options);
@@ -167,6 +200,16 @@ export function prepareHttp2Upgrade<Data>(
       );
     },
   };
+}
+
+/** Connections whose receive window was raised already. */
+const widened = new WeakSet<Http2Session>();
+
+/** Raises the connection's receive window to `size` once per connection (if it is smaller). */
+function widenConnectionWindow(session: Http2Session | undefined, size: number): void {
+  if (session === undefined || widened.has(session)) return;
+  widened.add(session);
+  if ((session.state.localWindowSize ?? 0) < size) session.setLocalWindowSize(size);
 }
 
 /** `base` plus the extra headers, checked (lower-cased; repeated names become lists). */

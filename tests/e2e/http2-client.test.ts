@@ -3,7 +3,8 @@
  * (`handleHttp2Stream` on node:http2), cleartext with prior knowledge and
  * TLS with ALPN h2:
  * - echo of text and a 1 MiB binary message, subprotocol negotiated, the
- *   session's close handshake ends the stream only;
+ *   client's connection receive window raised to 1 MiB, the session's close
+ *   handshake ends the stream only;
  * - ten concurrent calls share one connection; after the last session
  *   closes, the connection stays for `idleTimeoutMs`, is reused within it,
  *   and closes after it (the next call opens a new one);
@@ -50,6 +51,8 @@ test('echo over a stream: text, 1 MiB binary, subprotocol; the close ends the st
   const before = server.connections.length;
   const session = await connect(`ws://127.0.0.1:${server.port}/echo`, { http2: true, protocols: ['chat'] });
   assert.is(session.protocol, 'chat');
+  const serverSide = server.connections.at(-1)!;
+  await waitFor(() => (serverSide.state.remoteWindowSize ?? 0) > 1_000_000, 2000, 'the client to raise its connection window');
   await session.send('over h2');
   assert.is(await session.receive(), 'over h2');
   const big = Buffer.alloc(1024 * 1024, 0x5a);

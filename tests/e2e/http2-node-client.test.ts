@@ -3,7 +3,8 @@
  * written with this project's serializer, the answers parsed as a client),
  * against `handleHttp2Stream` on a plain `http2.createServer` and on
  * `createSecureServer` (ALPN h2, self-signed certificate):
- * - the 200 answer with the negotiated subprotocol; text, binary, a
+ * - the 200 answer with the negotiated subprotocol (and the connection's
+ *   receive window raised to 1 MiB); text, binary, a
  *   fragmented message and a ping answered; the close handshake ends the
  *   stream and the job, never the connection, which serves a new stream;
  * - a close the handler starts;
@@ -20,7 +21,7 @@ import { Opcode } from '../../src/frames/frame.ts';
 import type { UpgradeCall } from '../../src/upgrade/handshake.ts';
 import type { WebSocketHandler } from '../../src/upgrade/serve.ts';
 import { connectHeaders, echo, h2Connect, RawH2Stream, selfSignedCertificate, startH2Server, type H2TestServer } from '../support/h2.ts';
-import { sleep } from '../hardening/support.ts';
+import { sleep, waitFor } from '../hardening/support.ts';
 
 let behaviour: WebSocketHandler = echo;
 const requests: UpgradeCall[] = [];
@@ -51,6 +52,7 @@ test('200 with the selected subprotocol; text, binary, fragments and ping answer
   assert.is(ws.status, 200);
   assert.is(ws.response!['sec-websocket-protocol'], 'v2.chat');
   assert.is(ws.response!['sec-websocket-accept'], undefined, 'no accept key over HTTP/2');
+  await waitFor(() => (client.state.remoteWindowSize ?? 0) > 1_000_000, 2000, 'the server to raise its connection window');
 
   ws.send(Opcode.Text, 'héllo');
   ws.send(Opcode.Binary, Buffer.from([0, 1, 2, 255]));
