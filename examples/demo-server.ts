@@ -1,81 +1,99 @@
 /**
  * `npm start`: the demo server, built only on this library and node:http.
  * `/` serves a page with an echo box, a chat room shared by every open tab
- * and live counts; `/echo` and `/chat` are the WebSocket endpoints.
+ * and live counts; `/echo` and `/chat` are the WebSocket endpoints of a
+ * `WebSocketServer` attached to the page's HTTP server. The chat room is the
+ * topic `chat`: each message is published once to every member. With
+ * REDIS_URL set, the room is shared through Redis by every demo (and
+ * testee) on the same Redis. SIGINT or SIGTERM close every session with
+ * 1001, then the process exits 0.
  * PORT (default 8080) and HOST (default 127.0.0.1) choose where it listens.
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { handleUpgrade, permessageDeflate, type DefaultWebSocketSession, type ServeOptions } from 'ktor-ws-ts';
+import { permessageDeflate, WebSocketServer, type DefaultWebSocketSession } from 'ktor-ws-ts';
+import { brokerFromEnv } from './broker-from-env.ts';
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
 const page = readFileSync(new URL('./demo-page.html', import.meta.url));
 
-const room = new Set<DefaultWebSocketSession>();
-let connections = 0;
-let messages = 0;
-
-/** Sends to every chat member; a member that cannot keep up is skipped, not waited for. */
-function broadcast(text: string): void {
-  for (const member of room) member.send(text).catch(() => room.delete(member));
-}
-
-function broadcastStats(): void {
-  broadcast(JSON.stringify({ type: 'stats', connections, messages }));
-}
-
-async function echo(session: DefaultWebSocketSession): Promise<void> {
-  for await (const message of session) {
-    messages++;
-    await session.send(message);
-  }
-}
-
-async function chat(session: DefaultWebSocketSession): Promise<void> {
-  room.add(session);
-  broadcastStats();
-  try {
-    for await (const message of session) {
-      messages++;
-      broadcast(JSON.stringify({ type: 'chat', text: String(message).slice(0, 1000) }));
-      broadcastStats();
-    }
-  } finally {
-    room.delete(session);
-  }
-}
-
-const routes = new Map([
-  ['/echo', echo],
-  ['/chat', chat],
-]);
-const options: ServeOptions = { session: { maxMessageSize: 1024 * 1024 }, extensions: [permessageDeflate()] };
-
-const server = createServer((req, res) => {
+const http = createServer((req, res) => {
   if (req.url === '/' || req.url === '/index.html') {
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(page);
   } else {
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
   }
 });
+const scaleOut = await brokerFromEnv();
+const server = new WebSocketServer({
+  session: { maxMessageSize: 1024 * 1024 },
+  extensions: [permessageDeflate()],
+  broker: scaleOut?.broker,
+});
+server.attach(http, { closeHttpServer: true });
 
-server.on('upgrade', (req, socket, head) => {
-  const route = routes.get(new URL(req.url ?? '/', 'http://localhost').pathname);
-  if (route === undefined) {
-    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    return;
-  }
-  const job = handleUpgrade(req, socket, head, route, options);
-  if (job === undefined) return;
-  connections++;
-  broadcastStats();
-  job.invokeOnCompletion(() => {
-    connections--;
+/** This process's chat members: they get its live counts. */
+const room = new Set<DefaultWebSocketSession>();
+let messages = 0;
+
+/** The counts of this process, to its chat members; a member that is leaving just misses it. */
+function broadcastStats(): void {
+  const stats = JSON.stringify({ type: 'stats', connections: server.sessions.size, messages });
+  for (const member of room) void member.send(stats);
+}
+
+/** Counts the session in the live stats while `handler` runs. */
+function counted(handler: (session: DefaultWebSocketSession) => Promise<void>) {
+  return async (session: DefaultWebSocketSession): Promise<void> => {
+    const running = handler(session); // a chat member joins the room before the count goes out
     broadcastStats();
-  });
+    try {
+      await running;
+    } finally {
+      // Still in `server.sessions` until the handler has returned.
+      setImmediate(broadcastStats);
+    }
+  };
+}
+
+server.route(
+  '/echo',
+  counted(async (session) => {
+    for await (const message of session) {
+      messages++;
+      await session.send(message);
+    }
+  }),
+);
+
+server.route(
+  '/chat',
+  counted(async (session) => {
+    room.add(session);
+    session.subscribe('chat');
+    try {
+      for await (const message of session) {
+        messages++;
+        const chat = JSON.stringify({ type: 'chat', text: String(message).slice(0, 1000) });
+        // Every member here has it once this returns; the promise is about the other processes (Redis).
+        server.publish('chat', chat).catch((error: unknown) => console.error(`chat message not shared: ${String(error)}`));
+        broadcastStats();
+      }
+    } finally {
+      room.delete(session);
+    }
+  }),
+);
+
+http.listen(port, host, () => {
+  console.log(`demo server on http://${host}:${port}/ (WebSocket endpoints /echo and /chat)${scaleOut ? '; chat shared through Redis' : ''}`);
 });
 
-server.listen(port, host, () => {
-  console.log(`demo server on http://${host}:${port}/ (WebSocket endpoints /echo and /chat)`);
-});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, async () => {
+    const { sessions, dropped } = await server.close(); // 1001 to every session, 10 s at most
+    await scaleOut?.close();
+    console.log(`demo server closed: ${sessions} session(s) closed with 1001, ${dropped} dropped`);
+  });
+}

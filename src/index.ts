@@ -46,7 +46,15 @@ export { CodecClosedError } from './extensions/deflate-codec.ts';
 
 // Sessions.
 export { RawWebSocketSession, type RawSessionConfig, type Role } from './session/raw-session.ts';
-export { DefaultWebSocketSession, type Message, type SendOptions, type SessionInfo, type SessionRequest } from './session/default-session.ts';
+export {
+  DefaultWebSocketSession,
+  type Message,
+  type SendOptions,
+  type SessionInfo,
+  type SessionRequest,
+  type SlowSubscriberPolicy,
+  type TopicHub,
+} from './session/default-session.ts';
 export { jsonConverter, DeserializationError, SerializationError, type MessageConverter } from './session/converter.ts';
 export { ConnectionState, Protocol, type ProtocolOptions } from './session/protocol.ts';
 export { runSession, type SessionHandler } from './session/run-session.ts';
@@ -78,7 +86,9 @@ export { createWebSocketServer, handleUpgrade, serveSocket, type ServeOptions, t
 
 // The server object.
 export { WebSocketServer, type AnyHttpServer } from './server/websocket-server.ts';
-export { VerifyError, ServerClosedError, type VerifyFailure } from './server/errors.ts';
+export { VerifyError, ServerClosedError, TopicGapError, type VerifyFailure } from './server/errors.ts';
+export { TOPIC_DEFAULTS, type TopicOptions, type PublishOptions, type PublishResult, type TopicStats } from './server/topics.ts';
+export type { Broker, BrokerGap, BrokerListener, BrokerMessage } from './brokers/broker.ts';
 export {
   DEFAULT_VERIFY_TIMEOUT_MS,
   DEFAULT_CLOSE_TIMEOUT_MS,

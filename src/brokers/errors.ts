@@ -11,7 +11,7 @@
 
 /** Base class of every broker error. */
 export class BrokerError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: { readonly cause?: unknown }) {
     super(message, options);
     this.name = 'BrokerError';
   }
@@ -19,7 +19,7 @@ export class BrokerError extends Error {
 
 /** The bus is not reachable right now (connecting, reconnecting or closed): the command was not sent. */
 export class BrokerUnavailableError extends BrokerError {
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: { readonly cause?: unknown }) {
     super(message, options);
     this.name = 'BrokerUnavailableError';
   }

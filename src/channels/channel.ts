@@ -75,6 +75,7 @@ interface Waiter<T> {
 }
 
 const DONE: IteratorResult<never, undefined> = Object.freeze({ value: undefined, done: true });
+function noop(): void {}
 const DONE_PROMISE: Promise<IteratorResult<never, undefined>> = Promise.resolve(DONE);
 
 /** A consumer parked by `whenReceivable`: called back instead of resolving a promise. */
@@ -218,6 +219,20 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     this.put(value);
     this.wakeWaiters();
     return true;
+  }
+
+  /**
+   * Queues `value` at once, for a producer that must never wait and bounds
+   * what it queues by other means (a topic's byte cap per subscriber): it
+   * goes behind the senders already waiting (order is kept) and beyond the
+   * capacity and weight budget if need be. Throws like `send` rejects once
+   * closed.
+   */
+  enqueue(value: T): void {
+    if (this.state !== OPEN) throw this.sendError();
+    if (this.senders.length === 0) this.put(value);
+    else this.senders.push({ value, resolve: noop, reject: noop });
+    this.wakeWaiters();
   }
 
   /**

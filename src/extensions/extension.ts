@@ -29,6 +29,14 @@ export interface WebSocketExtension {
   /** RSV bits this extension claims (a mask of `Rsv` from the codec: 0b100 is RSV1). */
   readonly rsv: number;
   /**
+   * Set when `encode`'s output depends only on the message and on this key
+   * (no state carried from one message to the next, as permessage-deflate
+   * without context takeover): the encoded message may then be computed once
+   * and shared by every connection whose extension has the same key (a topic
+   * published to many subscribers). `undefined` otherwise.
+   */
+  readonly sharedEncodingKey?: string | undefined;
+  /**
    * Transforms an outgoing message. Resolves with the payload to frame and the
    * RSV bits to set on its first frame. Calls for one session are made one at
    * a time, in message order.

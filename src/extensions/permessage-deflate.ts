@@ -121,6 +121,8 @@ export class PerMessageDeflate implements WebSocketExtension {
   readonly role: 'server' | 'client';
   /** The negotiated parameters. */
   readonly params: DeflateParams;
+  /** Set without context takeover on our side (see `WebSocketExtension.sharedEncodingKey`). */
+  readonly sharedEncodingKey: string | undefined;
   readonly #threshold: number;
   readonly #sendNoContextTakeover: boolean;
   readonly #deflater: MessageDeflater;
@@ -132,8 +134,12 @@ export class PerMessageDeflate implements WebSocketExtension {
     this.#threshold = settings.threshold;
     const server = role === 'server';
     this.#sendNoContextTakeover = server ? params.serverNoContextTakeover : params.clientNoContextTakeover;
+    const windowBits = server ? params.serverMaxWindowBits : params.clientMaxWindowBits;
+    this.sharedEncodingKey = this.#sendNoContextTakeover
+      ? `${PERMESSAGE_DEFLATE};w=${windowBits};l=${settings.level};m=${settings.memLevel};t=${settings.threshold}`
+      : undefined;
     this.#deflater = new MessageDeflater({
-      windowBits: server ? params.serverMaxWindowBits : params.clientMaxWindowBits,
+      windowBits,
       level: settings.level,
       memLevel: settings.memLevel,
       noContextTakeover: this.#sendNoContextTakeover,

@@ -22,6 +22,14 @@ export interface Frame {
   readonly rsv2: boolean;
   readonly rsv3: boolean;
   readonly payload: Buffer;
+  /**
+   * The frame's unmasked wire bytes (header and payload), when they were
+   * serialized already (`prepareFrame`, and only then): a server's
+   * serializer sends them as they are, by reference, so one published frame
+   * is shared by every connection it goes to. Absent on frames the parser
+   * makes.
+   */
+  readonly wire?: Buffer | undefined;
 }
 
 /** Control frames: close, ping, pong (opcode bit 3 set). */

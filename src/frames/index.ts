@@ -18,6 +18,7 @@ export { DEFAULT_MAX_FRAME_SIZE, FrameParser, Rsv, type FrameParserOptions } fro
 export {
   DEFAULT_COALESCE_LIMIT,
   FrameSerializer,
+  prepareFrame,
   serializeFrame,
   type FrameSerializerOptions,
 } from './serializer.ts';

@@ -3,7 +3,10 @@
  * encoding. A `FrameSerializer` collects a batch for one vectored write:
  * headers and small payloads are coalesced into a shared slab, large
  * payloads go by reference (server) or masked into a fresh buffer together
- * with their header (client), never touching the caller's bytes.
+ * with their header (client), never touching the caller's bytes. A server
+ * sends a frame that carries its own `wire` bytes (`prepareFrame`) by
+ * reference, with no copy: how one published message is framed once for
+ * every subscriber.
  */
 import { isControl, Opcode, type Frame } from './frame.ts';
 import { checkMaskKey, maskInto, randomMaskKey } from './mask.ts';
@@ -98,6 +101,21 @@ export function serializeFrame(frame: Frame, maskKey?: Uint8Array): Buffer {
 }
 
 /**
+ * `frame` with its unmasked wire bytes attached (`Frame.wire`), serialized
+ * once: a server's `FrameSerializer` then writes those bytes by reference
+ * for every connection it is sent on (a client masks it afresh, as always).
+ * Throws like `serializeFrame` for a frame that may not be sent.
+ */
+export function prepareFrame(frame: Frame): Frame {
+  const prepared: Frame = { ...frame, wire: serializeFrame(frame) };
+  PREPARED.add(prepared);
+  return prepared;
+}
+
+/** Frames `prepareFrame` made: only their `wire` bytes are trusted (a hand-made `wire` is ignored). */
+const PREPARED = new WeakSet<Frame>();
+
+/**
  * Serializes frames into batches for vectored writes: `write` frames, then
  * `take` the batch. A server's large payloads are queued by reference, so
  * they must not change until written.
@@ -133,7 +151,8 @@ export class FrameSerializer {
   }
 
   /**
-   * Appends the wire bytes of `frame` to the batch. A client masks with
+   * Appends the wire bytes of `frame` to the batch (a server takes a
+   * prepared frame's `wire` by reference). A client masks with
    * `maskKey` if given, else with the next key from its source. Throws a
    * `TypeError` / `RangeError` for a reserved opcode, a fragmented control
    * frame or a control payload over 125 bytes.
@@ -147,7 +166,11 @@ export class FrameSerializer {
     }
     const length = frame.payload.length;
     const size = headerSize(length, key !== undefined);
-    if (length <= this.#coalesceLimit) {
+    const wire = frame.wire;
+    if (wire !== undefined && key === undefined && PREPARED.has(frame)) {
+      this.#flushSlab();
+      this.#batch.push(wire);
+    } else if (length <= this.#coalesceLimit) {
       this.#reserve(size + length);
       this.#slabUsed = writeFrame(this.#slab, this.#slabUsed, frame, key);
     } else if (key !== undefined) {

@@ -1,8 +1,9 @@
 /**
  * Typed errors of the server object: a `verify` hook that failed (reported
- * through `onError`, the client answered 500 or 503) and misuse of a server
- * that is closing or closed.
+ * through `onError`, the client answered 500 or 503), misuse of a server
+ * that is closing or closed, and topic messages a broker reported lost.
  */
+import type { BrokerGap } from '../brokers/broker.ts';
 
 /** What went wrong with a `verify` hook. */
 export type VerifyFailure = 'threw' | 'invalid-result' | 'timeout';
@@ -35,5 +36,19 @@ export class ServerClosedError extends Error {
   override readonly name = 'ServerClosedError';
   constructor(message = 'the WebSocket server was closed') {
     super(message);
+  }
+}
+
+/**
+ * Topic messages from another process were lost on the way (the broker's bus
+ * is at most once): reported through `onError`, never thrown. The messages
+ * around the gap were delivered.
+ */
+export class TopicGapError extends Error {
+  override readonly name = 'TopicGapError';
+  readonly gap: BrokerGap;
+  constructor(gap: BrokerGap) {
+    super(`lost ${gap.received - gap.expected} message(s) of topic ${JSON.stringify(gap.topic)} from node ${gap.origin}`);
+    this.gap = gap;
   }
 }

@@ -6,7 +6,9 @@
  */
 import { encodeClosePayload } from '../frames/close.ts';
 import type { ServeOptions } from '../upgrade/serve.ts';
+import type { Broker } from '../brokers/broker.ts';
 import type { ErrorReporter } from './report.ts';
+import type { TopicOptions } from './topics.ts';
 import type { VerifyHook } from './verify.ts';
 
 /** Default `verifyTimeoutMs`: 10 seconds for the `verify` hook, then 503. */
@@ -43,6 +45,15 @@ export interface WebSocketServerOptions<Data> extends ServeOptions, RouteOptions
    * with the stack.
    */
   readonly onError?: ErrorReporter<Data> | undefined;
+  /** The byte cap and policy for slow topic subscribers (see `TopicOptions`: 1 MiB, then close with 1013). */
+  readonly topics?: TopicOptions | undefined;
+  /**
+   * Shares topics with other processes (say, `redisBroker` from
+   * `ktor-ws-ts/redis`). The server attaches it and subscribes its topics;
+   * the broker stays yours to close after the server. Default: none (topics
+   * stay in this process).
+   */
+  readonly broker?: Broker | undefined;
 }
 
 /** What to do with an upgrade request no route (and no default route) serves. */

@@ -49,6 +49,7 @@ import {
 } from './options.ts';
 import { isSessionEnd, printError, reportSafely, type ErrorReporter } from './report.ts';
 import { requestPath, RouteTable } from './routes.ts';
+import { Topics, type PublishOptions, type PublishResult, type TopicStats } from './topics.ts';
 import { decide, runVerify, type VerifyHook, type VerifyInfo } from './verify.ts';
 
 /** An HTTP server the WebSocket server can listen with or attach to. */
@@ -152,6 +153,7 @@ export class WebSocketServer<Data = undefined> {
   readonly #sessions = new Set<DefaultWebSocketSession<Data>>();
   readonly #handshakes = new Set<Handshake>();
   readonly #bindings = new Set<Binding>();
+  readonly #topics: Topics;
   /** What every session gets once `close()` was called. */
   #closeFrame: { readonly code: number; readonly reason: string } | undefined;
   #closing: Promise<CloseSummary> | undefined;
@@ -166,6 +168,7 @@ export class WebSocketServer<Data = undefined> {
     checkServeOptions(options);
     this.#verifyTimeoutMs = checkDuration('verifyTimeoutMs', options.verifyTimeoutMs ?? DEFAULT_VERIFY_TIMEOUT_MS, 1);
     this.#onError = options.onError ?? printError;
+    this.#topics = new Topics(options.topics ?? {}, options.broker, (error) => reportSafely(this.#onError, error, undefined));
     const job = new SupervisorJob(options.engineContext?.job);
     this.job = job;
     const engine: CoroutineContext = { job, dispatcher: options.engineContext?.dispatcher ?? Dispatchers.Immediate };
@@ -181,6 +184,31 @@ export class WebSocketServer<Data = undefined> {
    */
   get sessions(): ReadonlySet<DefaultWebSocketSession<Data>> {
     return this.#sessions;
+  }
+
+  /**
+   * Publishes `data` to every session subscribed to `topic`
+   * (`session.subscribe(topic)`): a string as a text message, bytes as a
+   * binary one, framed once for all of them. The local subscribers have it
+   * queued when this returns (in publish order, in order with their own
+   * sends; a slow one is handled by `topics.whenFull`, never delaying the
+   * others). The promise resolves with what happened here once the broker,
+   * if any, took the message for the other processes; it rejects with the
+   * broker's error when the broker could not (the local subscribers still got
+   * it), so await it (or catch it) when a broker is in use.
+   */
+  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): Promise<PublishResult> {
+    return this.#topics.publish(topic, data, options);
+  }
+
+  /** Sessions of this process subscribed to `topic`. */
+  subscriberCount(topic: string): number {
+    return this.#topics.subscriberCount(topic);
+  }
+
+  /** Counters of the topics since the server started (published, delivered, dropped, lost, ...). */
+  get topicStats(): TopicStats {
+    return this.#topics.stats;
   }
 
   /** True once `close()` was called. */
@@ -442,7 +470,7 @@ export class WebSocketServer<Data = undefined> {
         handshake.respond(NOT_FOUND());
         return undefined;
       }
-      const pending = prepareUpgrade(request, handshake.input, handshake.output, route.handler, route.options, peer);
+      const pending = prepareUpgrade(request, handshake.input, handshake.output, route.handler, route.options, peer, this.#topics);
       if (pending === undefined) return undefined; // refused by the handshake checks (or the peer left)
       if (route.verify !== undefined) return await this.#verify(handshake, route.verify, pending, request, peer, socket);
       const job = pending.accept();

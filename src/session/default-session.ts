@@ -29,6 +29,7 @@ import {
   type ResolvedDefaultSessionOptions,
 } from './options.ts';
 import { Pinger } from './pinger.ts';
+import { encodeMessage, type PublishedMessage } from './published-message.ts';
 import { SENT, type RawWebSocketSession } from './raw-session.ts';
 
 /** A whole message: text as a string, binary as a Buffer. */
@@ -49,7 +50,33 @@ export interface SessionInfo<Data = unknown> {
   readonly remoteAddress?: string | undefined;
   readonly remotePort?: number | undefined;
   readonly data?: Data;
+  /** Where `subscribe` and `unsubscribe` go (a server's topics); without it the session has no topics. */
+  readonly topics?: TopicHub | undefined;
 }
+
+/** The topic registry a session joins and leaves topics of (a `WebSocketServer`'s). */
+export interface TopicHub {
+  /** `session` subscribed `topic` (it was not subscribed before). */
+  joined(session: DefaultWebSocketSession<unknown>, topic: string): void;
+  /** `session` left `topic` (it was subscribed), by `unsubscribe` or because it ended. */
+  left(session: DefaultWebSocketSession<unknown>, topic: string): void;
+}
+
+/** What became of a published message for one subscriber (see `deliverPublished`). */
+export const Delivery = {
+  /** Queued for the peer, in order with the session's own sends. */
+  Queued: 0,
+  /** Skipped: the subscriber had too many bytes queued (policy `'drop'`). */
+  Dropped: 1,
+  /** The subscriber had too many bytes queued and is being closed with 1013 (policy `'close'`). */
+  Closed: 2,
+  /** The session is closing or gone: nothing was queued. */
+  Gone: 3,
+} as const;
+export type Delivery = (typeof Delivery)[keyof typeof Delivery];
+
+/** What a subscriber whose queue is over its byte cap gets: the message is skipped, or the session is closed (1013). */
+export type SlowSubscriberPolicy = 'drop' | 'close';
 
 /** Options of one `send`. */
 export interface SendOptions {
@@ -83,6 +110,9 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   #chainBytes = 0;
   /** Set by `abandon()`: nobody will receive messages any more. */
   #abandoned = false;
+  readonly #hub: TopicHub | undefined;
+  /** The topics subscribed (made by the first `subscribe`). */
+  #topics: Set<string> | undefined;
 
   constructor(raw: RawWebSocketSession, options?: DefaultSessionOptions, info?: SessionInfo<Data>) {
     this.raw = raw;
@@ -91,6 +121,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     this.remoteAddress = info?.remoteAddress;
     this.remotePort = info?.remotePort;
     this.data = info?.data as Data;
+    this.#hub = info?.topics;
     this.#messages = new MessageQueue(this, this.options.messageQueue, { maxWeight: this.options.messageQueueBytes, weigh: messageLength });
     if (this.options.pingIntervalMs > 0) {
       this.#pinger = new Pinger(raw, this.options.pingIntervalMs, this.options.pingTimeoutMs);
@@ -145,20 +176,84 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     this.#chainBytes += payload.length;
     return quiet(
       this.#chain(this.#sendChain ?? RESOLVED, async () => {
-        let bytes = payload;
-        let rsv = 0;
+        let encoded: Frame;
         try {
-          for (const extension of extensions) {
-            const encoded = await extension.encode(opcode, bytes);
-            bytes = encoded.payload;
-            rsv |= encoded.rsv;
-          }
+          encoded = await encodeMessage(extensions, opcode, payload);
         } finally {
           this.#chainBytes -= payload.length;
         }
-        await this.raw.send({ opcode, fin: true, rsv1: (rsv & 0b100) !== 0, rsv2: (rsv & 0b010) !== 0, rsv3: (rsv & 0b001) !== 0, payload: bytes });
+        await this.raw.send(encoded);
       }),
     );
+  }
+
+  /** The topics this session is subscribed to. */
+  get topics(): ReadonlySet<string> {
+    return this.#topics ?? NO_TOPICS;
+  }
+
+  /**
+   * Subscribes to `topic`: from now on every message published to it (say,
+   * `server.publish(topic, data)`) is sent to this session, in publish order
+   * and in order with the session's own sends. A no-op when already
+   * subscribed or once closing. The session leaves its topics when it ends.
+   *
+   * @throws TypeError when the session has no topics (it was not accepted by
+   *   a `WebSocketServer`, e.g. a client session).
+   */
+  subscribe(topic: string): void {
+    const hub = this.#requireHub();
+    if (this.raw.isClosing || this.raw.job.isCompleted) return;
+    let topics = this.#topics;
+    if (topics === undefined) {
+      topics = this.#topics = new Set();
+      this.raw.job.invokeOnCompletion(() => this.#leaveAll());
+    }
+    if (topics.has(topic)) return;
+    topics.add(topic);
+    hub.joined(this.#self, topic);
+  }
+
+  /** Unsubscribes from `topic` (a no-op when not subscribed): nothing published to it after this call is sent. */
+  unsubscribe(topic: string): void {
+    const hub = this.#requireHub();
+    if (this.#topics?.delete(topic)) hub.left(this.#self, topic);
+  }
+
+  /**
+   * @internal Queues a published message for the peer, never waiting: in
+   * order with the session's own sends; one frame shared with the other
+   * subscribers when no extension (or only ones without per-connection
+   * state) is in force. Past `maxQueuedBytes` already queued (see
+   * `bufferedAmount`; a message is always let through into an empty queue),
+   * the message is skipped (`'drop'`) or the session is closed with 1013
+   * (`'close'`).
+   */
+  deliverPublished(message: PublishedMessage, maxQueuedBytes: number, whenFull: SlowSubscriberPolicy): Delivery {
+    const raw = this.raw;
+    if (raw.isClosing || raw.outgoing.isClosedForSend) return Delivery.Gone;
+    const size = message.payload.length;
+    const queued = this.bufferedAmount;
+    if (queued > 0 && queued + size > maxQueuedBytes) {
+      if (whenFull === 'drop') return Delivery.Dropped;
+      void this.close(CloseCode.TryAgainLater, 'too slow: too many bytes queued');
+      return Delivery.Closed;
+    }
+    const extensions = raw.extensions;
+    if (extensions.length === 0) return raw.enqueue(message.plain) ? Delivery.Queued : Delivery.Gone;
+    const shared = message.encodedFor(extensions);
+    this.#chainBytes += size;
+    void this.#chain(this.#sendChain ?? RESOLVED, async () => {
+      let encoded: Frame;
+      try {
+        // A shared encoding that failed (the session encoding it ended meanwhile) is done here instead.
+        encoded = await (shared ?? Promise.reject()).catch(() => encodeMessage(extensions, message.opcode, message.payload));
+      } finally {
+        this.#chainBytes -= size;
+      }
+      raw.enqueue(encoded);
+    });
+    return Delivery.Queued;
   }
 
   /**
@@ -282,6 +377,27 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     this.#messages.cancel(new SessionClosedError('the session was abandoned: no more messages are received'));
   }
 
+  /** This session as the hub sees it (whatever its `Data`). */
+  get #self(): DefaultWebSocketSession<unknown> {
+    return this as unknown as DefaultWebSocketSession<unknown>;
+  }
+
+  #requireHub(): TopicHub {
+    const hub = this.#hub;
+    if (hub === undefined) {
+      throw new TypeError('this session has no topics: only sessions a WebSocketServer accepted can subscribe');
+    }
+    return hub;
+  }
+
+  /** The session ended: it leaves every topic. */
+  #leaveAll(): void {
+    const topics = this.#topics;
+    if (topics === undefined) return;
+    for (const topic of topics) (this.#hub as TopicHub).left(this.#self, topic);
+    topics.clear();
+  }
+
   /**
    * @internal The handler saw the end of the messages: if it was a protocol
    * error, the close frame goes out now, after anything the handler sent in
@@ -381,6 +497,7 @@ class MessageQueue extends Channel<Message> {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+const NO_TOPICS: ReadonlySet<string> = new Set();
 const DONE: Promise<IteratorResult<Message, undefined>> = Promise.resolve(Object.freeze({ value: undefined, done: true }));
 
 /** A queued message's weight: its bytes, or its length for text. */

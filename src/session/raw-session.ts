@@ -270,6 +270,19 @@ export class RawWebSocketSession {
   }
 
   /**
+   * @internal Queues a data frame at once, never waiting (a topic's
+   * delivery: the caller bounds what it queues with its own byte cap), in
+   * order with the frames sent before it. Returns false, queuing nothing,
+   * once the session is closing or gone.
+   */
+  enqueue(f: Frame): boolean {
+    if (this.isClosing || this.outgoing.isClosedForSend) return false;
+    this.outgoing.enqueue(f);
+    this.#acceptedBytes += f.payload.length;
+    return true;
+  }
+
+  /**
    * Queues a close frame (unless one was already, or the connection is gone)
    * and starts the close handshake: the connection is dropped if the peer's
    * close frame does not arrive within `closeTimeoutMs` of queuing ours.

@@ -13,7 +13,7 @@ import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel
 import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
 import type { Job } from '../channels/job.ts';
 import { socketChannels, type SocketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
-import { DefaultWebSocketSession, type SessionInfo } from '../session/default-session.ts';
+import { DefaultWebSocketSession, type SessionInfo, type TopicHub } from '../session/default-session.ts';
 import { DEFAULT_SESSION_DEFAULTS, RAW_SESSION_DEFAULTS, resolveOptions, type DefaultSessionOptions } from '../session/options.ts';
 import type { SessionHandler } from '../session/run-session.ts';
 import { HandshakeError } from './errors.ts';
@@ -159,6 +159,7 @@ export function prepareUpgrade<Data>(
   handler: WebSocketHandler<Data>,
   options: ServeOptions,
   peer: Peer,
+  topics?: TopicHub,
 ): PendingUpgrade<Data> | undefined {
   // The peer already went away (say, while an 'upgrade' listener awaited its own checks): nothing to answer.
   if (output.isClosedForWrite) {
@@ -171,6 +172,7 @@ export function prepareUpgrade<Data>(
     request: { method: request.method, url: request.url, headers: request.headers },
     remoteAddress: peer.remoteAddress,
     remotePort: peer.remotePort,
+    topics,
   };
   let info: SessionInfo<Data> | undefined;
   checkServeOptions(options);

@@ -76,7 +76,7 @@ test('the tarball holds the built package and its docs, nothing else', () => {
   for (const path of paths.filter((p) => p.startsWith('dist/'))) {
     assert.ok(/\.(js|d\.ts|d\.ts\.map)$/.test(path), `unexpected file ${path}`);
   }
-  for (const entry of ['dist/index.js', 'dist/index.d.ts', 'dist/frames/index.js', 'dist/channels/index.d.ts']) {
+  for (const entry of ['dist/index.js', 'dist/index.d.ts', 'dist/frames/index.js', 'dist/channels/index.d.ts', 'dist/brokers/redis.js']) {
     assert.ok(paths.includes(entry), `missing ${entry}`);
   }
   assert.not.ok(paths.some((p) => /(^|\/)(tests?|bench|fuzz|scripts|examples)\//.test(p)), 'no tests, benchmarks, fuzz or tools');
@@ -98,9 +98,9 @@ parser.push(Buffer.from([0x81, 0x02, 0x68, 0x69]));
 const frame = parser.next();
 const channel = new ByteChannel(16);
 await channel.writeFully(Buffer.from('ab'));
-console.log(JSON.stringify({ reply, opcode: frame.opcode, text: frame.payload.toString(), available: channel.availableForRead, code: CloseCode.Normal }));
+console.log(JSON.stringify({ reply, opcode: frame.opcode, text: frame.payload.toString(), available: channel.availableForRead, code: CloseCode.Normal, broker: typeof redisBroker }));
 `;
-const EXPECTED = { reply: 'hello', opcode: 1, text: 'hi', available: 2, code: 1000 };
+const EXPECTED = { reply: 'hello', opcode: 1, text: 'hi', available: 2, code: 1000, broker: 'function' };
 
 test('plain node imports it by name (ES modules) and echoes over 127.0.0.1', () => {
   writeFileSync(
@@ -108,6 +108,7 @@ test('plain node imports it by name (ES modules) and echoes over 127.0.0.1', () 
     `import { connect, createWebSocketServer, CloseCode } from 'ktor-ws-ts';
 import { FrameParser } from 'ktor-ws-ts/frames';
 import { ByteChannel } from 'ktor-ws-ts/channels';
+import { redisBroker } from 'ktor-ws-ts/redis';
 ${ECHO}`,
   );
   assert.equal(JSON.parse(runNode('esm.mjs')), EXPECTED);
@@ -119,6 +120,7 @@ test('require() from CommonJS loads it', () => {
     `const { connect, createWebSocketServer, CloseCode } = require('ktor-ws-ts');
 const { FrameParser } = require('ktor-ws-ts/frames');
 const { ByteChannel } = require('ktor-ws-ts/channels');
+const { redisBroker } = require('ktor-ws-ts/redis');
 (async () => {${ECHO}})().catch((error) => { console.error(error); process.exit(1); });`,
   );
   assert.equal(JSON.parse(runNode('cjs.cjs')), EXPECTED);
@@ -128,6 +130,7 @@ const { ByteChannel } = require('ktor-ws-ts/channels');
 const USAGE = `import { connect, createWebSocketServer, permessageDeflate, CloseCode, type DefaultWebSocketSession, type Message } from 'ktor-ws-ts';
 import { FrameParser, type Frame } from 'ktor-ws-ts/frames';
 import { ByteChannel, type ByteReadChannel } from 'ktor-ws-ts/channels';
+import { redisBroker, type Broker } from 'ktor-ws-ts/redis';
 
 export async function echo(session: DefaultWebSocketSession): Promise<void> {
   for await (const message of session) {
@@ -146,6 +149,7 @@ export function first(bytes: Buffer): Frame | undefined {
   return parser.next();
 }
 export const input: ByteReadChannel = new ByteChannel(1024);
+export const makeBroker: (client: Parameters<typeof redisBroker>[0]['client']) => Broker = (client) => redisBroker({ client });
 `;
 
 function typeCheck(name: string, compilerOptions: Record<string, unknown>): void {
@@ -180,6 +184,7 @@ test('esbuild bundles it with packages external, and the bundle runs', async () 
     `import { connect, createWebSocketServer, CloseCode } from 'ktor-ws-ts';
 import { FrameParser } from 'ktor-ws-ts/frames';
 import { ByteChannel } from 'ktor-ws-ts/channels';
+import { redisBroker } from 'ktor-ws-ts/redis';
 ${ECHO}`,
   );
   await esbuild.build({
