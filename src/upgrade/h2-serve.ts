@@ -27,7 +27,7 @@ import {
   type Settings,
 } from 'node:http2';
 import type { Job } from '../channels/job.ts';
-import type { SessionInfo } from '../session/default-session.ts';
+import type { SessionInfo, TopicHub } from '../session/default-session.ts';
 import { runSession } from '../session/run-session.ts';
 import { HandshakeError } from './errors.ts';
 import { http2StreamChannels } from './h2-stream.ts';
@@ -134,11 +134,12 @@ export interface PendingHttp2Upgrade<Data> {
 }
 
 /**
- * Validates an extended CONNECT stream. A bad request (HandshakeError) is
- * answered on its stream (see `refuseHttp2Stream`) and `undefined`
- * returned; `undefined` too when the stream was already closed. Other
- * errors (an invalid option, a callback that threw) propagate with the
- * stream untouched. From here on the stream has an `'error'` listener.
+ * Validates an extended CONNECT stream (`topics`: where the session's
+ * `subscribe` goes, as for `prepareUpgrade`). A bad request
+ * (HandshakeError) is answered on its stream (see `refuseHttp2Stream`) and
+ * `undefined` returned; `undefined` too when the stream was already closed.
+ * Other errors (an invalid option, a callback that threw) propagate with
+ * the stream untouched. From here on the stream has an `'error'` listener.
  *
  * @throws TypeError when the stream was already answered.
  */
@@ -147,6 +148,7 @@ export function prepareHttp2Upgrade<Data>(
   headers: Http2RequestHeaders,
   handler: WebSocketHandler<Data>,
   options: Http2ServeOptions,
+  topics?: TopicHub,
 ): PendingHttp2Upgrade<Data> | undefined {
   if (stream.headersSent) throw new TypeError('the stream was already answered; call handleHttp2Stream before responding to it');
   stream.on('error', ignore); // a reset must never be an uncaught 'error', whatever happens below
@@ -170,7 +172,7 @@ export function prepareHttp2Upgrade<Data>(
   const response = http2ResponseHeaders(offer, offer.protocol, negotiated.header);
   // Built now, so that no closure below captures node's header block more than the session does.
   const socket = stream.session?.socket;
-  const known = { request: call, remoteAddress: socket?.remoteAddress, remotePort: socket?.remotePort };
+  const known = { request: call, remoteAddress: socket?.remoteAddress, remotePort: socket?.remotePort, topics };
   let info: SessionInfo<Data> | undefined;
   let accepted = false;
   return {
