@@ -16,7 +16,7 @@ import { fragmentMessage } from '../src/frames/fragment.ts';
 import { Opcode, type Frame } from '../src/frames/frame.ts';
 import { FrameParser, Rsv } from '../src/frames/parser.ts';
 import { serializeFrame } from '../src/frames/serializer.ts';
-import { splitAt } from '../tests/frames/support.ts';
+import { splitAt } from '../tests/support/frames.ts';
 import {
   permessageDeflate,
   type PerMessageDeflate,

@@ -8,8 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameSerializer, Opcode, Rsv, frame } from '../src/frames/index.ts';
 import { GATHER_EXACT_MAX } from '../src/frames/parser.ts';
-import { comparable, cutsArb, frameSequenceArb, fuzzRuns, parameters, withProgress } from '../tests/frames/property.ts';
-import { drain, splitAt } from '../tests/frames/support.ts';
+import { comparable, cutsArb, frameSequenceArb, fuzzRuns, parameters, withProgress } from '../tests/support/fuzz.ts';
+import { drain, splitAt } from '../tests/support/frames.ts';
 
 const runs = fuzzRuns();
 

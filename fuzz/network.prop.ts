@@ -22,7 +22,7 @@ import { Opcode, type Frame } from '../src/frames/frame.ts';
 import { FrameParser } from '../src/frames/parser.ts';
 import { HANDSHAKE_KEY, RawClient } from '../tests/support/raw-client.ts';
 import { startServer, type TestServer } from '../tests/support/server.ts';
-import { maskedFrame, WireClient } from '../tests/hardening/support.ts';
+import { maskedFrame, WireClient } from '../tests/support/wire-client.ts';
 
 const runs = Number(process.env['FUZZ_RUNS'] ?? 100_000);
 const SERVER_PROTOCOLS = ['chat', 'superchat'];

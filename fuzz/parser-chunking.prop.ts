@@ -6,8 +6,8 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ProtocolError, Rsv } from '../src/frames/index.ts';
-import { comparable, cutsArb, fuzzRuns, hostileBytesArb, parameters, withProgress } from '../tests/frames/property.ts';
-import { bytewise, drain, splitAt, type Drained } from '../tests/frames/support.ts';
+import { comparable, cutsArb, fuzzRuns, hostileBytesArb, parameters, withProgress } from '../tests/support/fuzz.ts';
+import { bytewise, drain, splitAt, type Drained } from '../tests/support/frames.ts';
 
 const runs = fuzzRuns();
 

@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameParser, ProtocolError } from '../src/frames/index.ts';
-import { cutsArb, fuzzRuns, hostileBytesArb, parameters, withProgress } from '../tests/frames/property.ts';
-import { splitAt } from '../tests/frames/support.ts';
+import { cutsArb, fuzzRuns, hostileBytesArb, parameters, withProgress } from '../tests/support/fuzz.ts';
+import { splitAt } from '../tests/support/frames.ts';
 
 const runs = fuzzRuns();
 const MAX_HEADER = 14;

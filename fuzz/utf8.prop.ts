@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Utf8Validator, isValidUtf8 } from '../src/frames/index.ts';
-import { cutsArb, fuzzRuns, parameters, withProgress } from '../tests/frames/property.ts';
+import { cutsArb, fuzzRuns, parameters, withProgress } from '../tests/support/fuzz.ts';
 
 const runs = fuzzRuns();
 

@@ -13,7 +13,7 @@
  * the file-descriptor limit raised to the hard limit; the driver re-executes
  * itself the same way when its own limit is too low for the idle phase.
  * Prints a human-readable report and, last, one JSON line (`SOAK {...}`) that
- * tests/hardening/soak-small.test.ts reads. Exits non-zero when a message was
+ * tests/e2e/hardening/soak-small.test.ts reads. Exits non-zero when a message was
  * lost, reordered or duplicated, or a connection failed.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';

@@ -15,7 +15,7 @@ import { ServerClosedError } from '../../src/server/errors.ts';
 import { WebSocketServer } from '../../src/server/websocket-server.ts';
 import { ConnectionRefusedError } from '../../src/upgrade/client-errors.ts';
 import { connect } from '../../src/upgrade/connect.ts';
-import { activeResources, resourceDiff, waitFor } from '../hardening/support.ts';
+import { activeResources, resourceDiff, waitFor } from '../support/resources.ts';
 import { rawExchange } from '../support/interop.ts';
 import { handshakeRequest, RawClient } from '../support/raw-client.ts';
 

@@ -17,7 +17,7 @@ import { WebSocketServer } from '../../src/server/websocket-server.ts';
 import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
 import { UnexpectedStatusError } from '../../src/upgrade/client-errors.ts';
 import { connect } from '../../src/upgrade/connect.ts';
-import { waitFor } from '../hardening/support.ts';
+import { waitFor } from '../support/resources.ts';
 import { rawExchange } from '../support/interop.ts';
 import { handshakeRequest, RawClient } from '../support/raw-client.ts';
 

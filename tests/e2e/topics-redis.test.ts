@@ -12,8 +12,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
 import { connect } from '../../src/upgrade/connect.ts';
-import { sleep, waitFor } from '../hardening/support.ts';
-import { freePort, RedisServer } from '../support/redis-server.ts';
+import { freePort } from '../support/interop.ts';
+import { RedisServer } from '../support/redis-server.ts';
+import { sleep, waitFor } from '../support/resources.ts';
 
 const redis = await RedisServer.start();
 const children: ChildProcess[] = [];

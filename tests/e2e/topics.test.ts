@@ -20,7 +20,7 @@ import type { WebSocketServerOptions } from '../../src/server/options.ts';
 import { WebSocketServer } from '../../src/server/websocket-server.ts';
 import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
 import { connect } from '../../src/upgrade/connect.ts';
-import { sleep, waitFor } from '../hardening/support.ts';
+import { sleep, waitFor } from '../support/resources.ts';
 import { handshakeRequest } from '../support/raw-client.ts';
 
 type Session = DefaultWebSocketSession<undefined>;

@@ -1,22 +1,34 @@
 /**
  * The Redis broker against a real redis-server (tests/support/redis-server.ts),
- * with every broker in a Node process of its own (tests/peers/redis-node.ts):
- * delivery across processes exactly once and in order, origin exclusion,
- * subscriptions on Redis only while wanted, the envelope on the wire, gap
- * and malformed-message reporting, and close(). Outages are in
- * redis-outage.test.ts.
+ * with every broker in a Node process of its own (tests/support/redis-node.ts).
+ * Redis is a server only: our broker is always its client.
+ *
+ * With one redis-server for the suite: delivery across processes exactly
+ * once and in order, origin exclusion, subscriptions on Redis only while
+ * wanted, the envelope on the wire, gap and malformed-message reporting, and
+ * close().
+ *
+ * When Redis goes away, with a fresh redis-server per test that the test
+ * kills, restarts on the same port or pauses (SIGSTOP): publishes fail with a
+ * typed error instead of hanging or being queued, subscriptions come back by
+ * themselves (node-redis's own resubscription plus the broker's resending of
+ * what the lost connection failed), and delivery works again without user
+ * code.
  */
 import { createClient } from 'redis';
-import { test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BrokerStateError, BrokerUnavailableError, redisBroker, type RedisBrokerOptions } from '../../src/brokers/redis.ts';
 import { RedisServer } from '../support/redis-server.ts';
-import { eventually, RedisNode } from './redis-node.ts';
+import { eventually, RedisNode } from '../support/redis-node.ts';
 
 const PREFIX = 'ws:topic:';
 let redis: RedisServer;
 let raw: ReturnType<typeof createClient>;
 const nodes: RedisNode[] = [];
+
+const broker = suite('the broker against one redis-server');
+const outage = suite('outages: a fresh redis-server per test, killed, restarted or paused');
 
 async function node(options: Record<string, unknown> = {}): Promise<RedisNode> {
   const started = await RedisNode.start(redis.url, options);
@@ -44,24 +56,24 @@ function envelope(origin: Buffer, sequence: number, payload: Buffer | string, fl
   return Buffer.concat([header, Buffer.from(payload)]);
 }
 
-test.before(async () => {
+broker.before(async () => {
   redis = await RedisServer.start();
   raw = createClient({ url: redis.url });
   raw.on('error', () => {});
   await raw.connect();
 });
 
-test.after.each(async () => {
+broker.after.each(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.exit()));
   await eventually(async () => (await channels()).length === 0, 'no channel left subscribed');
 });
 
-test.after(async () => {
+broker.after(async () => {
   raw.destroy();
   await redis.stop();
 });
 
-test('a message published on one node reaches every subscribed node exactly once, in order', async () => {
+broker('a message published on one node reaches every subscribed node exactly once, in order', async () => {
   const [a, b, c, d] = await Promise.all([node(), node(), node(), node()]);
   await b.ok('subscribe', { topic: 'room' });
   await c.ok('subscribe', { topic: 'room' });
@@ -93,7 +105,7 @@ test('a message published on one node reaches every subscribed node exactly once
   assert.is((await a.stats()).published, texts.length + 3);
 });
 
-test('the origin node never gets its own messages back; it gets the others', async () => {
+broker('the origin node never gets its own messages back; it gets the others', async () => {
   const [a, b] = await Promise.all([node(), node()]);
   await a.ok('subscribe', { topic: 'chat' });
   await b.ok('subscribe', { topic: 'chat' });
@@ -109,7 +121,7 @@ test('the origin node never gets its own messages back; it gets the others', asy
   assert.is((await b.stats()).ownDropped, 1);
 });
 
-test('a node is subscribed on Redis only while it wants the topic; repeated calls are harmless', async () => {
+broker('a node is subscribed on Redis only while it wants the topic; repeated calls are harmless', async () => {
   const [a, b, c] = await Promise.all([node(), node(), node()]);
   assert.equal(await numsub('t'), [0]);
   await a.ok('subscribe', { topic: 't' });
@@ -135,7 +147,7 @@ test('a node is subscribed on Redis only while it wants the topic; repeated call
   assert.ok((await c.publish('t', 'nobody listens')).ok, 'publishing to a topic nobody follows is fine');
 });
 
-test('subscribe and unsubscribe calls made back to back take effect in order', async () => {
+broker('subscribe and unsubscribe calls made back to back take effect in order', async () => {
   const [a, b] = await Promise.all([node(), node()]);
   const flips = await a.ok('calls', {
     calls: [
@@ -163,7 +175,7 @@ test('subscribe and unsubscribe calls made back to back take effect in order', a
   assert.equal(await numsub('x', 'y'), [0, 0]);
 });
 
-test('on the wire: version, flags, origin, a sequence per origin and topic, then the payload', async () => {
+broker('on the wire: version, flags, origin, a sequence per origin and topic, then the payload', async () => {
   const a = await node();
   const seen: Buffer[] = [];
   const listener = (message: Buffer): void => {
@@ -188,7 +200,7 @@ test('on the wire: version, flags, origin, a sequence per origin and topic, then
   }
 });
 
-test('a skipped sequence number is reported as a gap; the messages are still delivered', async () => {
+broker('a skipped sequence number is reported as a gap; the messages are still delivered', async () => {
   const b = await node();
   await b.ok('subscribe', { topic: 'g' });
   const origin = Buffer.from('0102030405060708', 'hex');
@@ -218,7 +230,7 @@ test('a skipped sequence number is reported as a gap; the messages are still del
   assert.is(b.gaps.length, 3, "an origin's first message starts its count: no gap");
 });
 
-test('malformed messages on a topic channel are reported and dropped; the node keeps working', async () => {
+broker('malformed messages on a topic channel are reported and dropped; the node keeps working', async () => {
   const [a, b] = await Promise.all([node(), node()]);
   await b.ok('subscribe', { topic: 'm' });
   const origin = Buffer.from('aaaaaaaaaaaaaaaa', 'hex');
@@ -242,7 +254,7 @@ test('malformed messages on a topic channel are reported and dropped; the node k
   assert.equal(b.gaps, []);
 });
 
-test('close() unsubscribes, closes only the connection it created, and later calls reject', async () => {
+broker('close() unsubscribes, closes only the connection it created, and later calls reject', async () => {
   const a = await node();
   await a.ok('subscribe', { topic: 'c1' });
   await a.ok('subscribe', { topic: 'c2' });
@@ -258,7 +270,7 @@ test('close() unsubscribes, closes only the connection it created, and later cal
   await a.ok('close'); // twice is fine
 });
 
-test("close() with the user's own subscriber client leaves it open", async () => {
+broker("close() with the user's own subscriber client leaves it open", async () => {
   const a = await node({ ownSubscriber: true });
   await a.ok('subscribe', { topic: 'own' });
   assert.equal(await numsub('own'), [1]);
@@ -268,14 +280,14 @@ test("close() with the user's own subscriber client leaves it open", async () =>
   assert.equal(await numsub('own'), [0]);
 });
 
-test('a publish-only node opens no subscriber connection', async () => {
+broker('a publish-only node opens no subscriber connection', async () => {
   const clientsBefore = await clientCount();
   const a = await node();
   assert.ok((await a.publish('p', 'x')).ok);
   assert.is(await clientCount(), clientsBefore + 1);
 });
 
-test('sequence counts are bounded: a forgotten topic counts from 1 again, a forgotten origin starts without a gap check', async () => {
+broker('sequence counts are bounded: a forgotten topic counts from 1 again, a forgotten origin starts without a gap check', async () => {
   const a = await node({ maxPublishTopics: 4 }); // generations of 2 topics
   const b = await node({ maxOriginsPerTopic: 2 }); // generations of 1 origin
   const seen: { channel: string; sequence: number }[] = [];
@@ -311,7 +323,7 @@ test('sequence counts are bounded: a forgotten topic counts from 1 again, a forg
   assert.equal(b.gaps, [{ origin: '1111111111111111', topic: 'o', expected: 6, received: 7 }]);
 });
 
-test('invalid options and misuse throw typed errors', async () => {
+broker('invalid options and misuse throw typed errors', async () => {
   const client = createClient({ url: redis.url });
   for (const bad of [{ commandTimeoutMs: 0 }, { commandTimeoutMs: 2 ** 31 }, { maxPublishTopics: 1.5 }, { maxOriginsPerTopic: -1 }]) {
     assert.throws(() => redisBroker({ client, ...bad }), (error: unknown) => error instanceof RangeError, JSON.stringify(bad));
@@ -334,4 +346,123 @@ async function clientCount(): Promise<number> {
   return list.trim().split('\n').length;
 }
 
-test.run();
+// ---------------------------------------------------------------------------
+// Outages.
+
+/** Short, so that the tests wait little for a timeout. */
+const OUTAGE_OPTIONS = { commandTimeoutMs: 1_000 };
+
+async function numsubIs(topics: string[], expected: number[]): Promise<void> {
+  await eventually(async () => JSON.stringify(await numsub(...topics)) === JSON.stringify(expected), `NUMSUB ${topics} = ${expected}`);
+}
+
+/** Waits until the node's own client has noticed that Redis is gone. */
+async function clientDown(n: RedisNode): Promise<void> {
+  await eventually(async () => (await n.ok('clientReady')).ready === false, 'the client to notice the outage');
+}
+
+const connectionEvents = (n: RedisNode): string[] => n.errors.flatMap((e) => (e.connection === undefined ? [] : [e.connection]));
+
+outage.before.each(async () => {
+  redis = await RedisServer.start();
+  raw = createClient({ url: redis.url, socket: { reconnectStrategy: () => 50 } });
+  raw.on('error', () => {});
+  await raw.connect();
+});
+
+outage.after.each(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.exit()));
+  raw.destroy();
+  await redis.stop();
+});
+
+outage('after Redis restarts, topics work again without user code; publishes while it is down reject at once', async () => {
+  const [a, b] = await Promise.all([node(OUTAGE_OPTIONS), node(OUTAGE_OPTIONS)]);
+  await b.ok('subscribe', { topic: 'r' });
+  await b.ok('subscribe', { topic: 'r2' });
+  await a.ok('subscribe', { topic: 'r' });
+  assert.ok((await a.publish('r', 'before')).ok);
+  await b.waitFor(() => b.messages.length === 1, 'the first message');
+
+  await redis.stop({ signal: 'SIGKILL', keepDir: true });
+  await clientDown(a);
+  const down = await a.publish('r', 'while down');
+  assert.is(down.ok, false);
+  assert.is(down.error?.name, 'BrokerUnavailableError', 'rejected at once: not queued, not timed out');
+  // Commands the subscriber connection cannot send now: the caller hears of it, the broker keeps the intent.
+  assert.is((await b.request('subscribe', { topic: 'r3' })).error?.name, 'BrokerTimeoutError');
+  assert.is((await b.request('unsubscribe', { topic: 'r2' })).error?.name, 'BrokerTimeoutError');
+
+  await redis.restart();
+  await b.waitFor(() => connectionEvents(b).includes('restored'), "b's subscriber connection to come back");
+  await numsubIs(['r', 'r2', 'r3'], [2, 0, 1]);
+  await eventually(async () => (await a.ok('clientReady')).ready === true, "a's client to come back");
+  assert.ok((await a.publish('r', 'after')).ok);
+  assert.ok((await a.publish('r3', 'new topic')).ok);
+  await b.waitFor(() => b.messages.length === 3, 'the messages after the restart');
+  assert.equal(b.texts('r'), ['before', 'after']);
+  assert.equal(b.texts('r3'), ['new topic']);
+  assert.equal(b.gaps, [], 'a publish that was rejected used no sequence number');
+  assert.equal(connectionEvents(b), ['lost', 'restored'], 'one report per outage, not one per reconnect attempt');
+  assert.is(a.messages.length, 0);
+});
+
+outage('commands the lost connection failed in flight are sent again when it comes back', async () => {
+  const [a, b] = await Promise.all([node(OUTAGE_OPTIONS), node(OUTAGE_OPTIONS)]);
+  await b.ok('subscribe', { topic: 'keep' });
+  await b.ok('subscribe', { topic: 'leave' });
+  redis.pause(); // the commands below are written but get no answer
+  assert.is((await b.request('subscribe', { topic: 'inflight' })).error?.name, 'BrokerTimeoutError');
+  assert.is((await b.request('unsubscribe', { topic: 'leave' })).error?.name, 'BrokerTimeoutError');
+  await redis.stop({ signal: 'SIGKILL', keepDir: true }); // the connection dies with the commands unanswered
+  await redis.restart();
+  await b.waitFor(() => connectionEvents(b).includes('restored'), 'the connection to come back');
+  // node-redis resubscribes what Redis had confirmed ('keep', and 'leave', whose UNSUBSCRIBE failed);
+  // the broker sends SUBSCRIBE 'inflight' and UNSUBSCRIBE 'leave' again.
+  await numsubIs(['keep'], [1]);
+  await numsubIs(['keep', 'inflight', 'leave'], [1, 1, 0]);
+  await eventually(async () => (await a.ok('clientReady')).ready === true, "a's client to come back");
+  assert.ok((await a.publish('inflight', 'arrives')).ok);
+  assert.ok((await a.publish('leave', 'does not')).ok);
+  assert.ok((await a.publish('keep', 'marker')).ok);
+  await b.waitFor(() => b.texts('keep').includes('marker'), 'the marker');
+  assert.equal(b.texts('inflight'), ['arrives']);
+  assert.equal(b.texts('leave'), []);
+});
+
+outage('a publish to a Redis that stopped answering rejects after the command timeout instead of hanging', async () => {
+  const [a, b] = await Promise.all([node(OUTAGE_OPTIONS), node(OUTAGE_OPTIONS)]);
+  await b.ok('subscribe', { topic: 's' });
+  redis.pause();
+  try {
+    const stalled = await a.publish('s', 'stalled');
+    assert.is(stalled.ok, false);
+    assert.is(stalled.error?.name, 'BrokerTimeoutError');
+  } finally {
+    redis.resume();
+  }
+  assert.ok((await a.publish('s', 'after')).ok);
+  await b.waitFor(() => b.texts('s').includes('after'), 'the message after the pause');
+  assert.equal(b.gaps, []);
+  const stats = await a.stats();
+  assert.is(stats.publishFailures, 1);
+});
+
+outage('subscriber connections killed by Redis come back and resubscribe; the loss is reported', async () => {
+  const [a, b] = await Promise.all([node(OUTAGE_OPTIONS), node(OUTAGE_OPTIONS)]);
+  await a.ok('subscribe', { topic: 'k' });
+  await b.ok('subscribe', { topic: 'k' });
+  await raw.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+  for (const n of [a, b]) await n.waitFor(() => connectionEvents(n).includes('restored'), 'the subscriber connection to come back');
+  await numsubIs(['k'], [2]);
+  assert.ok((await a.publish('k', 'from a')).ok);
+  assert.ok((await b.publish('k', 'from b')).ok);
+  await a.waitFor(() => a.messages.length === 1, "b's message");
+  await b.waitFor(() => b.messages.length === 1, "a's message");
+  assert.equal(a.texts('k'), ['from b']);
+  assert.equal(b.texts('k'), ['from a']);
+  assert.equal(connectionEvents(a), ['lost', 'restored']);
+});
+
+broker.run();
+outage.run();

@@ -1,7 +1,8 @@
 /**
- * Small helpers for the interop tests (tests/interop): a `ws` client that
- * queues what it receives, payload builders, a free-port finder and a raw
- * TCP exchange that records how the server ended the connection.
+ * Small helpers for tests that talk to a server as other peers do (tests/peers,
+ * tests/e2e): a `ws` client that queues what it receives, payload builders, a
+ * free-port finder and a raw TCP exchange that records how the server ended
+ * the connection.
  */
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo } from 'node:net';
@@ -98,10 +99,13 @@ export class WsPeer {
     return message;
   }
 
-  /** Sends and resolves once `ws` handed the data to the socket. */
-  send(data: string | Buffer, options: { binary?: boolean; fin?: boolean } = {}): Promise<void> {
+  /**
+   * Sends and resolves once `ws` handed the data to the socket. Uncompressed
+   * unless `compress` is true (and permessage-deflate was negotiated).
+   */
+  send(data: string | Buffer, options: { binary?: boolean; fin?: boolean; compress?: boolean } = {}): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.socket.send(data, { ...options, compress: false }, (error) => (error ? reject(error) : resolve()));
+      this.socket.send(data, { compress: false, ...options }, (error) => (error ? reject(error) : resolve()));
     });
   }
 

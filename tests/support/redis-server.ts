@@ -14,9 +14,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './interop.ts';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 
@@ -24,18 +25,6 @@ const live = new Set<RedisServer>();
 process.on('exit', () => {
   for (const server of live) server.killNow();
 });
-
-/** A free TCP port on 127.0.0.1 (free when asked; the caller binds it right away). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** Resolves true when a `PING` on `port` is answered `+PONG`, false on any failure or after `timeoutMs`. */
 function ping(port: number, timeoutMs = 500): Promise<boolean> {

@@ -1,0 +1,245 @@
+/**
+ * Slow and stalled peers over loopback: a ping flood from a peer that never
+ * reads, a peer that never reads while the handler sends, a close handshake
+ * the peer never answers. Memory held for each stays under a bound computed
+ * from the options, and each such peer is eventually dropped (1006) by
+ * `writeTimeoutMs` or `closeTimeoutMs`; the session's job completes and the
+ * server holds no socket afterwards.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Opcode } from '../../../src/frames/frame.ts';
+import { FrameParser } from '../../../src/frames/parser.ts';
+import type { DefaultWebSocketSession } from '../../../src/session/default-session.ts';
+import { WriteTimeoutError } from '../../../src/session/errors.ts';
+import { DEFAULT_SESSION_DEFAULTS, RAW_SESSION_DEFAULTS } from '../../../src/session/options.ts';
+import { startServer } from '../../support/server.ts';
+import { connectionCount, liveMemory, sleep, waitFor } from '../../support/resources.ts';
+import { maskedFrame, WireClient } from '../../support/wire-client.ts';
+
+const KiB = 1024;
+/** What the writer hands to the output in one turn (raw-session.ts BATCH_BYTES). */
+const BATCH_BYTES = 256 * KiB;
+/** The documented default of `messageQueueBytes`. */
+const MESSAGE_QUEUE_BYTES = 1024 * KiB;
+/** Default byte-channel capacities (node-adapter.ts). */
+const CHANNEL_CAPACITY = 64 * KiB;
+
+/**
+ * Most bytes a connection can hold on the sending side while its peer reads
+ * nothing: the frames in the outgoing queue and the one `send` holds, the
+ * writer's batch, the output channel, and what node's socket accepted past
+ * its high-water mark (at most one batch plus the mark). The queue is
+ * bounded by its frame count and by its payload bytes, whichever is lower.
+ */
+function sendBound(frameSize: number): number {
+  const { outgoingQueue, outgoingQueueBytes } = RAW_SESSION_DEFAULTS;
+  const queued = Math.min(outgoingQueue * frameSize, Math.max(outgoingQueueBytes, frameSize));
+  return queued + 2 * frameSize + 2 * BATCH_BYTES + CHANNEL_CAPACITY + 64 * KiB;
+}
+
+
+/** Writes `bytes` again and again, respecting backpressure, until the connection closes or `stop()`. */
+function flood(client: WireClient, bytes: Buffer): { readonly sent: () => number; stop(): void } {
+  let sent = 0;
+  let stopped = false;
+  void (async () => {
+    while (!stopped && !client.closed && !client.socket.destroyed) {
+      if (client.socket.write(bytes)) {
+        sent++;
+        if (sent % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      sent++;
+      while (!stopped && !client.closed && client.socket.writableNeedDrain) await sleep(5);
+    }
+  })();
+  return {
+    sent: () => sent,
+    stop: () => {
+      stopped = true;
+    },
+  };
+}
+
+test('ping flood from a peer that never reads: pongs answered, memory bounded, dropped by writeTimeoutMs', async () => {
+  let session!: DefaultWebSocketSession;
+  let failure: unknown;
+  const writeTimeoutMs = 1500;
+  const server = await startServer(
+    async (s) => {
+      session = s;
+      try {
+        for await (const _ of s);
+      } catch (error) {
+        failure = error;
+      }
+    },
+    { session: { writeTimeoutMs } },
+  );
+  const client = await WireClient.upgraded(server.port);
+  const ping = maskedFrame(Opcode.Ping, Buffer.alloc(125, 0x70));
+  // While the peer reads, every ping gets its pong.
+  for (let i = 0; i < 10; i++) client.write(ping);
+  await client.untilAfterHead(10 * 127);
+  const parser = new FrameParser({ role: 'client' });
+  parser.push(client.afterHead);
+  for (let i = 0; i < 10; i++) assert.is(parser.next()?.opcode, Opcode.Pong);
+
+  // Now it stops reading and floods.
+  client.socket.pause();
+  const before = await liveMemory();
+  const pings = flood(client, ping);
+  await sleep(writeTimeoutMs / 2);
+  const during = await liveMemory();
+  const grown = during.heap + during.external - before.heap - before.external;
+  // Pong frames are 127 bytes; the input side holds its channel and queues of pings.
+  const bound = sendBound(127) + CHANNEL_CAPACITY + 2 * RAW_SESSION_DEFAULTS.incomingQueue * 200 + client.socket.readableLength;
+  console.log(`ping flood: ${grown} bytes held (bound ${bound})`);
+  assert.ok(grown < bound + 1024 * KiB, `${grown} bytes held during the flood (bound ${bound})`);
+  const job = server.jobs[0]!;
+  await job.join();
+  pings.stop();
+  assert.equal(await session.closeReason, { code: 1006, reason: '' });
+  assert.ok(failure !== undefined, 'the handler saw the connection fail');
+  await waitFor(async () => (await connectionCount(server.server)) === 0, 5000, 'the server to drop the socket');
+  client.socket.destroy();
+  await server.close();
+});
+
+for (const frameSize of [64 * KiB, 512 * KiB]) {
+  test(`a peer that never reads while the handler sends ${frameSize / KiB} KiB frames: send waits, memory bounded, dropped by writeTimeoutMs`, async () => {
+    const writeTimeoutMs = 1500;
+    let sent = 0;
+    let sendError: unknown;
+    let session!: DefaultWebSocketSession;
+    let start!: () => void;
+    const started = new Promise<void>((resolve) => (start = resolve));
+    const server = await startServer(
+      async (s) => {
+        session = s;
+        await started; // once the client has stopped reading
+        try {
+          for (let i = 0; i < 2000; i++) {
+            await s.send(Buffer.alloc(frameSize, i)); // a fresh buffer each: queued ones stay alive
+            sent++;
+          }
+        } catch (error) {
+          sendError = error;
+        }
+      },
+      { session: { writeTimeoutMs } },
+    );
+    const before = await liveMemory();
+    const client = await WireClient.upgraded(server.port);
+    client.socket.pause();
+    start();
+    // Wait until send stops making progress (kernel buffers full, then ours).
+    let last = -1;
+    while (sent !== last) {
+      last = sent;
+      await sleep(100);
+    }
+    const stalledAt = sent;
+    const during = await liveMemory();
+    const grown = during.heap + during.external - before.heap - before.external;
+    // Plus what the paused client itself buffered (it lives in this process too).
+    const bound = sendBound(frameSize) + client.socket.readableLength;
+    console.log(`stalled peer: ${grown} bytes held by the server (bound ${bound}), ${sent} sends went through`);
+    assert.ok(sent < 2000, 'every send went through to a peer that reads nothing');
+    assert.ok(grown < bound + 1024 * KiB, `${grown} bytes held for a stalled peer (bound ${bound})`);
+    await sleep(200);
+    assert.is(sent, stalledAt, 'send kept going while nothing was read');
+    const job = server.jobs[0]!;
+    await job.join();
+    assert.instance(sendError, Error);
+    assert.equal(await session.closeReason, { code: 1006, reason: '' });
+    assert.instance(session.raw.failure, WriteTimeoutError);
+    // Dropped at once, not after the 5 s the adapter lets output linger on a normal end.
+    await waitFor(async () => (await connectionCount(server.server)) === 0, 1000, 'the server to drop the socket');
+    client.socket.destroy();
+    await server.close();
+  });
+}
+
+test('large messages faster than the handler takes them: reading pauses at messageQueueBytes, memory bounded, every message intact', async () => {
+  const messageSize = 512 * KiB;
+  let start!: () => void;
+  const started = new Promise<void>((resolve) => (start = resolve));
+  let received = 0;
+  let corrupt = 0;
+  const server = await startServer(async (s) => {
+    await started; // the handler takes nothing until the test says so
+    for await (const message of s) {
+      received++;
+      const bytes = message as Buffer;
+      if (bytes.length !== messageSize || bytes[0] !== 0x5a || bytes[messageSize - 1] !== 0x5a) corrupt++;
+    }
+  });
+  const before = await liveMemory();
+  const client = await WireClient.upgraded(server.port);
+  const messages = flood(client, maskedFrame(Opcode.Binary, Buffer.alloc(messageSize, 0x5a)));
+  // Wait until the peer cannot send more (our reading paused, then the kernel buffers filled).
+  let last = -1;
+  while (messages.sent() !== last) {
+    last = messages.sent();
+    await sleep(200);
+  }
+  const during = await liveMemory();
+  const grown = during.heap + during.external - before.heap - before.external;
+  // Queued messages (the budget, or one message heavier than it, plus the one waiting for room),
+  // the message being gathered, the input channel, and what the client's socket holds.
+  assert.is(DEFAULT_SESSION_DEFAULTS.messageQueueBytes, MESSAGE_QUEUE_BYTES);
+  const bound = MESSAGE_QUEUE_BYTES + 2 * messageSize + messageSize + CHANNEL_CAPACITY + client.socket.writableLength;
+  console.log(`large messages, handler not reading: ${grown} bytes held (bound ${bound}), ${messages.sent()} messages sent`);
+  // 16 queued messages (the count limit alone) would be 8 MiB.
+  assert.ok(grown < bound + 512 * KiB, `${grown} bytes held while the handler does not read (bound ${bound})`);
+  messages.stop();
+  start();
+  await waitFor(() => received === messages.sent(), 10_000, 'the handler to take every message sent');
+  assert.is(corrupt, 0);
+  client.socket.destroy();
+  await server.close();
+});
+
+test('a close handshake the peer never answers: dropped after closeTimeoutMs, job completed', async () => {
+  let session!: DefaultWebSocketSession;
+  const server = await startServer(
+    async (s) => {
+      session = s;
+      await s.close(1000, 'bye');
+    },
+    { session: { closeTimeoutMs: 300 } },
+  );
+  const client = await WireClient.upgraded(server.port);
+  const close = await client.untilAfterHead(7);
+  assert.is(close[0], 0x88);
+  const job = server.jobs[0]!;
+  await job.join();
+  assert.equal(await session.closeReason, { code: 1006, reason: '' });
+  await client.untilClosed(3000);
+  await waitFor(async () => (await connectionCount(server.server)) === 0, 5000, 'the server to drop the socket');
+  await server.close();
+});
+
+test('a close handshake to a peer that reads nothing (close frame stuck behind a full queue): dropped after closeTimeoutMs', async () => {
+  let session!: DefaultWebSocketSession;
+  const server = await startServer(
+    async (s) => {
+      session = s;
+      for (let i = 0; i < 200; i++) void s.send(Buffer.alloc(64 * KiB)).catch(() => {});
+      await s.close(1000);
+    },
+    { session: { closeTimeoutMs: 300, writeTimeoutMs: 0 } },
+  );
+  const client = await WireClient.upgraded(server.port);
+  client.socket.pause();
+  const job = server.jobs[0]!;
+  await job.join();
+  assert.equal(await session.closeReason, { code: 1006, reason: '' });
+  await waitFor(async () => (await connectionCount(server.server)) === 0, 5000, 'the server to drop the socket');
+  client.socket.destroy();
+  await server.close();
+});
+
+test.run();

@@ -1,0 +1,244 @@
+/**
+ * Closing and misuse at the edges, over loopback: a close with an invalid
+ * code or reason, a close after the connection was lost, a raw close frame
+ * the peer never answers, a protocol error the handler never takes (two
+ * close timers in a row), invalid frames handed to `send`, a close right
+ * after an un-awaited send through permessage-deflate, pings after the
+ * connection was lost, invalid limits, and an upgrade for a socket that is
+ * already gone.
+ */
+import { once } from 'node:events';
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createConnection, Socket } from 'node:net';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ByteChannel } from '../../src/channels/byte-channel.ts';
+import { Dispatchers } from '../../src/channels/context.ts';
+import { Job } from '../../src/channels/job.ts';
+import { frame, Opcode } from '../../src/frames/frame.ts';
+import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
+import { SessionClosedError } from '../../src/session/errors.ts';
+import { Pinger } from '../../src/session/pinger.ts';
+import { RawWebSocketSession } from '../../src/session/raw-session.ts';
+import { connect } from '../../src/upgrade/connect.ts';
+import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
+import { createWebSocketServer, handleUpgrade } from '../../src/upgrade/serve.ts';
+import { captureUncaught } from '../support/async.ts';
+import { connectionCount, waitFor } from '../support/resources.ts';
+import { handshakeRequest, RawClient } from '../support/raw-client.ts';
+import { startServer } from '../support/server.ts';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('close() with a reason over 123 bytes or a code that may not be sent throws, and the session can still close', async () => {
+  const errors: unknown[] = [];
+  const server = await startServer(async (session) => {
+    for (const [code, reason] of [
+      [1011, 'x'.repeat(124)],
+      [1005, ''],
+      [1006, ''],
+      [999, ''],
+    ] as const) {
+      try {
+        void session.close(code, reason);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    await session.send('still open');
+    assert.equal(await session.close(4000, 'done'), { code: 4000, reason: '' });
+  });
+  const client = await RawClient.open(server.port);
+  const message = await client.nextFrame();
+  assert.is(message.payload.toString(), 'still open');
+  assert.equal(await client.closeFrame(), { code: 4000, reason: 'done' });
+  client.sendFrame(Opcode.Close, Buffer.from([0x0f, 0xa0]));
+  await (await server.job()).join();
+  assert.is(errors.length, 4);
+  for (const error of errors) assert.instance(error, RangeError);
+  await server.close();
+});
+
+test('close() after the connection was lost resolves 1006 instead of throwing', async () => {
+  let closed: unknown;
+  const server = await startServer(async (session) => {
+    try {
+      for await (const _ of session);
+    } catch {
+      // the reset
+    }
+    closed = await session.close(1000);
+  });
+  const client = await RawClient.open(server.port);
+  client.destroy();
+  await (await server.job()).join();
+  assert.equal(closed, { code: 1006, reason: '' });
+  await server.close();
+});
+
+test('a raw close frame sent with send() starts the close timer: a peer that never answers is dropped after closeTimeoutMs', async () => {
+  let raw!: RawWebSocketSession;
+  const started = Date.now();
+  const server = await startServer(
+    async (session) => {
+      raw = session.raw;
+      await raw.send(frame(Opcode.Close, Buffer.from([0x03, 0xe8])));
+    },
+    { session: { closeTimeoutMs: 200 } },
+  );
+  const client = await RawClient.open(server.port);
+  assert.equal(await client.closeFrame(), { code: 1000, reason: '' });
+  await (await server.job()).join();
+  assert.equal(await raw.closeReason, { code: 1006, reason: '' });
+  assert.ok(Date.now() - started < 3000, 'dropped by the close timer, not by anything slower');
+  client.destroy();
+  await server.close();
+});
+
+test('a protocol error the handler never takes: 1002 after closeTimeoutMs, then dropped closeTimeoutMs later if the peer never answers', async () => {
+  let raw!: RawWebSocketSession;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const server = await startServer(
+    async (session) => {
+      raw = session.raw;
+      await released; // reads nothing until the test is over
+    },
+    { session: { closeTimeoutMs: 150 } },
+  );
+  // A peer that keeps its side open after our FIN and never answers the close frame.
+  const socket = createConnection({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+  socket.on('error', () => {});
+  let received = Buffer.alloc(0);
+  let ended = false;
+  socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+  socket.on('end', () => (ended = true));
+  await once(socket, 'connect');
+  socket.write(handshakeRequest('/'));
+  await waitFor(() => received.includes('\r\n\r\n'), 3000, 'the 101');
+  const headEnd = received.indexOf('\r\n\r\n') + 4;
+  socket.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4])); // opcode 3 is reserved: 1002
+  // The first timer waits for the handler to take the error, then fails the connection; the second
+  // bounds the close handshake (a fired timer used to block it, leaving the socket open for good).
+  await waitFor(() => ended, 3000, 'our close frame and FIN');
+  assert.equal([...received.subarray(headEnd)], [0x88, 0x02, 0x03, 0xea]);
+  await waitFor(async () => (await connectionCount(server.server)) === 0, 3000, 'the server to drop the socket');
+  assert.equal(await raw.closeReason, { code: 1006, reason: '' });
+  socket.destroy();
+  release();
+  await server.close();
+});
+
+test('raw send() rejects invalid frames at the caller and the connection goes on', async () => {
+  const rejected: unknown[] = [];
+  const server = await startServer(async (session) => {
+    const raw = session.raw;
+    for (const f of [
+      frame(Opcode.Ping, Buffer.alloc(126)),
+      { ...frame(Opcode.Pong, Buffer.alloc(1)), fin: false },
+      frame(3 as Opcode, Buffer.alloc(1)),
+      frame(Opcode.Close, Buffer.from([0x03])),
+      frame(Opcode.Close, Buffer.from([0x03, 0xed])), // 1005 may not be sent
+    ]) {
+      rejected.push(await raw.send(f).then(() => 'sent', (error: unknown) => error));
+    }
+    await session.send('after');
+    for await (const _ of session);
+  });
+  const client = await RawClient.open(server.port);
+  assert.is((await client.nextFrame()).payload.toString(), 'after');
+  client.sendFrame(Opcode.Close, Buffer.from([0x03, 0xe8]));
+  assert.equal(await client.closeFrame(), { code: 1000, reason: '' });
+  await (await server.job()).join();
+  assert.is(rejected.length, 5);
+  for (const error of rejected) assert.ok(error instanceof TypeError || error instanceof RangeError, String(error));
+  await server.close();
+});
+
+test('with permessage-deflate, a close right after an un-awaited send goes out after the message', async () => {
+  const server = await startServer(
+    (session) => {
+      void session.send('bye');
+      void session.close(1000, 'done');
+    },
+    { extensions: [(await import('../../src/extensions/permessage-deflate.ts')).permessageDeflate({ threshold: 0 })] },
+  );
+  const client = await connect(`ws://127.0.0.1:${server.port}/`, { extensions: [permessageDeflate()] });
+  assert.ok(client.extensions.length === 1, 'permessage-deflate was negotiated');
+  const received: unknown[] = [];
+  for await (const message of client) received.push(message);
+  assert.equal(received, ['bye']);
+  assert.equal(await client.closeReason, { code: 1000, reason: 'done' });
+  await server.close();
+});
+
+test('pings stop once the connection is gone: no exception out of the ping timer', async () => {
+  const raw = new RawWebSocketSession(new ByteChannel(), new ByteChannel(), { job: new Job(), dispatcher: Dispatchers.Immediate }, { role: 'server' });
+  raw.terminate();
+  const uncaught = await captureUncaught(() => {
+    const pinger = new Pinger(raw, 5, 1000);
+    setTimeout(() => pinger.stop(), 40);
+  });
+  await sleep(60);
+  assert.equal(uncaught, []);
+});
+
+test('invalid limits are RangeErrors when the server is made, not after a 101', () => {
+  for (const options of [
+    { session: { incomingQueueBytes: 0 } },
+    { session: { outgoingQueue: 1.5 } },
+    { session: { closeTimeoutMs: Infinity } },
+    { session: { writeTimeoutMs: 2 ** 31 } },
+    { defaultSession: { messageQueueBytes: 0 } },
+    { defaultSession: { pingIntervalMs: -1 } },
+  ]) {
+    assert.throws(() => createWebSocketServer(() => {}, options), RangeError, JSON.stringify(options));
+  }
+  createWebSocketServer(() => {}, { session: { incomingQueueBytes: Infinity, maxMessageSize: Infinity } }).close();
+});
+
+test('handleUpgrade for a socket that is already gone returns undefined without throwing', async () => {
+  let result: unknown = 'not called';
+  let thrown: unknown;
+  const http = createHttpServer();
+  http.on('upgrade', (request: IncomingMessage, socket, head: Buffer) => {
+    // As an 'upgrade' listener that awaited its own checks would find it: the client reset meanwhile.
+    socket.destroy();
+    setImmediate(() => {
+      try {
+        result = handleUpgrade(request, socket, head, () => {});
+      } catch (error) {
+        thrown = error;
+      }
+    });
+  });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  const socket = new Socket();
+  socket.on('error', () => {});
+  socket.connect((http.address() as AddressInfo).port, '127.0.0.1', () => socket.write(handshakeRequest('/')));
+  const deadline = Date.now() + 3000;
+  while (result === 'not called' && thrown === undefined && Date.now() < deadline) await sleep(10);
+  assert.is(thrown, undefined);
+  assert.is(result, undefined);
+  socket.destroy();
+  http.close();
+});
+
+test('send after close rejects with SessionClosedError (the session stays usable for reading)', async () => {
+  let error: unknown;
+  const server = await startServer(async (session: DefaultWebSocketSession) => {
+    void session.close(1000);
+    error = await session.send('late').then(() => undefined, (e: unknown) => e);
+    for await (const _ of session);
+  });
+  const client = await RawClient.open(server.port);
+  assert.equal(await client.closeFrame(), { code: 1000, reason: '' });
+  client.sendFrame(Opcode.Close, Buffer.from([0x03, 0xe8]));
+  await (await server.job()).join();
+  assert.instance(error, SessionClosedError);
+  await server.close();
+});
+
+test.run();

@@ -1,0 +1,170 @@
+/**
+ * A real browser against our server. Chromium is a client only (a page's
+ * `WebSocket`), so there is one direction: our server, Chromium as the
+ * client. The demo server (examples/demo-server.ts, built and run as its own
+ * process, as `npm start` does) is driven by Debian's headless Chromium over
+ * the DevTools protocol: the page's echo form and chat form are submitted
+ * like a user would, and the test reads what the page received
+ * (`window.demo`) and rendered. Fails (never skips) when Chromium is
+ * missing: run scripts/install-peers.sh as root.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { launchChromium, type Browser, type Page } from '../support/chromium.ts';
+import { freePort } from '../support/interop.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Demo {
+  echoes: string[];
+  chat: string[];
+  stats: { type: 'stats'; connections: number; messages: number } | null;
+  ready: number;
+}
+
+let demo: ChildProcess | undefined;
+let demoOutput = '';
+let browser: Browser | undefined;
+let base = '';
+
+/** Starts the built demo (`npm start`'s `build/examples/demo-server.js`) on a free port; resolves once it says it listens. */
+async function startDemo(): Promise<void> {
+  // The demo prints the PORT it was given, not the bound one, so PORT=0 would
+  // not tell us where it listens: pick a free port first.
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, ['build/examples/demo-server.js'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  demo = child;
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => (demoOutput += s));
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (demoOutput += s));
+  const deadline = Date.now() + 20_000;
+  while (!demoOutput.includes(`demo server on http://127.0.0.1:${port}/`)) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`demo server exited: ${demoOutput}`);
+    if (Date.now() > deadline) throw new Error(`demo server did not start: ${demoOutput}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+async function stopDemo(): Promise<void> {
+  const child = demo;
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+test.before(async () => {
+  await startDemo();
+  browser = await launchChromium();
+});
+
+test.after(async () => {
+  await browser?.close();
+  await stopDemo();
+});
+
+const state = (page: Page): Promise<Demo> => page.evaluate<Demo>('JSON.parse(JSON.stringify(window.demo))');
+
+/** Types `text` into the form's input and submits it the way the button does. */
+async function submit(page: Page, form: 'echo' | 'chat', text: string): Promise<void> {
+  await page.evaluate(
+    `(() => {
+      const input = document.getElementById(${JSON.stringify(`${form}-input`)});
+      input.value = ${JSON.stringify(text)};
+      document.getElementById(${JSON.stringify(`${form}-form`)}).requestSubmit();
+      return input.value;
+    })()`,
+  );
+}
+
+let first: Page;
+let second: Page;
+
+test('the page loads from the demo server and opens both WebSockets (/echo and /chat)', async () => {
+  first = await browser!.newPage(`${base}/`);
+  assert.is(await first.evaluate<string>('document.title'), 'ktor-ws-ts demo');
+  await first.waitFor('window.demo.ready === 2', 10_000);
+  await first.waitFor('window.demo.stats !== null && window.demo.stats.connections === 2', 5000);
+  const s = await state(first);
+  assert.equal(s.stats, { type: 'stats', connections: 2, messages: 0 });
+  assert.equal(first.errors, [], 'no uncaught exception in the page');
+});
+
+test('Chromium offers permessage-deflate and the demo server accepts it, so the echoes below are compressed', async () => {
+  const negotiated = await first.evaluate<string>('window.demo.extensions');
+  assert.match(negotiated, /^permessage-deflate\b/);
+});
+
+test('an echo typed into the form comes back and is rendered', async () => {
+  const text = 'hello from Chromium — ünïcödé ✓ 😀';
+  await submit(first, 'echo', text);
+  await first.waitFor('window.demo.echoes.length === 1', 5000);
+  assert.equal((await state(first)).echoes, [text]);
+  assert.is(await first.evaluate<string>("document.getElementById('echo-input').value"), '', 'the form cleared its input');
+  assert.equal(await first.evaluate<string[]>("[...document.querySelectorAll('#echo-log li')].map((li) => li.textContent)"), [
+    `echo: ${text}`,
+  ]);
+  // A large echo (512 KiB, over the 16-bit length form) also round-trips.
+  const big = await first.evaluate<boolean>(
+    `new Promise((resolve) => {
+      const text = 'x'.repeat(512 * 1024);
+      const socket = new WebSocket(location.origin.replace('http', 'ws') + '/echo');
+      socket.onopen = () => socket.send(text);
+      socket.onmessage = (e) => { resolve(e.data === text); socket.close(1000); };
+      socket.onerror = () => resolve(false);
+    })`,
+    { timeoutMs: 10_000 },
+  );
+  assert.ok(big, 'the 512 KiB echo came back equal');
+});
+
+test('a second tab makes 4 connections, receives the first tab\'s chat message (broadcast), and the counts agree', async () => {
+  // The temporary socket of the previous test has closed.
+  await first.waitFor('window.demo.stats.connections === 2', 5000);
+  second = await browser!.newPage(`${base}/`);
+  await second.waitFor('window.demo.ready === 2', 10_000);
+  await first.waitFor('window.demo.stats.connections === 4', 5000);
+  await second.waitFor('window.demo.stats !== null && window.demo.stats.connections === 4', 5000);
+
+  await submit(first, 'chat', 'hi room, from tab 1');
+  await first.waitFor('window.demo.chat.length === 1', 5000);
+  await second.waitFor('window.demo.chat.length === 1', 5000);
+  const a = await state(first);
+  const b = await state(second);
+  assert.equal(a.chat, ['hi room, from tab 1']);
+  assert.equal(b.chat, ['hi room, from tab 1'], 'the other tab got the broadcast');
+  assert.equal(b.echoes, [], "the echo of tab 1 was not broadcast");
+
+  // Messages so far: 2 echoes (the form and the 512 KiB one) + 1 chat.
+  await first.waitFor('window.demo.stats.messages === 3', 5000);
+  await second.waitFor('window.demo.stats.messages === 3', 5000);
+  assert.equal((await state(first)).stats, { type: 'stats', connections: 4, messages: 3 });
+  assert.equal((await state(second)).stats, { type: 'stats', connections: 4, messages: 3 });
+  assert.equal(await second.evaluate<string[]>("[...document.querySelectorAll('#chat-log li')].map((li) => li.textContent)"), [
+    'hi room, from tab 1',
+  ]);
+  assert.match(await second.evaluate<string>("document.getElementById('stats').textContent"), /^4 open connection\(s\), 3 message\(s\)/);
+
+  await submit(second, 'chat', 'and hello back from tab 2');
+  await first.waitFor('window.demo.chat.length === 2', 5000);
+  assert.equal((await state(first)).chat, ['hi room, from tab 1', 'and hello back from tab 2']);
+});
+
+test('closing the second tab brings the count back to 2 in the first', async () => {
+  await second.close();
+  await first.waitFor('window.demo.stats.connections === 2', 5000);
+  assert.equal((await state(first)).stats?.connections, 2);
+  assert.equal(first.errors, []);
+  await first.close();
+});
+
+test.run();

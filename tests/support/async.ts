@@ -1,0 +1,69 @@
+/**
+ * Asynchronous helpers for unit tests (the channel tests, mostly): yielding
+ * to the event loop, observing whether a promise settled, capturing a
+ * rejection or a throw, and capturing errors the runtime reports as uncaught
+ * (without tripping the test guard); plus a byte-counting payload builder.
+ */
+
+/** Resolves after every pending microtask and one turn of the event loop. */
+export function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** True if `promise` is still pending after a turn of the event loop. */
+export async function isPending(promise: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await turn();
+  return !settled;
+}
+
+/** The reason `promise` rejects with; throws if it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+/** The error `fn` throws; throws if it returns. */
+export function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a throw');
+}
+
+/**
+ * Runs `fn`, then waits a turn, collecting what was reported as an uncaught
+ * exception meanwhile instead of letting the guard count it.
+ */
+export async function captureUncaught(fn: () => void): Promise<unknown[]> {
+  const saved = process.listeners('uncaughtException');
+  process.removeAllListeners('uncaughtException');
+  const caught: unknown[] = [];
+  const listener = (error: unknown): void => void caught.push(error);
+  process.on('uncaughtException', listener);
+  try {
+    fn();
+    await turn();
+  } finally {
+    process.off('uncaughtException', listener);
+    for (const l of saved) process.on('uncaughtException', l);
+  }
+  return caught;
+}
+
+/** `n` bytes counting up from `start` (mod 256). */
+export function bytes(n: number, start = 0): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) out[i] = (start + i) & 0xff;
+  return out;
+}

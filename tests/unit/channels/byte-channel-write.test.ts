@@ -1,0 +1,167 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ByteChannel } from '../../../src/channels/byte-channel.ts';
+import { bytes, isPending, rejection, thrown } from '../../support/async.ts';
+
+test('the constructor takes a positive integer capacity, 64 KiB by default', () => {
+  assert.is(new ByteChannel().capacity, 64 * 1024);
+  assert.is(new ByteChannel(1).capacity, 1);
+  for (const bad of [0, -1, 1.5, NaN, Infinity]) assert.throws(() => new ByteChannel(bad), RangeError);
+});
+
+test('a plain Uint8Array is queued as a view, not a copy', async () => {
+  const ch = new ByteChannel();
+  const src = new Uint8Array([1, 2, 3, 4]).subarray(1);
+  await ch.writeFully(src);
+  const out = ch.tryReadChunk() as Buffer;
+  assert.ok(Buffer.isBuffer(out));
+  assert.is(out.buffer, src.buffer);
+  assert.is(out.byteOffset, 1);
+  assert.equal([...out], [2, 3, 4]);
+});
+
+test('capacity rule: an empty channel takes any chunk; otherwise it must fit', async () => {
+  const ch = new ByteChannel(8);
+  assert.is(ch.availableForWrite, 8);
+  await ch.writeFully(bytes(20)); // larger than the capacity, but the channel was empty
+  assert.is(ch.availableForRead, 20);
+  assert.is(ch.availableForWrite, 0);
+  assert.is(ch.tryWriteFully(bytes(1)), false);
+  await ch.discard(20);
+  assert.ok(ch.tryWriteFully(bytes(5)));
+  assert.ok(ch.tryWriteFully(bytes(3)));
+  assert.is(ch.availableForWrite, 0);
+  assert.is(ch.tryWriteFully(bytes(1)), false);
+  assert.ok(ch.tryWriteFully(new Uint8Array(0)));
+});
+
+test('a writer parked on a full channel is resumed by the reader', async () => {
+  const ch = new ByteChannel(4);
+  await ch.writeFully(bytes(3));
+  const parked = ch.writeFully(bytes(2, 3));
+  assert.ok(await isPending(parked));
+  assert.is(ch.availableForWrite, 0);
+  assert.is((await ch.readChunk())?.length, 3);
+  await parked;
+  assert.equal([...((await ch.readChunk()) as Buffer)], [3, 4]);
+});
+
+test('waiting writers are served in order; tryWriteFully does not jump the queue', async () => {
+  const ch = new ByteChannel(4);
+  await ch.writeFully(bytes(4));
+  const order: number[] = [];
+  const a = ch.writeFully(Buffer.from([10, 11, 12])).then(() => order.push(1));
+  const b = ch.writeFully(Buffer.from([13])).then(() => order.push(2));
+  assert.is(ch.tryWriteFully(Buffer.from([14])), false);
+  assert.is(ch.availableForWrite, 0);
+  await ch.discard(4);
+  await Promise.all([a, b]);
+  assert.equal(order, [1, 2]);
+  assert.equal([...(await ch.readFully(4))], [10, 11, 12, 13]);
+});
+
+test('a reader waiting for more than fits beside the buffer gets a prefix of the waiting write', async () => {
+  const ch = new ByteChannel(8);
+  await ch.writeFully(bytes(7));
+  const src = bytes(4, 7);
+  const write = ch.writeFully(src);
+  assert.ok(await ch.awaitContent(8)); // would deadlock without the hand-over
+  assert.is(ch.availableForRead, 8);
+  assert.ok(await isPending(write));
+  const head = await ch.readFully(7);
+  const prefix = (await ch.readChunk()) as Buffer;
+  assert.equal([...head], [0, 1, 2, 3, 4, 5, 6]);
+  assert.is(prefix.buffer, src.buffer); // still a view, never a copy
+  assert.equal([...prefix], [7]);
+  await write;
+  assert.equal([...(await ch.readFully(3))], [8, 9, 10]);
+});
+
+test('writeByte/Short/Int/Long write big-endian and accept two\'s complement negatives', async () => {
+  const ch = new ByteChannel();
+  await ch.writeByte(0xab);
+  await ch.writeByte(-1);
+  await ch.writeShort(0xbeef);
+  await ch.writeShort(-2);
+  await ch.writeInt(0xdeadbeef);
+  await ch.writeInt(-3);
+  await ch.writeLong(0x0102030405060708n);
+  await ch.writeLong(-4n);
+  assert.is(await ch.readByte(), 0xab);
+  assert.is(await ch.readByte(), 0xff);
+  assert.is(await ch.readShort(), 0xbeef);
+  assert.is(await ch.readShort(), 0xfffe);
+  assert.is(await ch.readInt(), 0xdeadbeef);
+  assert.is(await ch.readInt(), 0xfffffffd);
+  assert.is(await ch.readLong(), 0x0102030405060708n);
+  assert.is(await ch.readLong(), 0xfffffffffffffffcn);
+});
+
+test('scalar writes reject values that do not fit', async () => {
+  const ch = new ByteChannel();
+  assert.instance(await rejection(ch.writeByte(256)), RangeError);
+  assert.instance(await rejection(ch.writeByte(-129)), RangeError);
+  assert.instance(await rejection(ch.writeShort(65536)), RangeError);
+  assert.instance(await rejection(ch.writeInt(2 ** 32)), RangeError);
+  assert.instance(await rejection(ch.writeInt(1.5)), RangeError);
+  assert.instance(await rejection(ch.writeLong(1n << 64n)), RangeError);
+  assert.instance(await rejection(ch.writeLong(-(1n << 63n) - 1n)), RangeError);
+  assert.is(ch.availableForRead, 0);
+});
+
+test('writing something other than bytes rejects (or throws, for tryWriteFully) a TypeError and queues nothing', async () => {
+  const ch = new ByteChannel();
+  for (const bad of ['text', [1, 2], new Uint16Array(2), undefined] as unknown as Uint8Array[]) {
+    const written = (() => {
+      try {
+        return ch.writeFully(bad);
+      } catch (error) {
+        return Promise.resolve(error);
+      }
+    })();
+    assert.instance(await rejection(written), TypeError, 'writeFully rejects, it does not throw');
+    assert.instance(thrown(() => ch.tryWriteFully(bad)), TypeError);
+  }
+  assert.is(ch.availableForRead, 0);
+  assert.ok(ch.tryWriteFully(new Uint8Array([7])));
+  assert.is(await ch.readByte(), 7);
+});
+
+test('autoFlush=false hides written bytes until flush()', async () => {
+  const ch = new ByteChannel();
+  ch.autoFlush = false;
+  assert.is(ch.autoFlush, false);
+  await ch.writeFully(bytes(3));
+  assert.is(ch.availableForRead, 0);
+  assert.is(ch.peekChunk(), undefined);
+  const reading = ch.readChunk();
+  assert.ok(await isPending(reading));
+  ch.flush();
+  assert.is((await reading)?.length, 3);
+  await ch.writeFully(bytes(2));
+  ch.autoFlush = true; // turning it back on flushes
+  assert.is(ch.availableForRead, 2);
+});
+
+test('autoFlush=false: a write that has to wait flushes, and close flushes', async () => {
+  const ch = new ByteChannel(4);
+  ch.autoFlush = false;
+  await ch.writeFully(bytes(3));
+  const parked = ch.writeFully(bytes(3, 3));
+  assert.is(ch.availableForRead, 3);
+  assert.is((await ch.readChunk())?.length, 3);
+  await parked;
+  assert.is(ch.availableForRead, 0); // admitted after the reader made room: unflushed again
+  ch.close();
+  assert.is(ch.availableForRead, 3);
+});
+
+test('flush with autoFlush on, or with nothing pending, is a no-op', async () => {
+  const ch = new ByteChannel();
+  ch.flush();
+  await ch.writeFully(bytes(2));
+  ch.flush();
+  assert.is(ch.availableForRead, 2);
+});
+
+test.run();

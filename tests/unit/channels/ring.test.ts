@@ -1,0 +1,46 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { emptyRing, Ring, ringFor } from '../../../src/channels/ring.ts';
+
+test('FIFO order across wrap-around and growth', () => {
+  const ring = new Ring<number>();
+  let next = 0;
+  let expected = 0;
+  for (let round = 0; round < 50; round++) {
+    for (let i = 0; i < round % 13; i++) ring.push(next++);
+    for (let i = 0; i < round % 7 && ring.length > 0; i++) assert.is(ring.shift(), expected++);
+  }
+  assert.is(ring.length, next - expected);
+  while (ring.length > 0) assert.is(ring.shift(), expected++);
+  assert.is(expected, next);
+});
+
+test('peek, shift and clear on empty and non-empty rings; null is an element', () => {
+  const ring = new Ring<string | null>();
+  assert.is(ring.peek(), undefined);
+  assert.is(ring.shift(), undefined);
+  ring.push(null);
+  ring.push('a');
+  assert.is(ring.peek(), null);
+  assert.is(ring.length, 2);
+  ring.clear();
+  assert.is(ring.length, 0);
+  assert.is(ring.peek(), undefined);
+  ring.push('b');
+  assert.is(ring.shift(), 'b');
+});
+
+test('the shared empty ring reads as empty and is swapped for a fresh ring before a push', () => {
+  const shared = emptyRing<string>();
+  assert.is(emptyRing<number>() as unknown, shared as unknown, 'one ring for every owner');
+  assert.is(shared.length, 0);
+  assert.is(shared.peek(), undefined);
+  assert.is(shared.shift(), undefined);
+  const own = ringFor(shared);
+  assert.is.not(own, shared);
+  own.push('x');
+  assert.is(shared.length, 0, 'the shared ring stays empty');
+  assert.is(ringFor(own), own, 'a ring of its own is kept');
+});
+
+test.run();
