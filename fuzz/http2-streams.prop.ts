@@ -19,8 +19,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ProtocolError } from '../src/frames/index.ts';
 import { http2ServerOptions } from '../src/upgrade/h2-serve.ts';
-import { comparable, cutsArb, fuzzRuns, hostileBytesArb, parameters } from '../tests/frames/property.ts';
-import { drain, splitAt, type Drained } from '../tests/frames/support.ts';
+import { comparable, cutsArb, fuzzRuns, hostileBytesArb, parameters } from '../tests/support/fuzz.ts';
+import { drain, splitAt, type Drained } from '../tests/support/frames.ts';
 
 const runs = fuzzRuns();
 const RSV_ALLOWED = 0b100; // RSV1, as with permessage-deflate

@@ -33,7 +33,7 @@ import {
 } from '../../src/upgrade/client-errors.ts';
 import { connect } from '../../src/upgrade/connect.ts';
 import { handleHttp2Stream, http2ServerOptions } from '../../src/upgrade/h2-serve.ts';
-import { sleep, waitFor } from '../hardening/support.ts';
+import { sleep, waitFor } from '../support/resources.ts';
 import { echo, selfSignedCertificate, startH2Server, type H2TestServer } from '../support/h2.ts';
 
 let server: H2TestServer;

@@ -21,7 +21,7 @@ import { Opcode } from '../../src/frames/frame.ts';
 import type { UpgradeCall } from '../../src/upgrade/handshake.ts';
 import type { WebSocketHandler } from '../../src/upgrade/serve.ts';
 import { connectHeaders, echo, h2Connect, RawH2Stream, selfSignedCertificate, startH2Server, type H2TestServer } from '../support/h2.ts';
-import { sleep, waitFor } from '../hardening/support.ts';
+import { sleep, waitFor } from '../support/resources.ts';
 
 let behaviour: WebSocketHandler = echo;
 const requests: UpgradeCall[] = [];

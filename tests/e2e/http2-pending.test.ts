@@ -16,7 +16,7 @@ import * as assert from 'uvu/assert';
 import { Opcode } from '../../src/frames/frame.ts';
 import { HandshakeError } from '../../src/upgrade/errors.ts';
 import { http2ServerOptions, prepareHttp2Upgrade, refuseHttp2Stream } from '../../src/upgrade/h2-serve.ts';
-import { sleep } from '../hardening/support.ts';
+import { sleep } from '../support/resources.ts';
 import { connectHeaders, h2Connect, RawH2Stream } from '../support/h2.ts';
 
 interface Arrival {

@@ -24,7 +24,8 @@ import { Opcode } from '../../src/frames/frame.ts';
 import { connect } from '../../src/upgrade/connect.ts';
 import { handleHttp2Stream, http2ServerOptions } from '../../src/upgrade/h2-serve.ts';
 import type { WebSocketHandler } from '../../src/upgrade/serve.ts';
-import { maskedFrame, sleep } from '../hardening/support.ts';
+import { sleep } from '../support/resources.ts';
+import { maskedFrame } from '../support/wire-client.ts';
 import { connectHeaders, echo, h2Connect, RawH2Stream, startH2Server, type H2TestServer } from '../support/h2.ts';
 
 const CODES = [

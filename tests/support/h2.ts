@@ -33,7 +33,7 @@ import { FrameParser } from '../../src/frames/parser.ts';
 import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
 import { handleHttp2Stream, http2ServerOptions, type Http2WebSocketLimits } from '../../src/upgrade/h2-serve.ts';
 import type { ServeOptions, WebSocketHandler } from '../../src/upgrade/serve.ts';
-import { maskedFrame } from '../hardening/support.ts';
+import { maskedFrame } from './wire-client.ts';
 
 /** A self-signed certificate for `localhost` and 127.0.0.1, valid one day. */
 export function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
