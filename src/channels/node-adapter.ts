@@ -64,6 +64,18 @@ export interface SocketChannelsOptions {
    * destroyed anyway. Default 5 s.
    */
   readonly lingerMs?: number;
+  /**
+   * Most bytes handed to the socket that it has not finished writing: each
+   * batch is at most this large, and the next one waits until the socket
+   * reports the previous one written (its write callbacks) instead of
+   * waiting for `'drain'`. For transports that hold written bytes until the
+   * peer can take them and count them against a budget, such as HTTP/2
+   * streams (node:http2 counts a stream's unsent bytes against the
+   * connection's `maxSessionMemory`, and Node 20 never gives them back when
+   * the stream is reset). Default: no bound (everything buffered goes out
+   * at once, in one batch per wake-up).
+   */
+  readonly maxPendingWriteBytes?: number;
 }
 
 /** The two halves over one socket. */
@@ -82,6 +94,10 @@ type AdaptedSocket = Duplex & { [ADAPTER]: SocketAdapter };
 
 /** Wraps `socket` as an input and an output byte channel (see the module comment for the mapping). */
 export function socketChannels(socket: Duplex, options: SocketChannelsOptions = {}): SocketChannels {
+  const maxPending = options.maxPendingWriteBytes;
+  if (maxPending !== undefined && !(Number.isSafeInteger(maxPending) && maxPending > 0)) {
+    throw new RangeError(`maxPendingWriteBytes must be a positive integer, got ${maxPending}`);
+  }
   const adapter = new SocketAdapter(socket, options);
   if (socket.destroyed) {
     const cause = new ConnectionResetError('socket was already destroyed');
@@ -148,12 +164,20 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
   /** Set once the pump stopped: `socket.end()` was called (the output may not be flushed yet), or it failed. */
   #pumpDone = false;
   #linger: NodeJS.Timeout | undefined;
+  /** `maxPendingWriteBytes`, when set: the pump writes bounded batches and waits for their write callbacks. */
+  readonly #maxPending: number | undefined;
+  /** Writes of the current bounded batch whose callback has not come yet. */
+  #unwritten = 0;
+  /** The write callback of bounded batches (made only when there is a bound). */
+  readonly #written: ((error?: Error | null) => void) | undefined;
 
   constructor(socket: Duplex, options: SocketChannelsOptions) {
     this.#socket = socket;
     this.#lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
     this.input = new SocketInput(options.inputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY, this);
     this.output = new ByteChannel(options.outputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY);
+    this.#maxPending = options.maxPendingWriteBytes;
+    this.#written = this.#maxPending === undefined ? undefined : (error) => this.#onWritten(error);
   }
 
   /** The output became readable or ended. */
@@ -171,12 +195,14 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
     const socket = this.#socket;
     try {
       for (;;) {
-        let chunk = output.tryReadChunk();
+        if (this.#unwritten > 0) return; // a bounded batch is still being written: `#onWritten` goes on
+        let chunk = output.tryReadChunk(this.#maxPending);
         if (chunk === undefined) {
           if (output.isClosedForRead) return this.#outputEnded();
           if (!output.whenReadable(this)) return; // parked until bytes come
           continue;
         }
+        if (this.#maxPending !== undefined) return this.#writeBounded(chunk, this.#maxPending);
         let writable: boolean;
         const next = output.tryReadChunk();
         if (next === undefined) {
@@ -198,6 +224,32 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
       this.#pumpDone = true;
       this.failure ??= toError(error);
       socket.destroy();
+    }
+  }
+
+  /** Writes `first` and what else the output holds, `max` bytes in all, as one batch; the last callback resumes the pump. */
+  #writeBounded(first: Buffer, max: number): void {
+    const socket = this.#socket;
+    const written = this.#written!;
+    let budget = max - first.length;
+    socket.cork();
+    this.#unwritten++;
+    socket.write(first, written);
+    for (let chunk = budget > 0 ? this.output.tryReadChunk(budget) : undefined; chunk !== undefined; chunk = budget > 0 ? this.output.tryReadChunk(budget) : undefined) {
+      budget -= chunk.length;
+      this.#unwritten++;
+      socket.write(chunk, written);
+    }
+    socket.uncork();
+  }
+
+  #onWritten(error?: Error | null): void {
+    if (error) {
+      this.#pumpDone = true;
+      this.failure ??= error;
+      this.#socket.destroy();
+    } else if (--this.#unwritten === 0 && !this.#pumpDone) {
+      this.pump();
     }
   }
 

@@ -46,12 +46,12 @@ export class HandshakeTimeoutError extends ConnectError {
   }
 }
 
-/** The server answered with a status other than 101 Switching Protocols. */
+/** The server answered with a status other than 101 Switching Protocols (200 over HTTP/2). */
 export class UnexpectedStatusError extends ConnectError {
   override readonly name = 'UnexpectedStatusError';
   /** The response status, e.g. 403. */
   readonly status: number;
-  /** The reason phrase as sent. */
+  /** The reason phrase as sent (HTTP/2 has none: empty). */
   readonly statusText: string;
   /** Response headers (lower-case names, repeated ones joined with ", "). */
   readonly headers: Readonly<Record<string, string>>;
@@ -60,8 +60,15 @@ export class UnexpectedStatusError extends ConnectError {
    * bodies decoded), as far as it arrived within the handshake timeout.
    */
   readonly body: Buffer;
-  constructor(status: number, statusText: string, headers: Readonly<Record<string, string>>, body: Buffer) {
-    super(`server answered ${status} ${statusText} instead of 101 Switching Protocols`);
+  /**
+   * @param expected the status that would have opened the WebSocket: 101
+   *   (HTTP/1.1, the default) or 200 (HTTP/2).
+   */
+  constructor(status: number, statusText: string, headers: Readonly<Record<string, string>>, body: Buffer, expected: 101 | 200 = 101) {
+    super(
+      `server answered ${status}${statusText === '' ? '' : ' ' + statusText} instead of ` +
+        (expected === 101 ? '101 Switching Protocols' : '200 OK (HTTP/2)'),
+    );
     this.status = status;
     this.statusText = statusText;
     this.headers = headers;

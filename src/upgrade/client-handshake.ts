@@ -306,14 +306,28 @@ export function acceptHandshakeResponse(request: ClientRequest, head: ResponseHe
   const accept = headers['sec-websocket-accept'];
   if (accept !== expected) throw new AcceptKeyMismatchError(expected, accept);
 
+  return acceptNegotiation(request, headers);
+}
+
+/**
+ * The checks a 101 (HTTP/1.1) and a 200 (HTTP/2, RFC 8441) response share:
+ * the subprotocol was offered, and each extension was offered (once) and
+ * accepts its parameters. Returns what the session runs with.
+ *
+ * @throws UnexpectedProtocolError, UnexpectedExtensionError.
+ */
+export function acceptNegotiation(
+  offered: Pick<ClientRequest, 'protocols' | 'extensions'>,
+  headers: Readonly<Record<string, string>>,
+): AcceptedHandshake {
   const protocol = headers['sec-websocket-protocol'];
-  if (protocol !== undefined && !request.protocols.includes(protocol)) {
-    throw new UnexpectedProtocolError(protocol, request.protocols);
+  if (protocol !== undefined && !offered.protocols.includes(protocol)) {
+    throw new UnexpectedProtocolError(protocol, offered.protocols);
   }
   const extensionsHeader = headers['sec-websocket-extensions'];
   return {
     protocol,
-    extensions: extensionsHeader === undefined ? [] : acceptExtensions(extensionsHeader, request.extensions),
+    extensions: extensionsHeader === undefined ? [] : acceptExtensions(extensionsHeader, offered.extensions),
   };
 }
 

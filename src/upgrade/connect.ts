@@ -13,9 +13,9 @@
  * response head (the server's first frames) stay in the input for the
  * session.
  */
-import { connect as netConnect, isIP, Socket } from 'node:net';
+import { connect as netConnect, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { connect as tlsConnect } from 'node:tls';
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
 import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
 import { socketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
@@ -36,22 +36,21 @@ import {
   HandshakeTimeoutError,
   UnexpectedStatusError,
 } from './client-errors.ts';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, endpoint, tlsOptions, type ClientTlsOptions } from './client-transport.ts';
+import { connectHttp2, type Http2ConnectOptions } from './connect-h2.ts';
 import {
   acceptHandshakeResponse,
   formatClientRequest,
   readResponseBody,
   readResponseHead,
   resolveResponseHeadOptions,
+  type AcceptedHandshake,
   type ClientRequest,
   type ClientRequestOptions,
   type ResponseHeadOptions,
 } from './client-handshake.ts';
 
-/** Default `handshakeTimeoutMs`: 10 seconds from the call to the 101 response. */
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-
-/** TLS settings passed through to `tls.connect` (`ca`, `cert`, `key`, `rejectUnauthorized`, `servername`, ...). */
-export type ClientTlsOptions = Omit<ConnectionOptions, 'host' | 'port' | 'path' | 'socket'>;
+export { DEFAULT_HANDSHAKE_TIMEOUT_MS, type ClientTlsOptions } from './client-transport.ts';
 
 /** Options of `connect`, `connectSocket` and `connectChannels`. */
 export interface ConnectOptions extends ClientRequestOptions {
@@ -73,6 +72,13 @@ export interface ConnectOptions extends ClientRequestOptions {
   readonly userContext?: CoroutineContext | undefined;
   /** `true` resolves with the raw session instead (see `RawConnectOptions`). */
   readonly raw?: false | undefined;
+  /**
+   * Open the WebSocket as a stream of a shared HTTP/2 connection (RFC 8441):
+   * `wss://` through TLS with ALPN `h2`, `ws://` with prior knowledge; falls
+   * back to HTTP/1.1 when the server does not offer it. `true`, or the
+   * pool's settings (see `Http2ConnectOptions`). `connect` only. Default: HTTP/1.1.
+   */
+  readonly http2?: boolean | Http2ConnectOptions | undefined;
 }
 
 /**
@@ -84,8 +90,8 @@ export interface RawConnectOptions extends Omit<ConnectOptions, 'raw' | 'default
 }
 
 /** The implementation's view of both option kinds. */
-type AnyConnectOptions = ConnectOptions | RawConnectOptions;
-type AnySession = DefaultWebSocketSession | RawWebSocketSession;
+export type AnyConnectOptions = ConnectOptions | RawConnectOptions;
+export type AnySession = DefaultWebSocketSession | RawWebSocketSession;
 
 const DEFAULT_CONTEXT: CoroutineContext = { dispatcher: Dispatchers.Immediate };
 
@@ -105,10 +111,19 @@ export function connect(url: string | URL, options?: ConnectOptions): Promise<De
 export function connect(url: string | URL, options: AnyConnectOptions = {}): Promise<AnySession> {
   const target = parseUrl(url);
   const request = prepare(target, options);
-  const secure = target.protocol === 'wss:';
-  const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
-  const port = Number(target.port || (secure ? 443 : 80));
-  const socket = secure ? tlsConnect(tlsOptions(host, port, options.tls)) : netConnect({ host, port });
+  if (options.http2 !== undefined && options.http2 !== false) {
+    return connectHttp2(target, request, options, {
+      start: startSession,
+      fallback: (socket, timeoutMs) => connectHttp11(target, request, { ...options, handshakeTimeoutMs: timeoutMs }, socket),
+    });
+  }
+  return connectHttp11(target, request, options);
+}
+
+/** `connect` over HTTP/1.1: a new TCP or TLS connection, or `socket` when the HTTP/2 attempt left one (TLS whose ALPN chose HTTP/1.1). */
+function connectHttp11(target: URL, request: ClientRequest, options: AnyConnectOptions, socket?: Socket): Promise<AnySession> {
+  const { host, port, secure } = endpoint(target);
+  socket ??= secure ? tlsConnect(tlsOptions(host, port, options.tls)) : netConnect({ host, port });
   socket.setNoDelay(true);
   const address = `${target.hostname}:${port}`;
   return handshake(socketChannels(socket, options.channels), request, options).catch((error: unknown) => {
@@ -184,13 +199,6 @@ function prepare(url: URL, options: AnyConnectOptions): ClientRequest {
   return formatClientRequest(url, { protocols: options.protocols, headers: options.headers, extensions: options.extensions });
 }
 
-/** `tls.connect` options: the caller's, the target, and SNI for a host name (never for an IP address). */
-function tlsOptions(host: string, port: number, given: ClientTlsOptions = {}): ConnectionOptions {
-  const options: ConnectionOptions = { ALPNProtocols: ['http/1.1'], ...given, host, port };
-  if (given.servername === undefined && isIP(host) === 0) options.servername = host;
-  return options;
-}
-
 /** Sends the request, checks the response, and starts the session. */
 async function handshake(
   channels: { readonly input: ByteReadChannel; readonly output: ByteWriteChannel },
@@ -227,7 +235,19 @@ async function handshake(
   } finally {
     clearTimeout(timer);
   }
+  return startSession(channels, accepted, options);
+}
 
+/**
+ * Starts the client session once the handshake was accepted (over HTTP/1.1
+ * or HTTP/2) and resolves with it.
+ */
+function startSession(
+  channels: { readonly input: ByteReadChannel; readonly output: ByteWriteChannel },
+  accepted: AcceptedHandshake,
+  options: AnyConnectOptions,
+): Promise<AnySession> {
+  const { input, output } = channels;
   const engine = options.engineContext ?? DEFAULT_CONTEXT;
   const config = { role: 'client', protocol: accepted.protocol, extensions: accepted.extensions, options: options.session } as const;
   return new Promise<AnySession>((resolve, reject) => {

@@ -2,7 +2,10 @@
  * The server side of the RFC 6455 opening handshake, without I/O: the request
  * model (`UpgradeCall`), its validation into a `ValidatedRequest` (or a
  * `HandshakeError` carrying the HTTP status to answer with), subprotocol
- * selection, and the headers of the 101 response.
+ * selection, and the headers of the 101 response. The version check, the
+ * reading of the offers (subprotocols, extensions, origin) and the
+ * negotiated response headers are shared with HTTP/2's extended CONNECT
+ * (h2-handshake.ts).
  *
  * Headers are read by own-property lookup only (`Object.hasOwn`), so names
  * such as `__proto__`, `constructor` or `hasOwnProperty` can neither reach
@@ -54,12 +57,12 @@ export interface HandshakeOptions {
   readonly checkOrigin?: ((origin: string | undefined, call: UpgradeCall) => boolean) | undefined;
 }
 
-/** A request that passed validation: what the 101 response and the session need. */
-export interface ValidatedRequest {
-  /** `Sec-WebSocket-Key` as received. */
-  readonly key: string;
-  /** The `Sec-WebSocket-Accept` value for `key`. */
-  readonly acceptKey: string;
+/**
+ * What an HTTP/1.1 upgrade (RFC 6455) and an HTTP/2 extended CONNECT
+ * (RFC 8441) share once validated: the client's offers, the selected
+ * subprotocol and the origin.
+ */
+export interface WebSocketOffer {
   /** The subprotocols the client offered, in its order (empty when none). */
   readonly protocols: readonly string[];
   /** The subprotocol selected by `HandshakeOptions.protocols`, if any. */
@@ -70,6 +73,14 @@ export interface ValidatedRequest {
   readonly origin: string | undefined;
 }
 
+/** A request that passed validation: what the 101 response and the session need. */
+export interface ValidatedRequest extends WebSocketOffer {
+  /** `Sec-WebSocket-Key` as received. */
+  readonly key: string;
+  /** The `Sec-WebSocket-Accept` value for `key`. */
+  readonly acceptKey: string;
+}
+
 /** The only `Sec-WebSocket-Version` this server speaks (RFC 6455). */
 const SUPPORTED_VERSION = '13';
 
@@ -77,7 +88,7 @@ const SUPPORTED_VERSION = '13';
  * A header's value by own-property lookup. Arrays are joined with ", " (as
  * node:http joins repeated lines); anything that is not a string is absent.
  */
-function readHeader(call: UpgradeCall, name: string): string | undefined {
+export function readHeader(call: UpgradeCall, name: string): string | undefined {
   if (!Object.hasOwn(call.headers, name)) return undefined;
   const value: unknown = call.headers[name];
   if (typeof value === 'string') return value;
@@ -170,6 +181,24 @@ export function validateUpgradeRequest(call: UpgradeCall, options: HandshakeOpti
   requireListToken(call, 'upgrade', 'Upgrade', parseUpgradeProtocols, 'websocket');
   requireListToken(call, 'connection', 'Connection', parseTokenList, 'upgrade');
 
+  requireVersion13(call);
+
+  const key = readHeader(call, 'sec-websocket-key');
+  if (key === undefined) throw new HandshakeError(400, 'missing Sec-WebSocket-Key header');
+  if (!isValidKey(key)) {
+    throw new HandshakeError(400, 'invalid Sec-WebSocket-Key header: must be 16 bytes in base64');
+  }
+
+  return { key, acceptKey: computeAcceptKey(key), ...readOffer(call, options) };
+}
+
+/**
+ * `Sec-WebSocket-Version: 13`, else 426 with `Sec-WebSocket-Version: 13`
+ * (RFC 6455 section 4.2.2; RFC 8441 keeps it).
+ *
+ * @throws HandshakeError 426.
+ */
+export function requireVersion13(call: UpgradeCall): void {
   const version = readHeader(call, 'sec-websocket-version');
   if (version !== SUPPORTED_VERSION) {
     throw new HandshakeError(
@@ -180,13 +209,17 @@ export function validateUpgradeRequest(call: UpgradeCall, options: HandshakeOpti
       { 'Sec-WebSocket-Version': SUPPORTED_VERSION },
     );
   }
+}
 
-  const key = readHeader(call, 'sec-websocket-key');
-  if (key === undefined) throw new HandshakeError(400, 'missing Sec-WebSocket-Key header');
-  if (!isValidKey(key)) {
-    throw new HandshakeError(400, 'invalid Sec-WebSocket-Key header: must be 16 bytes in base64');
-  }
-
+/**
+ * The offers both handshakes read the same way: `Sec-WebSocket-Protocol` and
+ * `Sec-WebSocket-Extensions` syntax (400 when invalid), `options.checkOrigin`
+ * (403 when it refuses), then the subprotocol selection.
+ *
+ * @throws HandshakeError 400 or 403; TypeError from a `protocols` function
+ *   that returns a protocol the client did not offer.
+ */
+export function readOffer(call: UpgradeCall, options: HandshakeOptions): WebSocketOffer {
   const protocolHeader = readHeader(call, 'sec-websocket-protocol');
   const protocols = protocolHeader === undefined ? [] : parseSubprotocols(protocolHeader);
   if (protocols === null) throw new HandshakeError(400, 'invalid Sec-WebSocket-Protocol header syntax');
@@ -200,14 +233,7 @@ export function validateUpgradeRequest(call: UpgradeCall, options: HandshakeOpti
     throw new HandshakeError(403, 'origin not allowed');
   }
 
-  return {
-    key,
-    acceptKey: computeAcceptKey(key),
-    protocols,
-    protocol: selectProtocol(protocols, options.protocols, call),
-    extensions,
-    origin,
-  };
+  return { protocols, protocol: selectProtocol(protocols, options.protocols, call), extensions, origin };
 }
 
 /**
@@ -224,16 +250,32 @@ export function responseHeaders(
   protocol?: string | undefined,
   extensionsHeader?: string | undefined,
 ): Record<string, string> {
-  const headers: Record<string, string> = {
+  return {
     Upgrade: 'websocket',
     Connection: 'Upgrade',
     'Sec-WebSocket-Accept': validated.acceptKey,
+    ...negotiationHeaders(validated, protocol, extensionsHeader),
   };
+}
+
+/**
+ * The response headers both handshakes share: `Sec-WebSocket-Protocol` when
+ * `protocol` is given, `Sec-WebSocket-Extensions` when `extensionsHeader` is
+ * non-empty.
+ *
+ * @throws TypeError like `responseHeaders`.
+ */
+export function negotiationHeaders(
+  offer: WebSocketOffer,
+  protocol: string | undefined,
+  extensionsHeader: string | undefined,
+): Record<string, string> {
+  const headers: Record<string, string> = {};
   if (protocol !== undefined) {
-    if (!validated.protocols.includes(protocol)) {
+    if (!offer.protocols.includes(protocol)) {
       throw new TypeError(
         `protocol ${JSON.stringify(protocol)} was not offered by the client; ` +
-          `pass one of ${JSON.stringify(validated.protocols)} or undefined`,
+          `pass one of ${JSON.stringify(offer.protocols)} or undefined`,
       );
     }
     headers['Sec-WebSocket-Protocol'] = protocol;

@@ -15,6 +15,7 @@ import type { Job } from '../channels/job.ts';
 import { socketChannels, type SocketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
 import { DefaultWebSocketSession, type SessionInfo, type TopicHub } from '../session/default-session.ts';
 import { DEFAULT_SESSION_DEFAULTS, RAW_SESSION_DEFAULTS, resolveOptions, type DefaultSessionOptions } from '../session/options.ts';
+import type { SessionHandler } from '../session/run-session.ts';
 import { HandshakeError } from './errors.ts';
 import type { HandshakeOptions, UpgradeCall } from './handshake.ts';
 import { formatErrorResponse, formatResponseHead } from './http-response.ts';
@@ -166,9 +167,6 @@ export function prepareUpgrade<Data>(
     return undefined;
   }
   let upgrade: WebSocketUpgrade;
-  // The session keeps the method, target and headers, not the whole request object (node's holds its socket and parser).
-  // The request object itself is handed to the handler once, then dropped.
-  let call: UpgradeCall | undefined = request;
   // Built now, so that no closure below captures `request` (it would keep node's request object for the session's life).
   const known = {
     request: { method: request.method, url: request.url, headers: request.headers },
@@ -179,33 +177,7 @@ export function prepareUpgrade<Data>(
   let info: SessionInfo<Data> | undefined;
   checkServeOptions(options);
   try {
-    upgrade = new WebSocketUpgrade(
-      request,
-      options.protocols,
-      (raw) => {
-        const session = new DefaultWebSocketSession<Data>(raw, options.defaultSession, info);
-        const upgraded = call as UpgradeCall;
-        call = undefined;
-        // Messages nobody will read must not stop the session from reading the peer's close.
-        const abandon = (): void => session.abandon();
-        let result: Promise<void> | void;
-        try {
-          result = handler(session, upgraded);
-        } catch (error) {
-          abandon();
-          throw error;
-        }
-        // The close that follows the handler must not overtake its un-awaited sends.
-        if (result === undefined) {
-          abandon();
-          return session.sendsQueued();
-        }
-        return Promise.resolve(result)
-          .finally(abandon)
-          .then(() => session.sendsQueued());
-      },
-      options,
-    );
+    upgrade = new WebSocketUpgrade(request, options.protocols, defaultSessionHandler(handler, request, () => info, options), options);
   } catch (error) {
     if (!(error instanceof HandshakeError)) throw error;
     refuse(input, output, error);
@@ -224,9 +196,54 @@ export function prepareUpgrade<Data>(
       accepted = true;
       info = { ...known, data: data as Data };
       output.tryWriteFully(head);
-      const engine = options.engineContext ?? DEFAULT_CONTEXT;
-      return upgrade.upgrade(input, output, engine, options.userContext ?? engine);
+      const { engine, user } = sessionContexts(options);
+      return upgrade.upgrade(input, output, engine, user);
     },
+  };
+}
+
+/** Where a session's reading and writing run (the engine context) and where its handler runs (the user context). */
+export function sessionContexts(options: ServeOptions): { engine: CoroutineContext; user: CoroutineContext } {
+  const engine = options.engineContext ?? DEFAULT_CONTEXT;
+  return { engine, user: options.userContext ?? engine };
+}
+
+/**
+ * The raw-session handler that wraps the raw session in a default one (with
+ * what `info()` returns then: the request's method, target and headers, the
+ * peer, the data) and runs the user's handler with it and `request` (shared
+ * by HTTP/1.1 and HTTP/2). The session keeps `info`, not the whole request
+ * object (node's holds its socket and parser): the request is handed to the
+ * handler once, then dropped.
+ */
+export function defaultSessionHandler<Data>(
+  handler: WebSocketHandler<Data>,
+  request: UpgradeCall,
+  info: () => SessionInfo<Data> | undefined,
+  options: ServeOptions,
+): SessionHandler {
+  let call: UpgradeCall | undefined = request;
+  return (raw) => {
+    const session = new DefaultWebSocketSession<Data>(raw, options.defaultSession, info());
+    const upgraded = call as UpgradeCall;
+    call = undefined;
+    // Messages nobody will read must not stop the session from reading the peer's close.
+    const abandon = (): void => session.abandon();
+    let result: Promise<void> | void;
+    try {
+      result = handler(session, upgraded);
+    } catch (error) {
+      abandon();
+      throw error;
+    }
+    // The close that follows the handler must not overtake its un-awaited sends.
+    if (result === undefined) {
+      abandon();
+      return session.sendsQueued();
+    }
+    return Promise.resolve(result)
+      .finally(abandon)
+      .then(() => session.sendsQueued());
   };
 }
 

@@ -1,0 +1,23 @@
+/**
+ * An HTTP/2 stream (server or client side) as a session's input and output
+ * byte channels: `socketChannels` over the `Http2Stream` duplex, with a
+ * bound on the bytes handed to the stream and not yet sent.
+ *
+ * Why the bound: node:http2 counts the bytes a stream was given and has not
+ * sent (its peer's flow-control window is closed) against the connection's
+ * `maxSessionMemory`, and Node 20 does not give them back when the stream
+ * is reset: one 8 MiB message queued to a peer that stopped reading and then
+ * reset its stream would leave the connection refusing every new stream
+ * (ENHANCE_YOUR_CALM). Writing at most `maxPendingWriteBytes` (16 KiB by
+ * default, one DATA frame) at a time caps what one reset can leak.
+ */
+import type { Http2Stream } from 'node:http2';
+import { socketChannels, type SocketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
+
+/** Default `channels.maxPendingWriteBytes` over HTTP/2: 16 KiB. */
+export const DEFAULT_HTTP2_PENDING_WRITE_BYTES = 16 * 1024;
+
+/** The stream's channels; `options` as for sockets, `maxPendingWriteBytes` defaulting to 16 KiB. */
+export function http2StreamChannels(stream: Http2Stream, options: SocketChannelsOptions = {}): SocketChannels {
+  return socketChannels(stream, { maxPendingWriteBytes: DEFAULT_HTTP2_PENDING_WRITE_BYTES, ...options });
+}
