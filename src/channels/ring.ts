@@ -3,6 +3,10 @@
  * Push and shift are O(1) with no per-element allocation, unlike
  * `Array#shift`, which is O(n) on large arrays. Used for the chunk queue of
  * `ByteChannel` and the element and waiter queues of `Channel`.
+ *
+ * A ring that never held more than one element at a time keeps it in a
+ * field and has no array: a connection's queues mostly hold one chunk or
+ * one frame at a time, so an idle connection's rings own no slots.
  */
 
 const INITIAL_SLOTS = 8;
@@ -16,6 +20,8 @@ const NO_SLOTS: never[] = [];
 /** A FIFO queue of `T` (never holding `undefined`). */
 export class Ring<T extends {} | null> {
   private slots: (T | undefined)[] = NO_SLOTS;
+  /** The one element of a ring without slots (`count` is 0 or 1 then). */
+  private single: T | undefined;
   private mask = 0;
   private head = 0;
   private count = 0;
@@ -27,19 +33,35 @@ export class Ring<T extends {} | null> {
 
   /** Appends `value` at the tail. */
   push(value: T): void {
-    if (this.count === this.slots.length) this.grow();
+    if (this.slots === NO_SLOTS) {
+      if (this.count === 0) {
+        this.single = value;
+        this.count = 1;
+        return;
+      }
+      this.grow();
+    } else if (this.count === this.slots.length) {
+      this.grow();
+    }
     this.slots[(this.head + this.count) & this.mask] = value;
     this.count++;
   }
 
   /** The head element, or `undefined` when empty. */
   peek(): T | undefined {
-    return this.count === 0 ? undefined : this.slots[this.head];
+    if (this.count === 0) return undefined;
+    return this.slots === NO_SLOTS ? this.single : this.slots[this.head];
   }
 
   /** Removes and returns the head element, or `undefined` when empty. */
   shift(): T | undefined {
     if (this.count === 0) return undefined;
+    if (this.slots === NO_SLOTS) {
+      const value = this.single;
+      this.single = undefined;
+      this.count = 0;
+      return value;
+    }
     const value = this.slots[this.head];
     this.slots[this.head] = undefined;
     this.head = (this.head + 1) & this.mask;
@@ -50,16 +72,21 @@ export class Ring<T extends {} | null> {
   /** Removes every element. */
   clear(): void {
     this.slots.fill(undefined);
+    this.single = undefined;
     this.head = 0;
     this.count = 0;
   }
 
   private grow(): void {
-    const old = this.slots;
-    const size = old.length;
+    const size = this.slots.length;
     const grown = size === 0 ? INITIAL_SLOTS : size * 2;
     const next = new Array<T | undefined>(grown).fill(undefined);
-    for (let i = 0; i < size; i++) next[i] = old[(this.head + i) & this.mask];
+    if (size === 0) {
+      next[0] = this.single; // the one element so far (count is 1)
+      this.single = undefined;
+    } else {
+      for (let i = 0; i < size; i++) next[i] = this.slots[(this.head + i) & this.mask];
+    }
     this.slots = next;
     this.head = 0;
     this.mask = grown - 1;

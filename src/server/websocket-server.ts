@@ -541,27 +541,26 @@ export class WebSocketServer<Data = undefined> {
   /**
    * The user's handler, wrapped: the session joins `sessions` until its job
    * completes, gets the close frame at once if the server is already
-   * closing, and an error it throws is reported (unless it is how the
-   * session ended, see `isSessionEnd`) before it closes the session with 1011.
+   * closing, and an error it throws (which closes the session with 1011 and
+   * fails its job) is reported when the session ends, unless it is how the
+   * session ended (see `isSessionEnd`).
    */
   #tracked(handler: WebSocketHandler<Data>): WebSocketHandler<Data> {
-    const failed = (error: unknown, session: DefaultWebSocketSession<Data>): never => {
-      if (!isSessionEnd(error, session as DefaultWebSocketSession<unknown>)) reportSafely(this.#onError, error, session);
-      throw error;
-    };
     return (session, request) => {
       this.#sessions.add(session);
-      session.raw.job.invokeOnCompletion(() => this.#sessions.delete(session));
+      const job = session.raw.job;
+      // One handler for both: the session leaves `sessions`, and a handler that failed is reported.
+      job.invokeOnCompletion((cause) => {
+        this.#sessions.delete(session);
+        if (job.state === 'failed' && !isSessionEnd(cause, session as DefaultWebSocketSession<unknown>)) {
+          reportSafely(this.#onError, cause, session);
+        }
+      });
       this.#sendClose(session);
-      let result: Promise<void> | void;
-      try {
-        result = handler(session, request);
-      } catch (error) {
-        return failed(error, session);
-      }
-      return result === undefined ? undefined : Promise.resolve(result).catch((error: unknown) => failed(error, session));
+      return handler(session, request);
     };
   }
+
 }
 
 /** The query of a request target (empty when it has none or cannot be parsed). */

@@ -271,15 +271,6 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     return this.send(message);
   }
 
-  /**
-   * While messages go through extension transforms: a promise that settles
-   * once every message sent so far is in the outgoing queue (the session
-   * runner waits for it before closing). Otherwise `undefined`: sends are
-   * queued at once.
-   */
-  sendsQueued(): Promise<void> | undefined {
-    return this.#sendChain;
-  }
 
   /** Sends one frame as is (no extension transform), after the messages sent before it. */
   sendFrame(f: Frame): Promise<void> {

@@ -223,27 +223,13 @@ export function defaultSessionHandler<Data>(
   options: ServeOptions,
 ): SessionHandler {
   let call: UpgradeCall | undefined = request;
+  const defaults = options.defaultSession;
+  // When the handler is done, the default session (the raw session's layer)
+  // drops messages nobody will read and closes after the un-awaited sends.
   return (raw) => {
-    const session = new DefaultWebSocketSession<Data>(raw, options.defaultSession, info());
     const upgraded = call as UpgradeCall;
     call = undefined;
-    // Messages nobody will read must not stop the session from reading the peer's close.
-    const abandon = (): void => session.abandon();
-    let result: Promise<void> | void;
-    try {
-      result = handler(session, upgraded);
-    } catch (error) {
-      abandon();
-      throw error;
-    }
-    // The close that follows the handler must not overtake its un-awaited sends.
-    if (result === undefined) {
-      abandon();
-      return session.sendsQueued();
-    }
-    return Promise.resolve(result)
-      .finally(abandon)
-      .then(() => session.sendsQueued());
+    return handler(new DefaultWebSocketSession<Data>(raw, defaults, info()), upgraded);
   };
 }
 

@@ -15,6 +15,26 @@ test('FIFO order across wrap-around and growth', () => {
   assert.is(expected, next);
 });
 
+test('one element at a time needs no slots; a second one grows the ring, keeping the order', () => {
+  const ring = new Ring<number>();
+  for (let i = 0; i < 5; i++) {
+    ring.push(i);
+    assert.is(ring.peek(), i);
+    assert.is(ring.shift(), i);
+    assert.is(ring.length, 0);
+  }
+  ring.push(10);
+  ring.push(11); // grows: 10 moves into the slots first
+  ring.push(12);
+  assert.is(ring.peek(), 10);
+  assert.equal([ring.shift(), ring.shift(), ring.shift(), ring.shift()], [10, 11, 12, undefined]);
+  ring.push(null as unknown as number);
+  assert.is(ring.length, 1);
+  ring.clear();
+  assert.is(ring.length, 0);
+  assert.is(ring.peek(), undefined);
+});
+
 test('peek, shift and clear on empty and non-empty rings; null is an element', () => {
   const ring = new Ring<string | null>();
   assert.is(ring.peek(), undefined);
