@@ -136,14 +136,20 @@ export class FrameParser {
   readonly #maxMessageSize: number;
   readonly #rsvAllowed: number;
   readonly #validateUtf8: boolean;
-  readonly #utf8 = new Utf8Validator();
+  /** Validates a text message's UTF-8 as it arrives (made by the first text message). */
+  #utf8: Utf8Validator | undefined;
 
-  /** Pushed chunks not yet consumed: `#chunks[#head]` from `#offset` on. */
-  #chunks: Buffer[] = [];
-  #head = 0;
+  /**
+   * Pushed bytes not yet consumed: `#chunk` from `#offset` on, then the
+   * chunks queued behind it (`#queued` from `#queuedHead`; the array is made
+   * only when a chunk arrives before the previous one is consumed).
+   */
+  #chunk: Buffer = EMPTY;
+  #queued: Buffer[] | undefined;
+  #queuedHead = 0;
   #offset = 0;
   #unconsumed = 0;
-  /** Where `#chunks[#head]` lies in its ArrayBuffer: read once per chunk, used for payload views and unmasking. */
+  /** Where `#chunk` lies in its ArrayBuffer: read once per chunk, used for payload views and unmasking. */
   #backing: Backing = NO_BACKING;
 
   /** Header bytes copied so far when the header straddles chunks (made the first time one does). */
@@ -222,8 +228,12 @@ export class FrameParser {
    */
   push(chunk: Buffer): void {
     if (this.#error !== undefined || chunk.length === 0) return;
-    if (this.#unconsumed === 0) this.#backing = backingOf(chunk);
-    this.#chunks.push(chunk);
+    if (this.#unconsumed === 0) {
+      this.#chunk = chunk;
+      this.#backing = backingOf(chunk);
+    } else {
+      (this.#queued ??= []).push(chunk);
+    }
     this.#unconsumed += chunk.length;
   }
 
@@ -245,8 +255,9 @@ export class FrameParser {
 
   #failWith(error: ProtocolError): void {
     this.#error = error;
-    this.#chunks = [];
-    this.#head = 0;
+    this.#chunk = EMPTY;
+    this.#queued = undefined;
+    this.#queuedHead = 0;
     this.#offset = 0;
     this.#unconsumed = 0;
     this.#backing = NO_BACKING;
@@ -259,16 +270,21 @@ export class FrameParser {
   #consume(count: number): void {
     this.#offset += count;
     this.#unconsumed -= count;
-    if (this.#offset === this.#chunks[this.#head]!.length) {
-      this.#offset = 0;
-      if (++this.#head === this.#chunks.length) {
-        this.#chunks = [];
-        this.#head = 0;
-        this.#backing = NO_BACKING;
-      } else {
-        this.#backing = backingOf(this.#chunks[this.#head]!);
-      }
+    if (this.#offset !== this.#chunk.length) return;
+    this.#offset = 0;
+    const queued = this.#queued;
+    if (queued === undefined || this.#queuedHead === queued.length) {
+      this.#chunk = EMPTY;
+      this.#backing = NO_BACKING;
+      return;
     }
+    const next = queued[this.#queuedHead++]!;
+    if (this.#queuedHead === queued.length) {
+      queued.length = 0;
+      this.#queuedHead = 0;
+    }
+    this.#chunk = next;
+    this.#backing = backingOf(next);
   }
 
   /**
@@ -279,7 +295,7 @@ export class FrameParser {
   #readHeader(): boolean {
     if (this.#headerLength === 0 && this.#unconsumed >= 2) {
       // Fast path: the header lies in the first chunk; read it there.
-      const chunk = this.#chunks[this.#head]!;
+      const chunk = this.#chunk;
       const at = this.#offset;
       const available = chunk.length - at;
       if (available >= 2) {
@@ -298,7 +314,7 @@ export class FrameParser {
       const stage = this.#headerStage;
       const wanted = stage === 0 ? 2 : stage === 1 ? this.#lengthEnd : this.#headerSize;
       while (this.#headerLength < wanted && this.#unconsumed > 0) {
-        const chunk = this.#chunks[this.#head]!;
+        const chunk = this.#chunk;
         const count = Math.min(wanted - this.#headerLength, chunk.length - this.#offset);
         chunk.copy(headerBytes, this.#headerLength, this.#offset, this.#offset + count);
         this.#headerLength += count;
@@ -393,7 +409,7 @@ export class FrameParser {
         this.#messageBytes = 0;
         this.#messageIsCheckedText =
           opcode === Opcode.Text && this.#validateUtf8 && (this.#rsv & Rsv.Rsv1) === 0;
-        this.#utf8.reset();
+        if (this.#messageIsCheckedText) (this.#utf8 ??= new Utf8Validator()).reset();
       }
       this.#messageBytes += this.#payloadLength;
     }
@@ -410,7 +426,7 @@ export class FrameParser {
     const from = this.#gathered;
     if (gather === undefined) {
       if (this.#unconsumed === 0) return undefined;
-      const chunk = this.#chunks[this.#head]!;
+      const chunk = this.#chunk;
       const start = this.#offset;
       if (chunk.length - start >= length) {
         // Zero-copy: the payload lies in this chunk.
@@ -427,7 +443,7 @@ export class FrameParser {
     let filled = from;
     const end = gather.length; // at most `length`, and room for every byte pushed so far
     while (filled < end && this.#unconsumed > 0) {
-      const chunk = this.#chunks[this.#head]!;
+      const chunk = this.#chunk;
       const count = Math.min(end - filled, chunk.length - this.#offset);
       chunk.copy(gather, filled, this.#offset, this.#offset + count);
       filled += count;
@@ -457,7 +473,7 @@ export class FrameParser {
 
   /** Checks the UTF-8 of the unmasked payload bytes `bytes[start..end)`, if due. */
   #checkUtf8(bytes: Buffer, start: number, end: number): void {
-    if (this.#messageIsCheckedText && this.#opcode < 0x8 && this.#utf8.push(bytes, start, end) !== -1) {
+    if (this.#messageIsCheckedText && this.#opcode < 0x8 && this.#utf8!.push(bytes, start, end) !== -1) {
       fail(CloseCode.InvalidPayload, 'invalid UTF-8 in a text message');
     }
   }
@@ -468,7 +484,7 @@ export class FrameParser {
     if (opcode === Opcode.Close) {
       decodeClosePayload(payload);
     } else if (opcode < 0x8 && this.#fin) {
-      if (this.#messageIsCheckedText && !this.#utf8.finish()) {
+      if (this.#messageIsCheckedText && !this.#utf8!.finish()) {
         fail(CloseCode.InvalidPayload, 'text message ends inside a UTF-8 sequence');
       }
       this.#inMessage = false;

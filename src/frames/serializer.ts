@@ -13,9 +13,16 @@ import { checkMaskKey, maskInto, randomMaskKey } from './mask.ts';
 
 /** Default `coalesceLimit`: payloads up to 1 KiB are copied next to their header. */
 export const DEFAULT_COALESCE_LIMIT = 1024;
-/** Size of the slab headers and small frames are coalesced into. */
-const SLAB_SIZE = 16 * 1024;
-/** The slab of a serializer that has not written yet (shared: it has no room, so nothing writes to it). */
+/** Size of the slabs headers and small frames are coalesced into. */
+const SLAB_SIZE = 64 * 1024;
+/**
+ * The slab every serializer in the process coalesces into (like Node's
+ * Buffer pool): append-only, each serializer's bytes a region of it handed
+ * out as views; a full slab is replaced, and freed once the last view of it
+ * is written. So a connection keeps no slab of its own between writes.
+ */
+const shared = { slab: Buffer.alloc(0), used: 0 };
+/** The slab of a serializer with no region (it never wrote, or its batch was taken): it pins no slab. */
 const NO_SLAB = Buffer.alloc(0);
 
 /** Configuration of a `FrameSerializer`. */
@@ -125,9 +132,10 @@ export class FrameSerializer {
   readonly #coalesceLimit: number;
   readonly #maskKey: () => Uint8Array;
 
-  #batch: Buffer[] = [];
+  /** The batch's buffers so far (made by the first; `take` hands it over). */
+  #batch: Buffer[] | undefined;
   #pendingBytes = 0;
-  /** Shared buffer for headers and small frames; `[#slabStart, #slabUsed)` is not yet in the batch. */
+  /** This serializer's region of the shared slab not yet in the batch: `[#slabStart, #slabUsed)` of `#slab`. */
   #slab: Buffer = NO_SLAB;
   #slabStart = 0;
   #slabUsed = 0;
@@ -169,20 +177,20 @@ export class FrameSerializer {
     const wire = frame.wire;
     if (wire !== undefined && key === undefined && PREPARED.has(frame)) {
       this.#flushSlab();
-      this.#batch.push(wire);
+      this.#push(wire);
     } else if (length <= this.#coalesceLimit) {
       this.#reserve(size + length);
-      this.#slabUsed = writeFrame(this.#slab, this.#slabUsed, frame, key);
+      this.#slabUsed = shared.used = writeFrame(this.#slab, this.#slabUsed, frame, key);
     } else if (key !== undefined) {
       this.#flushSlab();
       const out = Buffer.allocUnsafe(size + length);
       writeFrame(out, 0, frame, key); // overwrites every byte of `out`
-      this.#batch.push(out);
+      this.#push(out);
     } else {
       this.#reserve(size);
-      this.#slabUsed = writeHeader(this.#slab, this.#slabUsed, frame, undefined);
+      this.#slabUsed = shared.used = writeHeader(this.#slab, this.#slabUsed, frame, undefined);
       this.#flushSlab();
-      this.#batch.push(frame.payload);
+      this.#push(frame.payload);
     }
     this.#pendingBytes += size + length;
   }
@@ -190,26 +198,40 @@ export class FrameSerializer {
   /** The batch's buffers in wire order, ready for a vectored write; starts a new batch. */
   take(): Buffer[] {
     this.#flushSlab();
-    const batch = this.#batch;
-    this.#batch = [];
+    // Let go of the slab: an idle serializer must not keep an old one alive.
+    this.#slab = NO_SLAB;
+    this.#slabStart = this.#slabUsed = 0;
+    const batch = this.#batch ?? [];
+    this.#batch = undefined;
     this.#pendingBytes = 0;
     return batch;
   }
 
-  /** Makes room for `size` contiguous bytes in the slab. */
-  #reserve(size: number): void {
-    if (this.#slab.length - this.#slabUsed >= size) return;
-    this.#flushSlab();
-    // Only bytes written after this point leave the slab, so its uninitialized rest never reaches the wire.
-    this.#slab = Buffer.allocUnsafe(Math.max(SLAB_SIZE, size));
-    this.#slabStart = 0;
-    this.#slabUsed = 0;
+  #push(bytes: Buffer): void {
+    (this.#batch ??= []).push(bytes);
   }
 
-  /** Moves the written, not yet batched part of the slab into the batch. */
+  /**
+   * Makes room for `size` contiguous bytes right after this serializer's
+   * region: in the shared slab if nobody wrote there since (else the region
+   * so far goes into the batch and a new one starts), or in a new slab.
+   */
+  #reserve(size: number): void {
+    if (this.#slab === shared.slab && this.#slabUsed === shared.used && shared.slab.length - shared.used >= size) return;
+    this.#flushSlab();
+    if (shared.slab.length - shared.used < size) {
+      // Only bytes written after this point leave the slab, so its uninitialized rest never reaches the wire.
+      shared.slab = Buffer.allocUnsafe(Math.max(SLAB_SIZE, size));
+      shared.used = 0;
+    }
+    this.#slab = shared.slab;
+    this.#slabStart = this.#slabUsed = shared.used;
+  }
+
+  /** Moves the written, not yet batched region of the slab into the batch. */
   #flushSlab(): void {
     if (this.#slabUsed === this.#slabStart) return;
-    this.#batch.push(this.#slab.subarray(this.#slabStart, this.#slabUsed));
+    this.#push(this.#slab.subarray(this.#slabStart, this.#slabUsed));
     this.#slabStart = this.#slabUsed;
   }
 }

@@ -101,7 +101,8 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   data: Data;
 
   readonly #messages: MessageQueue;
-  readonly #assembler = new MessageAssembler();
+  /** Reassembles fragmented messages (made by the first fragment). */
+  #assembler: MessageAssembler | undefined;
   /** Keep-alive and `ping()` round trips; made when first needed. */
   #pinger: Pinger | undefined;
   /** Serialises outgoing messages through async extension transforms, keeping their order. */
@@ -424,7 +425,11 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
         this.raw.answerClose();
         return;
       default: {
-        const assembled = this.#assembler.push(f);
+        // A whole message in one frame, not transformed by an extension (the common case), goes straight through.
+        if (f.fin && (this.#assembler === undefined || this.#assembler.idle) && !f.rsv1 && !f.rsv2 && !f.rsv3) {
+          return this.#queueMessage(toMessage(f.opcode, f.payload));
+        }
+        const assembled = (this.#assembler ??= new MessageAssembler()).push(f);
         if (assembled === undefined) return;
         // Only a message an extension transformed needs the (async) decode path.
         if (assembled.rsv === 0) return this.#queueMessage(toMessage(assembled.opcode, assembled.payload));

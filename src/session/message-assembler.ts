@@ -27,13 +27,18 @@ const SLAB_SIZE = 4 * 1024;
 export class MessageAssembler {
   #opcode: Opcode | undefined;
   #rsv = 0;
-  /** The parts of the message being assembled (emptied, not replaced, after each message). */
-  readonly #parts: Buffer[] = [];
+  /** The parts of the message being assembled (made by the first fragmented message; emptied, not replaced, after each). */
+  #parts: Buffer[] | undefined;
   #size = 0;
   /** Small fragments, copied; the slab is reused from message to message (made by the first one). */
   #copies: CopyRuns | undefined;
   /** True once this message has a part in the slab (so it must be copied out before the slab is reused). */
   #copied = false;
+
+  /** True between messages (no fragment of one is held). */
+  get idle(): boolean {
+    return this.#opcode === undefined;
+  }
 
   /** Adds a text, binary or continuation frame; returns the message once its final frame arrived. */
   push(f: Frame): AssembledMessage | undefined {
@@ -44,18 +49,18 @@ export class MessageAssembler {
       this.#rsv = rsv;
     }
     const payload = f.payload;
+    const parts = (this.#parts ??= []);
     if (payload.length >= COPY_BELOW) {
       this.#endRun();
-      this.#parts.push(payload);
+      parts.push(payload);
     } else if (payload.length > 0) {
       const full = (this.#copies ??= new CopyRuns(SLAB_SIZE)).append(payload);
-      if (full !== undefined) this.#parts.push(full);
+      if (full !== undefined) parts.push(full);
       this.#copied = true;
     }
     this.#size += payload.length;
     if (!f.fin) return undefined;
     this.#endRun();
-    const parts = this.#parts;
     // A lone part is handed over as is, unless it is a view of the slab (reused by the next message).
     const whole = parts.length === 1 && !this.#copied ? parts[0]! : Buffer.concat(parts, this.#size);
     const message: AssembledMessage = { opcode: this.#opcode, rsv: this.#rsv, payload: whole };
@@ -70,6 +75,6 @@ export class MessageAssembler {
   /** Moves the run of copies into `#parts`, as one view. */
   #endRun(): void {
     const run = this.#copies?.takeRun();
-    if (run !== undefined) this.#parts.push(run);
+    if (run !== undefined) (this.#parts ??= []).push(run);
   }
 }

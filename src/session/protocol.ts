@@ -59,14 +59,16 @@ export class Protocol {
   readonly role: 'server' | 'client';
   #state: ConnectionState = ConnectionState.Open;
   readonly #parser: FrameParser;
-  readonly #serializer: FrameSerializer;
+  /** Made by the first frame sent. */
+  #serializer: FrameSerializer | undefined;
+  readonly #maskKey: ProtocolOptions['maskKey'];
   #closeReceived: CloseReason | undefined;
   #failure: ProtocolError | undefined;
 
   constructor(options: ProtocolOptions) {
     this.role = options.role;
     this.#parser = new FrameParser(options);
-    this.#serializer = new FrameSerializer({ role: options.role, maskKey: options.maskKey });
+    this.#maskKey = options.maskKey;
   }
 
   get state(): ConnectionState {
@@ -138,7 +140,7 @@ export class Protocol {
    */
   sendFrame(f: Frame): boolean {
     if (this.closeSent) return false;
-    this.#serializer.write(f);
+    (this.#serializer ??= new FrameSerializer({ role: this.role, maskKey: this.#maskKey })).write(f);
     if (f.opcode === Opcode.Close) {
       this.#state =
         this.#state === ConnectionState.Open ? ConnectionState.CloseSent : ConnectionState.Closed;
@@ -148,12 +150,12 @@ export class Protocol {
 
   /** Bytes serialized since the last `dataToSend`. */
   get pendingBytes(): number {
-    return this.#serializer.pendingBytes;
+    return this.#serializer?.pendingBytes ?? 0;
   }
 
   /** The serialized bytes, in wire order, for one vectored write; starts a new batch. */
   dataToSend(): Buffer[] {
-    return this.#serializer.take();
+    return this.#serializer?.take() ?? [];
   }
 
   // ---- decisions -------------------------------------------------------------

@@ -112,8 +112,7 @@ export class RawWebSocketSession {
   readonly options: ResolvedRawSessionOptions;
   /** The session's job: it completes when the reader, writer and handler are all done. */
   readonly job: Job;
-  /** The session job with the engine's dispatcher: where the session's own tasks run. */
-  readonly context: CoroutineContext;
+  readonly #dispatcher: CoroutineContext['dispatcher'];
 
   /** Made on first use (see `incoming`): a default session diverts the frames and never needs it. */
   #incoming: Channel<Frame> | undefined;
@@ -164,7 +163,7 @@ export class RawWebSocketSession {
     this.#input = input;
     this.#output = output;
     this.job = context.job;
-    this.context = context;
+    this.#dispatcher = context.dispatcher;
     this.protocol = config.protocol;
     this.extensions = config.extensions ?? NO_EXTENSIONS;
     this.masking = config.role === 'client';
@@ -193,6 +192,11 @@ export class RawWebSocketSession {
       if (this.#framesEnded) incoming.close(this.#terminated ? this.#failure : undefined);
     }
     return this.#incoming;
+  }
+
+  /** The session job with the engine's dispatcher: where the session's own tasks run. */
+  get context(): CoroutineContext & { readonly job: Job } {
+    return { job: this.job, dispatcher: this.#dispatcher };
   }
 
   /** The peer's close reason, or 1006 when the connection ended without one. */
@@ -417,7 +421,7 @@ export class RawWebSocketSession {
     const writer = new Writer(this.outgoing, this.#output, this.#rules, this);
     this.#reader = reader;
     this.#writer = writer;
-    this.context.dispatcher.dispatch(() => {
+    this.#dispatcher.dispatch(() => {
       reader.start();
       writer.start();
     });

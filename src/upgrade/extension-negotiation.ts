@@ -17,6 +17,8 @@ export interface NegotiatedExtensions {
  * Runs each negotiator (in the server's order) over the offers of its name.
  * An extension claiming an RSV bit an earlier one already claimed is skipped.
  */
+const NONE: NegotiatedExtensions = Object.freeze({ extensions: Object.freeze([]), header: undefined });
+
 export function negotiateExtensions(
   offers: readonly ExtensionOffer[],
   negotiators: readonly ExtensionNegotiator[],
@@ -37,5 +39,7 @@ export function negotiateExtensions(
     extensions.push(accepted.extension);
     responses.push(accepted.response);
   }
-  return { extensions, header: responses.length > 0 ? formatExtensions(responses) : undefined };
+  // Most connections negotiate nothing: they share one empty list.
+  if (responses.length === 0) return NONE;
+  return { extensions, header: formatExtensions(responses) };
 }

@@ -143,4 +143,21 @@ test('mask keys that are not 4 bytes are refused before anything is written', ()
   assert.equal(serializer.take(), []);
 });
 
+test('serializers sharing the process-wide slab interleave without mixing their batches', () => {
+  const a = new FrameSerializer({ role: 'server' });
+  const b = new FrameSerializer({ role: 'server' });
+  a.write(frame(Opcode.Text, Buffer.from('a1')));
+  b.write(frame(Opcode.Text, Buffer.from('b1')));
+  a.write(frame(Opcode.Text, Buffer.from('a2')));
+  const batchA = a.take();
+  b.write(frame(Opcode.Binary, Buffer.from('b2')));
+  const batchB = b.take();
+  assert.is(Buffer.concat(batchA).toString('hex'), '81026131' + '81026132');
+  assert.is(Buffer.concat(batchB).toString('hex'), '81026231' + '82026232');
+  // A later batch never overwrites bytes handed out before.
+  a.write(frame(Opcode.Text, Buffer.from('a3')));
+  a.take();
+  assert.is(Buffer.concat(batchA).toString('hex'), '81026131' + '81026132');
+});
+
 test.run();
