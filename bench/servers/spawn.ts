@@ -5,7 +5,7 @@
  * works, pinned to one core. CPU time and RSS are read from /proc.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -119,7 +119,21 @@ export function rssOf(pid: number): { rss: number; peak: number } {
   return { rss: kib('VmRSS'), peak: kib('VmHWM') };
 }
 
-/** A running echo server. */
+/**
+ * Resets the process's peak RSS (VmHWM) to its current RSS (Linux 4.0+:
+ * `clear_refs` 5); false when the kernel refuses, and the peak is then the
+ * process's whole life.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A running benchmark server (see control.ts). */
 export class RunningServer {
   readonly spec: ServerSpec;
   readonly port: number;
@@ -153,11 +167,16 @@ export class RunningServer {
   }
 
   /** Heap and RSS after two full GCs, as the server measures itself. */
-  async memory(): Promise<MemorySample> {
-    this.#child.stdin.write('mem\n');
-    const line = await this.#lines.next(30_000);
-    if (line === undefined) throw new Error(`server ${this.spec.key} exited`);
-    return JSON.parse(line) as MemorySample;
+  memory(): Promise<MemorySample> {
+    return this.command<MemorySample>('mem');
+  }
+
+  /** Sends one command line (see control.ts) and parses the server's next stdout line as JSON. */
+  async command<T>(line: string, timeoutMs = 30_000): Promise<T> {
+    this.#child.stdin.write(`${line}\n`);
+    const answer = await this.#lines.next(timeoutMs);
+    if (answer === undefined) throw new Error(`server ${this.spec.key} exited`);
+    return JSON.parse(answer) as T;
   }
 
   get alive(): boolean {
