@@ -20,8 +20,8 @@ export interface FanoutOptions {
   readonly size: number;
   readonly warmupMs: number;
   readonly measureMs: number;
-  /** The core to pin the load generator to. */
-  readonly cpu: number;
+  /** The core to pin the load generator to (`undefined`: not pinned). */
+  readonly cpu: number | undefined;
   /** Label of its stderr lines. */
   readonly name: string;
   /** Every subscriber is connected; the publisher starts once this resolves. */

@@ -54,9 +54,9 @@ export function canPin(): boolean {
 
 const ULIMIT = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"';
 
-/** Spawns `argv` with the fd limit raised and, if possible, pinned to `cpu`. */
-export function spawnPinned(argv: readonly string[], cpu: number, env: Readonly<Record<string, string>> = {}): ChildProcessWithoutNullStreams {
-  const pin = canPin() ? ['taskset', '-c', String(cpu)] : [];
+/** Spawns `argv` with the fd limit raised and, if possible, pinned to `cpu` (`undefined`: not pinned). */
+export function spawnPinned(argv: readonly string[], cpu: number | undefined, env: Readonly<Record<string, string>> = {}): ChildProcessWithoutNullStreams {
+  const pin = cpu !== undefined && canPin() ? ['taskset', '-c', String(cpu)] : [];
   return spawn('bash', ['-c', ULIMIT, 'bash', ...pin, ...argv], {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
