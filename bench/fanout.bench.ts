@@ -38,8 +38,8 @@
  * allocation only if nothing was freed, and only a garbage collection frees:
  * these server processes run with a 256 MiB young generation, so a window
  * fits without a collection, and a v8.GCProfiler over the window proves none
- * happened (a window with one is discarded and measured again); the window
- * opens right after a full collection, with the young generation empty. ArrayBuffer
+ * happened (a window with one is discarded and measured again); it opens
+ * after two full collections, with the young generation empty. ArrayBuffer
  * bytes per publish that stay the same from 1,000 to 10,000 subscribers (and
  * close to the payload) show that a publish allocates no bytes per
  * subscriber; the JS heap per delivery shows the per-subscriber bookkeeping

@@ -33,7 +33,8 @@ export function num(n: number): string {
 export const bytes = (n: number): string =>
   Math.abs(n) >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
 
-export const micros = (us: number): string => (us >= 1000 ? `${(us / 1000).toPrecision(3)} ms` : `${us.toPrecision(3)} µs`);
+export const micros = (us: number): string =>
+  us >= 1e6 ? `${(us / 1e6).toPrecision(3)} s` : us >= 1000 ? `${(us / 1000).toPrecision(3)} ms` : `${us.toPrecision(3)} µs`;
 
 export const ratio = (a: number, b: number | undefined): string =>
   b === undefined || !(b > 0) ? '-' : `${(a / b).toFixed(2)}x`;

@@ -11,9 +11,9 @@
  *   the bytes of every Buffer live: payloads, frames, headers, socket reads).
  *
  * Growth is allocation only when nothing was freed meanwhile, and memory is
- * freed only by garbage collection: the window opens right after a full
- * collection (the server runs with --expose-gc), in a young generation large
- * enough to hold a whole window (`--min-semi-space-size`), and a
+ * freed only by garbage collection: the command runs two full collections
+ * (the server runs with --expose-gc), the young generation is large enough
+ * to hold a whole window (`--min-semi-space-size`), and a
  * `v8.GCProfiler` running over the window proves that no collection happened
  * in it (`gcs`, the kinds of the collections in the window, must be empty,
  * else the window does not count). The answer is one JSON line:
@@ -45,6 +45,12 @@ export class AllocationWindow {
   readonly command = (argument: string): void => {
     const ms = Number(argument);
     if (!(ms > 0) || this.#armedMs !== undefined) return;
+    // An empty young generation, so that the window's allocations fit in it. Twice: the backing stores
+    // of the ArrayBuffers a collection finds dead are freed after it, in the background, and the next
+    // collection first waits for that, so none is freed (counted as negative growth) in the window.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
     this.#armedMs = ms;
   };
 
@@ -54,7 +60,6 @@ export class AllocationWindow {
     if (ms === undefined) return;
     const start = this.#start;
     if (start === undefined) {
-      (globalThis as { gc?: () => void }).gc?.(); // an empty young generation: the window's allocations fit in it
       this.#profiler = new GCProfiler();
       this.#profiler.start();
       this.#start = snapshot();
