@@ -4,7 +4,7 @@
  *
  *   node --import tsx --expose-gc bench/fanout.bench.ts     (BENCH_QUICK=1: < 1 min)
  *
- * Servers (compiled, bench/servers/, each pinned to core 0): ours
+ * Servers (compiled, bench/servers/, a fresh process per run, pinned to core 0): ours
  * (fanout-ours.ts: subscribers `session.subscribe('t')`, each message of the
  * publisher `server.publish('t', message)`) and ws (fanout-ws.ts: the loop of
  * `send` over a `Set` of the topic's sockets from ws's README, with
@@ -23,9 +23,11 @@
  * second; median and min–max), completed messages per second, delivery
  * latency p50/p99 (publish to receipt), the server's CPU use and deliveries
  * per CPU-second (the figure least disturbed by other load on the machine),
- * the server's peak RSS during the run (VmHWM, reset before each run), the
- * load generator's CPU use, and ours/ws: the ratio of the medians and the
- * range of the ratios of the runs taken side by side.
+ * the server's peak RSS (each run has a fresh server process: VmHWM from its
+ * start, through the 10,000 connections and the warm-up, to the end of the
+ * measured window; the close of the connections after it is not counted),
+ * the load generator's CPU use, and ours/ws: the ratio of the medians and
+ * the range of the ratios of the runs taken side by side.
  *
  * Memory per publish. The claim: a publish costs one payload, however many
  * subscribers it reaches. Measured as what the server *allocates* per
@@ -53,7 +55,7 @@
 import { buildLoadgen } from './loadgen/build.ts';
 import { runFanout, type FanoutResult } from './loadgen/fanout.ts';
 import { bytes, micros, num, percent, Progress, ratio, sizeName, table, writeResult } from './report.ts';
-import { bufferutilAvailable, canPin, cpuSeconds, resetPeakRss, rssOf, RunningServer, type ServerSpec } from './servers/spawn.ts';
+import { bufferutilAvailable, canPin, cpuSeconds, rssOf, RunningServer, type ServerSpec } from './servers/spawn.ts';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 10_000);
@@ -108,8 +110,18 @@ function spread(values: readonly number[]): Spread {
 /** A result that is not a clean run: any loss, error or break of sequence. */
 const damage = (r: FanoutResult): number => r.lost + r.errors + r.out_of_sequence + (r.drained ? 0 : 1);
 
-async function measure(loadgen: string, server: RunningServer, size: number): Promise<Run> {
-  const peakReset = resetPeakRss(server.pid);
+/** One run on a fresh server process (so its peak RSS is this run's). */
+async function measure(loadgen: string, spec: ServerSpec, size: number): Promise<Run> {
+  const server = await RunningServer.start(spec, SERVER_CPU);
+  try {
+    return await measureOn(loadgen, server, size);
+  } finally {
+    await server.stop();
+  }
+}
+
+async function measureOn(loadgen: string, server: RunningServer, size: number): Promise<Run> {
+  let peakRss = 0;
   let cpuStart = 0;
   let cpuEnd = 0;
   let tStart = 0n;
@@ -132,10 +144,11 @@ async function measure(loadgen: string, server: RunningServer, size: number): Pr
       } else {
         cpuEnd = cpuSeconds(server.pid);
         tEnd = process.hrtime.bigint();
+        peakRss = rssOf(server.pid).peak;
       }
     },
   });
-  const { peak } = rssOf(server.pid);
+  if (!server.alive) throw new Error(`server ${server.spec.key} died`);
   return {
     deliveriesPerSec: r.deliveries / r.seconds,
     messagesPerSec: r.messages / r.seconds,
@@ -143,7 +156,7 @@ async function measure(loadgen: string, server: RunningServer, size: number): Pr
     p99Us: r.p99_us,
     serverCpu: tEnd > tStart ? (cpuEnd - cpuStart) / (Number(tEnd - tStart) / 1e9) : 0,
     loadgenCpu: r.cpu,
-    peakRss: peakReset ? peak : NaN,
+    peakRss,
     lost: damage(r),
     published: r.published,
   };
@@ -213,26 +226,19 @@ async function main(): Promise<void> {
   // ---- deliveries per second ---------------------------------------------------
   const progress = new Progress();
   const cells: { size: number; runs: Record<string, Run[]> }[] = [];
-  const servers: RunningServer[] = [];
-  try {
-    for (const spec of specs) servers.push(await RunningServer.start(spec, SERVER_CPU));
-    const total = SIZES.length * REPS * servers.length;
-    let done = 0;
-    for (const size of SIZES) {
-      const runs: Record<string, Run[]> = {};
-      for (let rep = 0; rep < REPS; rep++) {
-        for (const server of servers) {
-          progress.update(`[${++done}/${total}] ${sizeName(size)} run ${rep + 1}/${REPS} ${server.spec.label} (${Math.round((Date.now() - started) / 1000)} s)`, rep === 0);
-          (runs[server.spec.key] ??= []).push(await measure(loadgen, server, size));
-          if (!server.alive) throw new Error(`server ${server.spec.key} died`);
-        }
+  const total = SIZES.length * REPS * specs.length;
+  let done = 0;
+  for (const size of SIZES) {
+    const runs: Record<string, Run[]> = {};
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const spec of specs) {
+        progress.update(`[${++done}/${total}] ${sizeName(size)} run ${rep + 1}/${REPS} ${spec.label} (${Math.round((Date.now() - started) / 1000)} s)`, rep === 0);
+        (runs[spec.key] ??= []).push(await measure(loadgen, spec, size));
       }
-      cells.push({ size, runs });
     }
-  } finally {
-    progress.done();
-    await Promise.all(servers.map((s) => s.stop()));
+    cells.push({ size, runs });
   }
+  progress.done();
 
   const rows: string[][] = [];
   const summary = cells.map(({ size, runs }) => {
@@ -261,7 +267,7 @@ async function main(): Promise<void> {
         micros(m.p99Us),
         percent(m.serverCpu),
         num(s.efficiency),
-        Number.isNaN(m.peakRss) ? '-' : bytes(m.peakRss),
+        bytes(m.peakRss),
         `${percent(m.loadgenCpu)}${m.loadgenCpu > 0.9 ? ' (!)' : ''}`,
         spec.key === 'ours' ? ratio(o.deliveriesPerSec.median, w.deliveriesPerSec.median) : '',
         spec.key === 'ours' ? `${pairRatios.min.toFixed(2)}–${pairRatios.max.toFixed(2)}x` : '',
