@@ -53,8 +53,8 @@
  * Writes bench/results/fanout.json.
  */
 import { buildLoadgen } from './loadgen/build.ts';
-import { runFanout, type FanoutResult } from './loadgen/fanout.ts';
-import { bytes, micros, num, percent, Progress, ratio, sizeName, table, writeResult } from './report.ts';
+import { damage, runFanout } from './loadgen/fanout.ts';
+import { bytes, micros, num, percent, Progress, ratio, sizeName, spread, table, writeResult } from './report.ts';
 import { bufferutilAvailable, canPin, cpuSeconds, rssOf, RunningServer, type ServerSpec } from './servers/spawn.ts';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -78,8 +78,6 @@ const MEMORY_SERVERS = QUICK ? ['ours'] : ['ours', 'ws'];
 const NO_GC_IN_WINDOW = ['--min-semi-space-size=256', '--max-semi-space-size=256'];
 const MEMORY_ATTEMPTS = 3;
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** One measured run of one server. */
 interface Run {
   deliveriesPerSec: number;
@@ -94,21 +92,6 @@ interface Run {
   lost: number;
   published: number;
 }
-
-/** Median, min and max of one figure over runs. */
-interface Spread {
-  median: number;
-  min: number;
-  max: number;
-}
-
-function spread(values: readonly number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { median: sorted[Math.floor((sorted.length - 1) / 2)]!, min: sorted[0]!, max: sorted[sorted.length - 1]! };
-}
-
-/** A result that is not a clean run: any loss, error or break of sequence. */
-const damage = (r: FanoutResult): number => r.lost + r.errors + r.out_of_sequence + (r.drained ? 0 : 1);
 
 /** One run on a fresh server process (so its peak RSS is this run's). */
 async function measure(loadgen: string, spec: ServerSpec, size: number): Promise<Run> {
@@ -157,7 +140,7 @@ async function measureOn(loadgen: string, server: RunningServer, size: number): 
     serverCpu: tEnd > tStart ? (cpuEnd - cpuStart) / (Number(tEnd - tStart) / 1e9) : 0,
     loadgenCpu: r.cpu,
     peakRss,
-    lost: damage(r),
+    lost: damage(r, false),
     published: r.published,
   };
 }
@@ -171,7 +154,7 @@ interface AllocationSample {
   /** Kinds of the collections in the window: the window counts only when there was none. */
   gcs: string[];
   ms: number;
-  /** Damage of the load generator's run (see `damage`). */
+  /** Damage of the load generator's run (see `damage` in loadgen/fanout.ts). */
   lost: number;
 }
 
@@ -200,7 +183,7 @@ async function measureAllocation(loadgen: string, server: RunningServer, subscri
       },
     });
     if (sample === undefined) throw new Error(`no allocation window from ${server.spec.key}`);
-    windows.push({ ...sample, lost: damage(r) });
+    windows.push({ ...sample, lost: damage(r, false) });
   }
   return windows;
 }
@@ -337,7 +320,7 @@ async function main(): Promise<void> {
   lostRuns.push(...memory.flatMap((m) => m.samples.filter((s) => s.lost > 0).map((s) => `memory ${m.key} ${m.subscribers}: ${s.lost}`)));
 
   // ---- targets -----------------------------------------------------------------------
-  console.log('\ntargets:');
+  console.log(`\ntargets${REPS === 1 ? ' (one run per cell: the ratios of a quick run are noisy; a full run takes the median of several)' : ''}:`);
   for (const s of summary) {
     console.log(`  deliveries/s ours/ws at ${sizeName(s.size)}: ${s.ratio.toFixed(2)}x (goal >= ${TARGET_RATIO}x) ${s.ratio >= TARGET_RATIO ? 'met' : 'MISSED'}`);
   }

@@ -40,8 +40,8 @@ import { createClient } from 'redis';
 import { REDIS_BROKER_DEFAULTS } from '../src/brokers/redis.ts';
 import { freePort, RedisServer } from '../tests/support/redis-server.ts';
 import { buildLoadgen } from './loadgen/build.ts';
-import { runFanout, type FanoutResult } from './loadgen/fanout.ts';
-import { micros, num, Progress, sizeName, table, writeResult } from './report.ts';
+import { damage, runFanout, type FanoutResult } from './loadgen/fanout.ts';
+import { micros, num, Progress, sizeName, spread, table, writeResult } from './report.ts';
 import { buildServers, compiledServer } from './servers/build.ts';
 import { LineReader } from './servers/spawn.ts';
 
@@ -156,7 +156,7 @@ async function measureWs(loadgen: string, redis: ReturnType<typeof createClient>
     name: 'loadgen',
     subscribed: () => awaitSubscribers(redis, (n) => n >= 1, 'node 2 did not subscribe'),
   });
-  const lost = r.lost + r.out_of_sequence + r.errors + (r.drained ? 0 : 1) + (r.published - r.publisher_received);
+  const lost = damage(r, true); // the testee includes the sender: the publisher gets its own copies from node 1
   return { messagesPerSec: r.messages / r.seconds, deliveriesPerSec: r.deliveries / r.seconds, p50Us: r.p50_us, p99Us: r.p99_us, lost, result: r };
 }
 
@@ -216,11 +216,6 @@ async function measureBroker(publisher: Peer, subscriber: Peer, cell: BrokerCell
 }
 
 // ---- main ---------------------------------------------------------------------------------
-
-function spreadOf(values: readonly number[]): { median: number; min: number; max: number } {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { median: sorted[Math.floor((sorted.length - 1) / 2)]!, min: sorted[0]!, max: sorted[sorted.length - 1]! };
-}
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -282,10 +277,10 @@ async function main(): Promise<void> {
 
   const wsSummary = wsCells.map(({ cell, runs }) => ({
     cell,
-    messagesPerSec: spreadOf(runs.map((r) => r.messagesPerSec)),
-    deliveriesPerSec: spreadOf(runs.map((r) => r.deliveriesPerSec)),
-    p50Us: spreadOf(runs.map((r) => r.p50Us)).median,
-    p99Us: spreadOf(runs.map((r) => r.p99Us)).median,
+    messagesPerSec: spread(runs.map((r) => r.messagesPerSec)),
+    deliveriesPerSec: spread(runs.map((r) => r.deliveriesPerSec)),
+    p50Us: spread(runs.map((r) => r.p50Us)).median,
+    p99Us: spread(runs.map((r) => r.p99Us)).median,
     lost: runs.reduce((sum, r) => sum + r.lost, 0),
     runs,
   }));

@@ -16,6 +16,21 @@ export function writeResult(name: string, data: string): string {
   return path;
 }
 
+// ---- statistics ---------------------------------------------------------------
+
+/** Median, min and max of one figure over runs. */
+export interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** The spread of `values` (at least one); the median of an even count is the lower middle value, a run that happened. */
+export function spread(values: readonly number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { median: sorted[Math.floor((sorted.length - 1) / 2)]!, min: sorted[0]!, max: sorted[sorted.length - 1]! };
+}
+
 // ---- formatting -------------------------------------------------------------
 
 export const sizeName = (n: number): string =>

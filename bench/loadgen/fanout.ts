@@ -61,6 +61,16 @@ export interface FanoutResult {
 }
 
 /**
+ * How far a run is from clean: messages some subscriber did not get, sequence
+ * breaks, connection errors, a drain that did not finish, and (when the
+ * server includes the sender) copies the publisher did not get back.
+ */
+export function damage(r: FanoutResult, senderIncluded: boolean): number {
+  const ownCopies = senderIncluded ? r.published - r.publisher_received : 0;
+  return r.lost + r.out_of_sequence + r.errors + (r.drained ? 0 : 1) + ownCopies;
+}
+
+/**
  * Runs the load generator at `loadgen` once and returns its result; it
  * throws only when no result came (a result with losses or errors is
  * returned: the caller judges it).
