@@ -16,6 +16,21 @@ export function writeResult(name: string, data: string): string {
   return path;
 }
 
+// ---- statistics ---------------------------------------------------------------
+
+/** Median, min and max of one figure over runs. */
+export interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** The spread of `values` (at least one); the median of an even count is the lower middle value, a run that happened. */
+export function spread(values: readonly number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { median: sorted[Math.floor((sorted.length - 1) / 2)]!, min: sorted[0]!, max: sorted[sorted.length - 1]! };
+}
+
 // ---- formatting -------------------------------------------------------------
 
 export const sizeName = (n: number): string =>
@@ -33,7 +48,8 @@ export function num(n: number): string {
 export const bytes = (n: number): string =>
   Math.abs(n) >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
 
-export const micros = (us: number): string => (us >= 1000 ? `${(us / 1000).toPrecision(3)} ms` : `${us.toPrecision(3)} µs`);
+export const micros = (us: number): string =>
+  us >= 1e6 ? `${(us / 1e6).toPrecision(3)} s` : us >= 1000 ? `${(us / 1000).toPrecision(3)} ms` : `${us.toPrecision(3)} µs`;
 
 export const ratio = (a: number, b: number | undefined): string =>
   b === undefined || !(b > 0) ? '-' : `${(a / b).toFixed(2)}x`;

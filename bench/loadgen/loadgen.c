@@ -1,7 +1,7 @@
 /*
- * WebSocket load generator for the end-to-end and memory benchmarks. Built
- * with the machine's gcc at bench time (bench/loadgen/build.ts) into a
- * temporary directory; single-threaded, epoll, no allocation after setup.
+ * WebSocket load generator for the end-to-end, memory, fan-out and Redis
+ * benchmarks. Built with the machine's gcc at bench time (bench/loadgen/build.ts)
+ * into a temporary directory; single-threaded, epoll, no allocation after setup.
  *
  *   loadgen echo HOST PORT CONNS INFLIGHT SIZE WARMUP_MS MEASURE_MS
  *     Opens CONNS WebSocket connections, keeps INFLIGHT binary messages of
@@ -16,6 +16,25 @@
  *   loadgen idle HOST PORT CONNS
  *     Opens CONNS connections (handshake done), prints "ready N", waits for
  *     a line or EOF on stdin, then closes them all and exits.
+ *
+ *   loadgen fanout HOST PORT SUBS INFLIGHT SIZE WARMUP_MS MEASURE_MS PUB_PATH SUB_PATH [SUB_PORT]
+ *     One topic, one publisher, SUBS subscribers. Opens SUBS subscriber
+ *     connections to SUB_PATH on SUB_PORT (default PORT) and prints
+ *     "subscribed N"; waits for a line on stdin (the caller may first check
+ *     that the server, or a broker behind it, has them all); then opens one
+ *     publisher connection to PUB_PATH on PORT and keeps INFLIGHT binary
+ *     messages of SIZE bytes (SIZE >= 8) in flight: each carries its sequence
+ *     number (big-endian, first 8 payload bytes), and a message is complete
+ *     once every subscriber received it; each completion sends the next one.
+ *     Every subscriber must receive every message, once, in sequence (any
+ *     other frame, a gap or a repeat fails that subscriber). Counted in the
+ *     measured window: completed messages, deliveries (messages received by
+ *     subscribers) and their latency (publish to receipt). Then drains the
+ *     messages in flight, closes every connection (1000) and prints one JSON
+ *     line, with the messages lost (sum over subscribers of the published
+ *     messages they did not get). Frames the publisher receives (a server
+ *     that includes the sender) are counted and otherwise ignored. Another
+ *     line on stdin ends the measured window early.
  *
  * Everything stops by itself: connection setup, draining and closing have
  * time limits; any failure prints to stderr and exits non-zero.
@@ -38,18 +57,37 @@
 #include <unistd.h>
 
 #define MAX_INFLIGHT 256
+#define RING MAX_INFLIGHT /* message slots of the fan-out publisher (> INFLIGHT) */
 #define HIST_BUCKETS 2560
 #define READ_BUF (1 << 20)
 
 enum { CONNECTING, HANDSHAKE, OPEN, CLOSING, DONE };
 enum { RUNNING, DRAINING, CLOSING_ALL };
+enum { ECHO, SUBSCRIBER, PUBLISHER };
+
+/* Where a connection goes: address and the upgrade request for its path. */
+typedef struct {
+  struct sockaddr_in addr;
+  char request[512];
+  size_t request_len;
+} target_t;
+
+/* What a connection sends: copies of one masked frame, back to back. */
+typedef struct {
+  uint8_t *buf;
+  size_t len;
+  size_t period; /* the byte stream repeats every `period` bytes (frame_len, or len when the copies differ) */
+} stream_t;
 
 typedef struct {
   int fd;
   int state;
+  int role;
+  const target_t *target;
+  const stream_t *out;
   char head[2048];
   int head_len;
-  /* sending: the byte stream is a periodic repetition of one frame */
+  /* sending: bytes of the `out` stream queued, and written so far (the stream repeats every `out->period` bytes) */
   uint64_t to_send;
   uint64_t sent;
   /* receiving */
@@ -57,6 +95,10 @@ typedef struct {
   int hdr_len, hdr_need, opcode;
   uint64_t payload_left;
   int in_payload;
+  /* subscriber: the first payload bytes (the sequence number) and the messages received so far */
+  uint8_t seq[8];
+  int seq_len;
+  uint64_t received;
   /* timestamps of the messages in flight, oldest first */
   uint64_t ts[MAX_INFLIGHT];
   int ts_head, outstanding;
@@ -65,14 +107,24 @@ typedef struct {
 static conn_t *conns;
 static int nconns, inflight, epfd;
 static size_t msg_size;
-static uint8_t *rep;        /* R copies of the masked frame */
-static size_t frame_len, rep_len;
+static size_t frame_len;
+static stream_t echo_stream; /* copies of the one message every echo connection sends */
+static target_t main_target;
 static uint8_t rbuf[READ_BUF];
-static int phase = RUNNING, measuring = 0;
+static int phase = RUNNING, measuring = 0, stop_requested = 0;
 static uint64_t hist[HIST_BUCKETS];
 static uint64_t m_msgs, m_bytes, errors, opened, closed_count;
 static const char *host;
-static int port;
+static const uint8_t MASK_KEY[4] = {0x37, 0xfa, 0x21, 0x3d};
+
+/* fan-out: message `s` lives in slot s % RING of the publisher's stream, sent at sent_ts[slot], received by got[slot] subscribers */
+static conn_t *publisher;
+static target_t sub_target;
+static stream_t pub_stream;
+static int nsubs;
+static uint32_t got[RING];
+static uint64_t sent_ts[RING];
+static uint64_t published, completed, m_deliveries, out_of_sequence, failed_subscribers;
 
 static uint64_t now_ns(void) {
   struct timespec t;
@@ -124,33 +176,44 @@ static void set_nonblock(int fd) {
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) die("fcntl");
 }
 
+static void make_target(target_t *t, int port, const char *path) {
+  memset(t, 0, sizeof *t);
+  t->addr.sin_family = AF_INET;
+  t->addr.sin_port = htons((uint16_t)port);
+  if (inet_pton(AF_INET, host, &t->addr.sin_addr) != 1) die("inet_pton");
+  int n = snprintf(t->request, sizeof t->request,
+                   "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                   path, host);
+  if (n < 0 || (size_t)n >= sizeof t->request) {
+    fprintf(stderr, "loadgen: path too long\n");
+    exit(64);
+  }
+  t->request_len = (size_t)n;
+}
+
 static void start_connect(conn_t *c) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) die("socket (raise the fd limit?)");
   set_nonblock(fd);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)port);
-  if (inet_pton(AF_INET, host, &a.sin_addr) != 1) die("inet_pton");
-  if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) die("connect");
+  if (connect(fd, (const struct sockaddr *)&c->target->addr, sizeof c->target->addr) < 0 && errno != EINPROGRESS)
+    die("connect");
   c->fd = fd;
   c->state = CONNECTING;
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP, .data.ptr = c};
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl");
 }
 
-static const char REQUEST[] =
-    "GET /bench HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-
 static void conn_fail(conn_t *c, const char *why) {
   if (c->state == DONE) return;
   if (phase == RUNNING) {
     errors++;
-    fprintf(stderr, "loadgen: connection %ld: %s\n", (long)(c - conns), why);
+    if (errors <= 10) fprintf(stderr, "loadgen: connection %ld: %s\n", (long)(c - conns), why);
+    if (errors == 10) fprintf(stderr, "loadgen: (further failures are only counted)\n");
   }
+  if (c->role == SUBSCRIBER) failed_subscribers++;
   c->state = DONE;
   closed_count++;
   close(c->fd);
@@ -164,10 +227,10 @@ static void queue_message(conn_t *c, uint64_t t) {
 
 static void do_write(conn_t *c) {
   while (c->to_send > 0 && c->state != DONE) {
-    size_t off = (size_t)(c->sent % frame_len);
-    size_t len = rep_len - off;
+    size_t off = (size_t)(c->sent % c->out->period);
+    size_t len = c->out->len - off;
     if (len > c->to_send) len = (size_t)c->to_send;
-    ssize_t n = write(c->fd, rep + off, len);
+    ssize_t n = write(c->fd, c->out->buf + off, len);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) return;
       conn_fail(c, "write failed");
@@ -178,13 +241,16 @@ static void do_write(conn_t *c) {
   }
 }
 
-static void frame_done(conn_t *c) {
-  if (c->opcode == 8) { /* close from the server (or our own close echoed by a raw echo) */
-    c->state = DONE;
-    closed_count++;
-    close(c->fd);
-    return;
-  }
+/* Queues the next message of the fan-out: its sequence number goes into its slot's (masked) payload. */
+static void publish_next(uint64_t t) {
+  uint64_t seq = published++;
+  uint8_t *payload = pub_stream.buf + (size_t)(seq % RING) * frame_len + (frame_len - msg_size);
+  for (int i = 0; i < 8; i++) payload[i] = (uint8_t)(seq >> (56 - 8 * i)) ^ MASK_KEY[i & 3];
+  sent_ts[seq % RING] = t;
+  publisher->to_send += frame_len; /* written once per epoll batch (poll_once) */
+}
+
+static void echo_received(conn_t *c) {
   if (c->opcode != 2 || c->outstanding == 0) {
     conn_fail(c, "unexpected frame");
     return;
@@ -201,10 +267,55 @@ static void frame_done(conn_t *c) {
   if (phase == RUNNING) queue_message(c, t);
 }
 
+/* A subscriber got a message: it must be the next in sequence. The last subscriber to get one completes it. */
+static void delivered(conn_t *c) {
+  if (c->opcode != 2 || c->seq_len < 8) {
+    conn_fail(c, "unexpected frame");
+    return;
+  }
+  uint64_t seq = 0;
+  for (int i = 0; i < 8; i++) seq = (seq << 8) | c->seq[i];
+  if (seq != c->received || seq >= published) {
+    out_of_sequence++;
+    conn_fail(c, "message out of sequence (lost, repeated or reordered)");
+    return;
+  }
+  c->received++;
+  uint64_t t = now_ns();
+  if (measuring) {
+    hist[bucket_of(t - sent_ts[seq % RING])]++;
+    m_deliveries++;
+    m_bytes += msg_size;
+  }
+  /* Subscribers get messages in sequence, so messages complete in sequence: this one is `completed`. */
+  if (++got[seq % RING] < (uint32_t)nsubs) return;
+  got[seq % RING] = 0;
+  completed++;
+  if (measuring) m_msgs++;
+  if (phase == RUNNING) publish_next(t);
+}
+
+static void frame_done(conn_t *c) {
+  if (c->opcode == 8) { /* close from the server (or our own close echoed by a raw echo) */
+    c->state = DONE;
+    closed_count++;
+    close(c->fd);
+    return;
+  }
+  if (c->role == SUBSCRIBER) delivered(c);
+  else if (c->role == PUBLISHER) c->received++; /* its own message, from a server that includes the sender */
+  else echo_received(c);
+}
+
 static void parse(conn_t *c, const uint8_t *p, size_t n) {
   while (n > 0 && c->state != DONE) {
     if (c->in_payload) {
       size_t k = n < c->payload_left ? n : (size_t)c->payload_left;
+      if (c->role == SUBSCRIBER && c->seq_len < 8) {
+        size_t take = k < (size_t)(8 - c->seq_len) ? k : (size_t)(8 - c->seq_len);
+        memcpy(c->seq + c->seq_len, p, take);
+        c->seq_len += (int)take;
+      }
       c->payload_left -= k;
       p += k;
       n -= k;
@@ -234,6 +345,7 @@ static void parse(conn_t *c, const uint8_t *p, size_t n) {
         for (int i = 2; i < 10; i++) len = (len << 8) | c->hdr[i];
       }
       c->hdr_len = 0;
+      c->seq_len = 0;
       if (len == 0) frame_done(c);
       else {
         c->payload_left = len;
@@ -302,7 +414,7 @@ static void on_event(conn_t *c, uint32_t events) {
       conn_fail(c, "connect failed");
       return;
     }
-    if (write(c->fd, REQUEST, sizeof REQUEST - 1) != (ssize_t)(sizeof REQUEST - 1)) {
+    if (write(c->fd, c->target->request, c->target->request_len) != (ssize_t)c->target->request_len) {
       conn_fail(c, "request write failed");
       return;
     }
@@ -316,39 +428,41 @@ static void poll_once(int timeout_ms) {
   struct epoll_event evs[256];
   int n = epoll_wait(epfd, evs, 256, timeout_ms);
   if (n < 0 && errno != EINTR) die("epoll_wait");
-  for (int i = 0; i < n; i++) on_event((conn_t *)evs[i].data.ptr, evs[i].events);
+  for (int i = 0; i < n; i++) {
+    if (evs[i].data.ptr == NULL) { /* a line (or EOF) on stdin: see watch_stdin */
+      stop_requested = 1;
+      epoll_ctl(epfd, EPOLL_CTL_DEL, 0, NULL);
+    } else on_event((conn_t *)evs[i].data.ptr, evs[i].events);
+  }
+  if (publisher != NULL && publisher->state == OPEN) do_write(publisher); /* the messages this batch completed */
 }
 
-/* Opens every connection, at most 256 handshakes at a time, within 60 s. */
-static void open_all(void) {
+/* Opens connections [from, to) (every one before is open), at most 256 handshakes at a time, within 60 s. */
+static void open_conns(int from, int to) {
   uint64_t deadline = now_ns() + 60000000000ull;
-  int started = 0;
-  while (opened + errors < (uint64_t)nconns) {
-    while (started < nconns && started - (int)(opened + errors) < 256) start_connect(&conns[started++]);
+  int started = from;
+  while (opened + errors < (uint64_t)to) {
+    while (started < to && started - (int)(opened + errors) < 256) start_connect(&conns[started++]);
     poll_once(10);
     if (errors) {
-      fprintf(stderr, "loadgen: %lu of %d connections failed to open\n", (unsigned long)errors, nconns);
+      fprintf(stderr, "loadgen: %lu of %d connections failed to open\n", (unsigned long)errors, to - from);
       exit(3);
     }
     if (now_ns() > deadline) {
-      fprintf(stderr, "loadgen: only %lu of %d connections opened in 60 s\n", (unsigned long)opened, nconns);
+      fprintf(stderr, "loadgen: only %lu of %d connections opened in 60 s\n", (unsigned long)opened - (unsigned long)from, to - from);
       exit(3);
     }
   }
 }
 
-static void build_frames(void) {
-  static const uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
-  size_t hlen = 2 + (msg_size < 126 ? 0 : msg_size < 65536 ? 2 : 8) + 4;
-  frame_len = hlen + msg_size;
-  size_t copies = (256 * 1024) / frame_len;
-  if (copies < (size_t)inflight) copies = (size_t)inflight;
-  if (copies * frame_len > (64u << 20)) copies = (64u << 20) / frame_len;
-  if (copies < 1) copies = 1;
-  rep_len = copies * frame_len;
-  rep = malloc(rep_len);
-  if (!rep) die("malloc");
-  uint8_t *f = rep;
+/* Fills `s` with `copies` masked binary frames of msg_size bytes (frame_len each; payload 'a'..'z' repeated). */
+static void build_stream(stream_t *s, size_t copies) {
+  size_t hlen = frame_len - msg_size;
+  s->len = copies * frame_len;
+  s->period = frame_len;
+  s->buf = malloc(s->len);
+  if (!s->buf) die("malloc");
+  uint8_t *f = s->buf;
   f[0] = 0x82;
   if (msg_size < 126) f[1] = 0x80 | (uint8_t)msg_size;
   else if (msg_size < 65536) {
@@ -359,20 +473,14 @@ static void build_frames(void) {
     f[1] = 0x80 | 127;
     for (int i = 0; i < 8; i++) f[2 + i] = (uint8_t)((uint64_t)msg_size >> (56 - 8 * i));
   }
-  memcpy(f + hlen - 4, key, 4);
-  for (size_t i = 0; i < msg_size; i++) f[hlen + i] = (uint8_t)('a' + i % 26) ^ key[i & 3];
-  for (size_t i = 1; i < copies; i++) memcpy(rep + i * frame_len, rep, frame_len);
+  memcpy(f + hlen - 4, MASK_KEY, 4);
+  for (size_t i = 0; i < msg_size; i++) f[hlen + i] = (uint8_t)('a' + i % 26) ^ MASK_KEY[i & 3];
+  for (size_t i = 1; i < copies; i++) memcpy(s->buf + i * frame_len, s->buf, frame_len);
 }
 
-static int echo_mode(int warmup_ms, int measure_ms) {
-  build_frames();
-  open_all();
-  uint64_t t0 = now_ns();
-  for (int i = 0; i < nconns; i++) {
-    for (int k = 0; k < inflight; k++) queue_message(&conns[i], t0);
-    do_write(&conns[i]);
-  }
-  uint64_t measure_at = t0 + (uint64_t)warmup_ms * 1000000ull;
+/* Runs until the end of the measured window; returns its length in ns and the CPU seconds used in it. */
+static uint64_t run_window(int warmup_ms, int measure_ms, double *cpu) {
+  uint64_t measure_at = now_ns() + (uint64_t)warmup_ms * 1000000ull;
   uint64_t end_at = measure_at + (uint64_t)measure_ms * 1000000ull;
   while (now_ns() < measure_at) poll_once(5);
   printf("measure-start\n");
@@ -380,23 +488,20 @@ static int echo_mode(int warmup_ms, int measure_ms) {
   measuring = 1;
   double cpu0 = cpu_seconds();
   uint64_t start = now_ns();
-  while (now_ns() < end_at) poll_once(5);
+  while (now_ns() < end_at && !stop_requested) poll_once(5);
   measuring = 0;
   uint64_t stop = now_ns();
-  double cpu1 = cpu_seconds();
+  *cpu = cpu_seconds() - cpu0;
   printf("measure-end\n");
   fflush(stdout);
+  return stop - start;
+}
 
-  /* drain what is in flight (bounded), then close every connection */
+/* Stops sending, waits (at most 10 s) until `settled()` holds, then closes every connection (1000), within 5 s. */
+static void drain_and_close(int (*settled)(void), int *closed_ok) {
   phase = DRAINING;
   uint64_t deadline = now_ns() + 10000000000ull;
-  int drained = 0;
-  while (!drained && now_ns() < deadline) {
-    drained = 1;
-    for (int i = 0; i < nconns; i++)
-      if (conns[i].state == OPEN && conns[i].outstanding > 0) drained = 0;
-    if (!drained) poll_once(5);
-  }
+  while (!settled() && now_ns() < deadline) poll_once(5);
   static const uint8_t close_frame[8] = {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8};
   for (int i = 0; i < nconns; i++) {
     conn_t *c = &conns[i];
@@ -410,56 +515,153 @@ static int echo_mode(int warmup_ms, int measure_ms) {
   phase = CLOSING_ALL;
   deadline = now_ns() + 5000000000ull;
   while (closed_count < (uint64_t)nconns && now_ns() < deadline) poll_once(5);
-  int closed_cleanly = closed_count == (uint64_t)nconns;
+  *closed_ok = closed_count == (uint64_t)nconns;
   for (int i = 0; i < nconns; i++)
     if (conns[i].state != DONE) close(conns[i].fd);
+}
 
-  double seconds = (stop - start) / 1e9;
+static int echoes_drained(void) {
+  for (int i = 0; i < nconns; i++)
+    if (conns[i].state == OPEN && conns[i].outstanding > 0) return 0;
+  return 1;
+}
+
+static int echo_mode(int warmup_ms, int measure_ms) {
+  size_t copies = (256 * 1024) / frame_len;
+  if (copies < (size_t)inflight) copies = (size_t)inflight;
+  if (copies * frame_len > (64u << 20)) copies = (64u << 20) / frame_len;
+  if (copies < 1) copies = 1;
+  build_stream(&echo_stream, copies);
+  for (int i = 0; i < nconns; i++) {
+    conns[i].role = ECHO;
+    conns[i].target = &main_target;
+    conns[i].out = &echo_stream;
+  }
+  open_conns(0, nconns);
+  uint64_t t0 = now_ns();
+  for (int i = 0; i < nconns; i++) {
+    for (int k = 0; k < inflight; k++) queue_message(&conns[i], t0);
+    do_write(&conns[i]);
+  }
+  double cpu;
+  double seconds = run_window(warmup_ms, measure_ms, &cpu) / 1e9;
+  int closed_cleanly;
+  drain_and_close(echoes_drained, &closed_cleanly);
+  int drained = echoes_drained();
   printf("{\"messages\":%lu,\"bytes\":%lu,\"seconds\":%.6f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"cpu\":%.4f,"
          "\"errors\":%lu,\"drained\":%s,\"closed\":%s}\n",
          (unsigned long)m_msgs, (unsigned long)m_bytes, seconds, percentile_us(0.50), percentile_us(0.99),
-         (cpu1 - cpu0) / seconds, (unsigned long)errors, drained ? "true" : "false",
-         closed_cleanly ? "true" : "false");
+         cpu / seconds, (unsigned long)errors, drained ? "true" : "false", closed_cleanly ? "true" : "false");
   return errors ? 1 : 0;
 }
 
-static int idle_mode(void) {
-  open_all();
-  printf("ready %d\n", nconns);
-  fflush(stdout);
-  /* wait for a line or EOF on stdin, serving (and counting) nothing meanwhile */
+/* Waits (at most 600 s) for a line or EOF on stdin, serving nothing meanwhile. */
+static void wait_for_stdin(void) {
   struct pollfd pfd = {.fd = 0, .events = POLLIN};
   uint64_t deadline = now_ns() + 600000000000ull;
   while (now_ns() < deadline) {
     if (poll(&pfd, 1, 100) > 0) break;
   }
+}
+
+/* Consumes the line waited for, then has poll_once set stop_requested at the next one (or EOF). */
+static void watch_stdin(void) {
+  char line[64];
+  if (read(0, line, sizeof line) < 0) die("read stdin");
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &ev) < 0) die("epoll_ctl stdin");
+}
+
+static int idle_mode(void) {
+  for (int i = 0; i < nconns; i++) conns[i].target = &main_target;
+  open_conns(0, nconns);
+  printf("ready %d\n", nconns);
+  fflush(stdout);
+  wait_for_stdin();
   for (int i = 0; i < nconns; i++)
     if (conns[i].state != DONE) close(conns[i].fd);
   return 0;
 }
 
+/* Every message in flight arrived, or some subscriber failed (and never will get them). */
+static int fanout_settled(void) { return completed == published || failed_subscribers > 0; }
+
+static int fanout_mode(int warmup_ms, int measure_ms) {
+  build_stream(&pub_stream, RING);
+  pub_stream.period = pub_stream.len; /* each slot carries its own sequence number */
+  publisher = &conns[nsubs];
+  publisher->role = PUBLISHER;
+  publisher->target = &main_target;
+  publisher->out = &pub_stream;
+  for (int i = 0; i < nsubs; i++) {
+    conns[i].role = SUBSCRIBER;
+    conns[i].target = &sub_target;
+  }
+  open_conns(0, nsubs);
+  printf("subscribed %d\n", nsubs);
+  fflush(stdout);
+  wait_for_stdin();
+  watch_stdin();
+  open_conns(nsubs, nconns);
+  uint64_t t0 = now_ns();
+  for (int k = 0; k < inflight; k++) publish_next(t0);
+  do_write(publisher);
+  double cpu;
+  double seconds = run_window(warmup_ms, measure_ms, &cpu) / 1e9;
+  int closed_cleanly;
+  drain_and_close(fanout_settled, &closed_cleanly);
+  int drained = completed == published;
+  uint64_t lost = 0;
+  for (int i = 0; i < nsubs; i++) lost += published - conns[i].received;
+  printf("{\"messages\":%lu,\"deliveries\":%lu,\"bytes\":%lu,\"seconds\":%.6f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+         "\"cpu\":%.4f,\"errors\":%lu,\"drained\":%s,\"closed\":%s,\"subscribers\":%d,\"published\":%lu,"
+         "\"lost\":%lu,\"out_of_sequence\":%lu,\"publisher_received\":%lu}\n",
+         (unsigned long)m_msgs, (unsigned long)m_deliveries, (unsigned long)m_bytes, seconds, percentile_us(0.50),
+         percentile_us(0.99), cpu / seconds, (unsigned long)errors, drained ? "true" : "false",
+         closed_cleanly ? "true" : "false", nsubs, (unsigned long)published, (unsigned long)lost,
+         (unsigned long)out_of_sequence, (unsigned long)publisher->received);
+  return errors || lost ? 1 : 0;
+}
+
+static const char USAGE[] =
+    "usage: loadgen echo HOST PORT CONNS INFLIGHT SIZE WARMUP_MS MEASURE_MS\n"
+    "       loadgen idle HOST PORT CONNS\n"
+    "       loadgen fanout HOST PORT SUBS INFLIGHT SIZE WARMUP_MS MEASURE_MS PUB_PATH SUB_PATH [SUB_PORT]\n";
+
 int main(int argc, char **argv) {
-  if (argc < 5) {
-    fprintf(stderr, "usage: loadgen echo HOST PORT CONNS INFLIGHT SIZE WARMUP_MS MEASURE_MS | loadgen idle HOST PORT CONNS\n");
+  int fanout = argc >= 2 && strcmp(argv[1], "fanout") == 0;
+  int idle = argc >= 2 && strcmp(argv[1], "idle") == 0;
+  int echo = argc >= 2 && strcmp(argv[1], "echo") == 0;
+  if (!(idle && argc == 5) && !(echo && argc == 9) && !(fanout && (argc == 11 || argc == 12))) {
+    fprintf(stderr, "%s", USAGE);
     return 64;
   }
   host = argv[2];
-  port = atoi(argv[3]);
+  int port = atoi(argv[3]);
   nconns = atoi(argv[4]);
+  if (nconns < 1) {
+    fprintf(stderr, "loadgen: CONNS >= 1\n");
+    return 64;
+  }
+  if (fanout) {
+    nsubs = nconns;
+    nconns = nsubs + 1; /* the publisher is the last connection */
+    make_target(&main_target, port, argv[9]);
+    make_target(&sub_target, argc == 12 ? atoi(argv[11]) : port, argv[10]);
+  } else {
+    make_target(&main_target, port, "/bench");
+  }
   conns = calloc((size_t)nconns, sizeof *conns);
   if (!conns) die("calloc");
   epfd = epoll_create1(0);
   if (epfd < 0) die("epoll_create1");
-  if (strcmp(argv[1], "idle") == 0) return idle_mode();
-  if (strcmp(argv[1], "echo") != 0 || argc < 9) {
-    fprintf(stderr, "loadgen: bad arguments\n");
-    return 64;
-  }
+  if (idle) return idle_mode();
   inflight = atoi(argv[5]);
   msg_size = (size_t)atol(argv[6]);
-  if (inflight < 1 || inflight > MAX_INFLIGHT || nconns < 1) {
-    fprintf(stderr, "loadgen: 1 <= INFLIGHT <= %d and CONNS >= 1\n", MAX_INFLIGHT);
+  frame_len = 2 + (msg_size < 126 ? 0 : msg_size < 65536 ? 2 : 8) + 4 + msg_size; /* a masked client frame */
+  if (inflight < 1 || inflight > MAX_INFLIGHT || (fanout && (inflight >= RING || msg_size < 8))) {
+    fprintf(stderr, "loadgen: 1 <= INFLIGHT <= %d (fanout: < %d, SIZE >= 8)\n", MAX_INFLIGHT, RING);
     return 64;
   }
-  return echo_mode(atoi(argv[7]), atoi(argv[8]));
+  return fanout ? fanout_mode(atoi(argv[7]), atoi(argv[8])) : echo_mode(atoi(argv[7]), atoi(argv[8]));
 }

@@ -3,7 +3,8 @@
  * loopback port, prints `{"port":N}` as its first stdout line, and answers
  * `mem` lines on stdin with one JSON line of `process.memoryUsage()` taken
  * after two full garbage collections (the server runs with --expose-gc).
- * It exits when stdin ends, so it never outlives the benchmark.
+ * Other lines go to the server's own `commands` by their first word. It
+ * exits when stdin ends, so it never outlives the benchmark.
  */
 import type { Server } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -16,7 +17,10 @@ export interface MemorySample {
   arrayBuffers: number;
 }
 
-export function serveBenchmark(server: Server): void {
+/** A server's own stdin command: called with the rest of the line. */
+export type Command = (argument: string) => void;
+
+export function serveBenchmark(server: Server, commands: Readonly<Record<string, Command>> = {}): void {
   server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
     const address = server.address();
     if (address === null || typeof address === 'string') throw new Error('no TCP address');
@@ -24,7 +28,11 @@ export function serveBenchmark(server: Server): void {
   });
   const lines = createInterface({ input: process.stdin });
   lines.on('line', (line) => {
-    if (line.trim() !== 'mem') return;
+    const [word = '', ...rest] = line.trim().split(/\s+/);
+    if (word !== 'mem') {
+      if (Object.hasOwn(commands, word)) commands[word]!(rest.join(' '));
+      return;
+    }
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     gc?.();

@@ -54,9 +54,9 @@ export function canPin(): boolean {
 
 const ULIMIT = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"';
 
-/** Spawns `argv` with the fd limit raised and, if possible, pinned to `cpu`. */
-export function spawnPinned(argv: readonly string[], cpu: number, env: Readonly<Record<string, string>> = {}): ChildProcessWithoutNullStreams {
-  const pin = canPin() ? ['taskset', '-c', String(cpu)] : [];
+/** Spawns `argv` with the fd limit raised and, if possible, pinned to `cpu` (`undefined`: not pinned). */
+export function spawnPinned(argv: readonly string[], cpu: number | undefined, env: Readonly<Record<string, string>> = {}): ChildProcessWithoutNullStreams {
+  const pin = cpu !== undefined && canPin() ? ['taskset', '-c', String(cpu)] : [];
   return spawn('bash', ['-c', ULIMIT, 'bash', ...pin, ...argv], {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -119,7 +119,7 @@ export function rssOf(pid: number): { rss: number; peak: number } {
   return { rss: kib('VmRSS'), peak: kib('VmHWM') };
 }
 
-/** A running echo server. */
+/** A running benchmark server (see control.ts). */
 export class RunningServer {
   readonly spec: ServerSpec;
   readonly port: number;
@@ -153,11 +153,16 @@ export class RunningServer {
   }
 
   /** Heap and RSS after two full GCs, as the server measures itself. */
-  async memory(): Promise<MemorySample> {
-    this.#child.stdin.write('mem\n');
-    const line = await this.#lines.next(30_000);
-    if (line === undefined) throw new Error(`server ${this.spec.key} exited`);
-    return JSON.parse(line) as MemorySample;
+  memory(): Promise<MemorySample> {
+    return this.command<MemorySample>('mem');
+  }
+
+  /** Sends one command line (see control.ts) and parses the server's next stdout line as JSON. */
+  async command<T>(line: string, timeoutMs = 30_000): Promise<T> {
+    this.#child.stdin.write(`${line}\n`);
+    const answer = await this.#lines.next(timeoutMs);
+    if (answer === undefined) throw new Error(`server ${this.spec.key} exited`);
+    return JSON.parse(answer) as T;
   }
 
   get alive(): boolean {

@@ -1,8 +1,9 @@
 /**
- * One process of the Redis broker benchmark (bench/redis.bench.ts), driven
- * by JSON lines on stdin and answering on stdout:
+ * One process of the broker-level Redis benchmark (bench/redis.bench.ts),
+ * a Redis broker from the built package (`ktor-ws-ts/redis`) on its own
+ * node-redis client, driven by JSON lines on stdin and answering on stdout:
  *
- *   node --import tsx bench/redis-peer.ts subscriber|publisher REDIS_URL
+ *   node build/bench/servers/redis-peer.js subscriber|publisher REDIS_URL
  *
  * subscriber: a broker subscribed to topic `bench`. Each message carries the
  *   publisher's `process.hrtime` (CLOCK_MONOTONIC, shared by every process of
@@ -15,7 +16,7 @@
  */
 import { createInterface } from 'node:readline';
 import { createClient } from 'redis';
-import { redisBroker } from '../src/brokers/redis.ts';
+import { redisBroker } from 'ktor-ws-ts/redis';
 
 const [role = '', url = ''] = process.argv.slice(2);
 const TOPIC = 'bench';
