@@ -214,23 +214,45 @@ async function main(): Promise<void> {
       : `(!) load generator CPU above 90% in ${busy} run(s): those cells may be client-bound`,
   );
 
-  // ---- targets -----------------------------------------------------------------
+  // ---- targets (issue 14) -------------------------------------------------------
   const at = (size: number, conns: number, inflight: number) =>
     results.find((r) => r.cell.size === size && r.cell.conns === conns && r.cell.inflight === inflight)?.median;
-  const checks: { target: string; value: number | undefined; goal: number }[] = [];
-  for (const size of [16, KiB]) {
-    const m = at(size, 64, 16);
-    checks.push({ target: `msgs/s vs ${reference} at ${sizeName(size)}, 64x16`, value: m?.ours && m[reference] ? m.ours.messagesPerSec / m[reference].messagesPerSec : undefined, goal: 1.3 });
+  const configs = [...new Set(CELLS.map((c) => `${c.conns}x${c.inflight}`))];
+  const sizes = [...new Set(CELLS.map((c) => c.size))].sort((a, b) => a - b);
+  const speed: number[] = [];
+  const misses: string[] = [];
+  const matrix: string[][] = [];
+  for (const config of configs) {
+    const [conns, inflight] = config.split('x').map(Number) as [number, number];
+    const row = [`${conns} x ${inflight}`];
+    for (const size of sizes) {
+      const m = at(size, conns, inflight);
+      const ours = m?.ours;
+      const ref = m?.[reference];
+      if (ours === undefined || ref === undefined) {
+        row.push('-');
+        continue;
+      }
+      const x = ours.messagesPerSec / ref.messagesPerSec;
+      const rss = ours.serverRssPeak / ref.serverRssPeak;
+      speed.push(x);
+      row.push(`${x.toFixed(2)}x, RSS ${rss.toFixed(2)}x`);
+      const goal = inflight === 1 ? 1.2 : 1.0;
+      if (x < goal) misses.push(`${sizeName(size)} ${config}: ${x.toFixed(2)}x ${reference} (goal >= ${goal}x)`);
+      if (rss > 1.25) misses.push(`${sizeName(size)} ${config}: peak RSS ${rss.toFixed(2)}x ${reference} (goal <= 1.25x)`);
+    }
+    matrix.push(row);
   }
-  for (const size of [64 * KiB, MiB]) {
-    const m = at(size, 64, 16);
-    checks.push({ target: `MB/s vs raw echo at ${sizeName(size)}, 64x16`, value: m?.ours && m.raw ? m.ours.mbPerSec / m.raw.mbPerSec : undefined, goal: 0.95 });
-  }
-  console.log('\ntargets:');
-  for (const c of checks) {
-    const verdict = c.value === undefined ? 'not measured' : c.value >= c.goal ? 'met' : 'MISSED';
-    console.log(`  ${c.target}: ${c.value === undefined ? '-' : `${c.value.toFixed(2)}x`} (goal >= ${c.goal}x) ${verdict}`);
-  }
+  const geomean = speed.length > 0 ? Math.exp(speed.reduce((sum, x) => sum + Math.log(x), 0) / speed.length) : NaN;
+  console.log(`\nours vs ${reference} (msgs/s ratio, peak RSS ratio), median of ${REPS} interleaved runs per cell:`);
+  console.log(table(['conns x in flight', ...sizes.map(sizeName)], matrix, new Set(sizes.map((_, i) => i + 1))));
+  console.log(`geometric mean over ${speed.length} cells: ${geomean.toFixed(2)}x ${reference} (goal >= 1.5x)`);
+  if (geomean < 1.5) misses.push(`geometric mean ${geomean.toFixed(2)}x (goal >= 1.5x)`);
+  console.log(
+    `targets (every cell >= 1.0x ${reference}, every one-in-flight cell >= 1.2x, geomean >= 1.5x, peak RSS <= 1.25x ${reference}): ` +
+      (misses.length === 0 ? 'met' : `MISSED in ${misses.length}:\n  ${misses.join('\n  ')}`),
+  );
+  const checks = { geomean, misses };
 
   // ---- files -------------------------------------------------------------------
   const json = writeResult(
@@ -253,8 +275,6 @@ async function main(): Promise<void> {
       2,
     ),
   );
-  const configs = [...new Set(CELLS.map((c) => `${c.conns}x${c.inflight}`))];
-  const sizes = [...new Set(CELLS.map((c) => c.size))].sort((a, b) => a - b);
   const panels = configs.map((config) => ({
     title: `${config.replace('x', ' connection(s) × ')} in flight`,
     series: specs.map((spec) => ({
