@@ -30,7 +30,7 @@ import {
 } from './options.ts';
 import { Pinger } from './pinger.ts';
 import { encodeMessage, type PublishedMessage } from './published-message.ts';
-import { SENT, type RawWebSocketSession } from './raw-session.ts';
+import { Enqueued, SENT, type RawWebSocketSession } from './raw-session.ts';
 
 /** A whole message: text as a string, binary as a Buffer. */
 export type Message = string | Buffer;
@@ -232,16 +232,16 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    */
   deliverPublished(message: PublishedMessage, maxQueuedBytes: number, whenFull: SlowSubscriberPolicy): Delivery {
     const raw = this.raw;
+    const extensions = raw.extensions;
+    if (extensions.length === 0) {
+      // The common case, once per subscriber per publish: one call, the shared frame.
+      const done = raw.enqueue(message.plain, maxQueuedBytes, this.#chainBytes);
+      return done === Enqueued.Queued ? Delivery.Queued : done === Enqueued.Gone ? Delivery.Gone : this.#full(whenFull);
+    }
     if (raw.isClosing || raw.outgoing.isClosedForSend) return Delivery.Gone;
     const size = message.payload.length;
     const queued = this.bufferedAmount;
-    if (queued > 0 && queued + size > maxQueuedBytes) {
-      if (whenFull === 'drop') return Delivery.Dropped;
-      void this.close(CloseCode.TryAgainLater, 'too slow: too many bytes queued');
-      return Delivery.Closed;
-    }
-    const extensions = raw.extensions;
-    if (extensions.length === 0) return raw.enqueue(message.plain) ? Delivery.Queued : Delivery.Gone;
+    if (queued > 0 && queued + size > maxQueuedBytes) return this.#full(whenFull);
     const shared = message.encodedFor(extensions);
     this.#chainBytes += size;
     void this.#chain(this.#sendChain ?? RESOLVED, async () => {
@@ -256,6 +256,14 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     });
     return Delivery.Queued;
   }
+
+  /** A subscriber over its byte cap: the message is skipped, or the session is closed with 1013. */
+  #full(whenFull: SlowSubscriberPolicy): Delivery {
+    if (whenFull === 'drop') return Delivery.Dropped;
+    void this.close(CloseCode.TryAgainLater, 'too slow: too many bytes queued');
+    return Delivery.Closed;
+  }
+
 
   /**
    * Sends `value` as one message through the session's converter (JSON by
@@ -365,7 +373,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   abandon(): void {
     if (this.#abandoned) return;
     this.#abandoned = true;
-    this.#messages.cancel(new SessionClosedError('the session was abandoned: no more messages are received'));
+    this.#messages.cancel(ABANDONED);
   }
 
   /** This session as the hub sees it (whatever its `Data`). */
@@ -517,6 +525,8 @@ class MessageQueue extends Channel<Message> {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+/** Why an abandoned session's messages end (one error for all: nothing is left to read them, so no stack is worth making). */
+const ABANDONED = new SessionClosedError('the session was abandoned: no more messages are received');
 const NO_TOPICS: ReadonlySet<string> = new Set();
 const DONE: Promise<IteratorResult<Message, undefined>> = Promise.resolve(Object.freeze({ value: undefined, done: true }));
 

@@ -93,6 +93,12 @@ export interface SessionLayer {
 }
 
 const ABNORMAL: CloseReason = Object.freeze({ code: CloseCode.Abnormal, reason: '' });
+/** Why the input of a session whose tasks are all done is cancelled (shared: every session ends this way). */
+const SESSION_OVER = new CancellationError('the session is over: nothing reads its input any more');
+/** What `enqueue` did with a frame. */
+export const Enqueued = { Queued: 0, Full: 1, Gone: 2 } as const;
+export type Enqueued = (typeof Enqueued)[keyof typeof Enqueued];
+
 /** What `send` returns when the frame was queued at once (shared: no promise per send). */
 export const SENT: Promise<void> = Promise.resolve();
 const NO_EXTENSIONS: readonly WebSocketExtension[] = Object.freeze([]);
@@ -148,8 +154,8 @@ export class RawWebSocketSession {
   #flushWaiters: (() => void)[] | undefined;
   /** Where frames go instead of `incoming`, once diverted. */
   #sink: FrameSink | undefined;
-  /** Payload bytes of every data frame `send` accepted (see `bufferedAmount`). */
-  #acceptedBytes = 0;
+  /** Payload bytes of the data frames accepted and not yet taken by the writer (see `bufferedAmount`). */
+  #queuedBytes = 0;
   /** Set by the first frame queued on `incoming`: from then on it cannot be diverted. */
   #queuedIncoming = false;
   /** Drops a peer that stalls in the middle of a frame (armed while waiting for the rest). */
@@ -234,8 +240,7 @@ export class RawWebSocketSession {
    * connection is gone.
    */
   get bufferedAmount(): number {
-    if (this.#terminated) return 0;
-    return this.#acceptedBytes - (this.#writer?.takenBytes ?? 0) + this.#output.bufferedBytes;
+    return this.#terminated ? 0 : this.#queuedBytes + this.#output.bufferedBytes;
   }
 
   /** True once a close frame has been queued or sent: no data frame may follow. */
@@ -302,11 +307,11 @@ export class RawWebSocketSession {
       // The common case (room in the queue) allocates no promise.
       const data = isControl(f.opcode) ? 0 : f.payload.length;
       if (this.outgoing.trySend(f)) {
-        this.#acceptedBytes += data;
+        this.#queuedBytes += data;
         return SENT;
       }
       const queued = this.outgoing.send(f);
-      this.#acceptedBytes += data;
+      this.#queuedBytes += data;
       return queued;
     } catch (error) {
       return Promise.reject(error); // the queue was closed: the connection is gone
@@ -315,15 +320,23 @@ export class RawWebSocketSession {
 
   /**
    * @internal Queues a data frame at once, never waiting (a topic's
-   * delivery: the caller bounds what it queues with its own byte cap), in
-   * order with the frames sent before it. Returns false, queuing nothing,
-   * once the session is closing or gone.
+   * delivery), in order with the frames sent before it, unless the bytes
+   * already queued (`bufferedAmount` plus `pending` the caller holds) are
+   * more than 0 and would pass `maxQueuedBytes` with it. Returns whether it
+   * was queued, refused as over the cap, or refused as the session is
+   * closing or gone. (Cheap on purpose: a publish runs it for every
+   * subscriber.)
    */
-  enqueue(f: Frame): boolean {
-    if (this.isClosing || this.outgoing.isClosedForSend) return false;
-    this.outgoing.enqueue(f);
-    this.#acceptedBytes += f.payload.length;
-    return true;
+  enqueue(f: Frame, maxQueuedBytes = Infinity, pending = 0): Enqueued {
+    if (this.#closeQueued || this.#terminated) return Enqueued.Gone;
+    const outgoing = this.outgoing;
+    if (outgoing.isClosedForSend) return Enqueued.Gone;
+    const queued = pending + this.#queuedBytes + this.#output.bufferedBytes;
+    const size = f.payload.length;
+    if (queued > 0 && queued + size > maxQueuedBytes) return Enqueued.Full;
+    outgoing.enqueue(f);
+    this.#queuedBytes += size;
+    return Enqueued.Queued;
   }
 
   /**
@@ -451,7 +464,7 @@ export class RawWebSocketSession {
   #taskEnded(): void {
     if (--this.#tasksLeft > 0) return;
     // Nothing reads any more: the connection goes once the output is flushed.
-    this.#input.cancel();
+    this.#input.cancel(SESSION_OVER);
     this.#clearCloseTimer();
     this.#partialFrameDeadline?.dispose();
     this.#writeDeadline?.dispose();
@@ -514,6 +527,11 @@ export class RawWebSocketSession {
       const timeoutMs = this.options.writeTimeoutMs;
       (this.#writeDeadline ??= new Deadline(timeoutMs, () => this.terminate(new WriteTimeoutError(timeoutMs)))).arm();
     }
+  }
+
+  /** @internal The writer took `bytes` of data frames from the queue into a batch. */
+  dataTaken(bytes: number): void {
+    this.#queuedBytes -= bytes;
   }
 
   /** @internal Our close frame is in the output. */

@@ -27,6 +27,8 @@ export interface WriterHost {
   takePendingClose(): Frame | undefined;
   /** The writer waits for room in the output (true), or no longer does (false): the write deadline. */
   waitingForOutput(waiting: boolean): void;
+  /** Payload bytes of the data frames the writer took from the queue for a batch. */
+  dataTaken(bytes: number): void;
   /** A batch holding our close frame is in the output. */
   closeWritten(): void;
   /** The writer is idle: nothing queued, nothing being written. */
@@ -45,19 +47,12 @@ export class Writer implements ReceivableListener {
   #written = 0;
   #closeInBatch = false;
   #idle = true;
-  /** Payload bytes of every data frame taken from the queue so far (see `RawWebSocketSession.bufferedAmount`). */
-  #takenBytes = 0;
 
   constructor(outgoing: Channel<Frame>, output: ByteWriteChannel, protocol: Protocol, host: WriterHost) {
     this.#outgoing = outgoing;
     this.#output = output;
     this.#protocol = protocol;
     this.#host = host;
-  }
-
-  /** Payload bytes of every data frame taken from the queue so far. */
-  get takenBytes(): number {
-    return this.#takenBytes;
   }
 
   /** True while nothing is queued or being written (the first batch counts as busy before it is taken). */
@@ -94,10 +89,12 @@ export class Writer implements ReceivableListener {
           continue;
         }
         this.#idle = false;
+        let dataBytes = 0;
         do {
-          if (!isControl(f.opcode)) this.#takenBytes += f.payload.length;
+          if (!isControl(f.opcode)) dataBytes += f.payload.length;
           if (protocol.sendFrame(f) && f.opcode === Opcode.Close) this.#closeInBatch = true;
         } while (protocol.pendingBytes < BATCH_BYTES && (f = outgoing.tryReceive()) !== undefined);
+        this.#host.dataTaken(dataBytes);
         this.#batch = protocol.dataToSend();
         this.#written = 0;
         if (!this.#writeBatch()) return;

@@ -34,8 +34,8 @@ export interface HeadLimits {
 export interface HeadTimeout {
   /** Milliseconds allowed; `Infinity` disables. */
   readonly ms: number;
-  /** Thrown (and the input cancelled with it) when they pass. */
-  readonly error: Error;
+  /** Makes what is thrown (and the input cancelled with) when they pass: only then, so a head in time costs no error. */
+  readonly error: () => Error;
 }
 
 /** How the failures of a head are reported: each side builds its own typed errors. */
@@ -208,9 +208,9 @@ export async function readHead<S>(
   const timer =
     timeout !== undefined && Number.isFinite(timeout.ms)
       ? setTimeout(() => {
-          expired = timeout.error;
+          expired = timeout.error();
           wake?.();
-          input.cancel(timeout.error);
+          input.cancel(expired);
         }, timeout.ms)
       : undefined;
   try {

@@ -118,7 +118,7 @@ export async function readRequestHead(input: ByteReadChannel, options: RequestHe
   if (Number.isNaN(timeoutMs) || timeoutMs <= 0) {
     throw new RangeError(`timeoutMs must be a positive number of milliseconds or Infinity, got ${timeoutMs}`);
   }
-  const timeout = { ms: timeoutMs, error: new HandshakeError(408, `request head not received within ${timeoutMs} ms`) };
+  const timeout = { ms: timeoutMs, error: () => new HandshakeError(408, `request head not received within ${timeoutMs} ms`) };
   const { start, headers, rawHeaders } = await readHead(input, limits, REQUEST_GRAMMAR, REQUEST_ERRORS, timeout);
   return { ...start, headers, rawHeaders };
 }
