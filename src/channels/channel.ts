@@ -74,6 +74,20 @@ interface Waiter<T> {
   readonly reject: (error: Error) => void;
 }
 
+type Resolve = (value: never) => void;
+type Reject = (error: Error) => void;
+
+/**
+ * The resolving functions of the promise being made (see `parked`): the
+ * executor is one shared function, not a closure per promise.
+ */
+let madeResolve: Resolve | undefined;
+let madeReject: Reject | undefined;
+function capture(resolve: Resolve, reject: Reject): void {
+  madeResolve = resolve;
+  madeReject = reject;
+}
+
 const DONE: IteratorResult<never, undefined> = Object.freeze({ value: undefined, done: true });
 function noop(): void {}
 const DONE_PROMISE: Promise<IteratorResult<never, undefined>> = Promise.resolve(DONE);
@@ -108,7 +122,14 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   private readonly buffer = new Ring<T>();
   /** Senders waiting for room (the shared empty ring until the first one). */
   private senders = emptyRing<PendingSend<T>>();
-  /** Parked receivers, oldest first; `undefined` when there are none (an idle channel holds no array). */
+  /**
+   * The oldest parked receiver, in fields (no object): most channels have at
+   * most one. `headResolve` is `undefined` when none is parked.
+   */
+  private headMode: Mode = LOOK;
+  private headResolve: Waiter<T>['resolve'] | undefined;
+  private headReject: Reject | undefined;
+  /** Parked receivers after the head, oldest first (made by the second one). */
   private waiters: Waiter<T>[] | undefined;
   /** The consumer parked with `whenReceivable`, if any. */
   private listener: ReceivableListener | undefined;
@@ -133,14 +154,9 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
       channel.listener = undefined;
       listener.onReceivable();
     }
-    const waiters = channel.waiters;
-    if (waiters === undefined || !channel.hasElements()) return;
-    channel.waiters = undefined;
-    for (const w of waiters) {
-      if (channel.hasElements()) channel.serve(w);
-      else if (channel.state === OPEN) channel.park(w);
-      else channel.end(w);
-    }
+    while (channel.headResolve !== undefined && channel.hasElements()) channel.serveHead();
+    // Waiters that found nothing left wait on, or see the end once the channel is closed.
+    if (channel.state !== OPEN && !channel.hasElements()) channel.endWaiters();
   }
 
   /**
@@ -244,9 +260,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   receive(): Promise<T> {
     if (this.hasElements()) return Promise.resolve(this.tryReceive() as T);
     if (this.state !== OPEN) return Promise.reject(this.cause === undefined ? new ClosedReceiveChannelError() : this.failureSeen());
-    return new Promise<T>((resolve, reject) => {
-      this.park({ mode: TAKE, resolve: resolve as Waiter<T>['resolve'], reject });
-    });
+    return this.parked(TAKE) as Promise<T>;
   }
 
   /**
@@ -259,9 +273,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   next(): Promise<IteratorResult<T, undefined>> {
     if (this.hasElements()) return Promise.resolve({ value: this.tryReceive() as T, done: false });
     if (this.state !== OPEN) return this.cause === undefined ? DONE_PROMISE : Promise.reject(this.failureSeen());
-    return new Promise<IteratorResult<T, undefined>>((resolve, reject) => {
-      this.park({ mode: STEP, resolve: resolve as Waiter<T>['resolve'], reject });
-    });
+    return this.parked(STEP) as Promise<IteratorResult<T, undefined>>;
   }
 
   /**
@@ -294,9 +306,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   awaitReceivable(): Promise<boolean> {
     if (this.hasElements()) return TRUE;
     if (this.state !== OPEN) return this.cause === undefined ? FALSE : Promise.reject(this.failureSeen());
-    return new Promise<boolean>((resolve, reject) => {
-      this.park({ mode: LOOK, resolve: resolve as Waiter<T>['resolve'], reject });
-    });
+    return this.parked(LOOK) as Promise<boolean>;
   }
 
   /**
@@ -392,7 +402,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   /** Whether a new send of `value` is buffered now: behind no waiting sender, it fits or a receiver waits for it. */
   private hasRoom(value: T): boolean {
     if (this.senders.length !== 0) return false;
-    return this.fits(value) || (this.buffer.length === 0 && (this.waiters !== undefined || this.listener !== undefined));
+    return this.fits(value) || (this.buffer.length === 0 && (this.headResolve !== undefined || this.listener !== undefined));
   }
 
   /** The capacity and weight rules (see the module comment). */
@@ -421,27 +431,56 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     return this.buffer.length !== 0 || this.senders.length !== 0;
   }
 
-  private park(waiter: Waiter<T>): void {
-    this.waiters = append(this.waiters, waiter);
+  /** A promise for a new parked receiver (the shared executor: no closure per promise). */
+  private parked(mode: Mode): Promise<unknown> {
+    const promise = new Promise(capture);
+    const resolve = madeResolve as Waiter<T>['resolve'];
+    const reject = madeReject as Reject;
+    if (this.headResolve === undefined) {
+      this.headMode = mode;
+      this.headResolve = resolve;
+      this.headReject = reject;
+    } else {
+      (this.waiters ??= []).push({ mode, resolve, reject });
+    }
+    return promise;
+  }
+
+  /** Unparks the head receiver, promotes the next one, and returns the head's mode and functions (there is one). */
+  private takeHead(): Waiter<T> {
+    const head: Waiter<T> = { mode: this.headMode, resolve: this.headResolve!, reject: this.headReject! };
+    const next = this.waiters?.shift();
+    if (next === undefined) {
+      this.headResolve = this.headReject = undefined;
+    } else {
+      this.headMode = next.mode;
+      this.headResolve = next.resolve;
+      this.headReject = next.reject;
+      if (this.waiters!.length === 0) this.waiters = undefined;
+    }
+    return head;
   }
 
   /** Something became receivable: parked `receive`s take it now, the rest wake up after the burst. */
   private wakeWaiters(): void {
-    const waiters = this.waiters;
-    if (waiters !== undefined && waiters[0]!.mode !== LOOK) this.handOver(waiters);
-    if (this.wakeScheduled || (this.waiters === undefined && this.listener === undefined)) return;
+    while (this.headResolve !== undefined && this.headMode !== LOOK && this.hasElements()) this.serveHead();
+    if (this.wakeScheduled || (this.headResolve === undefined && this.listener === undefined)) return;
     this.wakeScheduled = true;
     process.nextTick(Channel.wakeLater, this);
   }
 
-  /** Resolves the parked `receive`s at the head of `waiters` with elements, while there are any. */
-  private handOver(waiters: Waiter<T>[]): void {
-    let served = 0;
-    while (served < waiters.length && waiters[served]!.mode !== LOOK && this.hasElements()) {
-      this.serve(waiters[served++]!);
+  /** Hands the head receiver the next element (there is one). */
+  private serveHead(): void {
+    const mode = this.headMode;
+    const resolve = this.headResolve!;
+    if (this.waiters === undefined) {
+      this.headResolve = this.headReject = undefined; // the common case: no object made
+    } else {
+      this.takeHead();
     }
-    if (served === waiters.length) this.waiters = undefined;
-    else waiters.splice(0, served);
+    if (mode === LOOK) return resolve(true);
+    const value = this.tryReceive() as T;
+    resolve(mode === TAKE ? value : { value, done: false });
   }
 
   /** Releases waiting receivers once nothing more will come. */
@@ -449,17 +488,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     const listener = this.listener;
     this.listener = undefined;
     listener?.onReceivable();
-    const waiters = this.waiters;
-    if (waiters === undefined) return;
-    this.waiters = undefined;
-    for (const w of waiters) this.end(w);
-  }
-
-  /** Hands a parked receiver the next element (there is one). */
-  private serve(waiter: Waiter<T>): void {
-    if (waiter.mode === LOOK) return waiter.resolve(true);
-    const value = this.tryReceive() as T;
-    waiter.resolve(waiter.mode === TAKE ? value : { value, done: false });
+    while (this.headResolve !== undefined) this.end(this.takeHead());
   }
 
   /** Tells one receiver the channel ended: normally (false, done, or `ClosedReceiveChannelError` for `receive`) or with the cause. */
