@@ -120,6 +120,13 @@ export interface ByteWriteChannel {
    * queues nothing. Throws if the channel is closed.
    */
   tryWriteFully(src: Uint8Array): boolean;
+  /**
+   * Synchronous fast path for a batch: queues every chunk, in order, and
+   * returns true if that needs no waiting (the capacity rule applied to the
+   * chunks as one write: an empty channel takes them all, however large);
+   * otherwise returns false and queues nothing. Throws if the channel is closed.
+   */
+  tryWriteAll(chunks: readonly Uint8Array[]): boolean;
   writeByte(value: number): Promise<void>;
   writeShort(value: number): Promise<void>;
   writeInt(value: number): Promise<void>;

@@ -7,8 +7,10 @@
  * Capacity rule: `writeFully(src)` queues `src` at once when the channel is
  * empty or when `buffered + src.length <= capacity`; otherwise it waits until
  * the reader has made room (writes stay in order). So the buffered count never
- * exceeds `max(capacity, largest single chunk)`: a chunk larger than the
- * capacity is accepted whole, but only into an empty channel.
+ * exceeds `max(capacity, largest single write)`: a chunk larger than the
+ * capacity is accepted whole, but only into an empty channel. `tryWriteAll`
+ * applies the rule to a batch of chunks as one write (how the session's
+ * writer hands over a turn's frames, header and payload together).
  *
  * Two rules keep a reader and a writer from waiting on each other forever:
  * - with `autoFlush = false`, a write that has to wait flushes first (the
@@ -370,6 +372,20 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     if (n === 0) return true;
     if (this.writers.length !== 0 || (this.size !== 0 && this.size + n > this.capacity)) return false;
     this.enqueue(Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, n));
+    return true;
+  }
+
+  tryWriteAll(chunks: readonly Uint8Array[]): boolean {
+    if (this.state !== OPEN) throw this.writeError();
+    let total = 0;
+    for (const chunk of chunks) {
+      if (!isBytes(chunk)) throw new TypeError('tryWriteAll(chunks) needs Uint8Arrays');
+      total += chunk.length;
+    }
+    if (this.writers.length !== 0 || (this.size !== 0 && this.size + total > this.capacity)) return false;
+    for (const chunk of chunks) {
+      if (chunk.length !== 0) this.enqueue(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+    }
     return true;
   }
 

@@ -104,12 +104,21 @@ export class Writer implements ReceivableListener {
     }
   }
 
-  /** Hands the batch to the output; false when it has to wait for room (it resumes by itself). */
+  /**
+   * Hands the batch to the output, in one piece when it can (the socket
+   * adapter then writes it with one `writev`: a large frame's header and
+   * payload together); false when it has to wait for room (it resumes by
+   * itself).
+   */
   #writeBatch(): boolean {
     const output = this.#output;
     const batch = this.#batch as Buffer[];
+    if (this.#written === 0 && output.tryWriteAll(batch)) this.#written = batch.length;
     while (this.#written < batch.length) {
       const bytes = batch[this.#written++] as Buffer;
+      if (output.tryWriteFully(bytes)) continue;
+      // Full: hand what is there to the socket now (the adapter takes it at once), then try again.
+      output.flush();
       if (output.tryWriteFully(bytes)) continue;
       this.#host.waitingForOutput(true);
       output.writeFully(bytes).then(this.#resume.bind(this), this.#fail.bind(this));

@@ -164,4 +164,21 @@ test('flush with autoFlush on, or with nothing pending, is a no-op', async () =>
   assert.is(ch.availableForRead, 2);
 });
 
+test('tryWriteAll: all or nothing, by the capacity rule applied to the batch as one write', async () => {
+  const ch = new ByteChannel(8);
+  // An empty channel takes a batch larger than its capacity, in order.
+  assert.ok(ch.tryWriteAll([Buffer.from('head'), Buffer.from('a payload over capacity'), Buffer.alloc(0)]));
+  assert.is(ch.bufferedBytes, 27);
+  // A non-empty channel takes a batch only if all of it fits; else nothing.
+  assert.not.ok(ch.tryWriteAll([Buffer.from('x')]));
+  assert.is((await ch.readFully(27)).toString(), 'heada payload over capacity');
+  assert.ok(ch.tryWriteAll([Buffer.from('ab'), Buffer.from('cd')]));
+  assert.not.ok(ch.tryWriteAll([Buffer.from('efg'), Buffer.from('hij')]), '4 + 6 > 8: nothing queued');
+  assert.is(ch.bufferedBytes, 4);
+  assert.ok(ch.tryWriteAll([Buffer.from('ef'), Uint8Array.from([0x67, 0x68])]));
+  assert.is((await ch.readFully(8)).toString(), 'abcdefgh');
+  ch.close();
+  assert.throws(() => ch.tryWriteAll([Buffer.from('late')]), (error: unknown) => error instanceof Error && error.name === 'ChannelClosedError');
+});
+
 test.run();
