@@ -5,6 +5,7 @@
  * listener's requests, and what `close()` sends and how long it waits.
  */
 import { encodeClosePayload } from '../frames/close.ts';
+import type { Http2ServeOptions } from '../upgrade/h2-serve.ts';
 import type { ServeOptions } from '../upgrade/serve.ts';
 import type { Broker } from '../brokers/broker.ts';
 import type { ErrorReporter } from './report.ts';
@@ -30,8 +31,8 @@ export interface RouteOptions<Data>
   readonly verify?: VerifyHook<Data> | undefined;
 }
 
-/** Options of `new WebSocketServer(options)`. */
-export interface WebSocketServerOptions<Data> extends ServeOptions, RouteOptions<Data> {
+/** Options of `new WebSocketServer(options)`: those of `handleUpgrade` and `handleHttp2Stream`, and the server's own. */
+export interface WebSocketServerOptions<Data> extends Http2ServeOptions, RouteOptions<Data> {
   /**
    * Accepts or refuses each upgrade request after the handshake checks and
    * before the 101 (see `VerifyHook`). Default: every valid request is accepted.
@@ -62,13 +63,19 @@ export type UnknownPaths = 'auto' | 'refuse' | 'ignore';
 /** Options of `attach(httpServer, options)`. */
 export interface AttachOptions {
   /**
-   * An upgrade request for a path no route serves: `'refuse'` answers 404,
-   * `'ignore'` leaves the socket to the server's other `upgrade` listeners,
-   * `'auto'` answers 404 when this server's listener is the only one and
-   * ignores it otherwise. Default `'auto'`.
+   * A WebSocket request for a path no route serves: `'refuse'` answers 404,
+   * `'ignore'` leaves it to the server's other listeners, `'auto'` answers
+   * 404 when this server's listener is the only one and ignores it
+   * otherwise. Over HTTP/1.1 the listeners are those of `'upgrade'`; over
+   * HTTP/2 (an extended CONNECT with `:protocol` `websocket`), those of
+   * `'stream'` other than node's compatibility layer, and of `'connect'`.
+   * Default `'auto'`.
    */
   readonly unknownPaths?: UnknownPaths | undefined;
-  /** `close()` also closes the HTTP server (and waits for it). Default false: it stays yours. */
+  /**
+   * `close()` also closes the server (and waits for it), with GOAWAY on the
+   * HTTP/2 connections it accepted since `attach`. Default false: it stays yours.
+   */
   readonly closeHttpServer?: boolean | undefined;
 }
 

@@ -8,6 +8,7 @@
  * error (500, or 503 for the timeout) and reported as a `VerifyError`.
  */
 import { STATUS_CODES } from 'node:http';
+import { CONNECTION_SPECIFIC_HEADERS } from '../upgrade/h2-handshake.ts';
 import type { UpgradeCall } from '../upgrade/handshake.ts';
 import { formatResponseHead, headerLine } from '../upgrade/http-response.ts';
 import { VerifyError } from './errors.ts';
@@ -67,10 +68,20 @@ export type VerifyResult<Data> = AcceptResult<Data> | RefuseResult;
  */
 export type VerifyHook<Data> = (request: UpgradeCall, info: VerifyInfo) => VerifyResult<Data> | Promise<VerifyResult<Data>>;
 
-/** A checked result: accept with header lines and data, or the complete refusal response. */
+/**
+ * A checked refusal, ready to be answered over either HTTP version: the
+ * status, the header lines (`Content-Type` included), the body's bytes.
+ */
+export interface Refusal {
+  readonly status: number;
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body: Buffer;
+}
+
+/** A checked result: accept with header lines and data, or the refusal. */
 export type Decision<Data> =
   | { readonly accept: true; readonly headers: ReadonlyArray<readonly [string, string]>; readonly data: Data }
-  | { readonly accept: false; readonly response: Buffer };
+  | { readonly accept: false; readonly refusal: Refusal };
 
 /** Headers the 101 sets itself, or that would frame it wrongly. */
 const RESERVED_IN_101 = new Set([
@@ -154,11 +165,43 @@ function decideOrThrow<Data>(result: unknown): Decision<Data> {
     const accepted = result as AcceptResult<Data> & { readonly data?: Data };
     return { accept: true, headers: headerEntries(accepted.headers, RESERVED_IN_101, 'the 101 response'), data: accepted.data as Data };
   }
-  return { accept: false, response: formatRefusal(result as RefuseResult) };
+  return { accept: false, refusal: checkRefusal(result as RefuseResult) };
 }
 
-/** The complete refusal response: head and body. */
+/** The complete HTTP/1.1 refusal response of a hook's result: head and body. */
 export function formatRefusal(refusal: RefuseResult): Buffer {
+  return refusalResponse(checkRefusal(refusal));
+}
+
+/** A checked refusal as an HTTP/1.1 response: its head, with `Connection: close` and `Content-Length`, and body. */
+export function refusalResponse(refusal: Refusal): Buffer {
+  const headers = [...refusal.headers, ['Connection', 'close'], ['Content-Length', String(refusal.body.length)]] as const;
+  return Buffer.concat([formatResponseHead(refusal.status, headers), refusal.body]);
+}
+
+/**
+ * A checked refusal as an HTTP/2 answer: its header block (`:status`, the
+ * names lower case, a repeated name as a list, `content-length`; headers
+ * HTTP/2 forbids, such as `Upgrade` or `Keep-Alive`, left out) and its body.
+ */
+export function http2Refusal(refusal: Refusal): { readonly headers: Record<string, string | number | string[]>; readonly body: Buffer } {
+  const headers: Record<string, string | number | string[]> = { ':status': refusal.status };
+  for (const [name, value] of refusal.headers) {
+    const lower = name.toLowerCase();
+    if (CONNECTION_SPECIFIC_HEADERS.has(lower)) continue;
+    const previous = headers[lower];
+    headers[lower] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [String(previous)]), value];
+  }
+  headers['content-length'] = refusal.body.length;
+  return { headers, body: refusal.body };
+}
+
+/**
+ * Checks a hook's refusal: the status, the body (default: the status's
+ * reason phrase) and the headers, with `Content-Type: text/plain;
+ * charset=utf-8` added unless the hook gave one.
+ */
+function checkRefusal(refusal: RefuseResult): Refusal {
   const { status } = refusal;
   if (!Number.isInteger(status) || status < 300 || status > 599) {
     throw new RangeError(`a refusal's status must be an integer 300-599, got ${describe(status)}`);
@@ -172,8 +215,7 @@ export function formatRefusal(refusal: RefuseResult): Buffer {
   if (!headers.some(([name]) => name.toLowerCase() === 'content-type')) {
     headers.push(['Content-Type', 'text/plain; charset=utf-8']);
   }
-  headers.push(['Connection', 'close'], ['Content-Length', String(bytes.length)]);
-  return Buffer.concat([formatResponseHead(status, headers), bytes]);
+  return { status, headers, body: bytes };
 }
 
 /**

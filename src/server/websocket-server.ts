@@ -1,41 +1,46 @@
 /**
  * `WebSocketServer`: the one server value (ws's `WebSocketServer`, Ktor's
  * `routing { webSocket("/chat") { } }`, uWebSockets' `App`). It routes
- * upgrade requests by path, runs an async `verify` hook before the 101,
+ * WebSocket requests by path, runs an async `verify` hook before accepting,
  * knows its live sessions, reports handler errors, and shuts down
- * gracefully. It serves connections from its own node:http server
- * (`listen`), from existing HTTP servers (`attach`), from an `upgrade` event
- * you route yourself (`handleUpgrade`), or from a raw socket (`handleSocket`).
+ * gracefully, over HTTP/1.1 (upgrade, 101) and HTTP/2 (extended CONNECT,
+ * RFC 8441, 200) alike. It serves connections from its own servers
+ * (`listen`: one port, HTTP/1.1 and HTTP/2, cleartext or TLS), from existing
+ * node:http, node:https and node:http2 servers (`attach`), from an `upgrade`
+ * event or an HTTP/2 stream you route yourself (`handleUpgrade`,
+ * `handleStream`), or from a raw socket (`handleSocket`). The transports'
+ * plumbing lives beside it: own-listener.ts (the servers `listen` makes),
+ * http2-binding.ts (the listeners on an http2 server), pending-answer.ts (a
+ * request until it is answered, over either HTTP version).
  *
  * Every session runs under the server's `SupervisorJob`: a failed session
  * does not affect the others, and cancelling the server's job closes it.
  */
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
 import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
 import { SupervisorJob, type Job } from '../channels/job.ts';
 import type { DefaultWebSocketSession } from '../session/default-session.ts';
 import { ConnectionClosedError } from '../session/errors.ts';
 import { HandshakeError } from '../upgrade/errors.ts';
+import { prepareHttp2Upgrade, type Http2ServeOptions } from '../upgrade/h2-serve.ts';
 import type { UpgradeCall } from '../upgrade/handshake.ts';
-import { formatErrorResponse } from '../upgrade/http-response.ts';
-import { DEFAULT_HEAD_TIMEOUT_MS, DEFAULT_MAX_HEAD_SIZE } from '../upgrade/request-head.ts';
 import {
   checkServeOptions,
   connectionChannels,
   peerOf,
   prepareUpgrade,
   readUpgradeRequest,
-  sendAndClose,
-  type PendingUpgrade,
   type Peer,
-  type ServeOptions,
   type WebSocketHandler,
 } from '../upgrade/serve.ts';
 import { ServerClosedError, VerifyError } from './errors.ts';
+import { hasOtherStreamListeners, Http2Binding, isHttp2Server, isWebSocketConnect, type AnyHttp2Server } from './http2-binding.ts';
+import { OwnListener, type ListenOptions } from './own-listener.ts';
+import { Http1PendingAnswer, Http2PendingAnswer, type PendingAnswer } from './pending-answer.ts';
 import {
   checkDuration,
   DEFAULT_VERIFY_TIMEOUT_MS,
@@ -50,81 +55,45 @@ import {
 import { isSessionEnd, printError, reportSafely, type ErrorReporter } from './report.ts';
 import { requestPath, RouteTable } from './routes.ts';
 import { Topics, type PublishOptions, type PublishResult, type TopicStats } from './topics.ts';
-import { decide, runVerify, type VerifyHook, type VerifyInfo } from './verify.ts';
+import { decide, runVerify, type Decision, type VerifyHook, type VerifyInfo } from './verify.ts';
 
-/** An HTTP server the WebSocket server can listen with or attach to. */
-export type AnyHttpServer = HttpServer | HttpsServer;
+/** A server the WebSocket server can attach to: node:http, node:https, or node:http2 (cleartext or TLS). */
+export type AnyHttpServer = HttpServer | HttpsServer | AnyHttp2Server;
 
 /** A route: the wrapped handler, the merged options, the verify hook in force. */
 interface Route<Data> {
   readonly handler: WebSocketHandler<Data>;
-  readonly options: ServeOptions;
+  readonly options: Http2ServeOptions;
   readonly verify: VerifyHook<Data> | undefined;
 }
 
-/** An HTTP server this server serves upgrades from. */
+/** A server this server takes WebSocket requests from: one given to `attach`, or one a `listen` call made. */
 interface Binding {
   readonly server: AnyHttpServer;
-  /** Created by `listen`. */
+  /** Made by `listen` (closed with its `OwnListener`): every CONNECT stream is this server's, an unknown path gets 404. */
   readonly own: boolean;
-  /** `close()` closes the HTTP server too. */
+  /** `close()` closes this attached server too. */
   readonly closeHttpServer: boolean;
   readonly unknownPaths: UnknownPaths;
   readonly onUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** The HTTP/2 listeners, on a node:http2 server. */
+  readonly http2: Http2Binding | undefined;
 }
 
-/** The node:http server's limits when the server listens itself: node's head timeout is checked this often. */
-const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
-/** node:http's own `requestTimeout` default, which its `headersTimeout` may not exceed. */
-const NODE_REQUEST_TIMEOUT_MS = 300_000;
-
-/**
- * A connection between its arrival and its answer (a 101 or a refusal):
- * `close()` answers every one still waiting 503.
- */
-class Handshake {
-  /** Aborted once the answer no longer matters (handed to `verify` as `info.signal`). */
-  readonly controller = new AbortController();
-  #answered = false;
-
-  constructor(
-    readonly input: ByteReadChannel,
-    readonly output: ByteWriteChannel,
-  ) {}
-
-  get answered(): boolean {
-    return this.#answered;
-  }
-
-  /** Sends `response` and drops the connection, unless it was answered already; `verify` is told why with `reason`. */
-  respond(response: Buffer, reason?: Error): void {
-    if (!this.#answered) {
-      this.#answered = true;
-      this.controller.abort(reason);
-      sendAndClose(this.input, this.output, response);
-    }
-  }
-
-  /** Releases the connection without an answer (the peer left). */
-  drop(): void {
-    this.#answered = true;
-    this.output.close();
-    this.input.cancel();
-  }
-
-  /** Marks it answered with a 101 (the caller writes it). */
-  accepted(): void {
-    this.#answered = true;
-  }
+/** A request that passed the handshake checks, over either HTTP version, awaiting `verify` or acceptance. */
+interface Prepared<Data> {
+  /** The request as the `verify` hook, the session and the handler see it. */
+  readonly request: UpgradeCall;
+  /** The subprotocol the answer selects, if any. */
+  readonly protocol: string | undefined;
+  /** Sends the acceptance (101 or 200) with `extraHeaders` and starts the session; see `PendingUpgrade.accept`. */
+  accept(extraHeaders?: ReadonlyArray<readonly [string, string]>, data?: Data): Job | undefined;
 }
 
-function errorResponse(status: number, message: string): Buffer {
-  return formatErrorResponse(new HandshakeError(status, message));
-}
-
-const NOT_FOUND = (): Buffer => errorResponse(404, 'no WebSocket endpoint at this path');
-const SHUTTING_DOWN = (): Buffer => errorResponse(503, 'the server is shutting down');
-const INTERNAL_ERROR = (): Buffer => errorResponse(500, 'internal server error');
+const NOT_FOUND = (): HandshakeError => new HandshakeError(404, 'no WebSocket endpoint at this path');
+const SHUTTING_DOWN = (): HandshakeError => new HandshakeError(503, 'the server is shutting down');
+const INTERNAL_ERROR = (): HandshakeError => new HandshakeError(500, 'internal server error');
+const VERIFY_TIMED_OUT = (): HandshakeError => new HandshakeError(503, 'the server could not verify the request in time');
 
 /**
  * The server. `Data` is the per-connection data your `verify` hook attaches
@@ -151,8 +120,9 @@ export class WebSocketServer<Data = undefined> {
   readonly #onError: ErrorReporter<Data>;
   readonly #routes = new RouteTable<Route<Data>>();
   readonly #sessions = new Set<DefaultWebSocketSession<Data>>();
-  readonly #handshakes = new Set<Handshake>();
+  readonly #pending = new Set<PendingAnswer>();
   readonly #bindings = new Set<Binding>();
+  readonly #listeners = new Set<OwnListener>();
   readonly #topics: Topics;
   /** What every session gets once `close()` was called. */
   #closeFrame: { readonly code: number; readonly reason: string } | undefined;
@@ -161,7 +131,8 @@ export class WebSocketServer<Data = undefined> {
   /**
    * @param options server-wide settings: every `ServeOptions` (protocols,
    *   extensions, session limits, channels, request-head limits, origin
-   *   check, contexts), `verify`, `verifyTimeoutMs` and `onError`.
+   *   check, contexts), HTTP/2's `connectionWindowSize`, `verify`,
+   *   `verifyTimeoutMs`, `onError`, `topics` and `broker`.
    * @throws RangeError for an invalid limit.
    */
   constructor(options: WebSocketServerOptions<Data> = {}) {
@@ -229,7 +200,7 @@ export class WebSocketServer<Data = undefined> {
   route(path: string, handler: WebSocketHandler<Data>, options: RouteOptions<Data> = {}): this {
     this.#checkOpen('add a route');
     if (typeof handler !== 'function') throw new TypeError(`a route's handler must be a function, got ${typeof handler}`);
-    const merged: ServeOptions = { ...this.#options, ...options };
+    const merged: Http2ServeOptions = { ...this.#options, ...options };
     checkServeOptions(merged);
     const verify = 'verify' in options ? options.verify : this.#options.verify;
     this.#routes.add(path, { handler: this.#tracked(handler), options: merged, verify });
@@ -243,62 +214,57 @@ export class WebSocketServer<Data = undefined> {
 
   /**
    * Listens on `port` (0: any free port) and `host` (default: node's, all
-   * interfaces) with a node:http server of its own, closed by `close()`.
-   * Plain HTTP requests get 426 Upgrade Required on a routed path and 404
-   * elsewhere. Resolves with the bound address.
+   * interfaces) with servers of its own, closed by `close()`. One port
+   * serves WebSockets over HTTP/1.1 and, unless `options.http2` is false,
+   * over HTTP/2: over cleartext (`ws://`) HTTP/2 is recognised by its
+   * connection preface (prior knowledge), over TLS (`options.tls`, `wss://`)
+   * ALPN chooses `h2` or `http/1.1`. Plain requests get 426 Upgrade Required
+   * (HTTP/1.1) or 405 (HTTP/2) on a routed path and 404 elsewhere. Resolves
+   * with the bound address. Call it more than once to listen on more ports.
    *
-   * The `requestHead` limits apply: `maxHeadSize` as node's `maxHeaderSize`,
-   * `timeoutMs` as its `headersTimeout` (at most node's 300 s request timeout).
+   * The `requestHead` limits apply to HTTP/1.1: `maxHeadSize` as node's
+   * `maxHeaderSize`, `timeoutMs` as its `headersTimeout` (at most node's
+   * 300 s request timeout) and as the time a cleartext connection has to
+   * send its first bytes.
    *
-   * @throws (rejects) the listen error (say, EADDRINUSE); ServerClosedError after `close()`.
+   * @throws (rejects) the listen error (say, EADDRINUSE); RangeError for an
+   *   HTTP/2 limit out of range; ServerClosedError after `close()`.
    */
-  async listen(port = 0, host?: string): Promise<AddressInfo> {
+  async listen(port = 0, host?: string, options: ListenOptions = {}): Promise<AddressInfo> {
     this.#checkOpen('listen');
-    const limits = this.#options.requestHead ?? {};
-    const headTimeout = limits.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
-    const server = createServer({
-      maxHeaderSize: limits.maxHeadSize ?? DEFAULT_MAX_HEAD_SIZE,
-      headersTimeout: Math.min(headTimeout, NODE_REQUEST_TIMEOUT_MS),
-      requestTimeout: NODE_REQUEST_TIMEOUT_MS,
-      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
-    });
-    server.on('request', (request, response) => {
-      const routed = this.handles(request.url);
-      response.writeHead(routed ? 426 : 404, {
-        'Content-Type': 'text/plain; charset=utf-8',
-        ...(routed ? { Upgrade: 'websocket', Connection: 'Upgrade' } : {}),
-      });
-      response.end(routed ? 'this is a WebSocket endpoint: send an upgrade request\n' : 'not found\n');
-    });
-    const binding = this.#bind(server, { own: true, closeHttpServer: true, unknownPaths: 'refuse' });
+    const listener = new OwnListener(options, this.#options.requestHead ?? {}, (url) => this.handles(url));
+    const servers = new Set([listener.http1, listener.http2].filter((server) => server !== undefined));
+    const bindings = [...servers].map((server) => this.#bind(server, { own: true, closeHttpServer: false, unknownPaths: 'refuse' }));
+    this.#listeners.add(listener);
+    let address: AddressInfo;
     try {
-      await new Promise<void>((resolve, reject) => {
-        // close() while binding: the server never starts listening.
-        const closed = (): void => reject(new ServerClosedError('the WebSocket server was closed before it listened'));
-        server.once('error', reject);
-        server.once('close', closed);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          server.off('close', closed);
-          resolve();
-        });
-      });
+      address = await listener.listen(port, host);
     } catch (error) {
-      this.#unbind(binding);
+      for (const binding of bindings) this.#unbind(binding);
+      this.#listeners.delete(listener);
       throw error;
     }
     // Errors after listening (say, EMFILE on accept) are reported, not thrown at nobody.
-    server.on('error', (error) => reportSafely(this.#onError, error, undefined));
-    return server.address() as AddressInfo;
+    listener.listening.on('error', (error) => reportSafely(this.#onError, error, undefined));
+    return address;
   }
 
   /**
-   * Serves the upgrade requests of an existing node:http or node:https server
-   * (Express, Fastify and the like keep their plain requests). See
-   * `AttachOptions` for requests to paths no route serves and for who closes
-   * the HTTP server.
+   * Serves the WebSocket requests of an existing server, which keeps its
+   * other requests (Express, Fastify and the like):
+   * - node:http or node:https: its upgrade requests (`'upgrade'`);
+   * - node:http2 (cleartext or TLS): its extended CONNECT streams with
+   *   `:protocol` `websocket` (`'stream'`), and, on a TLS server with
+   *   `allowHTTP1`, its HTTP/1.1 upgrade requests too. SETTINGS_ENABLE_CONNECT_PROTOCOL
+   *   is turned on for the connections it accepts from now on (connections
+   *   already open keep their settings); create it with
+   *   `http2ServerOptions()` to have the stream limits too. It may use
+   *   node's compatibility API (`'request'`): the streams this server takes
+   *   never reach it.
+   * See `AttachOptions` for requests to paths no route serves and for who
+   * closes the server.
    *
-   * @throws TypeError when already attached to this HTTP server;
+   * @throws TypeError when already attached to this server;
    *   ServerClosedError after `close()`.
    */
   attach(server: AnyHttpServer, options: AttachOptions = {}): this {
@@ -310,6 +276,7 @@ export class WebSocketServer<Data = undefined> {
     if (unknownPaths !== 'auto' && unknownPaths !== 'refuse' && unknownPaths !== 'ignore') {
       throw new TypeError(`unknownPaths must be 'auto', 'refuse' or 'ignore', got ${JSON.stringify(unknownPaths)}`);
     }
+    if (isHttp2Server(server)) server.updateSettings({ enableConnectProtocol: true });
     this.#bind(server, { own: false, closeHttpServer: options.closeHttpServer === true, unknownPaths });
     return this;
   }
@@ -325,6 +292,20 @@ export class WebSocketServer<Data = undefined> {
   }
 
   /**
+   * Answers one stream of a node:http2 server yourself (its `'stream'`
+   * event), the HTTP/2 counterpart of `handleUpgrade`: an extended CONNECT
+   * (`:protocol` `websocket`, RFC 8441) is routed by its `:path` and
+   * answered 200; an unknown path gets 404 (check `handles(headers[':path'])`
+   * first), any other request 400, on its own stream. The server must send
+   * SETTINGS_ENABLE_CONNECT_PROTOCOL (`http2ServerOptions`,
+   * `enableWebSockets`). Resolves with the session's job, or `undefined`
+   * when the request was refused. Never rejects.
+   */
+  handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<Job | undefined> {
+    return this.#stream(stream, headers);
+  }
+
+  /**
    * Serves one raw connection (node:net, or any socket a framework hands
    * over): reads the request head with the bounded parser (`requestHead`
    * limits), then answers it like an `upgrade` event. Resolves with the
@@ -333,23 +314,25 @@ export class WebSocketServer<Data = undefined> {
    */
   async handleSocket(socket: Duplex): Promise<Job | undefined> {
     const { input, output } = connectionChannels(socket, this.#options);
-    const handshake = this.#track(new Handshake(input, output));
-    if (handshake === undefined) return undefined;
+    const answer = this.#track(new Http1PendingAnswer(input, output, socket));
+    if (answer === undefined) return undefined;
     const request = await readUpgradeRequest(input, output, this.#options);
-    if (request === undefined || handshake.answered) {
-      this.#handshakes.delete(handshake);
+    if (request === undefined || answer.answered) {
+      this.#pending.delete(answer);
       return undefined;
     }
-    return this.#serve(handshake, this.#routes.match(request.url), request, peerOf(socket), socket);
+    return this.#serveHttp1(answer, this.#routes.match(request.url), request);
   }
 
   /**
-   * Shuts down: stops accepting (its own HTTP servers stop listening; new
-   * upgrade requests and handshakes in progress get 503), sends every
-   * session a close frame (`code`, default 1001, and `reason`), waits up to
-   * `timeoutMs` (default 10 s) for their jobs, drops the connections of
-   * those still open, closes its own HTTP servers (and attached ones it was
-   * asked to close), then resolves. Calling it again returns the same promise.
+   * Shuts down: stops accepting (its own servers stop listening and send
+   * GOAWAY on their HTTP/2 connections; new WebSocket requests and
+   * handshakes in progress get 503), sends every session a close frame
+   * (`code`, default 1001, and `reason`), waits up to `timeoutMs` (default
+   * 10 s) for their jobs, drops the connections of those still open, closes
+   * its own servers (and attached ones it was asked to close, with GOAWAY on
+   * the HTTP/2 connections it saw), then resolves. Calling it again returns
+   * the same promise.
    *
    * A handler that never returns cannot be stopped: its connection is
    * dropped and its job cancelled, and `close()` does not wait for it.
@@ -376,12 +359,13 @@ export class WebSocketServer<Data = undefined> {
   }
 
   async #shutDown(timeoutMs: number): Promise<CloseSummary> {
-    // Stop accepting: own servers stop listening; every listener now answers 503.
-    const httpClosed: Promise<void>[] = [];
-    for (const binding of this.#bindings) if (binding.own) httpClosed.push(closeHttpServer(binding.server));
+    // Stop accepting: own servers stop listening, their HTTP/2 clients are told (GOAWAY); every listener now answers 503.
+    const closed: Promise<void>[] = [];
+    for (const listener of this.#listeners) closed.push(listener.stop());
+    for (const binding of this.#bindings) if (binding.own) binding.http2?.goAway();
     const shutdown = new ServerClosedError('the WebSocket server is closing: the request was answered 503');
-    for (const handshake of this.#handshakes) handshake.respond(SHUTTING_DOWN(), shutdown);
-    this.#handshakes.clear();
+    for (const answer of this.#pending) answer.fail(SHUTTING_DOWN(), shutdown);
+    this.#pending.clear();
 
     const jobs = this.job.children;
     for (const session of this.#sessions) this.#sendClose(session);
@@ -402,11 +386,11 @@ export class WebSocketServer<Data = undefined> {
 
     for (const binding of [...this.#bindings]) {
       this.#unbind(binding);
-      // Our own servers serve nothing but upgrades and one-line refusals: what is left of their connections goes now.
-      if (binding.own) binding.server.closeAllConnections();
-      else if (binding.closeHttpServer && binding.server.listening) httpClosed.push(closeHttpServer(binding.server));
+      if (binding.closeHttpServer && binding.server.listening) closed.push(closeServer(binding));
     }
-    await Promise.all(httpClosed);
+    // Our own servers serve nothing but WebSockets and one-line refusals: what is left of their connections goes now.
+    for (const listener of this.#listeners) listener.destroyConnections();
+    await Promise.all(closed);
     return { sessions: jobs.length, dropped };
   }
 
@@ -415,25 +399,42 @@ export class WebSocketServer<Data = undefined> {
     if (frame !== undefined) void session.close(frame.code, frame.reason);
   }
 
-  /** Installs the `upgrade` listener on `server`. */
-  #bind(server: AnyHttpServer, settings: Omit<Binding, 'server' | 'onUpgrade'>): Binding {
-    const binding: Binding = {
-      server,
-      ...settings,
-      onUpgrade: (request, socket, head) => {
-        const ignore =
-          binding.unknownPaths === 'ignore' || (binding.unknownPaths === 'auto' && server.listenerCount('upgrade') > 1);
-        void this.#upgrade(request, socket, head, ignore);
-      },
+  /** Installs the `upgrade` listener on `server`, and the HTTP/2 listeners on an http2 server. */
+  #bind(server: AnyHttpServer, settings: Pick<Binding, 'own' | 'closeHttpServer' | 'unknownPaths'>): Binding {
+    const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      const ignore =
+        settings.unknownPaths === 'ignore' || (settings.unknownPaths === 'auto' && server.listenerCount('upgrade') > 1);
+      void this.#upgrade(request, socket, head, ignore);
     };
-    server.on('upgrade', binding.onUpgrade);
+    server.on('upgrade', onUpgrade);
+    const http2 = isHttp2Server(server)
+      ? new Http2Binding(server, {
+          claims: (headers) => this.#claims(server, settings, headers),
+          serve: (stream, headers) => void this.#stream(stream, headers),
+        })
+      : undefined;
+    const binding: Binding = { server, ...settings, onUpgrade, http2 };
     this.#bindings.add(binding);
     return binding;
   }
 
   #unbind(binding: Binding): void {
     binding.server.off('upgrade', binding.onUpgrade);
+    binding.http2?.unbind();
     this.#bindings.delete(binding);
+  }
+
+  /**
+   * Whether this server answers an HTTP/2 stream of a bound server: on its
+   * own servers, every CONNECT; on an attached one, an extended CONNECT for
+   * a WebSocket whose path has a route, or any such request as
+   * `unknownPaths` says (`'auto'`: unless another listener may answer it).
+   */
+  #claims(server: AnyHttp2Server, settings: Pick<Binding, 'own' | 'unknownPaths'>, headers: IncomingHttpHeaders): boolean {
+    if (settings.own) return headers[':method'] === 'CONNECT';
+    if (!isWebSocketConnect(headers)) return false;
+    if (this.#routes.match(headers[':path']) !== undefined) return true;
+    return settings.unknownPaths === 'refuse' || (settings.unknownPaths === 'auto' && !hasOtherStreamListeners(server));
   }
 
   /** An `upgrade` event: routed, or left alone (`ignoreUnknown`), or refused. Never rejects. */
@@ -443,99 +444,124 @@ export class WebSocketServer<Data = undefined> {
     // node:http already took `head` (the client's first frames, if any) off the socket.
     if (head.length > 0) socket.unshift(head);
     const { input, output } = connectionChannels(socket, this.#options);
-    const handshake = this.#track(new Handshake(input, output));
-    return handshake === undefined ? undefined : this.#serve(handshake, route, request, peerOf(socket), socket);
+    const answer = this.#track(new Http1PendingAnswer(input, output, socket));
+    return answer === undefined ? undefined : this.#serveHttp1(answer, route, request);
   }
 
-  /** Registers a connection awaiting its answer; answers 503 at once (and returns `undefined`) when closing. */
-  #track(handshake: Handshake): Handshake | undefined {
+  /** An HTTP/1.1 upgrade request, read: answered like any (see `#serve`). */
+  #serveHttp1(answer: Http1PendingAnswer, route: Route<Data> | undefined, request: UpgradeCall): Promise<Job | undefined> {
+    const peer = peerOf(answer.socket);
+    return this.#serve(answer, route, peer, ({ handler, options }) => {
+      const pending = prepareUpgrade(request, answer.input, answer.output, handler, options, peer, this.#topics);
+      if (pending === undefined) return undefined;
+      return { request, protocol: pending.upgrade.protocol, accept: (headers, data) => pending.accept(headers, data) };
+    });
+  }
+
+  /** An HTTP/2 stream this server answers. Never rejects. */
+  #stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<Job | undefined> {
+    const answer = this.#track(new Http2PendingAnswer(stream));
+    if (answer === undefined) return Promise.resolve(undefined);
+    const socket = stream.session?.socket;
+    const peer: Peer = { remoteAddress: socket?.remoteAddress, remotePort: socket?.remotePort };
+    return this.#serve(answer, this.#routes.match(headers[':path']), peer, ({ handler, options }) => {
+      const pending = prepareHttp2Upgrade(stream, headers, handler, options, this.#topics);
+      if (pending === undefined) return undefined;
+      return { request: pending.request, protocol: pending.protocol, accept: (extra, data) => pending.accept(extra, data) };
+    });
+  }
+
+  /** Registers a request awaiting its answer; answers 503 at once (and returns `undefined`) when closing. */
+  #track<Answer extends PendingAnswer>(answer: Answer): Answer | undefined {
     if (this.#closing !== undefined) {
-      handshake.respond(SHUTTING_DOWN());
+      answer.fail(SHUTTING_DOWN());
       return undefined;
     }
-    this.#handshakes.add(handshake);
-    return handshake;
+    this.#pending.add(answer);
+    return answer;
   }
 
-  /** Answers a request: 404, the handshake's own refusals, the verify hook's decision, or the 101. Never rejects. */
+  /**
+   * Answers a request: 404, the handshake's own refusals (`prepare` answers
+   * those and returns `undefined`), the verify hook's decision, or the
+   * acceptance. Never rejects.
+   */
   async #serve(
-    handshake: Handshake,
+    answer: PendingAnswer,
     route: Route<Data> | undefined,
-    request: UpgradeCall,
     peer: Peer,
-    socket: Duplex,
+    prepare: (route: Route<Data>) => Prepared<Data> | undefined,
   ): Promise<Job | undefined> {
     try {
       if (route === undefined) {
-        handshake.respond(NOT_FOUND());
+        answer.fail(NOT_FOUND());
         return undefined;
       }
-      const pending = prepareUpgrade(request, handshake.input, handshake.output, route.handler, route.options, peer, this.#topics);
+      const pending = prepare(route);
       if (pending === undefined) return undefined; // refused by the handshake checks (or the peer left)
-      if (route.verify !== undefined) return await this.#verify(handshake, route.verify, pending, request, peer, socket);
+      if (route.verify !== undefined) return await this.#verify(answer, route.verify, pending, peer);
       const job = pending.accept();
-      handshake.accepted();
+      answer.accepted();
       return job;
     } catch (error) {
       // A protocols selector or origin check that threw (or a bug of ours): 500, and reported.
       reportSafely(this.#onError, error, undefined);
-      handshake.respond(INTERNAL_ERROR());
+      answer.fail(INTERNAL_ERROR());
       return undefined;
     } finally {
-      this.#handshakes.delete(handshake);
+      this.#pending.delete(answer);
     }
   }
 
   /** Runs the verify hook and answers as it decides (500 or 503 when it fails). */
-  async #verify(
-    handshake: Handshake,
-    verify: VerifyHook<Data>,
-    pending: PendingUpgrade<Data>,
-    request: UpgradeCall,
-    peer: Peer,
-    socket: Duplex,
-  ): Promise<Job | undefined> {
-    const { controller } = handshake;
-    const onGone = (): void => controller.abort(new ConnectionClosedError('the client went away during verify'));
-    // A peer that leaves may only half-close (node:http keeps such sockets open): its end is enough.
-    socket.once('end', onGone);
-    socket.once('close', onGone);
+  async #verify(answer: PendingAnswer, verify: VerifyHook<Data>, pending: Prepared<Data>, peer: Peer): Promise<Job | undefined> {
+    const { controller } = answer;
+    const { request } = pending;
+    const stopWatching = answer.whenGone(() => controller.abort(new ConnectionClosedError('the client went away during verify')));
     const info: VerifyInfo = {
       path: requestPath(request.url),
       query: queryOf(request.url),
       remoteAddress: peer.remoteAddress,
       remotePort: peer.remotePort,
-      protocol: pending.upgrade.protocol,
+      protocol: pending.protocol,
       signal: controller.signal,
     };
+    let decision: Decision<Data>;
     try {
-      const decision = decide<Data>(await runVerify(verify, request, info, this.#verifyTimeoutMs, controller), request.url);
-      if (handshake.answered) return undefined; // the server started closing meanwhile: 503 already sent
-      if (controller.signal.aborted) {
-        handshake.drop(); // the client left while it was verified
-        return undefined;
-      }
-      if (!decision.accept) {
-        handshake.respond(decision.response);
-        return undefined;
-      }
-      const job = pending.accept(decision.headers, decision.data);
-      handshake.accepted();
-      return job;
+      decision = decide<Data>(await runVerify(verify, request, info, this.#verifyTimeoutMs, controller), request.url);
     } catch (error) {
-      if (handshake.answered) return undefined; // the server is closing: 503 already sent
+      if (answer.answered) return undefined; // the server is closing: 503 already sent
       if (!(error instanceof VerifyError)) {
-        handshake.drop(); // the client left while it was verified
+        answer.drop(); // the client left while it was verified
         return undefined;
       }
       reportSafely(this.#onError, error, undefined);
-      const timedOut = error.failure === 'timeout';
-      handshake.respond(timedOut ? errorResponse(503, 'the server could not verify the request in time') : INTERNAL_ERROR());
+      answer.fail(error.failure === 'timeout' ? VERIFY_TIMED_OUT() : INTERNAL_ERROR());
       return undefined;
     } finally {
-      socket.off('end', onGone);
-      socket.off('close', onGone);
+      stopWatching();
     }
+    if (answer.answered) return undefined; // the server started closing meanwhile: 503 already sent
+    if (controller.signal.aborted) {
+      answer.drop(); // the client left while it was verified
+      return undefined;
+    }
+    if (!decision.accept) {
+      answer.refuse(decision.refusal);
+      return undefined;
+    }
+    let job: Job | undefined;
+    try {
+      job = pending.accept(decision.headers, decision.data);
+    } catch (error) {
+      // A header this answer cannot carry (over HTTP/2, a connection-specific one such as Keep-Alive): the hook's error.
+      const detail = error instanceof Error ? error.message : String(error);
+      reportSafely(this.#onError, new VerifyError('invalid-result', request.url, `the verify hook for ${request.url} returned an invalid result: ${detail}`, error), undefined);
+      answer.fail(INTERNAL_ERROR());
+      return undefined;
+    }
+    answer.accepted();
+    return job;
   }
 
   /**
@@ -583,10 +609,17 @@ function settlesWithin(promise: Promise<unknown>, timeoutMs: number): Promise<bo
   });
 }
 
-/** Closes an HTTP server (its idle keep-alive connections at once) and resolves once it is closed. */
-function closeHttpServer(server: AnyHttpServer): Promise<void> {
+/**
+ * Closes an attached server and resolves once it is closed: its idle
+ * HTTP/1.1 keep-alive connections at once, its HTTP/2 connections with
+ * GOAWAY (each closes when its last stream has).
+ */
+function closeServer(binding: Binding): Promise<void> {
+  const { server } = binding;
   return new Promise((resolve) => {
     server.close(() => resolve());
-    server.closeIdleConnections();
+    const http1 = server as Partial<HttpServer>;
+    if (typeof http1.closeIdleConnections === 'function') http1.closeIdleConnections();
+    binding.http2?.goAway();
   });
 }

@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VerifyError } from '../../../src/server/errors.ts';
-import { decide, formatRefusal, runVerify, type VerifyInfo } from '../../../src/server/verify.ts';
+import { decide, formatRefusal, http2Refusal, refusalResponse, runVerify, type VerifyInfo } from '../../../src/server/verify.ts';
 
 const REQUEST = { method: 'GET', url: '/chat?x=1', httpVersion: '1.1', headers: {} };
 
@@ -77,7 +77,7 @@ test('refuse: exact bytes of a 401 with WWW-Authenticate and a body', () => {
   assert.not.ok(decision.accept);
   if (decision.accept) return;
   assert.is(
-    decision.response.toString('latin1'),
+    refusalResponse(decision.refusal).toString('latin1'),
     'HTTP/1.1 401 Unauthorized\r\n' +
       'WWW-Authenticate: Bearer realm="chat"\r\n' +
       'Content-Type: text/plain; charset=utf-8\r\n' +

@@ -1,0 +1,191 @@
+/**
+ * The servers `WebSocketServer.listen` makes: one port, HTTP/1.1 and (by
+ * default) HTTP/2 on it.
+ *
+ * - Cleartext: a node:net server reads each connection's first bytes
+ *   (`sniffPreface`); the HTTP/2 preface sends it to a node:http2 server
+ *   (prior knowledge), anything else to a node:http server.
+ * - TLS: one node:http2 secure server with `allowHTTP1`, ALPN offering `h2`
+ *   and `http/1.1` (a node:https server when HTTP/2 is off).
+ * - HTTP/2 off, cleartext: one node:http server, as before HTTP/2 existed.
+ *
+ * HTTP/1.1 upgrades arrive as `'upgrade'` events on `http1`, HTTP/2 streams
+ * as `'stream'` events on `http2`; the WebSocket server binds to both. Plain
+ * requests get a one-line answer: 426 Upgrade Required (HTTP/1.1) or 405
+ * with `allow: CONNECT` (HTTP/2) on a routed path, 404 elsewhere. Every TCP
+ * connection is tracked, so that `destroyConnections` can end what is left
+ * of them when the server has closed.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import {
+  createSecureServer,
+  createServer as createHttp2Server,
+  type Http2SecureServer,
+  type Http2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+} from 'node:http2';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import { http2ServerOptions, type Http2WebSocketLimits } from '../upgrade/h2-serve.ts';
+import { DEFAULT_HEAD_TIMEOUT_MS, DEFAULT_MAX_HEAD_SIZE, type RequestHeadOptions } from '../upgrade/request-head.ts';
+import { ServerClosedError } from './errors.ts';
+import { sniffPreface } from './preface.ts';
+
+/** Certificate and TLS settings of `listen(port, host, { tls })`; ALPN is the server's own (`h2`, `http/1.1`). */
+export type ListenTlsOptions = SecureContextOptions &
+  Pick<TlsOptions, 'requestCert' | 'rejectUnauthorized' | 'SNICallback' | 'handshakeTimeout' | 'sessionTimeout' | 'ticketKeys'>;
+
+/** Options of `listen(port, host, options)`. */
+export interface ListenOptions {
+  /**
+   * Serve TLS (`wss://`) with this certificate and key (node:tls options:
+   * `key`, `cert`, `ca`, `pfx`, `passphrase`, ...). ALPN chooses `h2` or
+   * `http/1.1` on the one port. Default: cleartext (`ws://`).
+   */
+  readonly tls?: ListenTlsOptions | undefined;
+  /**
+   * WebSockets over HTTP/2 (RFC 8441) next to HTTP/1.1 on the same port:
+   * `true` with the default limits, the limits themselves (see
+   * `Http2WebSocketLimits`), or `false` for HTTP/1.1 only. Over cleartext
+   * HTTP/2 is recognised by its connection preface (prior knowledge); over
+   * TLS, by ALPN. Default `true`.
+   */
+  readonly http2?: boolean | Http2WebSocketLimits | undefined;
+}
+
+/** node:http's `requestTimeout` default, which its `headersTimeout` may not exceed. */
+const NODE_REQUEST_TIMEOUT_MS = 300_000;
+/** How often node:http checks the head timeout of the connections of a server that listens itself. */
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
+
+/** node:http's server limits, settable on any server that parses HTTP/1.1 (an http2 secure server's fallback too). */
+interface Http1Limits {
+  maxHeaderSize?: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  connectionsCheckingInterval: number;
+}
+
+/** Answers a request that is not a WebSocket handshake (`routed`: the path has a route). */
+type PlainAnswer = (request: IncomingMessage | Http2ServerRequest, response: ServerResponse | Http2ServerResponse) => void;
+
+/** The servers of one `listen` call. */
+export class OwnListener {
+  /** The server that listens on the port. */
+  readonly listening: NetServer;
+  /** Where HTTP/1.1 upgrade requests arrive (`'upgrade'`). */
+  readonly http1: HttpServer | HttpsServer | Http2SecureServer;
+  /** Where HTTP/2 streams arrive (`'stream'`), when HTTP/2 is on. */
+  readonly http2: Http2Server | Http2SecureServer | undefined;
+  readonly #sockets = new Set<Socket>();
+
+  /**
+   * @param routed whether a request target has a route (for the plain answers).
+   * @throws RangeError for an HTTP/2 limit out of range.
+   */
+  constructor(options: ListenOptions, requestHead: RequestHeadOptions, routed: (url: string | undefined) => boolean) {
+    const http2 = options.http2 ?? true;
+    const settings = http2 === false ? undefined : http2ServerOptions(http2 === true ? {} : http2);
+    const limits = http1Limits(requestHead);
+    const plain = plainAnswer(routed);
+    if (options.tls !== undefined) {
+      const tls = { ...options.tls };
+      if (settings === undefined) {
+        this.http1 = createHttpsServer({ ...tls, ...limits }, plain);
+        this.http2 = undefined;
+      } else {
+        const server = createSecureServer({ ...tls, ...settings, allowHTTP1: true }, plain);
+        Object.assign(server, limits); // node reads its HTTP/1.1 fallback's limits from the server's fields
+        this.http1 = server;
+        this.http2 = server;
+      }
+      this.listening = this.http1;
+    } else if (settings === undefined) {
+      this.http1 = createHttpServer(limits, plain);
+      this.http2 = undefined;
+      this.listening = this.http1;
+    } else {
+      const http1 = createHttpServer(limits, plain);
+      const http2Server = createHttp2Server(settings, plain);
+      // node:http tracks its connections (head timeout, idle connections) from its 'listening' event;
+      // this one never listens itself, it is handed the connections the front server accepts.
+      http1.emit('listening');
+      const timeoutMs = requestHead.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
+      this.listening = createNetServer((socket) => {
+        sniffPreface(socket, timeoutMs, (isHttp2) => {
+          if (isHttp2) {
+            http2Server.emit('connection', socket);
+          } else {
+            http1.emit('connection', socket);
+            socket.resume(); // node:http reads the bytes given back as 'data', then its parser takes the socket
+          }
+        });
+      });
+      this.http1 = http1;
+      this.http2 = http2Server;
+    }
+    this.listening.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+  }
+
+  /**
+   * Listens on `port` and `host`; resolves with the bound address.
+   *
+   * @throws (rejects) the listen error, or ServerClosedError when `stop()` came first.
+   */
+  async listen(port: number, host: string | undefined): Promise<AddressInfo> {
+    const server = this.listening;
+    await new Promise<void>((resolve, reject) => {
+      const closed = (): void => reject(new ServerClosedError('the WebSocket server was closed before it listened'));
+      server.once('error', reject);
+      server.once('close', closed);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        server.off('close', closed);
+        resolve();
+      });
+    });
+    return server.address() as AddressInfo;
+  }
+
+  /** Stops accepting connections and closes the idle HTTP/1.1 ones; resolves once every connection has ended (see `destroyConnections`). */
+  stop(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.listening.close(() => resolve()));
+    if (this.http1 !== this.listening) this.http1.close(); // ends node:http's connection checks (it was never listening itself)
+    // An http2 secure server has it too (for its HTTP/1.1 fallback), though node's types do not say so.
+    (this.http1 as HttpServer).closeIdleConnections();
+    return closed;
+  }
+
+  /** Ends every connection still open. */
+  destroyConnections(): void {
+    for (const socket of this.#sockets) socket.destroy();
+  }
+}
+
+/** node:http's limits from the `requestHead` options: `maxHeadSize` and `timeoutMs` (at most node's 300 s request timeout). */
+function http1Limits(requestHead: RequestHeadOptions): Http1Limits {
+  return {
+    maxHeaderSize: requestHead.maxHeadSize ?? DEFAULT_MAX_HEAD_SIZE,
+    headersTimeout: Math.min(requestHead.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS, NODE_REQUEST_TIMEOUT_MS),
+    requestTimeout: NODE_REQUEST_TIMEOUT_MS,
+    connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+  };
+}
+
+function plainAnswer(routed: (url: string | undefined) => boolean): PlainAnswer {
+  return (request, response) => {
+    const text = { 'Content-Type': 'text/plain; charset=utf-8' };
+    if (!routed(request.url)) {
+      response.writeHead(404, text).end('not found\n');
+    } else if (request.httpVersion === '2.0') {
+      response.writeHead(405, { ...text, Allow: 'CONNECT' }).end('this is a WebSocket endpoint: open it with an extended CONNECT (RFC 8441)\n');
+    } else {
+      response.writeHead(426, { ...text, Upgrade: 'websocket', Connection: 'Upgrade' }).end('this is a WebSocket endpoint: send an upgrade request\n');
+    }
+  };
+}
