@@ -84,8 +84,27 @@ export { formatErrorResponse, formatResponseHead } from './upgrade/http-response
 export { formatExtensions, parseExtensions } from './upgrade/header-tokens.ts';
 export { createWebSocketServer, handleUpgrade, serveSocket, type ServeOptions, type WebSocketHandler } from './upgrade/serve.ts';
 
-// The server object.
+// WebSockets over HTTP/2 (RFC 8441): node:http2 embedding.
+export {
+  handleHttp2Stream,
+  prepareHttp2Upgrade,
+  refuseHttp2Stream,
+  http2ServerOptions,
+  enableWebSockets,
+  DEFAULT_HTTP2_CONNECTION_WINDOW_SIZE,
+  HTTP2_WEBSOCKET_DEFAULTS,
+  type Http2ServeOptions,
+  type Http2WebSocketLimits,
+  type Http2WebSocketServerOptions,
+  type PendingHttp2Upgrade,
+} from './upgrade/h2-serve.ts';
+export { validateExtendedConnect, HTTP2_VERSION, type Http2RequestHeaders } from './upgrade/h2-handshake.ts';
+export { DEFAULT_HTTP2_PENDING_WRITE_BYTES } from './upgrade/h2-stream.ts';
+
+// The server object (HTTP/1.1 and HTTP/2).
 export { WebSocketServer, type AnyHttpServer } from './server/websocket-server.ts';
+export type { AnyHttp2Server } from './server/http2-binding.ts';
+export type { ListenOptions, ListenTlsOptions } from './server/own-listener.ts';
 export { VerifyError, ServerClosedError, TopicGapError, type VerifyFailure } from './server/errors.ts';
 export { TOPIC_DEFAULTS, type TopicOptions, type PublishOptions, type PublishResult, type TopicStats } from './server/topics.ts';
 export type { Broker, BrokerGap, BrokerListener, BrokerMessage } from './brokers/broker.ts';
@@ -113,6 +132,11 @@ export {
   type ConnectOptions,
   type RawConnectOptions,
 } from './upgrade/connect.ts';
+export {
+  DEFAULT_HTTP2_IDLE_TIMEOUT_MS,
+  DEFAULT_HTTP2_CLIENT_WINDOW_SIZE,
+  type Http2ConnectOptions,
+} from './upgrade/connect-h2.ts';
 export {
   acceptHandshakeResponse,
   formatClientRequest,

@@ -5,16 +5,11 @@
  * node:http2 server whose streams `handleHttp2Stream` answers
  * (`http2ServerOptions()` defaults); any other goes to `serveSocket`. Both
  * run the same handler, echoing every message with its type, with default
- * options, as ours.ts does.
- *
- * It imports the HTTP/2 pieces from the sources because the package's entry
- * point does not export them yet; once it does, import them from
- * 'ktor-ws-ts' like the other benchmark servers.
+ * options, as ours.ts does. It imports the package by name, as a user would.
  */
 import { createServer as createHttp2Server } from 'node:http2';
 import { createServer } from 'node:net';
-import { handleHttp2Stream, http2ServerOptions } from '../../src/upgrade/h2-serve.ts';
-import { serveSocket, type WebSocketHandler } from '../../src/upgrade/serve.ts';
+import { handleHttp2Stream, http2ServerOptions, serveSocket, type WebSocketHandler } from 'ktor-ws-ts';
 import { serveBenchmark } from './control.ts';
 
 const echo: WebSocketHandler = async (session) => {

@@ -40,6 +40,11 @@ export interface SessionRequest {
   readonly method?: string | undefined;
   /** The request target, e.g. `/chat?room=1`. */
   readonly url?: string | undefined;
+  /**
+   * The HTTP version the WebSocket was opened with: `'1.1'` for an upgrade
+   * (HTTP/1.1), `'2.0'` for an extended CONNECT over HTTP/2 (RFC 8441).
+   */
+  readonly httpVersion?: string | undefined;
   /** Lower-case header names. */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
 }

@@ -169,7 +169,7 @@ export function prepareUpgrade<Data>(
   let upgrade: WebSocketUpgrade;
   // Built now, so that no closure below captures `request` (it would keep node's request object for the session's life).
   const known = {
-    request: { method: request.method, url: request.url, headers: request.headers },
+    request: { method: request.method, url: request.url, httpVersion: request.httpVersion, headers: request.headers },
     remoteAddress: peer.remoteAddress,
     remotePort: peer.remotePort,
     topics,
