@@ -82,6 +82,11 @@ export class Http2Binding {
     for (const session of this.#sessions) if (!session.closed && !session.destroyed) session.close();
   }
 
+  /** Ends every connection seen that is still open, whatever its streams. */
+  destroySessions(): void {
+    for (const session of this.#sessions) session.destroy();
+  }
+
   readonly #onSession = (session: Http2Session): void => {
     this.#sessions.add(session);
     session.once('close', () => this.#sessions.delete(session));

@@ -5,7 +5,7 @@
  * listener's requests, and what `close()` sends and how long it waits.
  */
 import { encodeClosePayload } from '../frames/close.ts';
-import type { Http2ServeOptions } from '../upgrade/h2-serve.ts';
+import type { Http2ServeOptions, Http2WebSocketLimits } from '../upgrade/h2-serve.ts';
 import type { ServeOptions } from '../upgrade/serve.ts';
 import type { Broker } from '../brokers/broker.ts';
 import type { ErrorReporter } from './report.ts';
@@ -55,6 +55,13 @@ export interface WebSocketServerOptions<Data> extends Http2ServeOptions, RouteOp
    * stay in this process).
    */
   readonly broker?: Broker | undefined;
+  /**
+   * The stream limits of the HTTP/2 servers the WebSocket server makes
+   * itself (`listen`, and `handleSocket` given an HTTP/2 connection): see
+   * `Http2WebSocketLimits` (100 concurrent streams per connection, 64 KiB
+   * stream window, 10 MiB session memory).
+   */
+  readonly http2?: Http2WebSocketLimits | undefined;
 }
 
 /** What to do with an upgrade request no route (and no default route) serves. */

@@ -3,32 +3,27 @@
  * default) HTTP/2 on it.
  *
  * - Cleartext: a node:net server reads each connection's first bytes
- *   (`sniffPreface`); the HTTP/2 preface sends it to a node:http2 server
- *   (prior knowledge), anything else to a node:http server.
+ *   (`sniffPreface`); the HTTP/2 preface sends it to the WebSocket server's
+ *   cleartext node:http2 server (prior knowledge), anything else to a
+ *   node:http server.
  * - TLS: one node:http2 secure server with `allowHTTP1`, ALPN offering `h2`
  *   and `http/1.1` (a node:https server when HTTP/2 is off).
  * - HTTP/2 off, cleartext: one node:http server, as before HTTP/2 existed.
  *
  * HTTP/1.1 upgrades arrive as `'upgrade'` events on `http1`, HTTP/2 streams
- * as `'stream'` events on `http2`; the WebSocket server binds to both. Plain
- * requests get a one-line answer: 426 Upgrade Required (HTTP/1.1) or 405
- * with `allow: CONNECT` (HTTP/2) on a routed path, 404 elsewhere. Every TCP
- * connection is tracked, so that `destroyConnections` can end what is left
- * of them when the server has closed.
+ * as `'stream'` events on the http2 server; the WebSocket server binds to
+ * them, and answers every HTTP/2 stream itself. Plain HTTP/1.1 requests get
+ * a one-line answer: 426 Upgrade Required on a routed path, 404 elsewhere.
+ * Every TCP connection is tracked, so that `destroyConnections` can end what
+ * is left of them when the server has closed.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import {
-  createSecureServer,
-  createServer as createHttp2Server,
-  type Http2SecureServer,
-  type Http2Server,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
-} from 'node:http2';
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
-import { http2ServerOptions, type Http2WebSocketLimits } from '../upgrade/h2-serve.ts';
+import { HTTP2_VERSION } from '../upgrade/h2-handshake.ts';
+import type { Http2WebSocketServerOptions } from '../upgrade/h2-serve.ts';
 import { DEFAULT_HEAD_TIMEOUT_MS, DEFAULT_MAX_HEAD_SIZE, type RequestHeadOptions } from '../upgrade/request-head.ts';
 import { ServerClosedError } from './errors.ts';
 import { sniffPreface } from './preface.ts';
@@ -46,13 +41,12 @@ export interface ListenOptions {
    */
   readonly tls?: ListenTlsOptions | undefined;
   /**
-   * WebSockets over HTTP/2 (RFC 8441) next to HTTP/1.1 on the same port:
-   * `true` with the default limits, the limits themselves (see
-   * `Http2WebSocketLimits`), or `false` for HTTP/1.1 only. Over cleartext
-   * HTTP/2 is recognised by its connection preface (prior knowledge); over
-   * TLS, by ALPN. Default `true`.
+   * WebSockets over HTTP/2 (RFC 8441) next to HTTP/1.1 on the same port
+   * (with the server's `http2` limits); `false` for HTTP/1.1 only. Over
+   * cleartext, HTTP/2 is recognised by its connection preface (prior
+   * knowledge); over TLS, by ALPN. Default `true`.
    */
-  readonly http2?: boolean | Http2WebSocketLimits | undefined;
+  readonly http2?: boolean | undefined;
 }
 
 /** node:http's `requestTimeout` default, which its `headersTimeout` may not exceed. */
@@ -68,63 +62,63 @@ interface Http1Limits {
   connectionsCheckingInterval: number;
 }
 
-/** Answers a request that is not a WebSocket handshake (`routed`: the path has a route). */
+/** Answers a request that is not a WebSocket handshake. */
 type PlainAnswer = (request: IncomingMessage | Http2ServerRequest, response: ServerResponse | Http2ServerResponse) => void;
+
+/** What the WebSocket server lends its listeners. */
+export interface ListenerContext {
+  /** The `requestHead` limits (for HTTP/1.1 and the first bytes of a cleartext connection). */
+  readonly requestHead: RequestHeadOptions;
+  /** The settings of an http2 server (`http2ServerOptions` with the server's limits). */
+  readonly http2Settings: Http2WebSocketServerOptions;
+  /** Whether a request target has a route (for the plain answers). */
+  routed(url: string | undefined): boolean;
+  /** Takes a cleartext connection that opened with the HTTP/2 preface. */
+  http2Connection(socket: Socket): void;
+}
 
 /** The servers of one `listen` call. */
 export class OwnListener {
   /** The server that listens on the port. */
   readonly listening: NetServer;
-  /** Where HTTP/1.1 upgrade requests arrive (`'upgrade'`). */
+  /** Where HTTP/1.1 upgrade requests arrive (`'upgrade'`); over TLS with HTTP/2, HTTP/2 streams too. */
   readonly http1: HttpServer | HttpsServer | Http2SecureServer;
-  /** Where HTTP/2 streams arrive (`'stream'`), when HTTP/2 is on. */
-  readonly http2: Http2Server | Http2SecureServer | undefined;
   readonly #sockets = new Set<Socket>();
 
-  /**
-   * @param routed whether a request target has a route (for the plain answers).
-   * @throws RangeError for an HTTP/2 limit out of range.
-   */
-  constructor(options: ListenOptions, requestHead: RequestHeadOptions, routed: (url: string | undefined) => boolean) {
+  constructor(options: ListenOptions, context: ListenerContext) {
     const http2 = options.http2 ?? true;
-    const settings = http2 === false ? undefined : http2ServerOptions(http2 === true ? {} : http2);
-    const limits = http1Limits(requestHead);
-    const plain = plainAnswer(routed);
+    const limits = http1Limits(context.requestHead);
+    const plain = plainAnswer(context.routed);
     if (options.tls !== undefined) {
       const tls = { ...options.tls };
-      if (settings === undefined) {
-        this.http1 = createHttpsServer({ ...tls, ...limits }, plain);
-        this.http2 = undefined;
-      } else {
-        const server = createSecureServer({ ...tls, ...settings, allowHTTP1: true }, plain);
+      if (http2) {
+        const server = createSecureServer({ ...tls, ...context.http2Settings, allowHTTP1: true }, plain);
         Object.assign(server, limits); // node reads its HTTP/1.1 fallback's limits from the server's fields
         this.http1 = server;
-        this.http2 = server;
+      } else {
+        this.http1 = createHttpsServer({ ...tls, ...limits }, plain);
       }
       this.listening = this.http1;
-    } else if (settings === undefined) {
+    } else if (!http2) {
       this.http1 = createHttpServer(limits, plain);
-      this.http2 = undefined;
       this.listening = this.http1;
     } else {
       const http1 = createHttpServer(limits, plain);
-      const http2Server = createHttp2Server(settings, plain);
       // node:http tracks its connections (head timeout, idle connections) from its 'listening' event;
       // this one never listens itself, it is handed the connections the front server accepts.
       http1.emit('listening');
-      const timeoutMs = requestHead.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
+      const timeoutMs = context.requestHead.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
       this.listening = createNetServer((socket) => {
-        sniffPreface(socket, timeoutMs, (isHttp2) => {
-          if (isHttp2) {
-            http2Server.emit('connection', socket);
-          } else {
+        void sniffPreface(socket, timeoutMs).then((isHttp2) => {
+          if (isHttp2 === true) {
+            context.http2Connection(socket);
+          } else if (isHttp2 === false) {
             http1.emit('connection', socket);
             socket.resume(); // node:http reads the bytes given back as 'data', then its parser takes the socket
           }
         });
       });
       this.http1 = http1;
-      this.http2 = http2Server;
     }
     this.listening.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
@@ -177,15 +171,20 @@ function http1Limits(requestHead: RequestHeadOptions): Http1Limits {
   };
 }
 
+/**
+ * The answer to a plain HTTP/1.1 request. Over TLS with HTTP/2, node's
+ * compatibility layer hands HTTP/2 requests to it too: those are left to the
+ * WebSocket server's stream listener, which answers every stream.
+ */
 function plainAnswer(routed: (url: string | undefined) => boolean): PlainAnswer {
   return (request, response) => {
-    const text = { 'Content-Type': 'text/plain; charset=utf-8' };
-    if (!routed(request.url)) {
-      response.writeHead(404, text).end('not found\n');
-    } else if (request.httpVersion === '2.0') {
-      response.writeHead(405, { ...text, Allow: 'CONNECT' }).end('this is a WebSocket endpoint: open it with an extended CONNECT (RFC 8441)\n');
-    } else {
-      response.writeHead(426, { ...text, Upgrade: 'websocket', Connection: 'Upgrade' }).end('this is a WebSocket endpoint: send an upgrade request\n');
-    }
+    if (request.httpVersion === HTTP2_VERSION) return;
+    const routedPath = routed(request.url);
+    (response as ServerResponse)
+      .writeHead(routedPath ? 426 : 404, {
+        'Content-Type': 'text/plain; charset=utf-8',
+        ...(routedPath ? { Upgrade: 'websocket', Connection: 'Upgrade' } : {}),
+      })
+      .end(routedPath ? 'this is a WebSocket endpoint: send an upgrade request\n' : 'not found\n');
   };
 }

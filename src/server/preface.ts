@@ -7,52 +7,55 @@
  * HTTP/1.1 request, the 24 bytes of the preface for HTTP/2), gives them back
  * to the socket (`unshift`) and says which it is.
  */
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /** The HTTP/2 client connection preface. */
 export const HTTP2_PREFACE: Buffer = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 /**
- * Waits for the first bytes of `socket` and calls `route` with `true` when
- * they are the HTTP/2 preface, `false` as soon as one differs. The bytes
- * read are given back (the socket is paused, they are the first it will
- * emit again). A socket that does not decide within `timeoutMs` is
- * destroyed, as is one that fails; one that closes first is left alone.
- * `route` is never called for those.
+ * Waits for the first bytes of `socket`: resolves `true` when they are the
+ * HTTP/2 preface, `false` as soon as one differs. The bytes read are given
+ * back (the socket is left paused, they are the first it will emit again).
+ * Resolves `undefined` when the socket does not decide within `timeoutMs`
+ * or fails (it is then destroyed), or closes first.
  */
-export function sniffPreface(socket: Socket, timeoutMs: number, route: (http2: boolean) => void): void {
-  const chunks: Buffer[] = [];
-  let received = 0;
-  const timer = setTimeout(() => {
-    stop();
-    socket.destroy();
-  }, timeoutMs);
-  const onData = (chunk: Buffer): void => {
-    chunks.push(chunk);
-    const end = Math.min(received + chunk.length, HTTP2_PREFACE.length);
-    for (let i = received; i < end; i++) {
-      if (chunk[i - received] !== HTTP2_PREFACE[i]) return decide(false);
-    }
-    received += chunk.length;
-    if (received >= HTTP2_PREFACE.length) decide(true);
-  };
-  const onError = (): void => {
-    stop();
-    socket.destroy();
-  };
-  const stop = (): void => {
-    clearTimeout(timer);
-    socket.off('data', onData);
-    socket.off('error', onError);
-    socket.off('close', stop);
-  };
-  const decide = (http2: boolean): void => {
-    stop();
-    socket.pause();
-    socket.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    route(http2);
-  };
-  socket.on('data', onData);
-  socket.on('error', onError);
-  socket.once('close', stop);
+export function sniffPreface(socket: Duplex, timeoutMs: number): Promise<boolean | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const giveUp = (): void => {
+      stop();
+      socket.destroy();
+      resolve(undefined);
+    };
+    const timer = setTimeout(giveUp, timeoutMs);
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      const end = Math.min(received + chunk.length, HTTP2_PREFACE.length);
+      for (let i = received; i < end; i++) {
+        if (chunk[i - received] !== HTTP2_PREFACE[i]) return decide(false);
+      }
+      received += chunk.length;
+      if (received >= HTTP2_PREFACE.length) decide(true);
+    };
+    const onClose = (): void => {
+      stop();
+      resolve(undefined);
+    };
+    const stop = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('error', giveUp);
+      socket.off('close', onClose);
+    };
+    const decide = (http2: boolean): void => {
+      stop();
+      socket.pause();
+      socket.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      resolve(http2);
+    };
+    socket.on('data', onData);
+    socket.on('error', giveUp);
+    socket.on('close', onClose);
+  });
 }

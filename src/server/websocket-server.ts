@@ -17,7 +17,7 @@
  * does not affect the others, and cancelling the server's job closes it.
  */
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { createServer as createHttp2Server, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -26,7 +26,13 @@ import { SupervisorJob, type Job } from '../channels/job.ts';
 import type { DefaultWebSocketSession } from '../session/default-session.ts';
 import { ConnectionClosedError } from '../session/errors.ts';
 import { HandshakeError } from '../upgrade/errors.ts';
-import { prepareHttp2Upgrade, type Http2ServeOptions } from '../upgrade/h2-serve.ts';
+import {
+  http2ServerOptions,
+  prepareHttp2Upgrade,
+  type Http2ServeOptions,
+  type Http2WebSocketServerOptions,
+} from '../upgrade/h2-serve.ts';
+import { DEFAULT_HEAD_TIMEOUT_MS } from '../upgrade/request-head.ts';
 import type { UpgradeCall } from '../upgrade/handshake.ts';
 import {
   checkServeOptions,
@@ -39,7 +45,8 @@ import {
 } from '../upgrade/serve.ts';
 import { ServerClosedError, VerifyError } from './errors.ts';
 import { hasOtherStreamListeners, Http2Binding, isHttp2Server, isWebSocketConnect, type AnyHttp2Server } from './http2-binding.ts';
-import { OwnListener, type ListenOptions } from './own-listener.ts';
+import { OwnListener, type ListenerContext, type ListenOptions } from './own-listener.ts';
+import { sniffPreface } from './preface.ts';
 import { Http1PendingAnswer, Http2PendingAnswer, type PendingAnswer } from './pending-answer.ts';
 import {
   checkDuration,
@@ -124,6 +131,9 @@ export class WebSocketServer<Data = undefined> {
   readonly #bindings = new Set<Binding>();
   readonly #listeners = new Set<OwnListener>();
   readonly #topics: Topics;
+  readonly #http2Settings: Http2WebSocketServerOptions;
+  /** The cleartext HTTP/2 server that takes the connections opening with the preface (`listen`, `handleSocket`), once one came. */
+  #http2Server: Http2Server | undefined;
   /** What every session gets once `close()` was called. */
   #closeFrame: { readonly code: number; readonly reason: string } | undefined;
   #closing: Promise<CloseSummary> | undefined;
@@ -138,6 +148,7 @@ export class WebSocketServer<Data = undefined> {
   constructor(options: WebSocketServerOptions<Data> = {}) {
     checkServeOptions(options);
     this.#verifyTimeoutMs = checkDuration('verifyTimeoutMs', options.verifyTimeoutMs ?? DEFAULT_VERIFY_TIMEOUT_MS, 1);
+    this.#http2Settings = http2ServerOptions(options.http2);
     this.#onError = options.onError ?? printError;
     this.#topics = new Topics(options.topics ?? {}, options.broker, (error) => reportSafely(this.#onError, error, undefined));
     const job = new SupervisorJob(options.engineContext?.job);
@@ -232,15 +243,20 @@ export class WebSocketServer<Data = undefined> {
    */
   async listen(port = 0, host?: string, options: ListenOptions = {}): Promise<AddressInfo> {
     this.#checkOpen('listen');
-    const listener = new OwnListener(options, this.#options.requestHead ?? {}, (url) => this.handles(url));
-    const servers = new Set([listener.http1, listener.http2].filter((server) => server !== undefined));
-    const bindings = [...servers].map((server) => this.#bind(server, { own: true, closeHttpServer: false, unknownPaths: 'refuse' }));
+    const context: ListenerContext = {
+      requestHead: this.#options.requestHead ?? {},
+      http2Settings: this.#http2Settings,
+      routed: (url) => this.handles(url),
+      http2Connection: (socket) => this.#http2Connection(socket),
+    };
+    const listener = new OwnListener(options, context);
+    const binding = this.#bind(listener.http1, { own: true, closeHttpServer: false, unknownPaths: 'refuse' });
     this.#listeners.add(listener);
     let address: AddressInfo;
     try {
       address = await listener.listen(port, host);
     } catch (error) {
-      for (const binding of bindings) this.#unbind(binding);
+      this.#unbind(binding);
       this.#listeners.delete(listener);
       throw error;
     }
@@ -307,12 +323,25 @@ export class WebSocketServer<Data = undefined> {
 
   /**
    * Serves one raw connection (node:net, or any socket a framework hands
-   * over): reads the request head with the bounded parser (`requestHead`
-   * limits), then answers it like an `upgrade` event. Resolves with the
-   * session's job, or `undefined` when the request was refused or never
-   * completed. Never rejects.
+   * over). A connection that opens with the HTTP/2 preface (prior
+   * knowledge) is handed to the server's own cleartext node:http2 server,
+   * whose WebSocket streams are answered like `handleStream`'s (with the
+   * `http2` limits); the promise then resolves `undefined` at once, the
+   * connection's sessions being in `sessions`. Any other connection is read
+   * with the bounded request-head parser (`requestHead` limits) and answered
+   * like an `upgrade` event; the promise resolves with the session's job, or
+   * `undefined` when the request was refused or never completed. Never
+   * rejects.
    */
   async handleSocket(socket: Duplex): Promise<Job | undefined> {
+    if (this.#closing === undefined) {
+      const http2 = await sniffPreface(socket, this.#options.requestHead?.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS);
+      if (http2 === undefined) return undefined; // silent, failed or gone: the connection is closed
+      if (http2) {
+        this.#http2Connection(socket);
+        return undefined;
+      }
+    }
     const { input, output } = connectionChannels(socket, this.#options);
     const answer = this.#track(new Http1PendingAnswer(input, output, socket));
     if (answer === undefined) return undefined;
@@ -384,11 +413,12 @@ export class WebSocketServer<Data = undefined> {
     }
     this.job.complete();
 
+    // Our own servers serve nothing but WebSockets and one-line refusals: what is left of their connections goes now.
     for (const binding of [...this.#bindings]) {
       this.#unbind(binding);
-      if (binding.closeHttpServer && binding.server.listening) closed.push(closeServer(binding));
+      if (binding.own) binding.http2?.destroySessions();
+      else if (binding.closeHttpServer) closed.push(closeServer(binding));
     }
-    // Our own servers serve nothing but WebSockets and one-line refusals: what is left of their connections goes now.
     for (const listener of this.#listeners) listener.destroyConnections();
     await Promise.all(closed);
     return { sessions: jobs.length, dropped };
@@ -397,6 +427,19 @@ export class WebSocketServer<Data = undefined> {
   #sendClose(session: DefaultWebSocketSession<Data>): void {
     const frame = this.#closeFrame;
     if (frame !== undefined) void session.close(frame.code, frame.reason);
+  }
+
+  /** Hands a cleartext connection that opened with the HTTP/2 preface to the server's own http2 server (dropped once closing). */
+  #http2Connection(socket: Duplex): void {
+    if (this.#closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    if (this.#http2Server === undefined) {
+      this.#http2Server = createHttp2Server(this.#http2Settings);
+      this.#bind(this.#http2Server, { own: true, closeHttpServer: false, unknownPaths: 'refuse' });
+    }
+    this.#http2Server.emit('connection', socket);
   }
 
   /** Installs the `upgrade` listener on `server`, and the HTTP/2 listeners on an http2 server. */
@@ -426,12 +469,13 @@ export class WebSocketServer<Data = undefined> {
 
   /**
    * Whether this server answers an HTTP/2 stream of a bound server: on its
-   * own servers, every CONNECT; on an attached one, an extended CONNECT for
+   * own servers, every stream (404 for a path no route serves, 400 for a
+   * request that is no extended CONNECT); on an attached one, an extended CONNECT for
    * a WebSocket whose path has a route, or any such request as
    * `unknownPaths` says (`'auto'`: unless another listener may answer it).
    */
   #claims(server: AnyHttp2Server, settings: Pick<Binding, 'own' | 'unknownPaths'>, headers: IncomingHttpHeaders): boolean {
-    if (settings.own) return headers[':method'] === 'CONNECT';
+    if (settings.own) return true;
     if (!isWebSocketConnect(headers)) return false;
     if (this.#routes.match(headers[':path']) !== undefined) return true;
     return settings.unknownPaths === 'refuse' || (settings.unknownPaths === 'auto' && !hasOtherStreamListeners(server));
@@ -616,10 +660,11 @@ function settlesWithin(promise: Promise<unknown>, timeoutMs: number): Promise<bo
  */
 function closeServer(binding: Binding): Promise<void> {
   const { server } = binding;
+  binding.http2?.goAway();
+  if (!server.listening) return Promise.resolve();
   return new Promise((resolve) => {
     server.close(() => resolve());
     const http1 = server as Partial<HttpServer>;
     if (typeof http1.closeIdleConnections === 'function') http1.closeIdleConnections();
-    binding.http2?.goAway();
   });
 }

@@ -1,6 +1,6 @@
 /**
  * The verify hook's results: what is accepted, what is refused and with
- * which exact bytes, what is an invalid result (never a crash, never an
+ * which exact bytes (HTTP/1.1) or header block (HTTP/2), what is an invalid result (never a crash, never an
  * injected header), and how a hook that throws or hangs is reported.
  */
 import { test } from 'uvu';
@@ -101,6 +101,24 @@ test('refuse: default body is the reason phrase; a Content-Type given is kept; b
   const utf8 = formatRefusal({ accept: false, status: 302, headers: { Location: '/login' }, body: 'é' });
   assert.ok(utf8.toString('latin1').includes('Content-Length: 2\r\n'));
   assert.ok(utf8.toString('latin1').startsWith('HTTP/1.1 302 Found\r\nLocation: /login\r\n'));
+});
+
+test('refuse over HTTP/2: one header block (lower-case names, a repeated name as a list, content-length), connection-specific headers left out', () => {
+  const decision = decide(
+    { accept: false, status: 426, headers: { 'WWW-Authenticate': 'Bearer', 'Set-Cookie': ['a=1', 'b=2'], Upgrade: 'h2c', 'Keep-Alive': '5' }, body: 'no\n' },
+    '/',
+  );
+  assert.not.ok(decision.accept);
+  if (decision.accept) return;
+  const { headers, body } = http2Refusal(decision.refusal);
+  assert.equal(headers, {
+    ':status': 426,
+    'www-authenticate': 'Bearer',
+    'set-cookie': ['a=1', 'b=2'],
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': 3,
+  });
+  assert.is(body.toString('utf8'), 'no\n');
 });
 
 test('refuse: a status outside 300-599, a bad body or a framing header is invalid', () => {

@@ -1,0 +1,356 @@
+/**
+ * The server object over HTTP/2 (RFC 8441), on real sockets over loopback:
+ * routes and 404 on a stream, the verify hook (accept: its headers on the
+ * 200 and its data in the session; refuse: status, headers and body on the
+ * stream), the live-session set, topics shared by HTTP/1.1 and HTTP/2
+ * subscribers, `close()` (1001 to HTTP/2 sessions, GOAWAY, the connection
+ * goes away), and both transports on one port: `listen` over cleartext
+ * (prior knowledge recognised by the preface) and over TLS (ALPN), each with
+ * our client in both modes (`connect(url, { http2: true })` and plain) and
+ * Node's own http2 client. Every session records the HTTP version it
+ * arrived with (`session.request.httpVersion`), which tells which transport
+ * was used.
+ */
+import { once } from 'node:events';
+import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
+import { request as httpsRequest } from 'node:https';
+import { connect as netConnect } from 'node:net';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Opcode } from '../../src/frames/frame.ts';
+import { WebSocketServer } from '../../src/server/websocket-server.ts';
+import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
+import { UnexpectedStatusError } from '../../src/upgrade/client-errors.ts';
+import { connect, type ConnectOptions } from '../../src/upgrade/connect.ts';
+import { connectHeaders, h2Connect, RawH2Stream, selfSignedCertificate } from '../support/h2.ts';
+import { rawExchange } from '../support/interop.ts';
+import { waitFor } from '../support/resources.ts';
+
+const certificate = selfSignedCertificate();
+const H2 = { http2: { idleTimeoutMs: 0 } } as const;
+
+/** Echoes with a tag, and records the sessions it served. */
+function recording<Data>(tag: string, sessions: DefaultWebSocketSession<Data>[] = []) {
+  const handler = async (session: DefaultWebSocketSession<Data>): Promise<void> => {
+    sessions.push(session);
+    for await (const message of session) await session.send(`${tag}:${String(message)}`);
+  };
+  return { handler, sessions };
+}
+
+/** The refusal `connect` got. */
+async function refusal(url: string, options: ConnectOptions = {}): Promise<UnexpectedStatusError> {
+  try {
+    const session = await connect(url, options);
+    await session.close();
+  } catch (error) {
+    if (error instanceof UnexpectedStatusError) return error;
+    throw error;
+  }
+  throw new Error(`${url} was accepted`);
+}
+
+async function roundTrip(url: string, text: string, options: ConnectOptions = {}): Promise<string> {
+  const session = await connect(url, options);
+  await session.send(text);
+  const reply = String(await session.receive());
+  await session.close();
+  return reply;
+}
+
+/** A plain (non-WebSocket) request over an HTTP/2 connection: status and body. */
+async function plainRequest(client: ClientHttp2Session, path: string): Promise<string> {
+  const stream = client.request({ ':path': path });
+  let body = '';
+  let status = 0;
+  stream.on('response', (headers) => (status = Number(headers[':status'])));
+  stream.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+  await once(stream, 'close');
+  return `${status} ${body}`;
+}
+
+/** Sends `parts` (20 ms apart) over a raw connection and resolves with the status line of the answer. */
+async function statusLine(port: number, parts: readonly string[]): Promise<string> {
+  const socket = netConnect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  let received = '';
+  const line = new Promise<string>((resolve, reject) => {
+    socket.setEncoding('latin1').on('data', (chunk: string) => {
+      received += chunk;
+      const end = received.indexOf('\r\n');
+      if (end !== -1) resolve(received.slice(0, end));
+    });
+    socket.on('error', reject);
+    socket.on('close', () => reject(new Error(`closed after ${JSON.stringify(received)}`)));
+  });
+  for (const [i, part] of parts.entries()) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    socket.write(part);
+  }
+  try {
+    return await line;
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** The sessions' HTTP versions, in order. */
+const versions = (sessions: readonly DefaultWebSocketSession<unknown>[]): (string | undefined)[] =>
+  sessions.map((session) => session.request?.httpVersion);
+
+test('cleartext listen: routes over HTTP/2 streams, 404 on its stream, and the connection keeps serving', async () => {
+  const a = recording('a');
+  const server = new WebSocketServer().route('/a', a.handler).route('/b', recording('b').handler);
+  const { port } = await server.listen(0, '127.0.0.1');
+  const client = await h2Connect(port);
+  try {
+    const first = await RawH2Stream.open(client, connectHeaders('/a?room=1'));
+    assert.is(first.status, 200);
+    first.send(Opcode.Text, 'x');
+    await first.until(() => first.texts.length === 1, 5000, 'the echo');
+    assert.equal(first.texts, ['a:x']);
+    for (const path of ['/c', '/a/', '/A', '/']) {
+      const refused = await RawH2Stream.open(client, connectHeaders(path));
+      assert.is(refused.status, 404, path);
+      await refused.until(() => refused.closed, 5000, 'the refused stream to close');
+      assert.is(refused.body, 'no WebSocket endpoint at this path\n');
+    }
+    // Not an extended CONNECT: 400 on a routed path, 404 elsewhere; the connection is still up.
+    assert.match(await plainRequest(client, '/a'), /^400 method GET cannot open a WebSocket over HTTP\/2/);
+    assert.is(await plainRequest(client, '/nope'), '404 no WebSocket endpoint at this path\n');
+    first.send(Opcode.Text, 'y');
+    await first.until(() => first.texts.length === 2, 5000, 'the second echo');
+    assert.not.ok(client.closed || client.destroyed);
+    assert.equal(versions(a.sessions), ['2.0']);
+    assert.is(a.sessions[0]!.request?.method, 'CONNECT');
+    assert.is(a.sessions[0]!.request?.url, '/a?room=1');
+    assert.is(a.sessions[0]!.remoteAddress, '127.0.0.1');
+    // Our client on the same port, HTTP/2 and HTTP/1.1.
+    assert.is(await roundTrip(`ws://127.0.0.1:${port}/b`, 'h2', H2), 'b:h2');
+    assert.is((await refusal(`ws://127.0.0.1:${port}/zzz`, H2)).status, 404);
+  } finally {
+    client.destroy();
+    await server.close();
+  }
+});
+
+test('cleartext listen: one port serves HTTP/1.1 and HTTP/2 (preface sniffing) to our client, ws-style HTTP/1.1 and Node\'s http2 client', async () => {
+  const echo = recording('e');
+  const server = new WebSocketServer({ requestHead: { timeoutMs: 300 } }).route('/e', echo.handler);
+  const { port } = await server.listen(0, '127.0.0.1');
+  const client = await h2Connect(port);
+  try {
+    assert.is(await roundTrip(`ws://127.0.0.1:${port}/e`, 'one', H2), 'e:one');
+    assert.is(await roundTrip(`ws://127.0.0.1:${port}/e`, 'two'), 'e:two');
+    const raw = await RawH2Stream.open(client, connectHeaders('/e'));
+    raw.send(Opcode.Text, 'three');
+    await raw.until(() => raw.texts.length === 1, 5000, 'the echo');
+    assert.equal(raw.texts, ['e:three']);
+    raw.sendClose(1000);
+    await raw.until(() => raw.closeFrame !== undefined, 5000, 'the close frame');
+    assert.equal(versions(echo.sessions), ['2.0', '1.1', '2.0']);
+    // Plain HTTP/1.1 on the same port: 426 on a routed path, 404 elsewhere (node:http behind the sniffer).
+    assert.is(await statusLine(port, ['GET /e HTTP/1.1\r\nHost: x\r\n\r\n']), 'HTTP/1.1 426 Upgrade Required');
+    assert.is(await statusLine(port, ['GET /x HTTP/1.1\r\nHost: x\r\n\r\n']), 'HTTP/1.1 404 Not Found');
+    // Sent in pieces, a head that starts like the preface (P, then O where the preface has R) is still HTTP/1.1.
+    assert.is(await statusLine(port, ['P', 'O', 'ST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n']), 'HTTP/1.1 426 Upgrade Required');
+    // A connection that sends nothing is dropped after requestHead.timeoutMs (rawExchange fails if it is not).
+    const silent = await rawExchange(port, [], { timeoutMs: 5000 });
+    assert.is(silent.response, '');
+  } finally {
+    client.destroy();
+    await server.close();
+  }
+});
+
+test('TLS listen: ALPN picks h2 or http/1.1 on one port, for our client, Node\'s http2 client and a plain HTTPS request', async () => {
+  const echo = recording('t');
+  const server = new WebSocketServer().route('/t', echo.handler);
+  const { port } = await server.listen(0, '127.0.0.1', { tls: certificate });
+  const tls = { ca: certificate.cert };
+  const client = await h2Connect(port, certificate);
+  try {
+    assert.is(client.alpnProtocol, 'h2');
+    assert.is(await roundTrip(`wss://127.0.0.1:${port}/t`, 'over h2', { ...H2, tls }), 't:over h2');
+    assert.is(await roundTrip(`wss://127.0.0.1:${port}/t`, 'over 1.1', { tls }), 't:over 1.1');
+    const raw = await RawH2Stream.open(client, connectHeaders('/t', { ':scheme': 'https' }));
+    assert.is(raw.status, 200);
+    raw.send(Opcode.Binary, Buffer.from('node'));
+    raw.send(Opcode.Text, 'node');
+    await raw.until(() => raw.texts.length === 1, 5000, 'the echo');
+    assert.equal(raw.texts, ['t:node']);
+    assert.equal(versions(echo.sessions), ['2.0', '1.1', '2.0']);
+    // Plain requests: HTTP/1.1 gets 426 (routed) or 404, HTTP/2 gets 400 (routed, not a CONNECT) or 404.
+    const plain = await new Promise<string>((resolve, reject) => {
+      httpsRequest({ host: '127.0.0.1', port, path: '/t', ca: certificate.cert, agent: false }, (response) => {
+        response.resume();
+        response.on('end', () => resolve(`${response.statusCode} ${response.headers.upgrade}`));
+      })
+        .on('error', reject)
+        .end();
+    });
+    assert.is(plain, '426 websocket');
+    assert.match(await plainRequest(client, '/t'), /^400 /);
+    assert.match(await plainRequest(client, '/elsewhere'), /^404 /);
+  } finally {
+    client.destroy();
+    await server.close();
+  }
+});
+
+test('verify over HTTP/2: accept puts its headers on the 200 and its data in the session; refuse answers on the stream', async () => {
+  const seen: DefaultWebSocketSession<{ user: string }>[] = [];
+  const server = new WebSocketServer<{ user: string }>({
+    verify: (request, info) => {
+      const token = info.query.get('token');
+      if (token === null) return { accept: false, status: 401, headers: { 'WWW-Authenticate': 'Bearer', 'X-Why': ['a', 'b'] }, body: 'log in first\n' };
+      return { accept: true, headers: { 'Set-Cookie': ['s=1', 't=2'], 'X-Id': '7' }, data: { user: `${token}@${request.httpVersion}` } };
+    },
+  }).route('/v', async (session) => {
+    seen.push(session);
+    for await (const message of session) await session.send(`${session.data.user}:${String(message)}`);
+  });
+  const { port } = await server.listen(0, '127.0.0.1');
+  const client = await h2Connect(port);
+  try {
+    const accepted = await RawH2Stream.open(client, connectHeaders('/v?token=ann'));
+    assert.is(accepted.status, 200);
+    assert.equal(accepted.response!['set-cookie'], ['s=1', 't=2']);
+    assert.is(accepted.response!['x-id'], '7');
+    accepted.send(Opcode.Text, 'hi');
+    await accepted.until(() => accepted.texts.length === 1, 5000, 'the echo');
+    assert.equal(accepted.texts, ['ann@2.0:hi']);
+    assert.equal(seen[0]!.data, { user: 'ann@2.0' });
+
+    const refused = await RawH2Stream.open(client, connectHeaders('/v'));
+    assert.is(refused.status, 401);
+    await refused.until(() => refused.closed, 5000, 'the refused stream to close');
+    assert.is(refused.response!['www-authenticate'], 'Bearer');
+    assert.is(refused.response!['x-why'], 'a, b');
+    assert.is(refused.response!['content-type'], 'text/plain; charset=utf-8');
+    assert.is(refused.body, 'log in first\n');
+    // Our client sees the same refusal, and the connection still serves the accepted stream.
+    const error = await refusal(`ws://127.0.0.1:${port}/v`, H2);
+    assert.is(error.status, 401);
+    assert.is(error.body.toString('utf8'), 'log in first\n');
+    accepted.send(Opcode.Text, 'still');
+    await accepted.until(() => accepted.texts.length === 2, 5000, 'the second echo');
+  } finally {
+    client.destroy();
+    await server.close();
+  }
+});
+
+test('sessions and topics: HTTP/1.1 and HTTP/2 subscribers share a topic; the live set counts both', async () => {
+  const server = new WebSocketServer().route('/news', async (session) => {
+    session.subscribe('news');
+    for await (const message of session) await server.publish('news', `${session.request?.httpVersion}:${String(message)}`);
+  });
+  const { port } = await server.listen(0, '127.0.0.1');
+  const url = `ws://127.0.0.1:${port}/news`;
+  const overH2 = await connect(url, H2);
+  const overH1 = await connect(url);
+  const secondH2 = await connect(url, H2);
+  try {
+    await waitFor(() => server.subscriberCount('news') === 3, 5000, 'three subscribers');
+    assert.is(server.sessions.size, 3);
+    assert.equal([...server.sessions].map((s) => s.request?.httpVersion).sort(), ['1.1', '2.0', '2.0']);
+    await server.publish('news', 'from the server');
+    await overH1.send('from h1');
+    await overH2.send('from h2');
+    for (const session of [overH2, overH1, secondH2]) {
+      assert.is(await session.receive(), 'from the server');
+      assert.is(await session.receive(), '1.1:from h1');
+      assert.is(await session.receive(), '2.0:from h2');
+    }
+    await secondH2.close();
+    await waitFor(() => server.sessions.size === 2 && server.subscriberCount('news') === 2, 5000, 'the closed session to leave');
+  } finally {
+    await Promise.all([overH2.close(), overH1.close()]);
+    await server.close();
+  }
+});
+
+test('close(): 1001 to HTTP/2 and HTTP/1.1 sessions, GOAWAY, and the HTTP/2 connection goes away; new streams get nothing but refusal', async () => {
+  const server = new WebSocketServer().route('/c', recording('c').handler);
+  const { port } = await server.listen(0, '127.0.0.1');
+  const client = await h2Connect(port);
+  const goaway = once(client, 'goaway');
+  const clientClosed = once(client, 'close');
+  const raw = await RawH2Stream.open(client, connectHeaders('/c'));
+  const ours = await connect(`ws://127.0.0.1:${port}/c`, H2);
+  const overH1 = await connect(`ws://127.0.0.1:${port}/c`);
+  assert.is(server.sessions.size, 3);
+  const closing = server.close({ timeoutMs: 5000 });
+  await raw.until(() => raw.closeFrame !== undefined, 5000, 'the close frame');
+  assert.equal(raw.closeFrame, { code: 1001, reason: '' });
+  raw.sendClose(1001);
+  assert.equal(await ours.closeReason, { code: 1001, reason: '' });
+  assert.equal(await overH1.closeReason, { code: 1001, reason: '' });
+  const summary = await closing;
+  assert.equal(summary, { sessions: 3, dropped: 0 });
+  await goaway;
+  await clientClosed;
+  assert.ok(raw.closed);
+  // Nothing listens any more.
+  const refused = netConnect(port, '127.0.0.1');
+  const [error] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
+  assert.is(error.code, 'ECONNREFUSED');
+});
+
+test('close() lets the HTTP/2 WebSockets finish their close handshake before the connection ends', async () => {
+  let finished = false;
+  const server = new WebSocketServer().route('/slow', async (session) => {
+    for await (const message of session) await session.send(String(message));
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the handler's own cleanup
+    finished = true;
+  });
+  const { port } = await server.listen(0, '127.0.0.1');
+  const session = await connect(`ws://127.0.0.1:${port}/slow`, H2);
+  const summary = await server.close();
+  assert.ok(finished, 'the handler ran to its end');
+  assert.equal(summary, { sessions: 1, dropped: 0 });
+  assert.equal(await session.closeReason, { code: 1001, reason: '' });
+});
+
+test('HTTP/2 off: listen({ http2: false }) serves HTTP/1.1 only, and our client falls back to it', async () => {
+  const echo = recording('o');
+  const server = new WebSocketServer().route('/o', echo.handler);
+  const { port } = await server.listen(0, '127.0.0.1', { http2: false });
+  try {
+    assert.is(await roundTrip(`ws://127.0.0.1:${port}/o`, 'x', H2), 'o:x');
+    assert.equal(versions(echo.sessions), ['1.1']);
+  } finally {
+    await server.close();
+  }
+});
+
+test('handleSocket: a raw connection opening with the HTTP/2 preface is served over HTTP/2, any other over HTTP/1.1', async () => {
+  const { createServer } = await import('node:net');
+  const echo = recording('r');
+  const server = new WebSocketServer().route('/r', echo.handler);
+  const tcp = createServer((socket) => void server.handleSocket(socket));
+  tcp.listen(0, '127.0.0.1');
+  await once(tcp, 'listening');
+  const port = (tcp.address() as { port: number }).port;
+  try {
+    assert.is(await roundTrip(`ws://127.0.0.1:${port}/r`, 'a', H2), 'r:a');
+    assert.is(await roundTrip(`ws://127.0.0.1:${port}/r`, 'b'), 'r:b');
+    assert.is((await refusal(`ws://127.0.0.1:${port}/none`, H2)).status, 404);
+    assert.equal(versions(echo.sessions), ['2.0', '1.1']);
+    const client = http2Connect(`http://127.0.0.1:${port}`);
+    client.on('error', () => {});
+    const raw = await RawH2Stream.open(client, connectHeaders('/r'));
+    raw.send(Opcode.Text, 'c');
+    await raw.until(() => raw.texts.length === 1, 5000, 'the echo');
+    const closed = once(client, 'close');
+    await server.close();
+    assert.equal(raw.closeFrame, { code: 1001, reason: '' });
+    await closed; // GOAWAY, then the server's side is gone
+  } finally {
+    tcp.close();
+    await server.close();
+  }
+});
+
+test.run();
