@@ -3,8 +3,11 @@
  * against, on the `WebSocketServer` object. Every text or binary message
  * goes back with the same type; limits are raised to 64 MiB messages; any
  * path is answered; permessage-deflate is offered when the client asks for
- * it. Connections are read by this library's own request-head parser
- * (`handleSocket` on a node:net server).
+ * it. Connections come through `handleSocket` on a node:net server: an
+ * HTTP/1.1 one is read by this library's own request-head parser, and one
+ * that opens with the HTTP/2 preface (cleartext HTTP/2 with prior
+ * knowledge, e.g. `connect('ws://...', { http2: true })`) carries its
+ * WebSockets as extended CONNECT streams (RFC 8441), on the same port.
  *
  * `/pubsub/<topic>`: the connection subscribes to <topic>, and every message
  * it sends is published to <topic> with its type, the sender included. With
@@ -45,7 +48,9 @@ server.route('*', async (session) => {
 
 const listener = createServer((socket) => void server.handleSocket(socket));
 listener.listen(Number(values.port), values.host, () => {
-  console.log(`testee listening on ws://${values.host}:${values.port}${scaleOut ? ' (topics shared through Redis)' : ''}`);
+  console.log(
+    `testee listening on ws://${values.host}:${values.port} (HTTP/1.1 and cleartext HTTP/2)${scaleOut ? ' (topics shared through Redis)' : ''}`,
+  );
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
