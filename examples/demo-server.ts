@@ -8,23 +8,38 @@
  * testee) on the same Redis. SIGINT or SIGTERM close every session with
  * 1001, then the process exits 0.
  * PORT (default 8080) and HOST (default 127.0.0.1) choose where it listens.
+ *
+ * TLS=1 (or TLS_CERT and TLS_KEY, see demo-tls.ts) serves HTTPS instead:
+ * one node:http2 server with `allowHTTP1`, so a browser loads the page over
+ * HTTP/2 and opens its WebSockets as streams of the same connection (RFC
+ * 8441), while HTTP/1.1 clients upgrade as usual. The live counts say how
+ * many connections arrived over HTTP/2.
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { permessageDeflate, WebSocketServer, type DefaultWebSocketSession } from 'ktor-ws-ts';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { http2ServerOptions, permessageDeflate, WebSocketServer, type DefaultWebSocketSession } from 'ktor-ws-ts';
 import { brokerFromEnv } from './broker-from-env.ts';
+import { tlsFromEnv } from './demo-tls.ts';
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
 const page = readFileSync(new URL('./demo-page.html', import.meta.url));
+const tls = tlsFromEnv();
 
-const http = createServer((req, res) => {
+/** The page at `/`, 404 elsewhere (node's compatibility API answers HTTP/2 requests the same way). */
+function servePage(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
+  const response = res as ServerResponse;
   if (req.url === '/' || req.url === '/index.html') {
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(page);
+    response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(page);
   } else {
-    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+    response.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
   }
-});
+}
+
+const http = tls === undefined
+  ? createServer(servePage)
+  : createSecureServer({ key: tls.key, cert: tls.cert, allowHTTP1: true, ...http2ServerOptions() }, servePage);
 const scaleOut = await brokerFromEnv();
 const server = new WebSocketServer({
   session: { maxMessageSize: 1024 * 1024 },
@@ -39,7 +54,9 @@ let messages = 0;
 
 /** The counts of this process, to its chat members; a member that is leaving just misses it. */
 function broadcastStats(): void {
-  const stats = JSON.stringify({ type: 'stats', connections: server.sessions.size, messages });
+  let http2 = 0;
+  for (const session of server.sessions) if (session.request?.httpVersion === '2.0') http2++;
+  const stats = JSON.stringify({ type: 'stats', connections: server.sessions.size, http2, messages });
   for (const member of room) void member.send(stats);
 }
 
@@ -87,7 +104,9 @@ server.route(
 );
 
 http.listen(port, host, () => {
-  console.log(`demo server on http://${host}:${port}/ (WebSocket endpoints /echo and /chat)${scaleOut ? '; chat shared through Redis' : ''}`);
+  const origin = `${tls === undefined ? 'http' : 'https'}://${host}:${port}/`;
+  const transport = tls === undefined ? '' : `; HTTP/2 and HTTP/1.1, ${tls.origin}`;
+  console.log(`demo server on ${origin} (WebSocket endpoints /echo and /chat)${transport}${scaleOut ? '; chat shared through Redis' : ''}`);
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -2,20 +2,26 @@
  * `npm start` as a user runs it: the built demo server (build/examples/
  * demo-server.js) in its own process serves the page, echoes on /echo,
  * answers unknown paths with 404, and on SIGINT or SIGTERM closes every
- * session with 1001 and exits 0.
+ * session with 1001 and exits 0. With a certificate (TLS_CERT, TLS_KEY) it
+ * serves HTTPS: WebSockets over HTTP/2 and HTTP/1.1 on its port, both
+ * closed with 1001 on SIGTERM; TLS=1 alone makes a self-signed certificate.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UnexpectedStatusError } from '../../src/upgrade/client-errors.ts';
 import { connect } from '../../src/upgrade/connect.ts';
+import { selfSignedCertificate } from '../support/h2.ts';
 import { freePort } from '../support/interop.ts';
 
-async function startDemo(): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+async function startDemo(env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number; output: () => string }> {
   const port = await freePort();
   const child = spawn(process.execPath, ['build/examples/demo-server.js'], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -58,5 +64,42 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     assert.match(output(), /2 session\(s\) closed with 1001, 0 dropped/);
   });
 }
+
+test('TLS with a given certificate: the page over HTTPS, WebSockets over HTTP/2 and HTTP/1.1 on one port, counted apart; SIGTERM closes both with 1001', async () => {
+  const certificate = selfSignedCertificate();
+  const dir = mkdtempSync(join(tmpdir(), 'demo-tls-'));
+  writeFileSync(join(dir, 'cert.pem'), certificate.cert);
+  writeFileSync(join(dir, 'key.pem'), certificate.key);
+  try {
+    const { child, port, output } = await startDemo({ TLS_CERT: join(dir, 'cert.pem'), TLS_KEY: join(dir, 'key.pem') });
+    assert.match(output(), new RegExp(`demo server on https://127\\.0\\.0\\.1:${port}/ .*HTTP/2 and HTTP/1\\.1, certificate `));
+    const tls = { ca: certificate.cert };
+    const overH2 = await connect(`wss://127.0.0.1:${port}/chat`, { http2: true, tls });
+    assert.equal(JSON.parse(String(await overH2.receive())), { type: 'stats', connections: 1, http2: 1, messages: 0 });
+    const overH1 = await connect(`wss://127.0.0.1:${port}/chat`, { tls });
+    assert.equal(JSON.parse(String(await overH1.receive())), { type: 'stats', connections: 2, http2: 1, messages: 0 });
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    assert.is((await overH2.closeReason).code, 1001);
+    assert.is((await overH1.closeReason).code, 1001);
+    const [code] = await exited;
+    assert.is(code, 0, output());
+    assert.match(output(), /2 session\(s\) closed with 1001, 0 dropped/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('TLS=1 without a certificate: a self-signed one for localhost, made at start', async () => {
+  const { child, port, output } = await startDemo({ TLS: '1' });
+  assert.match(output(), /self-signed certificate for localhost/);
+  const session = await connect(`wss://localhost:${port}/echo`, { http2: true, tls: { rejectUnauthorized: false } });
+  await session.send('hi');
+  assert.is(await session.receive(), 'hi');
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  assert.is((await session.closeReason).code, 1001);
+  assert.is((await exited)[0], 0, output());
+});
 
 test.run();
