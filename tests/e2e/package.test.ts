@@ -98,14 +98,23 @@ parser.push(Buffer.from([0x81, 0x02, 0x68, 0x69]));
 const frame = parser.next();
 const channel = new ByteChannel(16);
 await channel.writeFully(Buffer.from('ab'));
-console.log(JSON.stringify({ reply, opcode: frame.opcode, text: frame.payload.toString(), available: channel.availableForRead, code: CloseCode.Normal, broker: typeof redisBroker }));
+const wss = new WebSocketServer().route('/h2', async (s) => {
+  for await (const m of s) await s.send(s.request.httpVersion + ':' + m);
+});
+const { port } = await wss.listen(0, '127.0.0.1');
+const overH2 = await connect('ws://127.0.0.1:' + port + '/h2', { http2: { idleTimeoutMs: 0 } });
+await overH2.send('x');
+const h2 = await overH2.receive();
+await overH2.close();
+await wss.close();
+console.log(JSON.stringify({ reply, h2, opcode: frame.opcode, text: frame.payload.toString(), available: channel.availableForRead, code: CloseCode.Normal, broker: typeof redisBroker }));
 `;
-const EXPECTED = { reply: 'hello', opcode: 1, text: 'hi', available: 2, code: 1000, broker: 'function' };
+const EXPECTED = { reply: 'hello', h2: '2.0:x', opcode: 1, text: 'hi', available: 2, code: 1000, broker: 'function' };
 
 test('plain node imports it by name (ES modules) and echoes over 127.0.0.1', () => {
   writeFileSync(
     join(project, 'esm.mjs'),
-    `import { connect, createWebSocketServer, CloseCode } from 'ktor-ws-ts';
+    `import { connect, createWebSocketServer, CloseCode, WebSocketServer } from 'ktor-ws-ts';
 import { FrameParser } from 'ktor-ws-ts/frames';
 import { ByteChannel } from 'ktor-ws-ts/channels';
 import { redisBroker } from 'ktor-ws-ts/redis';
@@ -117,7 +126,7 @@ ${ECHO}`,
 test('require() from CommonJS loads it', () => {
   writeFileSync(
     join(project, 'cjs.cjs'),
-    `const { connect, createWebSocketServer, CloseCode } = require('ktor-ws-ts');
+    `const { connect, createWebSocketServer, CloseCode, WebSocketServer } = require('ktor-ws-ts');
 const { FrameParser } = require('ktor-ws-ts/frames');
 const { ByteChannel } = require('ktor-ws-ts/channels');
 const { redisBroker } = require('ktor-ws-ts/redis');
@@ -127,7 +136,9 @@ const { redisBroker } = require('ktor-ws-ts/redis');
 });
 
 /** A usage file touching the public types of every entry point. */
-const USAGE = `import { connect, createWebSocketServer, permessageDeflate, CloseCode, type DefaultWebSocketSession, type Message } from 'ktor-ws-ts';
+const USAGE = `import { createServer as createHttp2Server } from 'node:http2';
+import { connect, createWebSocketServer, permessageDeflate, CloseCode, type DefaultWebSocketSession, type Message } from 'ktor-ws-ts';
+import { WebSocketServer, handleHttp2Stream, http2ServerOptions, type Http2WebSocketLimits, type ListenOptions } from 'ktor-ws-ts';
 import { FrameParser, type Frame } from 'ktor-ws-ts/frames';
 import { ByteChannel, type ByteReadChannel } from 'ktor-ws-ts/channels';
 import { redisBroker, type Broker } from 'ktor-ws-ts/redis';
@@ -150,6 +161,14 @@ export function first(bytes: Buffer): Frame | undefined {
 }
 export const input: ByteReadChannel = new ByteChannel(1024);
 export const makeBroker: (client: Parameters<typeof redisBroker>[0]['client']) => Broker = (client) => redisBroker({ client });
+export const limits: Http2WebSocketLimits = { maxConcurrentStreams: 10 };
+export const h2 = createHttp2Server(http2ServerOptions(limits));
+h2.on('stream', (stream, headers) => {
+  handleHttp2Stream(stream, headers, echo);
+});
+export const listenOptions: ListenOptions = { http2: true };
+export const wss = new WebSocketServer({ http2: limits }).route('/echo', echo);
+export const version = (session: DefaultWebSocketSession): string | undefined => session.request?.httpVersion;
 `;
 
 function typeCheck(name: string, compilerOptions: Record<string, unknown>): void {
@@ -181,7 +200,7 @@ test('esbuild bundles it with packages external, and the bundle runs', async () 
   const esbuild = (await import(createRequire(require.resolve('tsx/package.json')).resolve('esbuild'))) as typeof import('esbuild');
   writeFileSync(
     join(project, 'entry.mjs'),
-    `import { connect, createWebSocketServer, CloseCode } from 'ktor-ws-ts';
+    `import { connect, createWebSocketServer, CloseCode, WebSocketServer } from 'ktor-ws-ts';
 import { FrameParser } from 'ktor-ws-ts/frames';
 import { ByteChannel } from 'ktor-ws-ts/channels';
 import { redisBroker } from 'ktor-ws-ts/redis';
