@@ -18,16 +18,38 @@
  *   node:http2, no response, no session;
  * - one more WebSocket on the same connection: "still alive" echoed.
  * The server side checks what its sessions saw (HTTP/2 request, path,
- * origin, protocol) and that each ended as it should.
+ * origin, protocol) and that each ended as it should. The same exchange
+ * then runs against the server object (`WebSocketServer.listen`, one
+ * cleartext port for HTTP/1.1 and HTTP/2, the connection recognised by its
+ * preface), with the same answers.
  */
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { WebSocketServer } from '../../src/server/websocket-server.ts';
+import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
 import type { UpgradeCall } from '../../src/upgrade/handshake.ts';
 import { echo, startH2Server } from '../support/h2.ts';
 import { describeResult, runPython } from '../support/python-peer.ts';
 
 const SCRIPT = readFileSync(new URL('../support/python-h2-client.py', import.meta.url), 'utf8');
+
+/** What the script reports against a server with subprotocols chat and superchat and the default HTTP/2 limits. */
+const EXPECTED = {
+  enable_connect_protocol: 1,
+  max_concurrent_streams: 100,
+  status: '200',
+  protocol: 'chat',
+  accept: null,
+  texts: ['hello from python h2', 'fragmented'],
+  binary_ok: true,
+  pongs: ['py-ping'],
+  close: [1000, ''],
+  bad_version: { status: '426', version: '13', body: 'unsupported Sec-WebSocket-Version; the supported version is 13\n' },
+  no_path_reset: 1,
+  no_path_response: false,
+  after: ['still alive'],
+};
 
 test('the peer interpreter imports h2', async () => {
   const r = await runPython('import h2; print(h2.__version__)', { timeoutMs: 10_000 });
@@ -40,22 +62,7 @@ test('Python h2: extended CONNECT, masked frames echoed, close, a bad version, a
   try {
     const r = await runPython(SCRIPT, { args: [String(server.port)], timeoutMs: 20_000 });
     assert.is(r.code, 0, describeResult(r));
-    const seen = JSON.parse(r.stdout) as Record<string, unknown>;
-    assert.equal(seen, {
-      enable_connect_protocol: 1,
-      max_concurrent_streams: 100,
-      status: '200',
-      protocol: 'chat',
-      accept: null,
-      texts: ['hello from python h2', 'fragmented'],
-      binary_ok: true,
-      pongs: ['py-ping'],
-      close: [1000, ''],
-      bad_version: { status: '426', version: '13', body: 'unsupported Sec-WebSocket-Version; the supported version is 13\n' },
-      no_path_reset: 1,
-      no_path_response: false,
-      after: ['still alive'],
-    });
+    assert.equal(JSON.parse(r.stdout), EXPECTED);
 
     assert.is(server.connections.length, 1);
     assert.is(server.jobs.length, 2, 'two WebSockets; the bad and the malformed requests started nothing');
@@ -71,6 +78,27 @@ test('Python h2: extended CONNECT, masked frames echoed, close, a bad version, a
     assert.equal(await first!.closeReason, { code: 1000, reason: 'bye' });
     assert.is((second!.request as UpgradeCall).url, '/py-again');
     assert.equal(await second!.closeReason, { code: 1000, reason: '' });
+  } finally {
+    await server.close();
+  }
+});
+
+test('Python h2 against the server object: the same exchange on the one port WebSocketServer.listen serves', async () => {
+  const sessions: DefaultWebSocketSession[] = [];
+  const server = new WebSocketServer({ protocols: ['chat', 'superchat'] }).route('*', async (session) => {
+    sessions.push(session);
+    for await (const message of session) await session.send(message);
+  });
+  const { port } = await server.listen(0, '127.0.0.1');
+  try {
+    const r = await runPython(SCRIPT, { args: [String(port)], timeoutMs: 20_000 });
+    assert.is(r.code, 0, describeResult(r));
+    assert.equal(JSON.parse(r.stdout), EXPECTED);
+    assert.equal(sessions.map((session) => [session.request?.httpVersion, session.request?.url, session.protocol]), [
+      ['2.0', '/py?x=1', 'chat'],
+      ['2.0', '/py-again', undefined],
+    ]);
+    assert.equal(await sessions[0]!.closeReason, { code: 1000, reason: 'bye' });
   } finally {
     await server.close();
   }
