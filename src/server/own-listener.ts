@@ -56,7 +56,7 @@ const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
 
 /** node:http's server limits, settable on any server that parses HTTP/1.1 (an http2 secure server's fallback too). */
 interface Http1Limits {
-  maxHeaderSize?: number;
+  maxHeaderSize: number;
   headersTimeout: number;
   requestTimeout: number;
   connectionsCheckingInterval: number;
@@ -90,10 +90,14 @@ export class OwnListener {
     const limits = http1Limits(context.requestHead);
     const plain = plainAnswer(context.routed);
     if (options.tls !== undefined) {
-      const tls = { ...options.tls };
+      const { tls } = options;
       if (http2) {
-        const server = createSecureServer({ ...tls, ...context.http2Settings, allowHTTP1: true }, plain);
+        const server = createSecureServer({ ...tls, ...context.http2Settings, allowHTTP1: true });
         Object.assign(server, limits); // node reads its HTTP/1.1 fallback's limits from the server's fields
+        // node would run its compatibility layer on every HTTP/2 stream once a 'request' listener exists (a request
+        // and a response object kept per WebSocket); it sets that up from 'newListener': without it, 'request' is HTTP/1.1's only.
+        server.removeAllListeners('newListener');
+        server.on('request', plain);
         this.http1 = server;
       } else {
         this.http1 = createHttpsServer({ ...tls, ...limits }, plain);
@@ -172,9 +176,9 @@ function http1Limits(requestHead: RequestHeadOptions): Http1Limits {
 }
 
 /**
- * The answer to a plain HTTP/1.1 request. Over TLS with HTTP/2, node's
- * compatibility layer hands HTTP/2 requests to it too: those are left to the
- * WebSocket server's stream listener, which answers every stream.
+ * The answer to a plain HTTP/1.1 request. Should node's compatibility layer
+ * hand it an HTTP/2 request (see the TLS server above), that one is left to
+ * the WebSocket server's stream listener, which answers every stream.
  */
 function plainAnswer(routed: (url: string | undefined) => boolean): PlainAnswer {
   return (request, response) => {
