@@ -35,7 +35,7 @@ export interface RouteOptions<Data>
 export interface WebSocketServerOptions<Data> extends Http2ServeOptions, RouteOptions<Data> {
   /**
    * Accepts or refuses each upgrade request after the handshake checks and
-   * before the 101 (see `VerifyHook`). Default: every valid request is accepted.
+   * before the 101 or, over HTTP/2, the 200 (see `VerifyHook`). Default: every valid request is accepted.
    */
   readonly verify?: VerifyHook<Data> | undefined;
   /** Milliseconds the `verify` hook may take (then 503 and a `VerifyError`); `Infinity` disables. Default 10 000. */

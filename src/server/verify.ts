@@ -1,7 +1,7 @@
 /**
  * The `verify` hook: what it is given, what it may return, and how a result
  * is checked and turned into the server's answer. A hook accepts (extra
- * headers for the 101, typed per-connection data for the session) or refuses
+ * headers for the 101, or the 200 over HTTP/2, typed per-connection data for the session) or refuses
  * (any 3xx-5xx status, headers and body). Anything else it returns, a header
  * that could split the response (CR, LF, NUL), one the handshake or the
  * framing owns, or a hook that throws or takes too long, is the server's
@@ -26,7 +26,7 @@ export interface VerifyInfo {
   readonly remoteAddress: string | undefined;
   /** The peer's port, when known. */
   readonly remotePort: number | undefined;
-  /** The subprotocol the 101 will select, if any. */
+  /** The subprotocol the answer (101, or 200 over HTTP/2) will select, if any. */
   readonly protocol: string | undefined;
   /**
    * Aborted when the answer no longer matters: `verifyTimeoutMs` passed, the
@@ -37,7 +37,9 @@ export interface VerifyInfo {
 
 /**
  * Accept the connection: `headers` are added to the 101 (not the handshake's
- * own, nor `Content-Length` / `Transfer-Encoding`), and `data` becomes
+ * own, nor `Content-Length` / `Transfer-Encoding`), or to the 200 over
+ * HTTP/2 (names in lower case; a connection-specific header such as
+ * `Keep-Alive` is then an invalid result), and `data` becomes
  * `session.data` (required when the server's `Data` type does not include
  * `undefined`).
  */
@@ -63,7 +65,9 @@ export interface RefuseResult {
 export type VerifyResult<Data> = AcceptResult<Data> | RefuseResult;
 
 /**
- * Runs after the handshake checks and before the 101. `request` is node's
+ * Runs after the handshake checks and before the 101 (or the 200 of an
+ * HTTP/2 extended CONNECT, whose `request` has `httpVersion` `'2.0'` and the
+ * pseudo-headers). `request` is node's
  * `IncomingMessage` for an `upgrade` event, the parsed head for a raw socket.
  */
 export type VerifyHook<Data> = (request: UpgradeCall, info: VerifyInfo) => VerifyResult<Data> | Promise<VerifyResult<Data>>;

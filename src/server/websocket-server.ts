@@ -160,7 +160,8 @@ export class WebSocketServer<Data = undefined> {
 
   /**
    * The live sessions: each from the start of its handler (right after the
-   * 101) until its job completes (handler returned and connection closed).
+   * 101 or 200) until its job completes (handler returned and connection,
+   * or HTTP/2 stream, closed).
    * A read-only view, updated as sessions come and go; iterating while they
    * do is safe.
    */
