@@ -18,6 +18,7 @@ import { connect as netConnect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Opcode } from '../../src/frames/frame.ts';
+import { VerifyError } from '../../src/server/errors.ts';
 import { WebSocketServer } from '../../src/server/websocket-server.ts';
 import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
 import { UnexpectedStatusError } from '../../src/upgrade/client-errors.ts';
@@ -237,6 +238,26 @@ test('verify over HTTP/2: accept puts its headers on the 200 and its data in the
     await accepted.until(() => accepted.texts.length === 2, 5000, 'the second echo');
   } finally {
     client.destroy();
+    await server.close();
+  }
+});
+
+test('verify over HTTP/2: a header HTTP/2 forbids on the 200 is the hook\'s invalid result: 500 on the stream, a VerifyError reported', async () => {
+  const errors: unknown[] = [];
+  const server = new WebSocketServer({
+    verify: () => ({ accept: true, headers: { 'Keep-Alive': 'timeout=5' } }),
+    onError: (error) => errors.push(error),
+  }).route('/k', recording('k').handler);
+  const { port } = await server.listen(0, '127.0.0.1');
+  try {
+    assert.is((await refusal(`ws://127.0.0.1:${port}/k`, H2)).status, 500);
+    assert.is(errors.length, 1);
+    assert.instance(errors[0], VerifyError);
+    assert.is((errors[0] as VerifyError).failure, 'invalid-result');
+    assert.match((errors[0] as VerifyError).message, /Keep-Alive/);
+    // Over HTTP/1.1 the same header is allowed on the 101.
+    assert.is(await roundTrip(`ws://127.0.0.1:${port}/k`, 'x'), 'k:x');
+  } finally {
     await server.close();
   }
 });
