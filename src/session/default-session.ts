@@ -28,6 +28,7 @@ import {
   type DefaultSessionOptions,
   type ResolvedDefaultSessionOptions,
 } from './options.ts';
+import { KeptRequest } from './kept-request.ts';
 import { Pinger } from './pinger.ts';
 import { encodeMessage, type PublishedMessage } from './published-message.ts';
 import { Enqueued, SENT, type RawWebSocketSession } from './raw-session.ts';
@@ -96,7 +97,11 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   /** The raw session underneath (its `outgoing` is shared; do not read its `incoming`). */
   readonly raw: RawWebSocketSession;
   readonly options: ResolvedDefaultSessionOptions;
-  /** The upgrade request (URL and headers) when the server side accepted it; `undefined` otherwise. */
+  /**
+   * The upgrade request (method, URL, HTTP version, headers) when the server
+   * side accepted it; `undefined` otherwise. Kept compactly (see
+   * kept-request.ts): the headers become an object on first read.
+   */
   readonly request: SessionRequest | undefined;
   /** The peer's IP address, when known. */
   readonly remoteAddress: string | undefined;
@@ -123,7 +128,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   constructor(raw: RawWebSocketSession, options?: DefaultSessionOptions, info?: SessionInfo<Data>) {
     this.raw = raw;
     this.options = resolveOptions(DEFAULT_SESSION_DEFAULTS, options);
-    this.request = info?.request;
+    this.request = info?.request === undefined ? undefined : new KeptRequest(info.request);
     this.remoteAddress = info?.remoteAddress;
     this.remotePort = info?.remotePort;
     this.data = info?.data as Data;
