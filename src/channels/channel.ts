@@ -119,7 +119,8 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   /** Sum of the buffered elements' weights (0 without a budget). */
   private weight = 0;
 
-  private readonly buffer = new Ring<T>();
+  /** The buffered elements (the shared empty ring until the first one: an idle channel holds no ring). */
+  private buffer = emptyRing<T>();
   /** Senders waiting for room (the shared empty ring until the first one). */
   private senders = emptyRing<PendingSend<T>>();
   /**
@@ -413,7 +414,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   }
 
   private put(value: T): void {
-    this.buffer.push(value);
+    (this.buffer = ringFor(this.buffer)).push(value);
     if (this.weigh !== undefined) this.weight += this.weigh(value);
   }
 
