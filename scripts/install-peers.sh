@@ -4,6 +4,7 @@
 #   python3-websockets  -> for /usr/bin/python3       (tests/support/python-peer.ts)
 #   python3-h2          -> for /usr/bin/python3       (the HTTP/2 peer tests)
 #   redis-server        -> /usr/bin/redis-server      (the Redis broker tests start their own)
+#   openssl             -> /usr/bin/openssl           (self-signed certificates for the TLS and HTTP/2 tests, TLS=1 npm start)
 # Called by .ci/run before `npm ci`. Idempotent: when both are present it only
 # checks and exits (well under a second). As root it runs `apt-get update` once
 # and installs what is missing; as non-root it warns and continues -- the peer
@@ -27,6 +28,9 @@ if [[ ! -x $PY ]] || ! "$PY" -c 'import h2' >/dev/null 2>&1; then
 fi
 if [[ ! -x /usr/bin/redis-server ]]; then
   missing+=(redis-server)
+fi
+if ! command -v openssl >/dev/null 2>&1; then
+  missing+=(openssl)
 fi
 
 if ((${#missing[@]} == 0)); then
