@@ -54,6 +54,8 @@ export class Job {
   private cancelHandlers: { readonly run: (cause: Error) => void }[] | undefined;
   private joined: Promise<void> | undefined;
   private resolveJoin: (() => void) | undefined;
+  /** Set while `startCancelling` runs: the job finishes only once its hook and handlers have all run. */
+  private startingCancel = false;
 
   /**
    * @param parent the job this one is a child of. A child of a final parent is
@@ -232,11 +234,15 @@ export class Job {
     // The parent hears of a failure before any child can finish and report to it.
     if (failing) this.markFailing(cause);
     this.controller?.abort(cause);
+    // The hook may end the job's own work at once (a callback-driven task that stops synchronously):
+    // the job still finishes only after every cancellation handler ran.
+    this.startingCancel = true;
     callHandler((reason: Error) => this.onCancelling(reason), cause);
     const cancelHandlers = this.cancelHandlers;
     this.cancelHandlers = undefined;
     if (cancelHandlers !== undefined) for (const h of cancelHandlers) callHandler(h.run, cause);
     if (this.pending !== undefined) for (const child of [...this.pending]) child.cancel(cause);
+    this.startingCancel = false;
     this.tryFinish();
   }
 
@@ -252,7 +258,7 @@ export class Job {
   }
 
   private tryFinish(): void {
-    if (this.pending !== undefined && this.pending.size !== 0) return;
+    if (this.startingCancel || (this.pending !== undefined && this.pending.size !== 0)) return;
     if (this.current === 'completing') this.finish('completed');
     else if (this.current === 'cancelling' && this.ownWorkDone) this.finish(this.failing ? 'failed' : 'cancelled');
   }

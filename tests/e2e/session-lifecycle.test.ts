@@ -138,6 +138,23 @@ test('job.cancel(): close 1001 is sent and every task stops', async () => {
   await server.close();
 });
 
+test('job.cancel() while the handler is done and the close 1000 awaits its answer: the job\'s cancellation handlers run', async () => {
+  const server = await startServer(async () => {});
+  const client = await RawClient.open(server.port);
+  assert.is((await client.closeFrame()).code, 1000);
+  const job = await server.job();
+  const seen: string[] = [];
+  job.invokeOnCancellation(() => seen.push('cancellation'));
+  job.invokeOnCompletion(() => seen.push('completion'));
+  // Every task stops inside the cancel: the writer had nothing left, the reader is cancelled.
+  job.cancel();
+  await job.join();
+  client.destroy();
+  await server.close();
+  assert.is(job.state, 'cancelled');
+  assert.equal(seen, ['cancellation', 'completion']);
+});
+
 test('peer closes: its code is echoed and closeReason carries code and reason', async () => {
   let session!: DefaultWebSocketSession;
   const server = await startServer(async (s) => {

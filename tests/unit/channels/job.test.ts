@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CancellationError } from '../../../src/channels/errors.ts';
-import { Job, SupervisorJob } from '../../../src/channels/job.ts';
+import { Job, SupervisorJob, TaskJob } from '../../../src/channels/job.ts';
 import { captureUncaught, isPending } from '../../support/async.ts';
 
 test('a new job is active; complete() without children completes it and join resolves', async () => {
@@ -207,6 +207,27 @@ test('invokeOnCancellation: runs once as cancelling starts, also from a parent; 
   ok.cancel(new Error('too late'));
   ok.invokeOnCancellation(() => (ran = true));
   assert.is(ran, false);
+});
+
+test('a task that stops inside its onCancelling hook: cancellation handlers still run, before the completion handlers', () => {
+  // A callback-driven task (a session) may end every part of its work synchronously when cancelled.
+  class StopsAtOnce extends TaskJob {
+    protected override onCancelling(): void {
+      this.complete();
+    }
+  }
+  const parent = new Job();
+  const job = new StopsAtOnce(parent);
+  const seen: string[] = [];
+  job.invokeOnCancellation(() => seen.push('cancellation'));
+  job.invokeOnCompletion(() => seen.push('completion'));
+  const cause = new Error('stop');
+  job.cancel(cause);
+  assert.equal(seen, ['cancellation', 'completion']);
+  assert.is(job.state, 'cancelled');
+  assert.is(job.cause, cause);
+  parent.complete();
+  assert.is(parent.state, 'completed', 'the parent heard of the end');
 });
 
 test('a throwing completion handler is reported and the tree still completes', async () => {
