@@ -605,7 +605,9 @@ export class RawWebSocketSession {
       // Frames parsed before the error reach the handler first; the close frame
       // goes out once the handler saw the failure (or gave up on it).
       this.#endFrames(cause);
-      this.#armCloseTimer(() => this.failConnection(cause));
+      // Unless our close is queued or out already: nothing may follow it, so the connection closes once it is out.
+      if (this.isClosing) this.outgoing.close();
+      else this.#armCloseTimer(() => this.failConnection(cause));
     } else {
       this.terminate(cause instanceof ConnectionClosedError ? cause : new ConnectionClosedError(cause.message, { cause }));
     }

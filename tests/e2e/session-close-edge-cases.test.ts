@@ -130,6 +130,21 @@ test('a protocol error the handler never takes: 1002 after closeTimeoutMs, then 
   await server.close();
 });
 
+test('a protocol error after our close went out: nothing can follow it, so the connection closes at once, not after closeTimeoutMs', async () => {
+  // The handler returns: close 1000 goes out and the session waits (up to a minute here) for the peer's.
+  const server = await startServer(async () => {}, { session: { closeTimeoutMs: 60_000 } });
+  const client = await RawClient.open(server.port);
+  assert.equal(await client.closeFrame(), { code: 1000, reason: '' });
+  client.socket.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4])); // opcode 3 is reserved: the peer fails the protocol
+  let closed = true;
+  await client.closed(5000).catch(() => (closed = false));
+  const job = await server.job();
+  client.destroy();
+  await server.close();
+  assert.ok(closed, 'the server closed the connection without waiting for closeTimeoutMs');
+  assert.is(job.state, 'completed');
+});
+
 test('raw send() rejects invalid frames at the caller and the connection goes on', async () => {
   const rejected: unknown[] = [];
   const server = await startServer(async (session) => {
