@@ -351,12 +351,13 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * Sends a ping (with `payload`, at most 125 bytes, or a fresh 8-byte
    * sequence number) and resolves with the round-trip time in milliseconds
    * once its pong arrives. Rejects with `SessionClosedError` once closing,
-   * and `ConnectionClosedError` when the connection ends first.
+   * and `ConnectionClosedError` when the connection ends first. Like `send`,
+   * a ping nobody awaits never becomes an unhandled rejection.
    */
   ping(payload?: string | Uint8Array): Promise<number> {
     this.#pinger ??= new Pinger(this.raw, 0, this.options.pingTimeoutMs);
     const bytes = payload === undefined ? undefined : typeof payload === 'string' ? Buffer.from(payload, 'utf8') : asBuffer(payload);
-    return this.#pinger.ping(bytes);
+    return quiet(this.#pinger.ping(bytes));
   }
 
   /**
@@ -548,12 +549,12 @@ function messageLength(message: Message): number {
 function noop(): void {}
 
 /**
- * `sent` with its rejection marked as handled: a send nobody awaits is not an
+ * `sent` with its rejection marked as handled: a send or ping nobody awaits is not an
  * unhandled rejection when the session has closed, while `await` still sees
  * the error. The settled fast path costs nothing.
  */
-function quiet(sent: Promise<void>): Promise<void> {
-  if (sent !== SENT) sent.catch(noop);
+function quiet<T>(sent: Promise<T>): Promise<T> {
+  if ((sent as Promise<unknown>) !== SENT) sent.catch(noop);
   return sent;
 }
 

@@ -188,6 +188,33 @@ test('with permessage-deflate, a close right after an un-awaited send goes out a
   await server.close();
 });
 
+test('a ping nobody awaits is no unhandled rejection when the connection ends before its pong or has ended; an awaited one still rejects', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  let awaited: unknown;
+  const server = await startServer(async (session) => {
+    void session.ping(); // its pong never comes: the peer goes away
+    const pending = session.ping('awaited');
+    try {
+      for await (const _ of session);
+    } catch {
+      // the reset
+    }
+    void session.ping(); // after the end
+    awaited = await pending.catch((error: unknown) => error);
+  });
+  const client = await RawClient.open(server.port);
+  assert.is((await client.nextFrame()).opcode, Opcode.Ping);
+  client.destroy();
+  await (await server.job()).join();
+  await sleep(50);
+  process.off('unhandledRejection', onUnhandled);
+  await server.close();
+  assert.equal(unhandled, []);
+  assert.instance(awaited, Error);
+});
+
 test('pings stop once the connection is gone: no exception out of the ping timer', async () => {
   const raw = new RawWebSocketSession(new ByteChannel(), new ByteChannel(), { job: new Job(), dispatcher: Dispatchers.Immediate }, { role: 'server' });
   raw.terminate();
