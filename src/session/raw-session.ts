@@ -235,12 +235,17 @@ export class RawWebSocketSession {
 
   /**
    * Bytes accepted by `send` and not yet handed to the socket: payload bytes
-   * of data frames still queued, plus bytes written to the output channel
-   * (headers included) and not yet taken by the socket adapter. 0 once the
-   * connection is gone.
+   * of data frames still queued, plus bytes serialized (headers included)
+   * and not yet taken by the socket adapter: in the writer's batch or in the
+   * output channel. 0 once the connection is gone.
    */
   get bufferedAmount(): number {
-    return this.#terminated ? 0 : this.#queuedBytes + this.#output.bufferedBytes;
+    return this.#terminated ? 0 : this.#unsentBytes();
+  }
+
+  /** See `bufferedAmount`. */
+  #unsentBytes(): number {
+    return this.#queuedBytes + (this.#writer?.pendingBytes ?? 0) + this.#output.bufferedBytes;
   }
 
   /** True once a close frame has been queued or sent: no data frame may follow. */
@@ -331,7 +336,7 @@ export class RawWebSocketSession {
     if (this.#closeQueued || this.#terminated) return Enqueued.Gone;
     const outgoing = this.outgoing;
     if (outgoing.isClosedForSend) return Enqueued.Gone;
-    const queued = pending + this.#queuedBytes + this.#output.bufferedBytes;
+    const queued = pending + this.#unsentBytes();
     const size = f.payload.length;
     if (queued > 0 && queued + size > maxQueuedBytes) return Enqueued.Full;
     outgoing.enqueue(f);

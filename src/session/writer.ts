@@ -45,6 +45,8 @@ export class Writer implements ReceivableListener {
   /** The batch being handed to the output, and how much of it is in. */
   #batch: Buffer[] | undefined;
   #written = 0;
+  /** Bytes of the batch not yet in the output (see `pendingBytes`). */
+  #unwritten = 0;
   #closeInBatch = false;
   #idle = true;
 
@@ -58,6 +60,14 @@ export class Writer implements ReceivableListener {
   /** True while nothing is queued or being written (the first batch counts as busy before it is taken). */
   get isIdle(): boolean {
     return this.#idle && this.#outgoing.size === 0;
+  }
+
+  /**
+   * Bytes the writer took from the queue and serialized (headers included)
+   * that are not in the output yet: the rest of a batch waiting for room.
+   */
+  get pendingBytes(): number {
+    return this.#unwritten;
   }
 
   /** Starts writing (call once, where the task should start). */
@@ -95,6 +105,7 @@ export class Writer implements ReceivableListener {
           if (protocol.sendFrame(f) && f.opcode === Opcode.Close) this.#closeInBatch = true;
         } while (protocol.pendingBytes < BATCH_BYTES && (f = outgoing.tryReceive()) !== undefined);
         this.#host.dataTaken(dataBytes);
+        this.#unwritten = protocol.pendingBytes;
         this.#batch = protocol.dataToSend();
         this.#written = 0;
         if (!this.#writeBatch()) return;
@@ -113,16 +124,22 @@ export class Writer implements ReceivableListener {
   #writeBatch(): boolean {
     const output = this.#output;
     const batch = this.#batch as Buffer[];
-    if (this.#written === 0 && output.tryWriteAll(batch)) this.#written = batch.length;
+    if (this.#written === 0 && output.tryWriteAll(batch)) {
+      this.#written = batch.length;
+      this.#unwritten = 0;
+    }
     while (this.#written < batch.length) {
       const bytes = batch[this.#written++] as Buffer;
-      if (output.tryWriteFully(bytes)) continue;
-      // Full: hand what is there to the socket now (the adapter takes it at once), then try again.
-      output.flush();
-      if (output.tryWriteFully(bytes)) continue;
-      this.#host.waitingForOutput(true);
-      output.writeFully(bytes).then(this.#resume.bind(this), this.#fail.bind(this));
-      return false;
+      if (!output.tryWriteFully(bytes)) {
+        // Full: hand what is there to the socket now (the adapter takes it at once), then try again.
+        output.flush();
+        if (!output.tryWriteFully(bytes)) {
+          this.#host.waitingForOutput(true);
+          output.writeFully(bytes).then(this.#resume.bind(this), this.#fail.bind(this));
+          return false;
+        }
+      }
+      this.#unwritten -= bytes.length;
     }
     this.#batch = undefined;
     output.flush();
@@ -136,6 +153,7 @@ export class Writer implements ReceivableListener {
   /** The output took the write the batch waited on. */
   #resume(): void {
     this.#host.waitingForOutput(false);
+    this.#unwritten -= (this.#batch as Buffer[])[this.#written - 1]!.length;
     try {
       if (this.#writeBatch()) this.#write();
     } catch (error) {

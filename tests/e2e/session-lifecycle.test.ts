@@ -2,6 +2,7 @@
  * The job `upgrade` returns links the reader, writer and handler: each way a
  * session can end, over a real loopback connection with a hand-driven client.
  */
+import type { Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Opcode } from '../../src/frames/frame.ts';
@@ -252,6 +253,39 @@ test('ping timeout: a peer that never answers pings is dropped with 1006', async
   await client.closed(3000);
   assert.equal(await session.closeReason, { code: 1006, reason: '' });
   await server.close();
+});
+
+test('bufferedAmount counts every byte accepted by send and not yet handed to the socket, also the batch the writer holds while the output is full', async () => {
+  let socket!: Socket;
+  let handed = -1;
+  let buffered = -1;
+  const size = 40_000;
+  const count = 400; // 16 MB: far more than a stalled peer's kernel buffers take
+  const server = await startServer(async (session) => {
+    const before = socket.bytesWritten; // the 101 went out already
+    for (let i = 0; i < count; i++) void session.send(Buffer.alloc(size, i));
+    // Wait until nothing moves any more: the socket stopped taking bytes, the writer waits for room.
+    let last = -1;
+    while (socket.bytesWritten !== last) {
+      last = socket.bytesWritten;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    handed = socket.bytesWritten - before;
+    buffered = session.bufferedAmount;
+    session.raw.terminate();
+  });
+  server.server.on('connection', (s: Socket) => (socket = s));
+  const client = await RawClient.open(server.port);
+  client.socket.pause();
+  await (await server.job()).join();
+  client.destroy();
+  await server.close();
+  const payload = count * size;
+  const wire = count * (size + 4); // a 16-bit length: 4-byte headers
+  assert.ok(handed > 0 && handed < payload / 2, `the socket took ${handed} bytes`);
+  // Headers are counted once a frame is serialized, so the sum lies between the payload and the wire bytes.
+  assert.ok(buffered + handed >= payload, `${payload - buffered - handed} accepted bytes neither buffered nor handed to the socket`);
+  assert.ok(buffered + handed <= wire, `${buffered + handed - wire} bytes counted twice`);
 });
 
 test('slow peer: send waits instead of buffering without bound', async () => {
