@@ -67,7 +67,11 @@ export class SocketInput extends ByteChannel {
   /** Queues the copies first: a reader waiting for content needs them. */
   override whenReadable(listener: ReadableListener): boolean {
     this.#queueRun();
-    if (this.availableForRead === 0) this.#readerWants = 1;
+    if (this.availableForRead === 0) {
+      this.#readerWants = 1;
+      // The reader caught up: let go of the slab (an idle connection keeps none; a new one is made if it falls behind again).
+      this.#copies = undefined;
+    }
     return super.whenReadable(listener);
   }
 

@@ -69,6 +69,42 @@ test('one byte per TCP segment while the handler is not reading: memory follows 
   }
 });
 
+test('an idle connection keeps no copy slab from a time its reader was behind', async () => {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const count = 100;
+  const perClient = 40;
+  let caughtUp = 0;
+  const server = await startServer(async (session) => {
+    await released;
+    let n = 0;
+    for await (const _ of session) if (++n === perClient) caughtUp++;
+  });
+  const clients: WireClient[] = [];
+  for (let i = 0; i < count; i++) clients.push(await WireClient.upgraded(server.port));
+  const before = await liveMemory();
+  try {
+    // Small messages, one segment each, while the handlers are not reading: the readers pause and
+    // the small chunks that keep coming are copied into a slab (see socket-input.ts).
+    for (let k = 0; k < perClient; k++) {
+      for (const client of clients) client.write(maskedFrame(Opcode.Text, `m${k}`.padEnd(50, '.')));
+      await sleep(2);
+    }
+    await sleep(100);
+    release();
+    await waitFor(() => caughtUp === count, 10_000, 'every handler to take every message');
+    await sleep(50);
+    const after = await liveMemory();
+    const perConnection = (after.external - before.external) / count;
+    // A 16 KiB slab kept by every connection that was once behind would show as ~16,000 bytes each.
+    assert.ok(perConnection < 4096, `${perConnection.toFixed(0)} bytes of buffers kept per idle connection`);
+  } finally {
+    release();
+    for (const client of clients) client.socket.destroy();
+    await server.close();
+  }
+});
+
 test('100,000 one-byte fragments of one message: memory follows bytes, the message is intact', async () => {
   let got: Buffer | undefined;
   const server = await startServer(async (session) => {
