@@ -507,8 +507,11 @@ export class RawWebSocketSession {
 
   /** @internal The reader stopped: after the peer's close frame, or with why. */
   readerStopped(error: unknown): void {
-    if (error !== undefined) this.#onReadError(error);
-    else {
+    if (error !== undefined) {
+      this.#onReadError(error);
+      // Nothing more is read: no close frame from the peer will come.
+      this.#settleCloseReason(this.#rules.closeReceived ?? ABNORMAL);
+    } else {
       // The peer's close frame was delivered: the frames ended normally.
       this.#endFrames(undefined);
       if (this.#rules.closeSent) this.#onHandshakeDone();
@@ -554,9 +557,8 @@ export class RawWebSocketSession {
   /** @internal The writer stopped: the output is closed (normally), or it failed. */
   writerStopped(error: Error | undefined): void {
     this.#releaseFlushWaiters();
+    // Otherwise the reader may still read the peer's close (say, its answer to our 1011): it settles `closeReason`.
     if (error !== undefined) this.terminate(error);
-    // Our side of the connection is over: without the peer's close frame by now, none will be read.
-    else this.#settleCloseReason(this.#rules.closeReceived ?? ABNORMAL);
     this.#taskEnded();
   }
 

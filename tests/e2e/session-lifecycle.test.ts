@@ -45,6 +45,26 @@ test('handler throws: close 1011 is sent and the job fails with that error', asy
   await server.close();
 });
 
+test('handler throws and the peer answers the close 1011: closeReason is the peer\'s close, not 1006', async () => {
+  let session!: DefaultWebSocketSession;
+  const server = await startServer(async (s) => {
+    session = s;
+    await s.receive();
+    throw new Error('boom');
+  });
+  const client = await RawClient.open(server.port);
+  client.sendFrame(Opcode.Text, 'go');
+  assert.is((await client.closeFrame()).code, 1011);
+  client.sendFrame(Opcode.Close, Buffer.concat([Buffer.from([0x03, 0xf3]), Buffer.from('seen')]));
+  await client.closed();
+  const job = await server.job();
+  await job.join();
+  client.destroy();
+  await server.close();
+  assert.is(job.state, 'failed');
+  assert.equal(await session.closeReason, { code: 1011, reason: 'seen' });
+});
+
 test('protocol error: frames before it reach the handler, its reply precedes the close 1002', async () => {
   let seen: unknown;
   const got: Message[] = [];
