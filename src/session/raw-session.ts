@@ -424,9 +424,10 @@ export class RawWebSocketSession {
     const received = this.#rules.closeReceived;
     this.#settleCloseReason(received ?? ABNORMAL);
     this.#endFrames(received ? undefined : cause);
-    this.outgoing.cancel(cause);
+    // The channels first: stopping the reader or the writer may end the job, which must find the output closed.
     this.#output.close(cause);
     this.#input.cancel(cause);
+    this.outgoing.cancel(cause);
     this.#releaseFlushWaiters();
   }
 
