@@ -121,6 +121,8 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   #chainBytes = 0;
   /** Set by `abandon()`: nobody will receive messages any more. */
   #abandoned = false;
+  /** Set by `close()`: its close frame may still wait in the send chain, but nothing sent after it goes out. */
+  #closeRequested = false;
   readonly #hub: TopicHub | undefined;
   /** The topics subscribed (made by the first `subscribe`). */
   #topics: Set<string> | undefined;
@@ -248,7 +250,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
       const done = raw.enqueue(message.plain, maxQueuedBytes, this.#chainBytes);
       return done === Enqueued.Queued ? Delivery.Queued : done === Enqueued.Gone ? Delivery.Gone : this.#full(whenFull);
     }
-    if (raw.isClosing || raw.outgoing.isClosedForSend) return Delivery.Gone;
+    if (this.#closeRequested || raw.isClosing || raw.outgoing.isClosedForSend) return Delivery.Gone;
     const size = message.payload.length;
     const queued = this.bufferedAmount;
     if (queued > 0 && queued + size > maxQueuedBytes) return this.#full(whenFull);
@@ -370,6 +372,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    */
   close(code: number = CloseCode.Normal, reason = ''): Promise<CloseReason> {
     encodeClosePayload({ code, reason }); // an invalid code or reason throws here, at the caller
+    this.#closeRequested = true;
     this.#afterSends(() => this.raw.startClose({ code, reason }));
     return this.closeReason;
   }

@@ -125,11 +125,11 @@ test('subscribe throws a TypeError on a session no server accepted (a client ses
 });
 
 /** A raw subscriber that completes the handshake and then reads nothing (its kernel buffers fill up). */
-async function stalledSubscriber(port: number, path: string): Promise<() => void> {
+async function stalledSubscriber(port: number, path: string, headers: Record<string, string> = {}): Promise<() => void> {
   const socket = createConnection({ port, host: '127.0.0.1' });
   socket.on('error', () => {});
   await once(socket, 'connect');
-  socket.write(handshakeRequest(path));
+  socket.write(handshakeRequest(path, headers));
   await once(socket, 'data'); // the 101
   socket.pause();
   return () => socket.destroy();
@@ -170,6 +170,34 @@ for (const whenFull of ['drop', 'close'] as const) {
     await server.close();
   });
 }
+
+test('a slow subscriber with permessage-deflate (close): counted and closed once, not once per publish while its 1013 waits behind the compressions', async () => {
+  const cap = 64 * 1024;
+  const { server, url } = await startTopicServer({
+    topics: { maxQueuedBytes: cap, whenFull: 'close' },
+    session: { closeTimeoutMs: 200 },
+    extensions: [permessageDeflate({ serverNoContextTakeover: true, threshold: 0 })],
+  });
+  const port = Number(new URL(url).port);
+  const drop = await stalledSubscriber(port, '/topic/feed', { 'Sec-WebSocket-Extensions': 'permessage-deflate' });
+  await waitFor(() => server.subscriberCount('feed') === 1);
+  const [session] = [...server.sessions];
+  let closed = 0;
+  let delivered = 0;
+  for (let i = 0; i < 200; i++) {
+    const noise = Buffer.allocUnsafe(32 * 1024);
+    for (let j = 0; j < noise.length; j++) noise[j] = (j * 7919 + i * 104729) % 251; // compresses poorly
+    const result = await server.publish('feed', noise);
+    closed += result.closed;
+    delivered += result.delivered;
+  }
+  await waitFor(() => server.subscriberCount('feed') === 0, 5000, 'the slow subscriber to be dropped');
+  drop();
+  await server.close();
+  assert.ok(session !== undefined && session.extensions.length === 1, 'permessage-deflate was negotiated');
+  assert.is(closed, 1, 'closed once, then gone');
+  assert.ok(delivered < 200 - 1, `${delivered} publishes counted as delivered`);
+});
 
 /** permessage-deflate that counts how often its sessions compress a message. */
 function countingDeflate(settings: Parameters<typeof permessageDeflate>[0], counter: { encodes: number }): ExtensionNegotiator {
