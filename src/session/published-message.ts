@@ -45,11 +45,16 @@ export class PublishedMessage {
     let shared = encoded.get(key);
     if (shared === undefined) {
       shared = encodeMessage(extensions, this.opcode, this.payload).then(prepareFrame);
+      // Each subscriber awaits it in its turn (and encodes the message itself if it failed): a failure
+      // before any of them got there is no unhandled rejection.
+      shared.catch(noop);
       encoded.set(key, shared);
     }
     return shared;
   }
 }
+
+function noop(): void {}
 
 /** Runs a message through `extensions` (in order) into its single frame. */
 export async function encodeMessage(extensions: readonly WebSocketExtension[], opcode: Opcode, payload: Buffer): Promise<Frame> {

@@ -199,6 +199,66 @@ test('a slow subscriber with permessage-deflate (close): counted and closed once
   assert.ok(delivered < 200 - 1, `${delivered} publishes counted as delivered`);
 });
 
+test('a shared compression that fails while every subscriber is still busy compressing its own sends is no unhandled rejection; each then compresses the message itself', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  // permessage-deflate without context takeover (one shared compression per publish) whose own sends
+  // take 100 ms to compress, and whose first compression of 'published' fails after 20 ms, as when the
+  // session doing it for everyone ends meanwhile (its codec is closed).
+  let failed = false;
+  const inner = permessageDeflate({ serverNoContextTakeover: true, threshold: 0 });
+  const wrap = (extension: WebSocketExtension): WebSocketExtension => ({
+    name: extension.name,
+    rsv: extension.rsv,
+    sharedEncodingKey: extension.sharedEncodingKey,
+    encode: async (opcode, payload) => {
+      const text = payload.toString();
+      if (text === 'own') await sleep(100);
+      if (text === 'published' && !failed) {
+        failed = true;
+        await sleep(20);
+        throw new Error('the codec was closed');
+      }
+      return extension.encode(opcode, payload);
+    },
+    decode: (payload, rsv, max) => extension.decode(payload, rsv, max),
+    dispose: () => extension.dispose(),
+  });
+  const negotiator: ExtensionNegotiator = {
+    name: inner.name,
+    negotiate(offers: readonly ExtensionOffer[]) {
+      const accepted = inner.negotiate(offers);
+      return accepted === undefined ? undefined : { extension: wrap(accepted.extension), response: accepted.response };
+    },
+    offer: () => inner.offer(),
+    accept: (response) => wrap(inner.accept(response)),
+  };
+  const server = new WebSocketServer({ extensions: [negotiator] });
+  server.route('/', async (session: Session) => {
+    session.subscribe('t');
+    for await (const _ of session) {
+      // Both sessions' send chains are busy with 'own' when the shared compression fails.
+      for (const each of server.sessions) void each.send('own');
+      void server.publish('t', 'published');
+    }
+  });
+  const { port } = await server.listen(0, '127.0.0.1');
+  const a = await connect(`ws://127.0.0.1:${port}/`, { extensions: [permessageDeflate()] });
+  const b = await connect(`ws://127.0.0.1:${port}/`, { extensions: [permessageDeflate()] });
+  await waitFor(() => server.subscriberCount('t') === 2);
+  await b.send('go');
+  const got = [await a.receive(), await a.receive(), await b.receive(), await b.receive()];
+  await sleep(50);
+  process.off('unhandledRejection', onUnhandled);
+  await a.close();
+  await b.close();
+  await server.close();
+  assert.ok(failed, 'the shared compression failed');
+  assert.equal(unhandled, []);
+  assert.equal(got, ['own', 'published', 'own', 'published']);
+});
+
 /** permessage-deflate that counts how often its sessions compress a message. */
 function countingDeflate(settings: Parameters<typeof permessageDeflate>[0], counter: { encodes: number }): ExtensionNegotiator {
   const inner = permessageDeflate(settings);
