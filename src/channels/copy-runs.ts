@@ -44,9 +44,4 @@ export class CopyRuns {
     this.#runStart = this.#used;
     return run;
   }
-
-  /** Reuses the current slab from its start: only once no run handed out is in use any more. */
-  rewind(): void {
-    this.#used = this.#runStart = 0;
-  }
 }

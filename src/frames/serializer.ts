@@ -13,8 +13,12 @@ import { checkMaskKey, maskInto, randomMaskKey } from './mask.ts';
 
 /** Default `coalesceLimit`: payloads up to 1 KiB are copied next to their header. */
 export const DEFAULT_COALESCE_LIMIT = 1024;
-/** Size of the slabs headers and small frames are coalesced into. */
-const SLAB_SIZE = 64 * 1024;
+/**
+ * Size of the slabs headers and small frames are coalesced into: what one
+ * stalled peer's unsent small frames can keep alive at most, beside their
+ * own bytes.
+ */
+const SLAB_SIZE = 16 * 1024;
 /**
  * The slab every serializer in the process coalesces into (like Node's
  * Buffer pool): append-only, each serializer's bytes a region of it handed

@@ -4,9 +4,10 @@
  * copying once and only when a message has more than one non-empty fragment.
  *
  * Memory follows the message's bytes, not its number of fragments: parts of
- * 1 KiB or more are kept by reference, smaller ones are copied into a slab
- * (reused from message to message), so 100,000 one-byte fragments cost about
- * 100 KB, not an object and a retained receive buffer each.
+ * 1 KiB or more are kept by reference, smaller ones are copied into a slab,
+ * so 100,000 one-byte fragments cost about 100 KB, not an object and a
+ * retained receive buffer each. The slab is let go with its message: a
+ * session between messages keeps none.
  */
 import { CopyRuns } from '../channels/copy-runs.ts';
 import type { Frame, Opcode } from '../frames/frame.ts';
@@ -30,9 +31,9 @@ export class MessageAssembler {
   /** The parts of the message being assembled (made by the first fragmented message; emptied, not replaced, after each). */
   #parts: Buffer[] | undefined;
   #size = 0;
-  /** Small fragments, copied; the slab is reused from message to message (made by the first one). */
+  /** Small fragments of the message being assembled, copied (made by its first small fragment). */
   #copies: CopyRuns | undefined;
-  /** True once this message has a part in the slab (so it must be copied out before the slab is reused). */
+  /** True once this message has a part in the slab (so the parts are concatenated, not handed over as a view). */
   #copied = false;
 
   /** True between messages (no fragment of one is held). */
@@ -61,14 +62,14 @@ export class MessageAssembler {
     this.#size += payload.length;
     if (!f.fin) return undefined;
     this.#endRun();
-    // A lone part is handed over as is, unless it is a view of the slab (reused by the next message).
+    // A lone part is handed over as is, unless it is a view of the slab (a 4 KiB slab would outlive its few bytes).
     const whole = parts.length === 1 && !this.#copied ? parts[0]! : Buffer.concat(parts, this.#size);
     const message: AssembledMessage = { opcode: this.#opcode, rsv: this.#rsv, payload: whole };
     this.#opcode = undefined;
     parts.length = 0;
     this.#size = 0;
     this.#copied = false;
-    this.#copies?.rewind();
+    this.#copies = undefined;
     return message;
   }
 

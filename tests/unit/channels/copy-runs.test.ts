@@ -31,15 +31,4 @@ test('the caller keeps its bytes: later changes to the source do not reach the r
   assert.is(copies.takeRun()!.toString(), 'xy');
 });
 
-test('rewind reuses the slab from its start', () => {
-  const copies = new CopyRuns(8);
-  copies.append(Buffer.from('old'));
-  const old = copies.takeRun()!;
-  copies.rewind();
-  copies.append(Buffer.from('new'));
-  const fresh = copies.takeRun()!;
-  assert.is(fresh.byteOffset, old.byteOffset);
-  assert.is(fresh.toString(), 'new');
-});
-
 test.run();
