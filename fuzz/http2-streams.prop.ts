@@ -25,14 +25,6 @@ import { drain, splitAt, type Drained } from '../tests/support/frames.ts';
 const runs = fuzzRuns();
 const RSV_ALLOWED = 0b100; // RSV1, as with permessage-deflate
 
-/** One run's bytes each way, with the pieces they are written in. */
-interface Case {
-  readonly up: readonly Buffer[];
-  readonly down: readonly Buffer[];
-  /** What the server received, piece by piece as HTTP/2 delivered it. */
-  readonly received: Promise<Buffer[]>;
-}
-
 const cases = new Map<string, { down: readonly Buffer[]; deliver: (chunks: Buffer[]) => void }>();
 let server: Http2Server;
 let client: ClientHttp2Session;

@@ -10,7 +10,7 @@
  * `handleUpgrade`.
  */
 import { once } from 'node:events';
-import { constants, createSecureServer, createServer, type ClientHttp2Session, type Http2Server } from 'node:http2';
+import { constants, createSecureServer, createServer, type Http2Server } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
@@ -21,7 +21,7 @@ import type { DefaultWebSocketSession } from '../../src/session/default-session.
 import { UnexpectedStatusError } from '../../src/upgrade/client-errors.ts';
 import { connect, type ConnectOptions } from '../../src/upgrade/connect.ts';
 import { http2ServerOptions } from '../../src/upgrade/h2-serve.ts';
-import { connectHeaders, h2Connect, RawH2Stream, selfSignedCertificate } from '../support/h2.ts';
+import { connectHeaders, h2Connect, plainHttp2Request, RawH2Stream, selfSignedCertificate } from '../support/h2.ts';
 
 const certificate = selfSignedCertificate();
 const H2 = { http2: { idleTimeoutMs: 0 } } as const;
@@ -51,17 +51,6 @@ async function status(url: string, options: ConnectOptions): Promise<number> {
   }
 }
 
-/** A plain request over an HTTP/2 connection: status and body. */
-async function plainRequest(client: ClientHttp2Session, path: string): Promise<string> {
-  const stream = client.request({ ':path': path });
-  let body = '';
-  let code = 0;
-  stream.on('response', (headers) => (code = Number(headers[':status'])));
-  stream.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-  await once(stream, 'close');
-  return `${code} ${body}`;
-}
-
 test('attach to a TLS http2 server with allowHTTP1 and a compatibility-API app: pages and WebSockets over both HTTP versions, one port', async () => {
   const app = createSecureServer({ ...certificate, allowHTTP1: true, ...http2ServerOptions() }, (request, response) => {
     response.writeHead(200, { 'content-type': 'text/plain' }).end(`page ${request.url} over ${request.httpVersion}`);
@@ -75,7 +64,7 @@ test('attach to a TLS http2 server with allowHTTP1 and a compatibility-API app: 
   const tls = { ca: certificate.cert };
   const client = await h2Connect(port, certificate);
   try {
-    assert.is(await plainRequest(client, '/home'), '200 page /home over 2.0');
+    assert.is(await plainHttp2Request(client, '/home'), '200 page /home over 2.0');
     const overHttps = await new Promise<string>((resolve, reject) => {
       httpsRequest({ host: '127.0.0.1', port, path: '/home', ca: certificate.cert, agent: false }, (response) => {
         let body = '';
@@ -103,7 +92,7 @@ test('attach to a TLS http2 server with allowHTTP1 and a compatibility-API app: 
     await server.close();
     assert.equal(raw.closeFrame, { code: 1001, reason: '' });
     assert.ok(app.listening);
-    assert.is(await plainRequest(client, '/after'), '200 page /after over 2.0');
+    assert.is(await plainHttp2Request(client, '/after'), '200 page /after over 2.0');
   } finally {
     client.destroy();
     app.close();
@@ -131,7 +120,7 @@ test('attach to a cleartext http2 server without the setting: attach enables ext
     assert.equal(sessions.map((s) => s.request?.httpVersion), ['2.0'], 'over HTTP/2, not a fallback');
     const unknown = await RawH2Stream.open(client, connectHeaders('/elsewhere'));
     assert.is(unknown.status, 418, "'auto' leaves it to the app's listener");
-    assert.is(await plainRequest(client, '/'), '418 app');
+    assert.is(await plainHttp2Request(client, '/'), '418 app');
   } finally {
     client.destroy();
     await server.close();

@@ -12,7 +12,7 @@
  * was used.
  */
 import { once } from 'node:events';
-import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
+import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { test } from 'uvu';
@@ -23,7 +23,7 @@ import { WebSocketServer } from '../../src/server/websocket-server.ts';
 import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
 import { UnexpectedStatusError } from '../../src/upgrade/client-errors.ts';
 import { connect, type ConnectOptions } from '../../src/upgrade/connect.ts';
-import { connectHeaders, h2Connect, RawH2Stream, selfSignedCertificate } from '../support/h2.ts';
+import { connectHeaders, h2Connect, plainHttp2Request, RawH2Stream, selfSignedCertificate } from '../support/h2.ts';
 import { rawExchange } from '../support/interop.ts';
 import { waitFor } from '../support/resources.ts';
 
@@ -57,17 +57,6 @@ async function roundTrip(url: string, text: string, options: ConnectOptions = {}
   const reply = String(await session.receive());
   await session.close();
   return reply;
-}
-
-/** A plain (non-WebSocket) request over an HTTP/2 connection: status and body. */
-async function plainRequest(client: ClientHttp2Session, path: string): Promise<string> {
-  const stream = client.request({ ':path': path });
-  let body = '';
-  let status = 0;
-  stream.on('response', (headers) => (status = Number(headers[':status'])));
-  stream.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-  await once(stream, 'close');
-  return `${status} ${body}`;
 }
 
 /** Sends `parts` (20 ms apart) over a raw connection and resolves with the status line of the answer. */
@@ -117,8 +106,8 @@ test('cleartext listen: routes over HTTP/2 streams, 404 on its stream, and the c
       assert.is(refused.body, 'no WebSocket endpoint at this path\n');
     }
     // Not an extended CONNECT: 400 on a routed path, 404 elsewhere; the connection is still up.
-    assert.match(await plainRequest(client, '/a'), /^400 method GET cannot open a WebSocket over HTTP\/2/);
-    assert.is(await plainRequest(client, '/nope'), '404 no WebSocket endpoint at this path\n');
+    assert.match(await plainHttp2Request(client, '/a'), /^400 method GET cannot open a WebSocket over HTTP\/2/);
+    assert.is(await plainHttp2Request(client, '/nope'), '404 no WebSocket endpoint at this path\n');
     first.send(Opcode.Text, 'y');
     await first.until(() => first.texts.length === 2, 5000, 'the second echo');
     assert.not.ok(client.closed || client.destroyed);
@@ -191,8 +180,8 @@ test('TLS listen: ALPN picks h2 or http/1.1 on one port, for our client, Node\'s
         .end();
     });
     assert.is(plain, '426 websocket');
-    assert.match(await plainRequest(client, '/t'), /^400 /);
-    assert.match(await plainRequest(client, '/elsewhere'), /^404 /);
+    assert.match(await plainHttp2Request(client, '/t'), /^400 /);
+    assert.match(await plainHttp2Request(client, '/elsewhere'), /^404 /);
   } finally {
     client.destroy();
     await server.close();

@@ -328,10 +328,12 @@ test('how a session ended is not a handler error: a vanished peer or a protocol 
   }
 });
 
-test('the default onError prints where and the stack to stderr', async () => {
-  const server = new WebSocketServer().route('/bad', () => {
-    throw new Error('printed bug');
-  });
+/**
+ * Opens a session to `path` on `server` (whose handler throws), waits for its
+ * 1011 and for `expected` on stderr, then closes the server; returns what was
+ * written to stderr meanwhile.
+ */
+async function stderrOfFailingHandler(server: WebSocketServer, path: string, expected: string): Promise<string> {
   const port = await start(server);
   const written: string[] = [];
   const write = process.stderr.write.bind(process.stderr);
@@ -340,14 +342,21 @@ test('the default onError prints where and the stack to stderr', async () => {
     return true;
   }) as typeof process.stderr.write;
   try {
-    const session = await connect(`ws://127.0.0.1:${port}/bad`);
+    const session = await connect(`ws://127.0.0.1:${port}${path}`);
     assert.is((await session.closeReason).code, 1011);
-    await waitFor(() => written.join('').includes('printed bug'), 5000, 'the report');
+    await waitFor(() => written.join('').includes(expected), 5000, 'the report');
   } finally {
     process.stderr.write = write;
     await server.close();
   }
-  const text = written.join('');
+  return written.join('');
+}
+
+test('the default onError prints where and the stack to stderr', async () => {
+  const server = new WebSocketServer().route('/bad', () => {
+    throw new Error('printed bug');
+  });
+  const text = await stderrOfFailingHandler(server, '/bad', 'printed bug');
   assert.match(text, /WebSocketServer: the handler for \/bad \(127\.0\.0\.1:\d+\) threw:/);
   assert.match(text, /Error: printed bug\n\s+at /); // with the stack
 });
@@ -360,23 +369,9 @@ test('an onError that throws does not crash: both errors go to stderr', async ()
   }).route('/bad', () => {
     throw new Error('handler bug 2');
   });
-  const port = await start(server);
-  const written: string[] = [];
-  const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    written.push(String(chunk));
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    const session = await connect(`ws://127.0.0.1:${port}/bad`);
-    assert.is((await session.closeReason).code, 1011);
-    await waitFor(() => written.join('').includes('reporter bug'), 5000, 'the report');
-  } finally {
-    process.stderr.write = write;
-    await server.close();
-  }
-  assert.match(written.join(''), /handler bug 2/);
-  assert.match(written.join(''), /onError threw/);
+  const text = await stderrOfFailingHandler(server, '/bad', 'reporter bug');
+  assert.match(text, /handler bug 2/);
+  assert.match(text, /onError threw/);
 });
 
 test('a verify hook that throws: 500, a VerifyError with the cause through onError, and the server keeps serving', async () => {

@@ -67,3 +67,32 @@ export function bytes(n: number, start = 0): Buffer {
   for (let i = 0; i < n; i++) out[i] = (start + i) & 0xff;
   return out;
 }
+
+/**
+ * Conditions waited for by a test client and re-checked whenever the client
+ * says something happened (`wake`: bytes arrived, the connection ended).
+ */
+export class Wakeups {
+  #waiters: (() => void)[] = [];
+
+  /** Waits until `condition` holds; throws an Error with `timedOut()`'s text after `timeoutMs`. */
+  async until(condition: () => boolean, timeoutMs: number, timedOut: () => string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition()) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(timedOut());
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Re-checks every waiting condition. */
+  wake(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+}

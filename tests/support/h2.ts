@@ -34,6 +34,7 @@ import type { DefaultWebSocketSession } from '../../src/session/default-session.
 import { handleHttp2Stream, http2ServerOptions, type Http2WebSocketLimits } from '../../src/upgrade/h2-serve.ts';
 import type { ServeOptions, WebSocketHandler } from '../../src/upgrade/serve.ts';
 import { maskedFrame } from './wire-client.ts';
+import { Wakeups } from './async.ts';
 
 /** A self-signed certificate for `localhost` and 127.0.0.1, valid one day. */
 export function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
@@ -170,7 +171,7 @@ export class RawH2Stream {
   closed = false;
   error: Error | undefined;
   #parser = new FrameParser({ role: 'client', maxFrameSize: 256 * 1024 * 1024 });
-  #waiters: (() => void)[] = [];
+  readonly #wakeups = new Wakeups();
 
   private constructor(stream: ClientHttp2Stream) {
     this.stream = stream;
@@ -244,23 +245,12 @@ export class RawH2Stream {
   }
 
   /** Waits until `condition` holds, checked whenever something arrives; throws after `timeoutMs`. */
-  async until(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition()) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  until(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+    return this.#wakeups.until(condition, timeoutMs, () => `timed out after ${timeoutMs} ms waiting for ${what}`);
   }
 
   #wake(): void {
-    for (const wake of this.#waiters.splice(0)) wake();
+    this.#wakeups.wake();
   }
 }
 
@@ -268,3 +258,14 @@ export class RawH2Stream {
 export const echo: WebSocketHandler = async (session) => {
   for await (const message of session) await session.send(message);
 };
+
+/** A plain (non-WebSocket) request over an HTTP/2 connection: `"<status> <body>"`. */
+export async function plainHttp2Request(client: ClientHttp2Session, path: string): Promise<string> {
+  const stream = client.request({ ':path': path });
+  let body = '';
+  let status = 0;
+  stream.on('response', (headers) => (status = Number(headers[':status'])));
+  stream.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+  await once(stream, 'close');
+  return `${status} ${body}`;
+}

@@ -7,6 +7,7 @@
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import WebSocket, { type ClientOptions } from 'ws';
+import { Wakeups } from './async.ts';
 
 /** One message as `ws` delivered it. */
 export interface Received {
@@ -32,7 +33,7 @@ export class WsPeer {
   readonly errors: Error[] = [];
   /** Resolves with the close event's code and reason. */
   readonly closed: Promise<ClosedAs>;
-  #waiters: (() => void)[] = [];
+  readonly #wakeups = new Wakeups();
 
   private constructor(socket: WebSocket) {
     this.socket = socket;
@@ -72,23 +73,13 @@ export class WsPeer {
   }
 
   /** Waits until `condition` holds (re-checked on every event), failing after `timeoutMs`. */
-  async until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition()) {
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new Error(
-          `timed out waiting for ${what}: ${this.messages.length} messages, state ${this.socket.readyState}, errors ${this.errors.map(String).join('; ')}`,
-        );
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+    return this.#wakeups.until(
+      condition,
+      timeoutMs,
+      () =>
+        `timed out waiting for ${what}: ${this.messages.length} messages, state ${this.socket.readyState}, errors ${this.errors.map(String).join('; ')}`,
+    );
   }
 
   /** Takes the next message, waiting for it. */
@@ -116,7 +107,7 @@ export class WsPeer {
   }
 
   #wake(): void {
-    for (const wake of this.#waiters.splice(0)) wake();
+    this.#wakeups.wake();
   }
 }
 

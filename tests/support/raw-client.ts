@@ -10,6 +10,7 @@ import { FrameParser } from '../../src/frames/parser.ts';
 import { serializeFrame } from '../../src/frames/serializer.ts';
 import { decodeClosePayload, type CloseReason } from '../../src/frames/close.ts';
 import { Opcode, type Frame } from '../../src/frames/frame.ts';
+import { Wakeups } from './async.ts';
 
 export const HANDSHAKE_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 
@@ -34,7 +35,7 @@ export class RawClient {
   ended = false;
   #parser = new FrameParser({ role: 'client', maxFrameSize: 256 * 1024 * 1024 });
   #pending = Buffer.alloc(0);
-  #waiters: (() => void)[] = [];
+  readonly #wakeups = new Wakeups();
 
   private constructor(socket: Socket) {
     this.socket = socket;
@@ -72,19 +73,8 @@ export class RawClient {
   }
 
   /** Waits until `condition` holds (checked on every arrival), failing after `timeoutMs`. */
-  async until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition()) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error('timed out waiting; frames so far: ' + this.frames.map((f) => f.opcode).join(','));
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+    return this.#wakeups.until(condition, timeoutMs, () => 'timed out waiting; frames so far: ' + this.frames.map((f) => f.opcode).join(','));
   }
 
   /** Waits for the next frame with this opcode (consuming frames before it). */
@@ -138,8 +128,6 @@ export class RawClient {
   }
 
   #wake(): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) w();
+    this.#wakeups.wake();
   }
 }

@@ -9,6 +9,7 @@ import { serializeFrame } from '../../src/frames/serializer.ts';
 import type { Opcode } from '../../src/frames/frame.ts';
 import { handshakeRequest } from './raw-client.ts';
 import { waitFor } from './resources.ts';
+import { Wakeups } from './async.ts';
 
 /** The mask key every test frame uses (the value does not matter to the server). */
 export const MASK = Buffer.from([0x11, 0x22, 0x33, 0x44]);
@@ -27,7 +28,7 @@ export function maskedFrame(opcode: Opcode, payload: Buffer | string = Buffer.al
 export class WireClient {
   readonly socket: Socket;
   #chunks: Buffer[] = [];
-  #waiters: (() => void)[] = [];
+  readonly #wakeups = new Wakeups();
   #size = 0;
   /** True once the connection is fully closed (both sides, or reset, or destroyed). */
   closed = false;
@@ -101,19 +102,8 @@ export class WireClient {
   }
 
   /** Waits until `condition` holds, checked whenever bytes arrive or the connection ends; throws after `timeoutMs`. */
-  async until(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition()) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  until(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+    return this.#wakeups.until(condition, timeoutMs, () => `timed out after ${timeoutMs} ms waiting for ${what}`);
   }
 
   /** Waits until at least `n` bytes have arrived after the response head. */
@@ -128,8 +118,6 @@ export class WireClient {
   }
 
   #wake(): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const wake of waiters) wake();
+    this.#wakeups.wake();
   }
 }
