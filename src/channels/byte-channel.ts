@@ -45,7 +45,7 @@ import {
   LimitExceededError,
 } from './errors.ts';
 import { callHandler } from './report.ts';
-import { emptyRing, Ring, ringFor } from './ring.ts';
+import { emptyRing, releaseIfIdle, ringFor } from './ring.ts';
 import { append, remove } from './small-list.ts';
 
 /** Default capacity of a `ByteChannel`, in bytes. */
@@ -85,7 +85,8 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   /** Bytes the channel buffers before `writeFully` waits (see the capacity rule above). */
   readonly capacity: number;
 
-  private readonly chunks = new Ring<Buffer>();
+  /** Queued chunks (the shared empty ring while none are queued, unless the ring grew for a burst). */
+  private chunks = emptyRing<Buffer>();
   /** Bytes of the head chunk already consumed. */
   private headOffset = 0;
   /** Queued bytes not yet read, flushed or not. */
@@ -307,7 +308,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     const reason = this.cause ?? cause ?? new CancellationError('byte channel was cancelled');
     this.state = CANCELLED;
     this.cause = reason;
-    this.chunks.clear();
+    this.chunks = emptyRing();
     this.size = this.unflushed = this.headOffset = 0;
     for (let w = this.writers.shift(); w !== undefined; w = this.writers.shift()) w.reject(reason);
     const reject = this.readerReject;
@@ -451,7 +452,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   // ---- internals ---------------------------------------------------------
 
   private enqueue(buf: Buffer): void {
-    this.chunks.push(buf);
+    (this.chunks = ringFor(this.chunks)).push(buf);
     this.size += buf.length;
     if (!this.auto) this.unflushed += buf.length;
     else if (this.listener !== undefined) this.callListener();
@@ -507,7 +508,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     const room = this.capacity - this.size;
     const part = w.src.subarray(0, room);
     w.src = w.src.subarray(room);
-    this.chunks.push(part);
+    (this.chunks = ringFor(this.chunks)).push(part);
     this.size += part.length;
     this.wakeReader();
   }
@@ -525,6 +526,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     this.size -= end - this.headOffset;
     if (end === head.length) {
       this.chunks.shift();
+      this.chunks = releaseIfIdle(this.chunks); // an idle channel keeps no ring
       this.headOffset = 0;
     } else {
       this.headOffset = end;

@@ -41,7 +41,7 @@
  */
 import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from './errors.ts';
 import { callHandler } from './report.ts';
-import { emptyRing, Ring, ringFor } from './ring.ts';
+import { emptyRing, ringFor } from './ring.ts';
 import { append, remove } from './small-list.ts';
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -110,7 +110,7 @@ export interface ChannelWeightBudget<T> {
  * A message channel. `T` excludes `undefined`, which `tryReceive` uses for
  * "nothing to receive".
  */
-export class Channel<T extends {} | null> implements AsyncIterable<T> {
+export class Channel<T extends {} | null> implements AsyncIterable<T>, AsyncIterator<T, undefined> {
   /** Elements buffered before `send` waits: 0 (rendezvous), a positive integer, or `Infinity`. */
   readonly capacity: number;
   /** Weight buffered before `send` waits (`Infinity` without a budget). */
@@ -381,10 +381,12 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
 
   /**
    * Iterates over received elements: ends after a close without cause, throws
-   * the cause otherwise. Leaving the loop early does not cancel the channel.
+   * the cause otherwise. The channel is its own iterator (its `next` is the
+   * step), so a loop allocates nothing; it has no `return`, so leaving the
+   * loop early does not cancel the channel.
    */
   [Symbol.asyncIterator](): AsyncIterator<T, undefined> {
-    return { next: () => this.next() };
+    return this;
   }
 
   /**

@@ -88,12 +88,14 @@ export interface SocketChannels {
 
 const DEFAULT_LINGER_MS = 5_000;
 
+/** The options of callers that give none (one object: each adapter keeps a reference to its options). */
+const NO_OPTIONS: SocketChannelsOptions = Object.freeze({});
 /** Where a socket keeps its adapter (the module-level listeners look it up there). */
 const ADAPTER = Symbol('ktor-ws-ts.socketAdapter');
 type AdaptedSocket = Duplex & { [ADAPTER]: SocketAdapter };
 
 /** Wraps `socket` as an input and an output byte channel (see the module comment for the mapping). */
-export function socketChannels(socket: Duplex, options: SocketChannelsOptions = {}): SocketChannels {
+export function socketChannels(socket: Duplex, options: SocketChannelsOptions = NO_OPTIONS): SocketChannels {
   const maxPending = options.maxPendingWriteBytes;
   if (maxPending !== undefined && !(Number.isSafeInteger(maxPending) && maxPending > 0)) {
     throw new RangeError(`maxPendingWriteBytes must be a positive integer, got ${maxPending}`);
@@ -152,7 +154,8 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
   readonly input: SocketInput;
   readonly output: ByteChannel;
   readonly #socket: Duplex;
-  readonly #lingerMs: number;
+  /** The caller's options, shared by every socket they serve (read where needed: an adapter copies none). */
+  readonly #options: SocketChannelsOptions;
   /** Why this adapter destroyed the socket, reported to the other side. */
   failure: Error | undefined;
   /** The pump stopped on a full socket buffer; `'drain'` resumes it. */
@@ -164,8 +167,6 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
   /** Set once the pump stopped: `socket.end()` was called (the output may not be flushed yet), or it failed. */
   #pumpDone = false;
   #linger: NodeJS.Timeout | undefined;
-  /** `maxPendingWriteBytes`, when set: the pump writes bounded batches and waits for their write callbacks. */
-  readonly #maxPending: number | undefined;
   /** Writes of the current bounded batch whose callback has not come yet. */
   #unwritten = 0;
   /** The write callback of bounded batches (made only when there is a bound). */
@@ -173,11 +174,10 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
 
   constructor(socket: Duplex, options: SocketChannelsOptions) {
     this.#socket = socket;
-    this.#lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
+    this.#options = options;
     this.input = new SocketInput(options.inputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY, this);
     this.output = new ByteChannel(options.outputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY);
-    this.#maxPending = options.maxPendingWriteBytes;
-    this.#written = this.#maxPending === undefined ? undefined : (error) => this.#onWritten(error);
+    this.#written = options.maxPendingWriteBytes === undefined ? undefined : (error) => this.#onWritten(error);
   }
 
   /** The output became readable or ended. */
@@ -196,13 +196,15 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
     try {
       for (;;) {
         if (this.#unwritten > 0) return; // a bounded batch is still being written: `#onWritten` goes on
-        let chunk = output.tryReadChunk(this.#maxPending);
+        // `maxPendingWriteBytes`, when set: the pump writes bounded batches and waits for their write callbacks.
+        const maxPending = this.#written === undefined ? undefined : this.#options.maxPendingWriteBytes;
+        let chunk = output.tryReadChunk(maxPending);
         if (chunk === undefined) {
           if (output.isClosedForRead) return this.#outputEnded();
           if (!output.whenReadable(this)) return; // parked until bytes come
           continue;
         }
-        if (this.#maxPending !== undefined) return this.#writeBounded(chunk, this.#maxPending);
+        if (maxPending !== undefined) return this.#writeBounded(chunk, maxPending);
         let writable: boolean;
         const next = output.tryReadChunk();
         if (next === undefined) {
@@ -286,7 +288,7 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
       socket.destroy();
       return;
     }
-    this.#linger = setTimeout(() => socket.destroy(), this.#lingerMs);
+    this.#linger = setTimeout(() => socket.destroy(), this.#options.lingerMs ?? DEFAULT_LINGER_MS);
     // `socket.end()` was called but bytes may still wait in Node's buffer: destroy on 'finish'
     // (calling `end` again only adds the callback). Otherwise the pump does it when the output ends.
     if (this.#pumpDone) socket.end(() => socket.destroy());

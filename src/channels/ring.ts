@@ -6,7 +6,10 @@
  *
  * A ring that never held more than one element at a time keeps it in a
  * field and has no array: a connection's queues mostly hold one chunk or
- * one frame at a time, so an idle connection's rings own no slots.
+ * one frame at a time, so an idle connection's rings own no slots. Owners of
+ * rarely used queues start from one shared empty ring (`emptyRing`), make
+ * their own on the first push (`ringFor`), and may give it back when it is
+ * empty again (`releaseIfIdle`).
  */
 
 const INITIAL_SLOTS = 8;
@@ -69,6 +72,11 @@ export class Ring<T extends {} | null> {
     return value;
   }
 
+  /** True when empty and without slots (see `releaseIfIdle`). */
+  isIdle(): boolean {
+    return this.count === 0 && this.slots === NO_SLOTS;
+  }
+
   /** Removes every element. */
   clear(): void {
     this.slots.fill(undefined);
@@ -104,6 +112,16 @@ const NO_RING = new Ring<never>();
 /** The shared empty ring (never push to it; see `ringFor`). */
 export function emptyRing<T extends {} | null>(): Ring<T> {
   return NO_RING as Ring<T>;
+}
+
+/**
+ * The shared empty ring in place of `ring` when `ring` is empty and never
+ * grew slots (it held one element at a time), else `ring` itself: a queue
+ * that holds nothing between uses then costs its owner no ring, while one
+ * that grew for bursts keeps its slots.
+ */
+export function releaseIfIdle<T extends {} | null>(ring: Ring<T>): Ring<T> {
+  return ring.isIdle() ? (NO_RING as Ring<T>) : ring;
 }
 
 /** `ring` itself, or a new ring in place of the shared empty one: call before pushing. */

@@ -119,10 +119,22 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   #sendChain: Promise<void> | undefined;
   /** Payload bytes in the send chain, not yet queued (see `bufferedAmount`). */
   #chainBytes = 0;
+  /** `#abandoned` and `#closeRequested`, one bit each: both are set once and never cleared. */
+  #flags = 0;
   /** Set by `abandon()`: nobody will receive messages any more. */
-  #abandoned = false;
+  get #abandoned(): boolean {
+    return (this.#flags & ABANDONED_FLAG) !== 0;
+  }
+  set #abandoned(on: true) {
+    this.#flags |= ABANDONED_FLAG;
+  }
   /** Set by `close()`: its close frame may still wait in the send chain, but nothing sent after it goes out. */
-  #closeRequested = false;
+  get #closeRequested(): boolean {
+    return (this.#flags & CLOSE_REQUESTED_FLAG) !== 0;
+  }
+  set #closeRequested(on: true) {
+    this.#flags |= CLOSE_REQUESTED_FLAG;
+  }
   readonly #hub: TopicHub | undefined;
   /** The topics subscribed (made by the first `subscribe`). */
   #topics: Set<string> | undefined;
@@ -342,11 +354,12 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
 
   /**
    * Iterates messages until the close handshake; throws if the session failed.
-   * One promise per message (the channel's own step), and an idle connection
-   * keeps no suspended frame here.
+   * The iterator is the message queue itself: one promise per message (the
+   * queue's own step), no iterator object, and an idle connection keeps no
+   * suspended frame here. Leaving the loop early leaves the session open.
    */
   [Symbol.asyncIterator](): AsyncIterator<Message, undefined> {
-    return new MessageIterator(this.#messages);
+    return this.#messages;
   }
 
   /**
@@ -509,20 +522,6 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   }
 }
 
-/** `for await` over a session: the queue's own steps (a class, so an iteration holds no closures). */
-class MessageIterator implements AsyncIterator<Message, undefined> {
-  readonly #messages: MessageQueue;
-  constructor(messages: MessageQueue) {
-    this.#messages = messages;
-  }
-  next(): Promise<IteratorResult<Message, undefined>> {
-    return this.#messages.next();
-  }
-  return(): Promise<IteratorResult<Message, undefined>> {
-    return DONE;
-  }
-}
-
 /** The handler's message queue: tells its session when the handler has seen a failure. */
 class MessageQueue extends Channel<Message> {
   readonly #session: DefaultWebSocketSession<unknown>;
@@ -538,11 +537,13 @@ class MessageQueue extends Channel<Message> {
   }
 }
 
+/** Bits of a session's `#flags` (an idle session holds one number rather than two booleans). */
+const ABANDONED_FLAG = 1;
+const CLOSE_REQUESTED_FLAG = 2;
 const RESOLVED: Promise<void> = Promise.resolve();
 /** Why an abandoned session's messages end (one error for all: nothing is left to read them, so no stack is worth making). */
 const ABANDONED = new SessionClosedError('the session was abandoned: no more messages are received');
 const NO_TOPICS: ReadonlySet<string> = new Set();
-const DONE: Promise<IteratorResult<Message, undefined>> = Promise.resolve(Object.freeze({ value: undefined, done: true }));
 
 /** A queued message's weight: its bytes, or its length for text. */
 function messageLength(message: Message): number {

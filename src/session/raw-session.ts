@@ -99,6 +99,12 @@ const SESSION_OVER = new CancellationError('the session is over: nothing reads i
 export const Enqueued = { Queued: 0, Full: 1, Gone: 2 } as const;
 export type Enqueued = (typeof Enqueued)[keyof typeof Enqueued];
 
+/**
+ * The session's yes/no states as bits of one field (an idle connection then
+ * holds one number rather than five): each is set once and never cleared.
+ */
+const Flag = { FramesEnded: 1, CloseQueued: 2, Terminated: 4, Stopping: 8, QueuedIncoming: 16 } as const;
+
 /** What `send` returns when the frame was queued at once (shared: no promise per send). */
 export const SENT: Promise<void> = Promise.resolve();
 const NO_EXTENSIONS: readonly WebSocketExtension[] = Object.freeze([]);
@@ -122,8 +128,6 @@ export class RawWebSocketSession {
 
   /** Made on first use (see `incoming`): a default session diverts the frames and never needs it. */
   #incoming: Channel<Frame> | undefined;
-  /** Set once the frames ended (see `#endFrames`). */
-  #framesEnded = false;
   /** The layer on top, if any (see `SessionLayer`). */
   #layer: SessionLayer | undefined;
   /** Tasks still running: the reader, the writer and the handler; the job ends when none is left. */
@@ -140,15 +144,10 @@ export class RawWebSocketSession {
   /** Created on first use of `closeReason`: a session nobody asks costs no promise. */
   #closeReason: Promise<CloseReason> | undefined;
   #resolveCloseReason: ((reason: CloseReason) => void) | undefined;
-  /** Set once a close frame was queued (it may still wait behind other frames): no data frame may follow. */
-  #closeQueued = false;
   /** A close frame the session queued while `outgoing` was full; the writer sends it when the queue drains. */
   #pendingClose: Frame | undefined;
   /** The error that ended reading (protocol error or lost connection), once known. */
   #failure: Error | undefined;
-  #terminated = false;
-  /** Set once the session is shutting down on purpose: a failing read is then expected. */
-  #stopping = false;
   #closeTimer: NodeJS.Timeout | undefined;
   /** `flush()` callers waiting for the writer to be idle (made by the first one). */
   #flushWaiters: (() => void)[] | undefined;
@@ -156,12 +155,49 @@ export class RawWebSocketSession {
   #sink: FrameSink | undefined;
   /** Payload bytes of the data frames accepted and not yet taken by the writer (see `bufferedAmount`). */
   #queuedBytes = 0;
-  /** Set by the first frame queued on `incoming`: from then on it cannot be diverted. */
-  #queuedIncoming = false;
   /** Drops a peer that stalls in the middle of a frame (armed while waiting for the rest). */
   #partialFrameDeadline: Deadline | undefined;
   /** Drops a peer that stops reading (armed while a write waits for room). */
   #writeDeadline: Deadline | undefined;
+
+  /** The session's yes/no states, one bit each (`Flag`), read and set through the accessors below. */
+  #flags = 0;
+
+  /** Set once the frames ended (see `#endFrames`). */
+  get #framesEnded(): boolean {
+    return (this.#flags & Flag.FramesEnded) !== 0;
+  }
+  set #framesEnded(on: true) {
+    this.#flags |= Flag.FramesEnded;
+  }
+  /** Set once a close frame was queued (it may still wait behind other frames): no data frame may follow. */
+  get #closeQueued(): boolean {
+    return (this.#flags & Flag.CloseQueued) !== 0;
+  }
+  set #closeQueued(on: true) {
+    this.#flags |= Flag.CloseQueued;
+  }
+  /** Set once the connection was dropped (see `terminate`). */
+  get #terminated(): boolean {
+    return (this.#flags & Flag.Terminated) !== 0;
+  }
+  set #terminated(on: true) {
+    this.#flags |= Flag.Terminated;
+  }
+  /** Set once the session is shutting down on purpose: a failing read is then expected. */
+  get #stopping(): boolean {
+    return (this.#flags & Flag.Stopping) !== 0;
+  }
+  set #stopping(on: true) {
+    this.#flags |= Flag.Stopping;
+  }
+  /** Set by the first frame queued on `incoming`: from then on it cannot be diverted. */
+  get #queuedIncoming(): boolean {
+    return (this.#flags & Flag.QueuedIncoming) !== 0;
+  }
+  set #queuedIncoming(on: true) {
+    this.#flags |= Flag.QueuedIncoming;
+  }
 
   constructor(input: ByteReadChannel, output: ByteWriteChannel, context: CoroutineContext & { readonly job: Job }, config: RawSessionConfig) {
     const options = resolveOptions(RAW_SESSION_DEFAULTS, config.options);

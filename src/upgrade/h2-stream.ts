@@ -17,7 +17,14 @@ import { socketChannels, type SocketChannels, type SocketChannelsOptions } from 
 /** Default `channels.maxPendingWriteBytes` over HTTP/2: 16 KiB. */
 export const DEFAULT_HTTP2_PENDING_WRITE_BYTES = 16 * 1024;
 
+const DEFAULTS: SocketChannelsOptions = Object.freeze({ maxPendingWriteBytes: DEFAULT_HTTP2_PENDING_WRITE_BYTES });
+/** Each caller's options with the HTTP/2 default filled in, made once per options object (adapters keep a reference). */
+const withDefaults = new WeakMap<SocketChannelsOptions, SocketChannelsOptions>();
+
 /** The stream's channels; `options` as for sockets, `maxPendingWriteBytes` defaulting to 16 KiB. */
-export function http2StreamChannels(stream: Http2Stream, options: SocketChannelsOptions = {}): SocketChannels {
-  return socketChannels(stream, { maxPendingWriteBytes: DEFAULT_HTTP2_PENDING_WRITE_BYTES, ...options });
+export function http2StreamChannels(stream: Http2Stream, options?: SocketChannelsOptions): SocketChannels {
+  if (options === undefined) return socketChannels(stream, DEFAULTS);
+  let merged = withDefaults.get(options);
+  if (merged === undefined) withDefaults.set(options, (merged = Object.freeze({ ...DEFAULTS, ...options })));
+  return socketChannels(stream, merged);
 }

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { emptyRing, Ring, ringFor } from '../../../src/channels/ring.ts';
+import { emptyRing, releaseIfIdle, Ring, ringFor } from '../../../src/channels/ring.ts';
 
 test('FIFO order across wrap-around and growth', () => {
   const ring = new Ring<number>();
@@ -61,6 +61,20 @@ test('the shared empty ring reads as empty and is swapped for a fresh ring befor
   own.push('x');
   assert.is(shared.length, 0, 'the shared ring stays empty');
   assert.is(ringFor(own), own, 'a ring of its own is kept');
+});
+
+test('releaseIfIdle gives back a ring that is empty and never grew; a busy or grown one is kept', () => {
+  let ring = ringFor(emptyRing<number>());
+  ring.push(1);
+  assert.is(releaseIfIdle(ring), ring, 'still holds an element');
+  ring.shift();
+  assert.is(releaseIfIdle(ring), emptyRing<number>(), 'empty, one element at a time: released');
+  ring = ringFor(emptyRing<number>());
+  ring.push(1);
+  ring.push(2); // grows slots
+  ring.shift();
+  ring.shift();
+  assert.is(releaseIfIdle(ring), ring, 'grew for a burst: kept with its slots');
 });
 
 test.run();
