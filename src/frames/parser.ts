@@ -4,14 +4,21 @@
  * violation of section 5 is a `ProtocolError` with the close code to send.
  *
  * Zero-copy: a payload inside one pushed chunk is returned as a view of it,
- * unmasked in place. A payload that straddles chunks is gathered into one
- * buffer, allocated when its first payload byte arrives, and unmasked and
- * UTF-8-checked piece by piece as bytes arrive. Up to `GATHER_EXACT_MAX`
- * that buffer has the payload's exact size from the start (one copy per
- * byte); a larger payload starts in a `GATHER_EXACT_MAX` buffer that doubles
- * (capped at the exact size) as bytes arrive, so memory follows the bytes
- * received, not the length a header announces. Either way the frame's
- * payload is a buffer of exactly its length.
+ * unmasked in place. A payload that straddles chunks is unmasked and
+ * UTF-8-checked piece by piece as bytes arrive, and copied once into a
+ * buffer of exactly its length:
+ * - while the pieces are large and few (see `MIN_PIECE`), they are held as
+ *   views of the received chunks and copied when the last one arrives, so
+ *   the payload's buffer is allocated at the end and dies young (a buffer
+ *   allocated at the first byte lives through the whole transfer, is
+ *   promoted by the GC and is fresh memory for every message: measured,
+ *   several times the page faults per 1 MiB message);
+ * - otherwise they go into a gather buffer, allocated when the pieces turn
+ *   out small or many: up to `GATHER_EXACT_MAX` it has the payload's exact
+ *   size, a larger payload starts in a `GATHER_EXACT_MAX` buffer that doubles
+ *   (capped at the exact size) as bytes arrive.
+ * Either way memory follows the bytes received, not the length a header
+ * announces.
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { CloseCode, decodeClosePayload } from './close.ts';
@@ -41,6 +48,23 @@ function gatherCapacity(length: number, current: number, needed: number): number
   let capacity = Math.max(current, GATHER_EXACT_MAX);
   while (capacity < needed) capacity *= 2;
   return Math.min(capacity, length);
+}
+
+/**
+ * A straddling payload is held as views of the received chunks while each
+ * piece (but the first and the last) is at least this large (8 KiB) and
+ * there are at most `MAX_PIECES` (64) of them; otherwise what is held is
+ * copied into a gather buffer, so a payload trickled in tiny segments never
+ * costs a Buffer object per segment, and views never keep much more memory
+ * than the bytes they show.
+ */
+const MIN_PIECE = 8 * 1024;
+const MAX_PIECES = 64;
+
+/** Copies `pieces` one after another into `target` from its start. */
+function copyPieces(pieces: readonly Buffer[], target: Buffer): void {
+  let at = 0;
+  for (const piece of pieces) at += piece.copy(target, at);
 }
 
 /** RSV bits as they appear in the `rsvAllowed` mask. */
@@ -173,10 +197,13 @@ export class FrameParser {
   #maskKey = 0;
 
   /**
-   * The buffer a straddling payload is gathered into, and how much of it is
-   * filled: of the payload's exact size up to `GATHER_EXACT_MAX`, else
-   * growing with the bytes received (see `gatherCapacity`).
+   * A straddling payload's bytes received so far (`#gathered` of them): held
+   * as `#pieces`, views of the pushed chunks (unmasked and checked in place),
+   * while those are large and few; else copied into `#gather`, of the
+   * payload's exact size up to `GATHER_EXACT_MAX` and growing with the bytes
+   * received beyond (see `gatherCapacity`).
    */
+  #pieces: Buffer[] | undefined;
   #gather: Buffer | undefined;
   #gathered = 0;
 
@@ -206,9 +233,10 @@ export class FrameParser {
    * Bytes received that the parser holds: pushed and not yet looked at,
    * plus a partial header and the partial payload being gathered. Between
    * pulls this is at most one header plus one frame's payload. It counts
-   * bytes, not allocation: a partly gathered payload sits in a buffer of
-   * its exact size when that is at most `GATHER_EXACT_MAX`, else in one of
-   * at most max(`GATHER_EXACT_MAX`, 2 x the bytes gathered).
+   * bytes, not allocation: a partly received payload is held as views of the
+   * chunks it came in (at least `MIN_PIECE` bytes each but the first), or sits
+   * in a buffer of its exact size when that is at most `GATHER_EXACT_MAX`,
+   * else in one of at most max(`GATHER_EXACT_MAX`, 2 x the bytes gathered).
    */
   get bufferedBytes(): number {
     return this.#unconsumed + this.#headerLength + this.#gathered;
@@ -262,6 +290,7 @@ export class FrameParser {
     this.#unconsumed = 0;
     this.#backing = NO_BACKING;
     this.#headerLength = 0;
+    this.#pieces = undefined;
     this.#gather = undefined;
     this.#gathered = 0;
   }
@@ -422,9 +451,8 @@ export class FrameParser {
   #readPayload(): Frame | undefined {
     const length = this.#payloadLength;
     if (length === 0) return this.#complete(EMPTY);
-    let gather = this.#gather;
-    const from = this.#gathered;
-    if (gather === undefined) {
+    const gather = this.#gather;
+    if (gather === undefined && this.#pieces === undefined) {
       if (this.#unconsumed === 0) return undefined;
       const chunk = this.#chunk;
       const start = this.#offset;
@@ -438,6 +466,60 @@ export class FrameParser {
         return this.#complete(payload);
       }
     }
+    if (gather === undefined) {
+      const payload = this.#holdPieces(length);
+      if (payload !== null) return payload;
+    }
+    return this.#gatherCopies(length);
+  }
+
+  /**
+   * Takes the straddling payload's bytes as views of the pushed chunks,
+   * each unmasked and checked in place, while every piece but the first and
+   * the last is at least `MIN_PIECE` bytes and there are at most
+   * `MAX_PIECES`; the payload
+   * is then copied once, when complete, into a buffer that is not kept
+   * (allocated late, it dies young instead of living through the whole
+   * transfer, as `ws` does too). Returns the frame, `undefined` when more
+   * bytes are needed, or `null` once the pieces turned out small or many:
+   * they are then copied into the gather buffer, which takes it from there.
+   */
+  #holdPieces(length: number): Frame | undefined | null {
+    while (this.#unconsumed > 0) {
+      const from = this.#gathered;
+      const chunk = this.#chunk;
+      const start = this.#offset;
+      const count = Math.min(length - from, chunk.length - start);
+      const pieces = (this.#pieces ??= []);
+      // The first and the last piece may be short (a frame rarely starts or ends on a chunk boundary).
+      if (from + count < length && ((count < MIN_PIECE && pieces.length > 0) || pieces.length === MAX_PIECES)) {
+        this.#gather = this.#growGather(length, 0, Math.min(length, from + this.#unconsumed));
+        copyPieces(pieces, this.#gather);
+        this.#pieces = undefined;
+        return null;
+      }
+      const backing = this.#backing;
+      this.#consume(count);
+      if (this.#masked) maskRange(chunk, start, start + count, this.#maskKey, from, backing);
+      const piece = bufferView(backing.buffer, backing.byteOffset + start, count);
+      this.#checkUtf8(piece, 0, count);
+      pieces.push(piece);
+      this.#gathered = from + count;
+      if (from + count === length) {
+        const payload = Buffer.allocUnsafe(length);
+        copyPieces(pieces, payload);
+        this.#pieces = undefined;
+        this.#gathered = 0;
+        return this.#complete(payload);
+      }
+    }
+    return undefined;
+  }
+
+  /** Copies what is pushed of the payload into the gather buffer (growing it as needed); the frame once complete. */
+  #gatherCopies(length: number): Frame | undefined {
+    const from = this.#gathered;
+    let gather = this.#gather;
     const needed = Math.min(length, from + this.#unconsumed);
     if (gather === undefined || needed > gather.length) gather = this.#growGather(length, from, needed);
     let filled = from;

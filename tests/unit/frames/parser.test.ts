@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameParser, Opcode, ProtocolError, frame, type Frame } from '../../../src/frames/index.ts';
 import { GATHER_EXACT_MAX } from '../../../src/frames/parser.ts';
+import { thrown } from '../../support/async.ts';
 import { KEY, assertProtocolError, bytewise, drain, splitAt, wire } from '../../support/frames.ts';
 
 const FIN = 0x80;
@@ -218,6 +219,69 @@ test('a payload over GATHER_EXACT_MAX in random chunks: byte-exact, in a buffer 
   for (const chunk of splitAt(bytes, [20, 1000, GATHER_EXACT_MAX + 7])) parser.push(Buffer.from(chunk));
   const whole = parser.next();
   assert.ok(whole?.payload.equals(text));
+});
+
+/** `bytes` in chunks of `size` bytes, each in an ArrayBuffer of its own (as socket reads arrive). */
+function chunksOf(bytes: Buffer, size: number, first = size): Buffer[] {
+  const chunks = [Buffer.from(bytes.subarray(0, first))];
+  for (let at = first; at < bytes.length; at += size) chunks.push(Buffer.from(bytes.subarray(at, at + size)));
+  return chunks;
+}
+
+test('a payload in large chunks is held as views until complete, then copied once into a buffer allocated at the end', () => {
+  const payload = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
+  const bytes = wire(FIN | Opcode.Binary, payload, KEY);
+  const parser = new FrameParser({ role: 'server' });
+  const chunks = chunksOf(bytes, 64 * 1024, 1000); // a frame rarely starts on a chunk boundary
+  const before = process.memoryUsage().arrayBuffers;
+  let f: Frame | undefined;
+  let pushed = 0;
+  for (const chunk of chunks) {
+    parser.push(chunk);
+    pushed += chunk.length;
+    f = parser.next();
+    if (f === undefined) {
+      assert.is(parser.bufferedBytes, pushed - 14, 'held bytes are counted');
+      const grown = process.memoryUsage().arrayBuffers - before;
+      assert.ok(grown < pushed + 64 * 1024, `nothing but the chunks held until the end (grew ${grown} for ${pushed} pushed)`);
+    }
+  }
+  assert.ok(f);
+  assert.is(f.payload.buffer.byteLength, payload.length, 'a buffer of exactly the payload');
+  assert.ok(f.payload.equals(payload), 'byte-exact, unmasked');
+  assert.is(parser.bufferedBytes, 0);
+});
+
+test('held pieces that turn small, or too many, go into the gather buffer: byte-exact either way', () => {
+  const text = Buffer.from('xy\u00e9\u20ac'.repeat(100_000)); // 700 KB; 2- and 3-byte sequences cut across pieces
+  const bytes = wire(FIN | Opcode.Text, text, KEY);
+  const cases = [
+    // large pieces, then small ones (a slow link)
+    [...chunksOf(bytes.subarray(0, 100_000), 20_000), ...chunksOf(bytes.subarray(100_000), 300)],
+    // pieces just over the minimum, more (85) than are held as views (64)
+    chunksOf(bytes, 8 * 1024 + 1),
+    // large pieces, then one byte at a time for a while, then large again
+    [...chunksOf(bytes.subarray(0, 50_000), 16_000), ...chunksOf(bytes.subarray(50_000, 50_100), 1), ...chunksOf(bytes.subarray(50_100), 30_000)],
+  ];
+  for (const [i, chunks] of cases.entries()) {
+    const { frames, error } = drain({ role: 'server' }, chunks);
+    assert.is(error, undefined, `case ${i}`);
+    assert.is(frames.length, 1, `case ${i}`);
+    assert.is(frames[0]!.payload.buffer.byteLength, text.length, `case ${i}: exact buffer`);
+    assert.ok(frames[0]!.payload.equals(text), `case ${i}: byte-exact`);
+  }
+});
+
+test('invalid UTF-8 in a held piece fails as that piece arrives, before the rest of the frame', () => {
+  const text = Buffer.alloc(200_000, 0x61);
+  text[70_000] = 0xff;
+  const chunks = chunksOf(wire(FIN | Opcode.Text, text, KEY), 64 * 1024);
+  const parser = new FrameParser({ role: 'server' });
+  parser.push(chunks[0]!);
+  assert.is(parser.next(), undefined, 'the first 64 KiB are valid');
+  parser.push(chunks[1]!);
+  assertProtocolError(thrown(() => parser.next()), 1007);
 });
 
 test('option misuse throws typed errors', () => {
