@@ -61,6 +61,11 @@ function gatherCapacity(length: number, current: number, needed: number): number
 const MIN_PIECE = 8 * 1024;
 const MAX_PIECES = 64;
 
+/** Where a header's length field ends, by its 7-bit length (126: 16-bit length, 127: 64-bit). */
+function lengthEnd(length7: number): number {
+  return length7 === 126 ? 4 : length7 === 127 ? 10 : 2;
+}
+
 /** Copies `pieces` one after another into `target` from its start. */
 function copyPieces(pieces: readonly Buffer[], target: Buffer): void {
   let at = 0;
@@ -181,8 +186,7 @@ export class FrameParser {
   #headerLength = 0;
   /** Header checks done: 0 none, 1 the first two bytes, 2 the length too. */
   #headerStage = 0;
-  /** Where the length ends and the whole header ends, once the first two bytes are checked. */
-  #lengthEnd = 0;
+  /** Where the whole header ends, once the first two bytes are checked (the length ends at `lengthEnd(#length7)`). */
   #headerSize = 0;
   /** True once the header is complete and the payload is being read. */
   #inPayload = false;
@@ -341,7 +345,7 @@ export class FrameParser {
     const headerBytes = (this.#headerBytes ??= Buffer.allocUnsafe(MAX_HEADER_SIZE));
     for (;;) {
       const stage = this.#headerStage;
-      const wanted = stage === 0 ? 2 : stage === 1 ? this.#lengthEnd : this.#headerSize;
+      const wanted = stage === 0 ? 2 : stage === 1 ? lengthEnd(this.#length7) : this.#headerSize;
       while (this.#headerLength < wanted && this.#unconsumed > 0) {
         const chunk = this.#chunk;
         const count = Math.min(wanted - this.#headerLength, chunk.length - this.#offset);
@@ -396,8 +400,7 @@ export class FrameParser {
     this.#opcode = opcode;
     this.#masked = masked;
     this.#length7 = length7;
-    this.#lengthEnd = length7 === 126 ? 4 : length7 === 127 ? 10 : 2;
-    this.#headerSize = this.#lengthEnd + (masked ? 4 : 0);
+    this.#headerSize = lengthEnd(length7) + (masked ? 4 : 0);
     this.#headerStage = 1;
   }
 
@@ -442,7 +445,7 @@ export class FrameParser {
       }
       this.#messageBytes += this.#payloadLength;
     }
-    if (this.#masked) this.#maskKey = packMaskKey(bytes, at + this.#lengthEnd);
+    if (this.#masked) this.#maskKey = packMaskKey(bytes, at + lengthEnd(this.#length7));
     this.#headerStage = 0;
     this.#inPayload = true;
   }
