@@ -22,6 +22,7 @@ import { UnexpectedStatusError } from '../../src/upgrade/client-errors.ts';
 import { connect, type ConnectOptions } from '../../src/upgrade/connect.ts';
 import { http2ServerOptions } from '../../src/upgrade/h2-serve.ts';
 import { connectHeaders, h2Connect, plainHttp2Request, RawH2Stream, selfSignedCertificate } from '../support/h2.ts';
+import { roundTrip } from '../support/server.ts';
 
 const certificate = selfSignedCertificate();
 const H2 = { http2: { idleTimeoutMs: 0 } } as const;
@@ -31,14 +32,6 @@ function recording(sessions: DefaultWebSocketSession<unknown>[]) {
     sessions.push(session);
     for await (const message of session) await session.send(`${session.request?.httpVersion}:${String(message)}`);
   };
-}
-
-async function roundTrip(url: string, text: string, options: ConnectOptions = {}): Promise<string> {
-  const session = await connect(url, options);
-  await session.send(text);
-  const reply = String(await session.receive());
-  await session.close();
-  return reply;
 }
 
 async function status(url: string, options: ConnectOptions): Promise<number> {

@@ -24,6 +24,7 @@ import { connect } from '../../src/upgrade/connect.ts';
 import { waitFor } from '../support/resources.ts';
 import { rawExchange } from '../support/interop.ts';
 import { handshakeRequest, RawClient } from '../support/raw-client.ts';
+import { roundTrip } from '../support/server.ts';
 
 async function echo(session: DefaultWebSocketSession<unknown>): Promise<void> {
   for await (const message of session) await session.send(message);
@@ -53,14 +54,6 @@ function plainGet(port: number, path: string): Promise<string> {
       response.on('end', () => resolve(`${response.statusCode} ${body}`));
     }).on('error', reject);
   });
-}
-
-async function roundTrip(url: string, text: string, options = {}): Promise<string> {
-  const session = await connect(url, options);
-  await session.send(text);
-  const reply = await session.receive();
-  await session.close();
-  return String(reply);
 }
 
 test('attached to an app server: plain requests stay the app\'s, WebSockets share the port; an unknown path is a 404', async () => {

@@ -26,6 +26,7 @@ import { connect, type ConnectOptions } from '../../src/upgrade/connect.ts';
 import { connectHeaders, h2Connect, plainHttp2Request, RawH2Stream, selfSignedCertificate } from '../support/h2.ts';
 import { rawExchange } from '../support/interop.ts';
 import { waitFor } from '../support/resources.ts';
+import { roundTrip } from '../support/server.ts';
 
 const certificate = selfSignedCertificate();
 const H2 = { http2: { idleTimeoutMs: 0 } } as const;
@@ -49,14 +50,6 @@ async function refusal(url: string, options: ConnectOptions = {}): Promise<Unexp
     throw error;
   }
   throw new Error(`${url} was accepted`);
-}
-
-async function roundTrip(url: string, text: string, options: ConnectOptions = {}): Promise<string> {
-  const session = await connect(url, options);
-  await session.send(text);
-  const reply = String(await session.receive());
-  await session.close();
-  return reply;
 }
 
 /** Sends `parts` (20 ms apart) over a raw connection and resolves with the status line of the answer. */

@@ -20,6 +20,7 @@ import { connect } from '../../src/upgrade/connect.ts';
 import { waitFor } from '../support/resources.ts';
 import { rawExchange } from '../support/interop.ts';
 import { handshakeRequest, RawClient } from '../support/raw-client.ts';
+import { roundTrip } from '../support/server.ts';
 
 /** An echo handler that prefixes each reply with `tag`. */
 function echo(tag: string) {
@@ -43,15 +44,6 @@ async function refusal(url: string): Promise<UnexpectedStatusError> {
     throw error;
   }
   throw new Error(`${url} was accepted`);
-}
-
-/** One round trip over a fresh connection. */
-async function roundTrip(url: string, text: string): Promise<string> {
-  const session = await connect(url);
-  await session.send(text);
-  const reply = await session.receive();
-  await session.close();
-  return String(reply);
 }
 
 /** Collects what onError receives. */

@@ -207,33 +207,16 @@ test('a shared compression that fails while every subscriber is still busy compr
   // take 100 ms to compress, and whose first compression of 'published' fails after 20 ms, as when the
   // session doing it for everyone ends meanwhile (its codec is closed).
   let failed = false;
-  const inner = permessageDeflate({ serverNoContextTakeover: true, threshold: 0 });
-  const wrap = (extension: WebSocketExtension): WebSocketExtension => ({
-    name: extension.name,
-    rsv: extension.rsv,
-    sharedEncodingKey: extension.sharedEncodingKey,
-    encode: async (opcode, payload) => {
-      const text = payload.toString();
-      if (text === 'own') await sleep(100);
-      if (text === 'published' && !failed) {
-        failed = true;
-        await sleep(20);
-        throw new Error('the codec was closed');
-      }
-      return extension.encode(opcode, payload);
-    },
-    decode: (payload, rsv, max) => extension.decode(payload, rsv, max),
-    dispose: () => extension.dispose(),
+  const negotiator = deflateWithEncode({ serverNoContextTakeover: true, threshold: 0 }, async (encode, opcode, payload) => {
+    const text = payload.toString();
+    if (text === 'own') await sleep(100);
+    if (text === 'published' && !failed) {
+      failed = true;
+      await sleep(20);
+      throw new Error('the codec was closed');
+    }
+    return encode(opcode, payload);
   });
-  const negotiator: ExtensionNegotiator = {
-    name: inner.name,
-    negotiate(offers: readonly ExtensionOffer[]) {
-      const accepted = inner.negotiate(offers);
-      return accepted === undefined ? undefined : { extension: wrap(accepted.extension), response: accepted.response };
-    },
-    offer: () => inner.offer(),
-    accept: (response) => wrap(inner.accept(response)),
-  };
   const server = new WebSocketServer({ extensions: [negotiator] });
   server.route('/', async (session: Session) => {
     session.subscribe('t');
@@ -259,17 +242,20 @@ test('a shared compression that fails while every subscriber is still busy compr
   assert.equal(got, ['own', 'published', 'own', 'published']);
 });
 
-/** permessage-deflate that counts how often its sessions compress a message. */
-function countingDeflate(settings: Parameters<typeof permessageDeflate>[0], counter: { encodes: number }): ExtensionNegotiator {
+/**
+ * permessage-deflate whose sessions compress through `encode`, which is given
+ * the real compression to call (to delay, fail or count it).
+ */
+function deflateWithEncode(
+  settings: Parameters<typeof permessageDeflate>[0],
+  encode: (inner: WebSocketExtension['encode'], ...args: Parameters<WebSocketExtension['encode']>) => ReturnType<WebSocketExtension['encode']>,
+): ExtensionNegotiator {
   const inner = permessageDeflate(settings);
   const wrap = (extension: WebSocketExtension): WebSocketExtension => ({
     name: extension.name,
     rsv: extension.rsv,
     sharedEncodingKey: extension.sharedEncodingKey,
-    encode: (opcode, payload) => {
-      counter.encodes++;
-      return extension.encode(opcode, payload);
-    },
+    encode: (opcode, payload) => encode((o, p) => extension.encode(o, p), opcode, payload),
     decode: (payload, rsv, max) => extension.decode(payload, rsv, max),
     dispose: () => extension.dispose(),
   });
@@ -282,6 +268,14 @@ function countingDeflate(settings: Parameters<typeof permessageDeflate>[0], coun
     offer: () => inner.offer(),
     accept: (response) => wrap(inner.accept(response)),
   };
+}
+
+/** permessage-deflate that counts how often its sessions compress a message. */
+function countingDeflate(settings: Parameters<typeof permessageDeflate>[0], counter: { encodes: number }): ExtensionNegotiator {
+  return deflateWithEncode(settings, (encode, opcode, payload) => {
+    counter.encodes++;
+    return encode(opcode, payload);
+  });
 }
 
 /** ws clients subscribed to `topic`, with permessage-deflate `perMessageDeflate` options. */

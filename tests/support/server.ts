@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import type { Job } from '../../src/channels/job.ts';
 import { serveSocket, type ServeOptions, type WebSocketHandler } from '../../src/upgrade/serve.ts';
 import { createServer } from 'node:net';
+import { connect, type ConnectOptions } from '../../src/upgrade/connect.ts';
 
 export interface TestServer {
   readonly port: number;
@@ -43,4 +44,13 @@ export async function startServer(handler: WebSocketHandler, options: ServeOptio
       await Promise.all(jobs.map((j) => j.join()));
     },
   };
+}
+
+/** One round trip over a fresh client connection: sends `text`, returns the reply as a string, closes. */
+export async function roundTrip(url: string, text: string, options: ConnectOptions = {}): Promise<string> {
+  const session = await connect(url, options);
+  await session.send(text);
+  const reply = await session.receive();
+  await session.close();
+  return String(reply);
 }
