@@ -545,15 +545,29 @@ export class RawWebSocketSession {
   /** @internal The reader stopped: after the peer's close frame, or with why. */
   readerStopped(error: unknown): void {
     if (error !== undefined) {
-      this.#onReadError(error);
-      // Nothing more is read: no close frame from the peer will come.
-      this.#settleCloseReason(this.#rules.closeReceived ?? ABNORMAL);
+      this.#readFailed(error);
     } else {
       // The peer's close frame was delivered: the frames ended normally.
       this.#endFrames(undefined);
       if (this.#rules.closeSent) this.#onHandshakeDone();
     }
     this.#taskEnded();
+  }
+
+  /** @internal The peer broke the protocol: the reader discards what follows until the input ends. */
+  readerFailed(error: ProtocolError): void {
+    this.#readFailed(error);
+  }
+
+  /** @internal The input ended after `readerFailed`. */
+  readerDrained(): void {
+    this.#taskEnded();
+  }
+
+  /** Nothing more is parsed: the session fails (see `#onReadError`), and no close frame from the peer will come. */
+  #readFailed(error: unknown): void {
+    this.#onReadError(error);
+    this.#settleCloseReason(this.#rules.closeReceived ?? ABNORMAL);
   }
 
   // ---- the writer's host (see WriterHost) ------------------------------------
@@ -582,8 +596,13 @@ export class RawWebSocketSession {
   /** @internal Our close frame is in the output. */
   closeWritten(): void {
     if (this.#rules.closeReceived !== undefined) this.#onHandshakeDone();
-    // Failing: nothing follows our close; the close timer still drops a peer that keeps the connection open.
-    else if (this.#failure !== undefined) this.outgoing.close();
+    else if (this.#failure !== undefined) {
+      // Failing: nothing follows our close. The reader discards what the peer still sends until its
+      // FIN; a peer that keeps the connection open is dropped closeTimeoutMs after our close went out.
+      this.outgoing.close();
+      this.#clearCloseTimer();
+      this.#armCloseTimer();
+    }
   }
 
   /** @internal */

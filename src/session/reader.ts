@@ -4,6 +4,13 @@
  * frame to its host (the raw session) until the peer's close frame, a
  * failure, or the end of the input.
  *
+ * After a protocol error nothing more is parsed, but the reader reads on and
+ * discards until the input ends (the peer's FIN) or is cancelled (the
+ * session's close timer bounds that): closing a socket while the peer still
+ * sends makes the kernel answer with a reset, and a peer that gets a reset
+ * may drop the bytes we sent last, our close frame among them (python
+ * `websockets` reads to the end the same way).
+ *
  * It is a callback-driven state machine, not an async function: while it
  * waits for bytes it is a listener parked on the input channel
  * (`whenReadable`), so an idle connection holds no suspended frame and no
@@ -13,6 +20,7 @@
  * nothing, and the input channel and then the socket fill up.
  */
 import type { ByteReadChannel, ReadableListener } from '../channels/byte-channel-types.ts';
+import { ProtocolError } from '../frames/errors.ts';
 import { Opcode, type Frame } from '../frames/frame.ts';
 import { ConnectionClosedError } from './errors.ts';
 import type { Protocol } from './protocol.ts';
@@ -29,10 +37,19 @@ export interface ReaderHost {
   waitingMidFrame(waiting: boolean): void;
   /**
    * The reader stopped (its task is over): after delivering the peer's close
-   * frame (`undefined`), or with why (a `ProtocolError`, the input's end or
-   * failure as a `ConnectionClosedError`, or what `deliver` threw).
+   * frame (`undefined`), or with why (a `ProtocolError` can only come
+   * through `readerFailed`, the input's end or failure as a
+   * `ConnectionClosedError`, or what else `deliver` threw).
    */
   readerStopped(error: unknown): void;
+  /**
+   * The peer broke the protocol (or `deliver` threw a `ProtocolError`):
+   * nothing more is parsed or delivered; the reader discards the input
+   * until it ends or fails, then calls `readerDrained`.
+   */
+  readerFailed(error: ProtocolError): void;
+  /** The input ended (or failed, or was cancelled) after `readerFailed`: the reader's task is over. */
+  readerDrained(): void;
 }
 
 export class Reader implements ReadableListener {
@@ -41,6 +58,8 @@ export class Reader implements ReadableListener {
   readonly #host: ReaderHost;
   #paused = false;
   #midFrame = false;
+  /** Set after a protocol error: the input is read and discarded until it ends. */
+  #draining = false;
 
   constructor(input: ByteReadChannel, protocol: Protocol, host: ReaderHost) {
     this.#input = input;
@@ -78,14 +97,18 @@ export class Reader implements ReadableListener {
       for (;;) {
         const chunk = input.tryReadChunk();
         if (chunk === undefined) {
-          if (input.isClosedForRead) throw new ConnectionClosedError();
+          if (input.isClosedForRead) {
+            if (this.#draining) return this.#host.readerDrained();
+            throw new ConnectionClosedError();
+          }
           if (input.whenReadable(this)) continue; // ended or filled meanwhile
-          if (protocol.isInFrame) {
+          if (protocol.isInFrame && !this.#draining) {
             this.#midFrame = true;
             this.#host.waitingMidFrame(true);
           }
           return;
         }
+        if (this.#draining) continue;
         protocol.receiveData(chunk);
         if (this.#deliverFrames()) return;
       }
@@ -130,6 +153,10 @@ export class Reader implements ReadableListener {
       this.#midFrame = false;
       this.#host.waitingMidFrame(false);
     }
-    this.#host.readerStopped(error);
+    if (this.#draining) return this.#host.readerDrained();
+    if (!(error instanceof ProtocolError)) return this.#host.readerStopped(error);
+    this.#draining = true;
+    this.#host.readerFailed(error);
+    this.#read();
   }
 }

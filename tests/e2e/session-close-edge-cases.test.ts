@@ -10,17 +10,19 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createConnection, Socket } from 'node:net';
+import { createConnection, createServer as createNetServer, Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ByteChannel } from '../../src/channels/byte-channel.ts';
 import { Dispatchers } from '../../src/channels/context.ts';
 import { Job } from '../../src/channels/job.ts';
+import { ProtocolError } from '../../src/frames/errors.ts';
 import { frame, Opcode } from '../../src/frames/frame.ts';
 import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
 import { SessionClosedError } from '../../src/session/errors.ts';
 import { Pinger } from '../../src/session/pinger.ts';
 import { RawWebSocketSession } from '../../src/session/raw-session.ts';
+import { computeAcceptKey } from '../../src/upgrade/accept-key.ts';
 import { connect } from '../../src/upgrade/connect.ts';
 import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import { createWebSocketServer, handleUpgrade } from '../../src/upgrade/serve.ts';
@@ -130,6 +132,94 @@ test('a protocol error the handler never takes: 1002 after closeTimeoutMs, then 
   await server.close();
 });
 
+test('after a protocol error the server reads on to the peer\'s FIN: a peer still sending gets our 1002 and a FIN, not a reset', async () => {
+  let seen: unknown;
+  const server = await startServer(async (session) => {
+    try {
+      for await (const message of session) await session.send(message);
+    } catch (error) {
+      seen = error;
+    }
+  });
+  // A peer that goes on sending after its bad frame, as one that has not read our close yet does.
+  const socket = createConnection({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+  let failure: Error | undefined;
+  socket.on('error', (error) => (failure = error));
+  let received = Buffer.alloc(0);
+  let ended = false;
+  socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+  socket.on('end', () => (ended = true));
+  await once(socket, 'connect');
+  socket.write(handshakeRequest('/'));
+  await waitFor(() => received.includes('\r\n\r\n'), 3000, 'the 101');
+  const headEnd = received.indexOf('\r\n\r\n') + 4;
+  socket.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4])); // opcode 3 is reserved: 1002
+  await waitFor(() => ended, 3000, 'our close frame and FIN');
+  // Closing our socket now would make the kernel answer these with a reset.
+  for (let i = 0; i < 5; i++) {
+    socket.write(Buffer.alloc(1024, i));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.is(failure, undefined, 'the peer got a reset while it was still sending');
+  assert.is(await connectionCount(server.server), 1, 'the server still reads, waiting for the peer\'s FIN');
+  socket.end();
+  await once(socket, 'close');
+  await waitFor(async () => (await connectionCount(server.server)) === 0, 3000, 'the server to close after the FIN');
+  assert.is(failure, undefined);
+  assert.equal([...received.subarray(headEnd)], [0x88, 0x02, 0x03, 0xea]);
+  assert.instance(seen, ProtocolError);
+  assert.is((await server.job()).state, 'completed');
+  await server.close();
+});
+
+test('after a protocol error the client reads on to the server\'s FIN too: the 101, a message and a bad frame in one write, then more bytes', async () => {
+  // A server that sends a message and a reserved opcode with its 101 (one TCP write), as the
+  // Autobahn fuzzing server may, then goes on sending as one that has not read our close yet.
+  let peer!: Socket;
+  let failure: Error | undefined;
+  let received = Buffer.alloc(0);
+  const tcp = createNetServer({ allowHalfOpen: true }, (socket) => {
+    peer = socket;
+    socket.on('error', (error) => (failure = error));
+    let head = '';
+    socket.on('data', function onData(chunk: Buffer) {
+      if (head.includes('\r\n\r\n')) {
+        received = Buffer.concat([received, chunk]);
+        return;
+      }
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      const key = /sec-websocket-key: *(\S+)/i.exec(head)![1]!;
+      const answer = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${computeAcceptKey(key)}\r\n\r\n`;
+      socket.write(Buffer.concat([Buffer.from(answer, 'latin1'), Buffer.from([0x81, 0x02, 0x68, 0x69, 0x8f, 0x00])]));
+    });
+  });
+  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+  const session = await connect(`ws://127.0.0.1:${(tcp.address() as AddressInfo).port}/`);
+  let seen: unknown;
+  try {
+    for await (const message of session) await session.send(message);
+  } catch (error) {
+    seen = error;
+  }
+  assert.instance(seen, ProtocolError);
+  await waitFor(() => peer.readableEnded, 3000, 'the client\'s FIN');
+  for (let i = 0; i < 5; i++) {
+    peer.write(Buffer.alloc(1024, i));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.is(failure, undefined, 'the server got a reset while it was still sending');
+  peer.end();
+  await session.raw.job.join();
+  // The echo of "hi" (masked), then the close 1002 (masked).
+  assert.is(received.length, 2 + 4 + 2 + 2 + 4 + 2);
+  assert.equal([received[0], received[1]! & 0x7f, received[8], received[9]! & 0x7f], [0x81, 2, 0x88, 2]);
+  const closeKey = received.subarray(10, 14);
+  assert.is(((received[14]! ^ closeKey[0]!) << 8) | (received[15]! ^ closeKey[1]!), 1002);
+  assert.is(failure, undefined);
+  tcp.close();
+});
+
 test('a protocol error after our close went out: nothing can follow it, so the connection closes at once, not after closeTimeoutMs', async () => {
   // The handler returns: close 1000 goes out and the session waits (up to a minute here) for the peer's.
   const server = await startServer(async () => {}, { session: { closeTimeoutMs: 60_000 } });
@@ -138,7 +228,9 @@ test('a protocol error after our close went out: nothing can follow it, so the c
   client.socket.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4])); // opcode 3 is reserved: the peer fails the protocol
   let closed = true;
   await client.closed(5000).catch(() => (closed = false));
+  // The server sent its FIN and read on until ours (the client's socket ends when the server's does).
   const job = await server.job();
+  await waitFor(() => job.isCompleted, 2000, 'the session to end after the FIN');
   client.destroy();
   await server.close();
   assert.ok(closed, 'the server closed the connection without waiting for closeTimeoutMs');
