@@ -98,6 +98,34 @@ test('a raw close frame sent with send() starts the close timer: a peer that nev
   await server.close();
 });
 
+/**
+ * A raw peer that keeps its side open after our FIN (`allowHalfOpen`): it completes the
+ * handshake, then sends a frame with the reserved opcode 3 (1002). What it receives after the
+ * 101, whether our FIN came and its socket error, if any, are read from the returned object.
+ */
+async function halfOpenPeerBreakingTheProtocol(port: number) {
+  const socket = createConnection({ port, host: '127.0.0.1', allowHalfOpen: true });
+  const peer = { socket, received: Buffer.alloc(0), ended: false, failure: undefined as Error | undefined, afterHead: () => Buffer.alloc(0) };
+  socket.on('error', (error) => (peer.failure = error));
+  socket.on('data', (chunk: Buffer) => (peer.received = Buffer.concat([peer.received, chunk])));
+  socket.on('end', () => (peer.ended = true));
+  await once(socket, 'connect');
+  socket.write(handshakeRequest('/'));
+  await waitFor(() => peer.received.includes('\r\n\r\n'), 3000, 'the 101');
+  const headEnd = peer.received.indexOf('\r\n\r\n') + 4;
+  peer.afterHead = () => peer.received.subarray(headEnd);
+  socket.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4])); // opcode 3 is reserved: 1002
+  return peer;
+}
+
+/** Writes 5 KiB in five writes 20 ms apart, as a peer that has not read our close frame yet does. */
+async function goOnSending(socket: Socket): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    socket.write(Buffer.alloc(1024, i));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 test('a protocol error the handler never takes: 1002 after closeTimeoutMs, then dropped closeTimeoutMs later if the peer never answers', async () => {
   let raw!: RawWebSocketSession;
   let release!: () => void;
@@ -110,24 +138,14 @@ test('a protocol error the handler never takes: 1002 after closeTimeoutMs, then 
     { session: { closeTimeoutMs: 150 } },
   );
   // A peer that keeps its side open after our FIN and never answers the close frame.
-  const socket = createConnection({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
-  socket.on('error', () => {});
-  let received = Buffer.alloc(0);
-  let ended = false;
-  socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
-  socket.on('end', () => (ended = true));
-  await once(socket, 'connect');
-  socket.write(handshakeRequest('/'));
-  await waitFor(() => received.includes('\r\n\r\n'), 3000, 'the 101');
-  const headEnd = received.indexOf('\r\n\r\n') + 4;
-  socket.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4])); // opcode 3 is reserved: 1002
+  const peer = await halfOpenPeerBreakingTheProtocol(server.port);
   // The first timer waits for the handler to take the error, then fails the connection; the second
   // bounds the close handshake (a fired timer used to block it, leaving the socket open for good).
-  await waitFor(() => ended, 3000, 'our close frame and FIN');
-  assert.equal([...received.subarray(headEnd)], [0x88, 0x02, 0x03, 0xea]);
+  await waitFor(() => peer.ended, 3000, 'our close frame and FIN');
+  assert.equal([...peer.afterHead()], [0x88, 0x02, 0x03, 0xea]);
   await waitFor(async () => (await connectionCount(server.server)) === 0, 3000, 'the server to drop the socket');
   assert.equal(await raw.closeReason, { code: 1006, reason: '' });
-  socket.destroy();
+  peer.socket.destroy();
   release();
   await server.close();
 });
@@ -142,31 +160,17 @@ test('after a protocol error the server reads on to the peer\'s FIN: a peer stil
     }
   });
   // A peer that goes on sending after its bad frame, as one that has not read our close yet does.
-  const socket = createConnection({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
-  let failure: Error | undefined;
-  socket.on('error', (error) => (failure = error));
-  let received = Buffer.alloc(0);
-  let ended = false;
-  socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
-  socket.on('end', () => (ended = true));
-  await once(socket, 'connect');
-  socket.write(handshakeRequest('/'));
-  await waitFor(() => received.includes('\r\n\r\n'), 3000, 'the 101');
-  const headEnd = received.indexOf('\r\n\r\n') + 4;
-  socket.write(Buffer.from([0x83, 0x80, 1, 2, 3, 4])); // opcode 3 is reserved: 1002
-  await waitFor(() => ended, 3000, 'our close frame and FIN');
+  const peer = await halfOpenPeerBreakingTheProtocol(server.port);
+  await waitFor(() => peer.ended, 3000, 'our close frame and FIN');
   // Closing our socket now would make the kernel answer these with a reset.
-  for (let i = 0; i < 5; i++) {
-    socket.write(Buffer.alloc(1024, i));
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.is(failure, undefined, 'the peer got a reset while it was still sending');
+  await goOnSending(peer.socket);
+  assert.is(peer.failure, undefined, 'the peer got a reset while it was still sending');
   assert.is(await connectionCount(server.server), 1, 'the server still reads, waiting for the peer\'s FIN');
-  socket.end();
-  await once(socket, 'close');
+  peer.socket.end();
+  await once(peer.socket, 'close');
   await waitFor(async () => (await connectionCount(server.server)) === 0, 3000, 'the server to close after the FIN');
-  assert.is(failure, undefined);
-  assert.equal([...received.subarray(headEnd)], [0x88, 0x02, 0x03, 0xea]);
+  assert.is(peer.failure, undefined);
+  assert.equal([...peer.afterHead()], [0x88, 0x02, 0x03, 0xea]);
   assert.instance(seen, ProtocolError);
   assert.is((await server.job()).state, 'completed');
   await server.close();
@@ -204,10 +208,7 @@ test('after a protocol error the client reads on to the server\'s FIN too: the 1
   }
   assert.instance(seen, ProtocolError);
   await waitFor(() => peer.readableEnded, 3000, 'the client\'s FIN');
-  for (let i = 0; i < 5; i++) {
-    peer.write(Buffer.alloc(1024, i));
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await goOnSending(peer);
   assert.is(failure, undefined, 'the server got a reset while it was still sending');
   peer.end();
   await session.raw.job.join();
