@@ -1,6 +1,7 @@
 /**
- * End to end over loopback: echo servers (ours, ws with and without
- * bufferutil, and a raw node:net echo as the ceiling), each pinned to core 0,
+ * End to end over loopback: echo servers (ours with `consumeEach` and with
+ * a `for await` loop, ws with and without bufferutil, and a raw node:net
+ * echo as the ceiling), each pinned to core 0,
  * driven by the C load generator (bench/loadgen/loadgen.c) pinned to core 1.
  *
  *   node --import tsx --expose-gc bench/e2e.bench.ts     (BENCH_QUICK=1: reduced matrix, < 1 min)

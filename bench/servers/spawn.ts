@@ -29,6 +29,7 @@ export interface ServerSpec {
 
 export const SERVERS: readonly ServerSpec[] = [
   { key: 'ours', label: 'ours', file: 'ours.ts' },
+  { key: 'ours-for-await', label: 'ours (for await)', file: 'ours.ts', env: { BENCH_FOR_AWAIT: '1' } },
   { key: 'ws', label: 'ws+bufferutil', file: 'ws.ts' },
   { key: 'ws-js', label: 'ws (pure JS)', file: 'ws.ts', env: { WS_NO_BUFFER_UTIL: '1' } },
   { key: 'raw', label: 'raw TCP echo', file: 'raw.ts' },

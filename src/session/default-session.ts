@@ -3,16 +3,17 @@
  * one: its frame processing answers pings, tracks pongs, echoes the peer's
  * close frame and reassembles fragmented messages (inflating them through
  * the negotiated extensions); the handler gets whole messages (`string` for
- * text, `Buffer` for binary) and a small surface: `send`, `for await`,
- * `close`, `ping`, `sendSerialized`/`receiveDeserialized`. Frames are
- * processed inside the raw session's reader task (the raw `incoming` is
- * diverted to it), so a message takes one hop, reader to handler; a task of
- * its own reads `incoming` only when frames were queued there before this
- * session was made. The ping and close replies come from the sans-I/O
+ * text, `Buffer` for binary) and a small surface: `send`, `for await` (or
+ * `consumeEach`), `close`, `ping`, `sendSerialized`/`receiveDeserialized`.
+ * Frames are processed inside the raw session's reader task (the raw
+ * `incoming` is diverted to it), so a message takes one hop, reader to
+ * handler; a task of its own reads `incoming` only when frames were queued
+ * there before this session was made. The ping and close replies come from the sans-I/O
  * protocol's rules (see protocol.ts).
  */
 import { Channel, type ChannelWeightBudget } from '../channels/channel.ts';
 import { launch } from '../channels/context.ts';
+import { consumeEach } from '../channels/consume-each.ts';
 import { ClosedReceiveChannelError } from '../channels/errors.ts';
 import { CloseCode, encodeClosePayload, type CloseReason } from '../frames/close.ts';
 import { ProtocolError } from '../frames/errors.ts';
@@ -360,6 +361,25 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    */
   [Symbol.asyncIterator](): AsyncIterator<Message, undefined> {
     return this.#messages;
+  }
+
+  /**
+   * Calls `action` with each message, in order, until the close handshake;
+   * when `action` returns a promise, the next message waits for it (so
+   * `session.consumeEach((m) => session.send(m))` echoes with backpressure).
+   * Resolves after a clean close; rejects like `for await` throws (the
+   * session failed), or with what `action` threw. Return or await it from
+   * the handler: the session is open while the handler runs.
+   *
+   * The callback way to read, as `ws.on('message')` users write: unlike a
+   * `for await` loop, whose suspended function keeps the last message it
+   * took until the next one arrives (V8 keeps it in a register of the
+   * frame), nothing here refers to a message once its `action` is done, so
+   * a connection that idles after a large message does not keep it in
+   * memory. Use one way of reading per session at a time.
+   */
+  consumeEach(action: (message: Message) => unknown): Promise<void> {
+    return consumeEach(this.#messages, action);
   }
 
   /**

@@ -1,0 +1,121 @@
+/**
+ * `session.consumeEach`, the callback way to read, over real loopback
+ * connections: echo in order with backpressure, the clean end, a throwing
+ * callback, a peer that breaks the protocol, and a large message released
+ * once its callback is done while the connection idles.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ProtocolError } from '../../src/frames/errors.ts';
+import { Opcode } from '../../src/frames/frame.ts';
+import type { Message } from '../../src/session/default-session.ts';
+import { connect } from '../../src/upgrade/connect.ts';
+import { RawClient } from '../support/raw-client.ts';
+import { startServer } from '../support/server.ts';
+
+test('echo: every message in order with its type; a clean close resolves it and the job completes', async () => {
+  let ended = false;
+  const server = await startServer(async (session) => {
+    await session.consumeEach((message) => session.send(message));
+    ended = true;
+  });
+  const client = await connect(`ws://127.0.0.1:${server.port}/`);
+  const sent: Message[] = [];
+  for (let i = 0; i < 200; i++) sent.push(i % 2 === 0 ? `text ${i}` : Buffer.from([i, i >> 8, 7]));
+  for (const m of sent) void client.send(m);
+  const got: Message[] = [];
+  for (let i = 0; i < sent.length; i++) got.push(await client.receive());
+  assert.equal(got, sent);
+  assert.equal(await client.close(), { code: 1000, reason: '' });
+  const job = await server.job();
+  await job.join();
+  assert.ok(ended, 'consumeEach resolved after the close handshake');
+  assert.is(job.state, 'completed');
+  await server.close();
+});
+
+test('the callback\'s promise holds back the next message (the rest waits in the queue)', async () => {
+  const seen: Message[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const server = await startServer((session) =>
+    session.consumeEach(async (message) => {
+      seen.push(message);
+      if (message === 'first') await held;
+      await session.send(message);
+    }),
+  );
+  const client = await connect(`ws://127.0.0.1:${server.port}/`);
+  await client.send('first');
+  await client.send('second');
+  await client.ping();
+  assert.equal(seen, ['first'], 'the second message is not handed on while the first is held');
+  release();
+  assert.is(await client.receive(), 'first');
+  assert.is(await client.receive(), 'second');
+  assert.equal(seen, ['first', 'second']);
+  await client.close();
+  await server.close();
+});
+
+test('a callback that throws: close 1011 and the job fails with its error', async () => {
+  const boom = new Error('boom');
+  const server = await startServer((session) =>
+    session.consumeEach(() => {
+      throw boom;
+    }),
+  );
+  const client = await RawClient.open(server.port);
+  client.sendFrame(Opcode.Text, 'go');
+  assert.is((await client.closeFrame()).code, 1011);
+  const job = await server.job();
+  await job.join();
+  assert.is(job.state, 'failed');
+  assert.is(job.cause, boom);
+  client.destroy();
+  await server.close();
+});
+
+test('a peer that breaks the protocol: the reply to the message before goes first, then 1002; it rejects with the ProtocolError', async () => {
+  let seen: unknown;
+  const server = await startServer(async (session) => {
+    await session.consumeEach((message) => session.send(message)).catch((error: unknown) => (seen = error));
+  });
+  const client = await RawClient.open(server.port);
+  client.sendFrame(Opcode.Text, 'first');
+  client.socket.write(Buffer.from([0x81, 0x02, 0x68, 0x69])); // unmasked: a protocol error at a server
+  const echo = await client.nextFrame();
+  assert.is(echo.payload.toString(), 'first');
+  assert.is((await client.closeFrame()).code, 1002);
+  await client.closed();
+  const job = await server.job();
+  await job.join();
+  assert.instance(seen, ProtocolError);
+  assert.is((seen as ProtocolError).closeCode, 1002);
+  await server.close();
+});
+
+test('a connection idling after a 1 MiB message does not keep it (a for await loop would keep the last one)', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  let ref: WeakRef<Buffer> | undefined;
+  const server = await startServer((session) =>
+    session.consumeEach((message) => {
+      ref = new WeakRef(message as Buffer);
+      return session.send('got it');
+    }),
+  );
+  const client = await connect(`ws://127.0.0.1:${server.port}/`);
+  await client.send(Buffer.alloc(1 << 20, 1));
+  assert.is(await client.receive(), 'got it');
+  await new Promise((r) => setImmediate(r));
+  gc();
+  assert.ok(ref !== undefined);
+  assert.is(ref.deref(), undefined, 'the message was collected while the session waits for the next one');
+  await client.close();
+  await server.close();
+});
+
+test.run();
