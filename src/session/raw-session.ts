@@ -27,7 +27,9 @@
  *  3. The default session's frame sink turns it into a message (a string for
  *     text: one decode; a Buffer view for binary) and hands it to the
  *     handler's parked `for await` step: its promise resolves (one
- *     `IteratorResult`); the handler resumes in a microtask.
+ *     `IteratorResult`); the handler resumes in a microtask. (A handler
+ *     parked in `consumeEach` is woken by one `process.nextTick` per burst
+ *     and calls its action with the message: no `IteratorResult`.)
  *  4. `session.send(message)` makes one `Frame` (text is encoded once) and
  *     queues it on `outgoing` (`trySend`: no promise; the shared settled
  *     promise is returned), which schedules the parked writer with one
@@ -38,7 +40,8 @@
  *     the parked pump synchronously: `socket.write` (one `write` syscall; a
  *     batch of several buffers goes out corked, as one `writev`).
  * So the steady state costs one promise per message (the handler's own
- * `for await` step), one tick per burst, no closure, and allocates the frame
+ * `for await` step; with `consumeEach`, the `then` on the settled promise
+ * `send` returns), one tick per burst, no closure, and allocates the frame
  * objects, the message and its `IteratorResult`; the payload is copied twice
  * (into the message for text, into the slab on the way out).
  */

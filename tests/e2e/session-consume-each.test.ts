@@ -13,7 +13,7 @@ import { Opcode } from '../../src/frames/frame.ts';
 import type { Message } from '../../src/session/default-session.ts';
 import { connect } from '../../src/upgrade/connect.ts';
 import { RawClient } from '../support/raw-client.ts';
-import { startServer } from '../support/server.ts';
+import { assertHandlerFailed, startServer } from '../support/server.ts';
 
 test('echo: every message in order with its type; a clean close resolves it and the job completes', async () => {
   let ended = false;
@@ -69,13 +69,7 @@ test('a callback that throws: close 1011 and the job fails with its error', asyn
   );
   const client = await RawClient.open(server.port);
   client.sendFrame(Opcode.Text, 'go');
-  assert.is((await client.closeFrame()).code, 1011);
-  const job = await server.job();
-  await job.join();
-  assert.is(job.state, 'failed');
-  assert.is(job.cause, boom);
-  client.destroy();
-  await server.close();
+  await assertHandlerFailed(server, client, boom);
 });
 
 test('a peer that breaks the protocol: the reply to the message before goes first, then 1002; it rejects with the ProtocolError', async () => {

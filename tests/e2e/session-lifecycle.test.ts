@@ -11,7 +11,7 @@ import type { DefaultWebSocketSession, Message } from '../../src/session/default
 import { handshakeRequest, RawClient } from '../support/raw-client.ts';
 import { serializeFrame } from '../../src/frames/serializer.ts';
 import { encodeClosePayload } from '../../src/frames/close.ts';
-import { startServer } from '../support/server.ts';
+import { assertHandlerFailed, startServer } from '../support/server.ts';
 
 test('handler returns: close 1000 is sent, output closed after the handshake, job completes', async () => {
   const server = await startServer(async (session) => {
@@ -35,14 +35,7 @@ test('handler throws: close 1011 is sent and the job fails with that error', asy
   const server = await startServer(async () => {
     throw boom;
   });
-  const client = await RawClient.open(server.port);
-  assert.is((await client.closeFrame()).code, 1011);
-  const job = await server.job();
-  await job.join();
-  assert.is(job.state, 'failed');
-  assert.is(job.cause, boom);
-  client.destroy();
-  await server.close();
+  await assertHandlerFailed(server, await RawClient.open(server.port), boom);
 });
 
 test('handler throws and the peer answers the close 1011: closeReason is the peer\'s close, not 1006', async () => {

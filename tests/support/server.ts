@@ -8,6 +8,8 @@ import type { Job } from '../../src/channels/job.ts';
 import { serveSocket, type ServeOptions, type WebSocketHandler } from '../../src/upgrade/serve.ts';
 import { createServer } from 'node:net';
 import { connect, type ConnectOptions } from '../../src/upgrade/connect.ts';
+import * as assert from 'uvu/assert';
+import type { RawClient } from './raw-client.ts';
 
 export interface TestServer {
   readonly port: number;
@@ -53,4 +55,15 @@ export async function roundTrip(url: string, text: string, options: ConnectOptio
   const reply = await session.receive();
   await session.close();
   return String(reply);
+}
+
+/** The handler failed with `cause`: `client` got close 1011 and the session's job failed with it; then both ends are closed. */
+export async function assertHandlerFailed(server: TestServer, client: RawClient, cause: Error): Promise<void> {
+  assert.is((await client.closeFrame()).code, 1011);
+  const job = await server.job();
+  await job.join();
+  assert.is(job.state, 'failed');
+  assert.is(job.cause, cause);
+  client.destroy();
+  await server.close();
 }
