@@ -63,9 +63,16 @@ class Consumer<T extends {} | null> implements ReceivableListener {
     }
   }
 
-  /** An element arrived or the channel ended (see `whenReceivable`). */
+  /**
+   * An element arrived or the channel ended (see `whenReceivable`): it runs
+   * in a microtask, as a resumed `for await` would. The channel wakes its
+   * listener from `process.nextTick`, and Node runs every queued tick before
+   * any microtask: running here, the first action's own ticks (say, a writer
+   * scheduled by a send) would run before the actions of the rest of the
+   * burst, which continue in microtasks; the burst would be split.
+   */
   onReceivable(): void {
-    this.run();
+    queueMicrotask(this.#resume);
   }
 }
 

@@ -47,6 +47,29 @@ test('a promise from the callback holds back the next element until it settles',
   await done;
 });
 
+test('a burst is handed on before the ticks its actions schedule run, as a resumed for await would', async () => {
+  // The session's writer is scheduled with process.nextTick by the first send of a burst and writes
+  // everything sent by then: every message of the burst must have been handed on before that tick.
+  const ch = new Channel<number>(16);
+  const flushes: number[] = [];
+  let unflushed = 0;
+  const done = consumeEach(ch, () => {
+    if (unflushed++ === 0) {
+      process.nextTick(() => {
+        flushes.push(unflushed);
+        unflushed = 0;
+      });
+    }
+    return Promise.resolve();
+  });
+  await turn();
+  for (let i = 0; i < 5; i++) ch.trySend(i);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(flushes, [5], 'one flush for the whole burst');
+  ch.close();
+  await done;
+});
+
 test('a channel that fails rejects with its cause, after the elements buffered before', async () => {
   const ch = new Channel<number>(8);
   const seen: number[] = [];
