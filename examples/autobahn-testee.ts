@@ -9,6 +9,9 @@
  * knowledge, e.g. `connect('ws://...', { http2: true })`) carries its
  * WebSockets as extended CONNECT streams (RFC 8441), on the same port.
  *
+ * Messages are read with `consumeEach`, the callback form (a handler that
+ * keeps no message once it is sent).
+ *
  * `/pubsub/<topic>`: the connection subscribes to <topic>, and every message
  * it sends is published to <topic> with its type, the sender included. With
  * REDIS_URL set, topics are shared through Redis with every other testee (or
@@ -32,18 +35,15 @@ const server = new WebSocketServer({
   broker: scaleOut?.broker,
 });
 
-server.route('*', async (session) => {
+server.route('*', (session) => {
   const path = new URL(session.request?.url ?? '/', 'http://testee').pathname;
-  if (!path.startsWith(PUBSUB)) {
-    for await (const message of session) await session.send(message);
-    return;
-  }
+  if (!path.startsWith(PUBSUB)) return session.consumeEach((message) => session.send(message));
   const topic = decodeURIComponent(path.slice(PUBSUB.length));
   session.subscribe(topic);
-  for await (const message of session) {
+  return session.consumeEach((message) =>
     // This node's subscribers have it once publish returns; a failure is about the other nodes (Redis down).
-    await server.publish(topic, message).catch((error: unknown) => console.error(`not shared with other nodes: ${String(error)}`));
-  }
+    server.publish(topic, message).catch((error: unknown) => console.error(`not shared with other nodes: ${String(error)}`)),
+  );
 });
 
 const listener = createServer((socket) => void server.handleSocket(socket));
