@@ -11,8 +11,10 @@
  * frames). For each cell the servers run interleaved (A B C D A B C D …),
  * each run being a warm-up and a measured window; the median run counts.
  * Reported per cell and server: messages/s, MB/s (payload bytes echoed per
- * second), p50/p99 round-trip latency, the server's CPU use and RSS, the
- * load generator's CPU use (near 100% would make it the bottleneck: flagged),
+ * second), p50/p99 round-trip latency, the server's CPU use, RSS and minor
+ * page faults per message (`flt/msg`: the 64 KiB and 1 MiB cells swing with
+ * it, for every server, as the allocator gives heap back to the kernel and
+ * takes it again), the load generator's CPU use (near 100% would make it the bottleneck: flagged),
  * and ratios to ws+bufferutil and to the raw echo. `msgs/CPU-s` (messages per
  * second of server CPU) is the number least disturbed by other load on the
  * machine. Writes bench/results/e2e.json and bench/results/e2e-throughput.svg.
@@ -23,6 +25,7 @@ import {
   bufferutilAvailable,
   canPin,
   cpuSeconds,
+  minorFaults,
   LineReader,
   rssOf,
   RunningServer,
@@ -75,6 +78,12 @@ interface Run {
   loadgenCpu: number;
   serverRss: number;
   serverRssPeak: number;
+  /**
+   * The server's minor page faults per message echoed in the window: fresh
+   * memory touched (heap that the allocator gave back to the kernel and took
+   * again, or new). The large-message cells swing with it from run to run.
+   */
+  faultsPerMessage: number;
   errors: number;
 }
 
@@ -99,15 +108,19 @@ async function measure(loadgen: string, server: RunningServer, cell: Cell): Prom
   const lines = new LineReader(child, `loadgen→${server.spec.key}`);
   let cpuStart = 0;
   let cpuEnd = 0;
+  let faultsStart = 0;
+  let faultsEnd = 0;
   let tStart = 0n;
   let tEnd = 0n;
   let result: LoadgenResult | undefined;
   for (let line = await lines.next(); line !== undefined; line = await lines.next()) {
     if (line === 'measure-start') {
       cpuStart = cpuSeconds(server.pid);
+      faultsStart = minorFaults(server.pid);
       tStart = process.hrtime.bigint();
     } else if (line === 'measure-end') {
       cpuEnd = cpuSeconds(server.pid);
+      faultsEnd = minorFaults(server.pid);
       tEnd = process.hrtime.bigint();
     } else if (line.startsWith('{')) {
       result = JSON.parse(line) as LoadgenResult;
@@ -125,6 +138,7 @@ async function measure(loadgen: string, server: RunningServer, cell: Cell): Prom
     loadgenCpu: result.cpu,
     serverRss: rss,
     serverRssPeak: peak,
+    faultsPerMessage: (faultsEnd - faultsStart) / Math.max(result.messages, 1),
     errors: result.errors + (result.drained ? 0 : 1),
   };
 }
@@ -178,7 +192,7 @@ async function main(): Promise<void> {
   }
 
   // ---- table -----------------------------------------------------------------
-  const header = ['cell (size conns x in flight)', 'server', 'msgs/s', 'MB/s', 'p50', 'p99', 'srv CPU', 'msgs/CPU-s', 'RSS', 'loadgen CPU', `vs ${reference}`, 'vs raw', 'CPU-s vs ws'];
+  const header = ['cell (size conns x in flight)', 'server', 'msgs/s', 'MB/s', 'p50', 'p99', 'srv CPU', 'msgs/CPU-s', 'RSS', 'flt/msg', 'loadgen CPU', `vs ${reference}`, 'vs raw', 'CPU-s vs ws'];
   const rows: string[][] = [];
   for (const { cell, median: med } of results) {
     const ref = med[reference];
@@ -198,6 +212,7 @@ async function main(): Promise<void> {
         percent(r.serverCpu),
         num(eff),
         bytes(r.serverRss),
+        r.faultsPerMessage.toFixed(r.faultsPerMessage < 10 ? 1 : 0),
         `${percent(r.loadgenCpu)}${r.loadgenCpu > 0.9 ? ' (!)' : ''}`,
         spec.key === reference ? '' : ratio(r.messagesPerSec, ref?.messagesPerSec),
         spec.key === 'raw' ? '' : ratio(r.mbPerSec, raw?.mbPerSec),
@@ -205,7 +220,7 @@ async function main(): Promise<void> {
       ]);
     }
   }
-  console.log(table(header, rows, new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])));
+  console.log(table(header, rows, new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])));
   const errors = results.flatMap((r) => Object.entries(r.median).filter(([, run]) => run.errors > 0).map(([k]) => `${cellName(r.cell)} ${k}`));
   if (errors.length) console.log(`runs with connection errors: ${errors.join(', ')}`);
   const busy = results.flatMap((r) => Object.values(r.median)).filter((r) => r.loadgenCpu > 0.9).length;
