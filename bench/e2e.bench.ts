@@ -14,8 +14,8 @@
  * second), p50/p99 round-trip latency, the server's CPU use, RSS and minor
  * page faults per message (`flt/msg`: the 64 KiB and 1 MiB cells swing with
  * it, for every server, as the allocator gives heap back to the kernel and
- * takes it again), the load generator's CPU use (near 100% would make it the bottleneck: flagged),
- * and ratios to ws+bufferutil and to the raw echo. `msgs/CPU-s` (messages per
+ * takes it again), the load generator's CPU use (near 100% would make it
+ * the bottleneck: flagged), and ratios to ws+bufferutil and to the raw echo. `msgs/CPU-s` (messages per
  * second of server CPU) is the number least disturbed by other load on the
  * machine. Writes bench/results/e2e.json and bench/results/e2e-throughput.svg.
  */

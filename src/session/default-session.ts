@@ -8,8 +8,8 @@
  * Frames are processed inside the raw session's reader task (the raw
  * `incoming` is diverted to it), so a message takes one hop, reader to
  * handler; a task of its own reads `incoming` only when frames were queued
- * there before this session was made. The ping and close replies come from the sans-I/O
- * protocol's rules (see protocol.ts).
+ * there before this session was made. The ping and close replies come from
+ * the sans-I/O protocol's rules (see protocol.ts).
  */
 import { Channel, type ChannelWeightBudget } from '../channels/channel.ts';
 import { launch } from '../channels/context.ts';

@@ -28,8 +28,9 @@
  *     text: one decode; a Buffer view for binary) and hands it to the
  *     handler's parked `for await` step: its promise resolves (one
  *     `IteratorResult`); the handler resumes in a microtask. (A handler
- *     parked in `consumeEach` is woken by one `process.nextTick` per burst
- *     and calls its action with the message: no `IteratorResult`.)
+ *     parked in `consumeEach` is woken once per burst, by the channel's
+ *     `process.nextTick` and then a microtask, and calls its action with
+ *     the message: no `IteratorResult`.)
  *  4. `session.send(message)` makes one `Frame` (text is encoded once) and
  *     queues it on `outgoing` (`trySend`: no promise; the shared settled
  *     promise is returned), which schedules the parked writer with one

@@ -4,8 +4,6 @@
  * callback, a peer that breaks the protocol, and a large message released
  * once its callback is done while the connection idles.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ProtocolError } from '../../src/frames/errors.ts';
@@ -14,6 +12,7 @@ import type { Message } from '../../src/session/default-session.ts';
 import { connect } from '../../src/upgrade/connect.ts';
 import { RawClient } from '../support/raw-client.ts';
 import { assertHandlerFailed, startServer } from '../support/server.ts';
+import { gc } from '../support/resources.ts';
 
 test('echo: every message in order with its type; a clean close resolves it and the job completes', async () => {
   let ended = false;
@@ -92,8 +91,6 @@ test('a peer that breaks the protocol: the reply to the message before goes firs
 });
 
 test('a connection idling after a 1 MiB message does not keep it (a for await loop would keep the last one)', async () => {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
   let ref: WeakRef<Buffer> | undefined;
   const server = await startServer((session) =>
     session.consumeEach((message) => {

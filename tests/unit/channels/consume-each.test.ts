@@ -3,13 +3,12 @@
  * promise as backpressure, the channel's end and failure, the callback's
  * failure, and no reference to an element once its callback is done.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Channel } from '../../../src/channels/channel.ts';
 import { consumeEach } from '../../../src/channels/consume-each.ts';
 import { isPending, rejection, turn } from '../../support/async.ts';
+import { gc } from '../../support/resources.ts';
 
 test('every element, in order, buffered before and sent after the start; resolves once closed and drained', async () => {
   const ch = new Channel<number>(8);
@@ -115,8 +114,6 @@ test('parked on an empty channel it is pending, and a cancel rejects it', async 
 });
 
 test('once its callback is done, nothing of the loop keeps an element alive', async () => {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
   const ch = new Channel<object>(1);
   let ref: WeakRef<object> | undefined;
   const done = consumeEach(ch, async (element) => {
