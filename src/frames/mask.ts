@@ -1,13 +1,16 @@
 /**
  * Masking (RFC 6455 section 5.3): XOR of the payload with a 4-byte mask key,
- * key byte `i % 4` for payload byte `i`. The aligned middle of a long range
- * is processed 64 bits at a time through a `BigUint64Array` view of its
- * ArrayBuffer (V8 lowers 64-bit BigInt XOR to machine words), a view that a
+ * key byte `i % 4` for payload byte `i`. Ranges of 2 KiB and more go to the
+ * WebAssembly SIMD kernel (xor-kernel.ts) where the runtime has one. Else
+ * the aligned middle of a long range is processed 64 bits at a time through
+ * a `BigUint64Array` view of its ArrayBuffer (V8 lowers 64-bit BigInt XOR to
+ * machine words), a view that a
  * caller masking many ranges of one buffer keeps in a `Backing`; the
  * unaligned head and the tail go byte by byte with the key rotated to the
  * range's phase. Random keys come from a pooled `randomFillSync` buffer.
  */
 import { randomFillSync } from 'node:crypto';
+import { wideXor } from './xor-kernel.ts';
 
 /**
  * Below this many bytes the byte loop beats the word loop: when the caller
@@ -15,6 +18,8 @@ import { randomFillSync } from 'node:crypto';
  */
 const WIDE_MIN = 32;
 const WIDE_MIN_UNKEPT = 64;
+/** From this many bytes the WebAssembly SIMD kernel (xor-kernel.ts), where available, beats the word loop. */
+const SIMD_MIN = 2048;
 
 const wideScratch = new Uint8Array(8);
 const wideScratchWord = new BigUint64Array(wideScratch.buffer);
@@ -99,6 +104,10 @@ export function maskRange(
   // The key rotated so that its top byte applies to `buf[start]`.
   const shift = (phase & 3) << 3;
   let k = shift === 0 ? key : (key << shift) | (key >>> (32 - shift));
+  if (end - start >= SIMD_MIN && wideXor !== undefined) {
+    wideXor(buf, start, end, k);
+    return;
+  }
   let i = start;
   if (end - start >= (backing === undefined ? WIDE_MIN_UNKEPT : WIDE_MIN)) {
     // Byte by byte up to an 8-byte boundary of the ArrayBuffer, then whole words.

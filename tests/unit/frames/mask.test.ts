@@ -1,8 +1,14 @@
-/** Masking: word-wide XOR against a byte-wise reference at every alignment and length, with a kept Backing too, keys, maskInto. */
+/**
+ * Masking: word-wide XOR and the WebAssembly SIMD kernel against a byte-wise reference at every alignment, phase and
+ * length, with a kept Backing too; the JavaScript path where WebAssembly is missing; keys, maskInto.
+ */
+import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MaskKeySource, applyMask, maskInto, randomMaskKey } from '../../../src/frames/index.ts';
 import { backingOf, maskRange, packMaskKey, wordIndex, type Backing } from '../../../src/frames/mask.ts';
+import { wideXor } from '../../../src/frames/xor-kernel.ts';
+import { checkLongRange, LONG_LENGTHS } from '../../support/mask-check.ts';
 
 function reference(bytes: Uint8Array, key: Uint8Array, offset = 0): Buffer {
   return Buffer.from(bytes.map((b, i) => b ^ key[(offset + i) & 3]!));
@@ -118,6 +124,32 @@ test('maskInto writes masked bytes at any offset and leaves the source alone', (
     }
   }
   assert.throws(() => maskInto(Buffer.alloc(10), key, Buffer.alloc(5), 0), RangeError);
+});
+
+test('the WebAssembly SIMD kernel is there on this runtime (long ranges use it)', () => {
+  assert.type(wideXor, 'function');
+});
+
+test('long ranges (around the SIMD threshold and its 64 KiB blocks) at every alignment and phase', () => {
+  for (const length of LONG_LENGTHS) {
+    for (let align = 0; align < 8; align++) {
+      for (let phase = 0; phase < 4; phase++) checkLongRange(length, align, phase);
+    }
+  }
+});
+
+test('without WebAssembly (node --jitless) long ranges are masked by the JavaScript loop, just as right', () => {
+  const script = `
+    import { wideXor } from './src/frames/xor-kernel.ts';
+    import { checkLongRange, LONG_LENGTHS } from './tests/support/mask-check.ts';
+    if (wideXor !== undefined) throw new Error('the kernel compiled without WebAssembly');
+    for (const length of LONG_LENGTHS) for (const align of [0, 3, 5]) for (const phase of [0, 1, 3]) checkLongRange(length, align, phase);
+    console.log('ok');`;
+  const out = execFileSync(process.execPath, ['--jitless', '--no-warnings', '--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  assert.is(out.trim(), 'ok');
 });
 
 test('keys must be 4 bytes', () => {
