@@ -74,11 +74,12 @@ interface WasmApi {
 
 function compile(): ((buf: Uint8Array, start: number, end: number, key: number) => void) | undefined {
   const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  if (wasm === undefined) return undefined; // node --jitless: the caller's JavaScript loop does the work
   let exports;
   try {
-    exports = new wasm!.Instance(new wasm!.Module(MODULE_BYTES)).exports;
+    exports = new wasm.Instance(new wasm.Module(MODULE_BYTES)).exports;
   } catch {
-    return undefined; // no WebAssembly, or no SIMD: the caller's JavaScript loop does the work
+    return undefined; // no SIMD, code generation disallowed, or no memory to reserve: the same
   }
   const { xor } = exports;
   const scratch = new Uint8Array(exports.memory.buffer, 0, BLOCK);
