@@ -63,6 +63,12 @@ export function wordIndex(byteIndex: number): number {
   return Math.floor(byteIndex / 8);
 }
 
+/** The packed key rotated so that its top byte applies to the byte at `phase` of the payload. */
+function rotateKey(key: number, phase: number): number {
+  const shift = (phase & 3) << 3;
+  return shift === 0 ? key : (key << shift) | (key >>> (32 - shift));
+}
+
 function xorWords(words: BigUint64Array, from: number, to: number, key: bigint): void {
   let i = from;
   for (; i + 16 <= to; i += 16) {
@@ -101,11 +107,9 @@ export function maskRange(
   phase: number,
   backing?: Backing,
 ): void {
-  // The key rotated so that its top byte applies to `buf[start]`.
-  const shift = (phase & 3) << 3;
-  let k = shift === 0 ? key : (key << shift) | (key >>> (32 - shift));
+  let k = rotateKey(key, phase);
   if (end - start >= SIMD_MIN && wideXor !== undefined) {
-    wideXor(buf, start, end, k);
+    wideXor(buf.subarray(start, end), buf, start, k);
     return;
   }
   let i = start;
@@ -145,6 +149,21 @@ export function maskRange(
   }
 }
 
+/**
+ * Writes `src` masked with the packed key `key` into `dst` at `dstOffset`,
+ * leaving `src` as it is; `phase` is the position of `src[0]` within the
+ * masked payload (see `maskRange`). With the SIMD kernel, masking on the
+ * way costs what masking in place does; else a copy, then the XOR in place.
+ */
+export function maskCopy(src: Uint8Array, dst: Uint8Array, dstOffset: number, key: number, phase: number): void {
+  if (src.length >= SIMD_MIN && wideXor !== undefined) {
+    wideXor(src, dst, dstOffset, rotateKey(key, phase));
+    return;
+  }
+  dst.set(src, dstOffset);
+  maskRange(dst, dstOffset, dstOffset + src.length, key, phase);
+}
+
 /** Throws a `RangeError` unless `maskKey` is 4 bytes long. */
 export function checkMaskKey(maskKey: Uint8Array): void {
   if (maskKey.length !== 4) {
@@ -164,15 +183,14 @@ export function applyMask(buf: Uint8Array, maskKey: Uint8Array, offset = 0): voi
 
 /**
  * Writes `src` masked with `maskKey` into `dst` at `dstOffset`, leaving `src`
- * untouched (a copy at memory speed, then the in-place XOR).
+ * untouched (see `maskCopy`).
  */
 export function maskInto(src: Uint8Array, maskKey: Uint8Array, dst: Uint8Array, dstOffset: number): void {
   checkMaskKey(maskKey);
   if (dstOffset < 0 || dstOffset + src.length > dst.length) {
     throw new RangeError(`${src.length} bytes do not fit in the destination at offset ${dstOffset}`);
   }
-  dst.set(src, dstOffset);
-  maskRange(dst, dstOffset, dstOffset + src.length, packMaskKey(maskKey), 0);
+  maskCopy(src, dst, dstOffset, packMaskKey(maskKey), 0);
 }
 
 /**

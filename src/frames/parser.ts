@@ -4,11 +4,12 @@
  * violation of section 5 is a `ProtocolError` with the close code to send.
  *
  * Zero-copy: a payload inside one pushed chunk is returned as a view of it,
- * unmasked in place. A payload that straddles chunks is unmasked and
- * UTF-8-checked piece by piece as bytes arrive, and copied once into a
- * buffer of exactly its length:
+ * unmasked in place. A payload that straddles chunks is UTF-8-checked piece
+ * by piece as bytes arrive (unmasked first), and copied once into a buffer
+ * of exactly its length:
  * - while the pieces are large and few (see `MIN_PIECE`), they are held as
- *   views of the received chunks and copied when the last one arrives, so
+ *   views of the received chunks and copied when the last one arrives
+ *   (unmasked on the way, when nothing had to check them before), so
  *   the payload's buffer is allocated at the end and dies young (a buffer
  *   allocated at the first byte lives through the whole transfer, is
  *   promoted by the GC and is fresh memory for every message: measured,
@@ -24,7 +25,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { CloseCode, decodeClosePayload } from './close.ts';
 import { ProtocolError } from './errors.ts';
 import { Opcode, type Frame } from './frame.ts';
-import { backingOf, maskRange, packMaskKey, type Backing } from './mask.ts';
+import { backingOf, maskCopy, maskRange, packMaskKey, type Backing } from './mask.ts';
 import { Utf8Validator } from './utf8.ts';
 
 /** Default `maxFrameSize`: 16 MiB of payload. */
@@ -66,10 +67,14 @@ function lengthEnd(length7: number): number {
   return length7 === 126 ? 4 : length7 === 127 ? 10 : 2;
 }
 
-/** Copies `pieces` one after another into `target` from its start. */
-function copyPieces(pieces: readonly Buffer[], target: Buffer): void {
+/** Copies `pieces` one after another into `target` from its start, unmasking them with `maskKey` when given (they are the payload from its first byte). */
+function copyPieces(pieces: readonly Buffer[], target: Buffer, maskKey: number | undefined): void {
   let at = 0;
-  for (const piece of pieces) at += piece.copy(target, at);
+  for (const piece of pieces) {
+    if (maskKey === undefined) piece.copy(target, at);
+    else maskCopy(piece, target, at, maskKey, at);
+    at += piece.length;
+  }
 }
 
 /** RSV bits as they appear in the `rsvAllowed` mask. */
@@ -477,17 +482,21 @@ export class FrameParser {
   }
 
   /**
-   * Takes the straddling payload's bytes as views of the pushed chunks,
-   * each unmasked and checked in place, while every piece but the first and
-   * the last is at least `MIN_PIECE` bytes and there are at most
-   * `MAX_PIECES`; the payload
-   * is then copied once, when complete, into a buffer that is not kept
-   * (allocated late, it dies young instead of living through the whole
-   * transfer, as `ws` does too). Returns the frame, `undefined` when more
-   * bytes are needed, or `null` once the pieces turned out small or many:
-   * they are then copied into the gather buffer, which takes it from there.
+   * Takes the straddling payload's bytes as views of the pushed chunks
+   * while every piece but the first and the last is at least `MIN_PIECE`
+   * bytes and there are at most `MAX_PIECES`; the payload is then copied
+   * once, when complete, into a buffer that is not kept (allocated late, it
+   * dies young instead of living through the whole transfer, as `ws` does
+   * too). Pieces of a text message being validated are unmasked and checked
+   * in place as they come; the others stay masked and are unmasked as they
+   * are copied (one pass over the bytes fewer). Returns the frame,
+   * `undefined` when more bytes are needed, or `null` once the pieces
+   * turned out small or many: they are then copied (unmasked) into the
+   * gather buffer, which takes it from there.
    */
   #holdPieces(length: number): Frame | undefined | null {
+    // The key to unmask the held pieces with as they are copied; undefined when they are unmasked already (or never were masked).
+    const copyKey = this.#masked && !this.#checksUtf8() ? this.#maskKey : undefined;
     while (this.#unconsumed > 0) {
       const from = this.#gathered;
       const chunk = this.#chunk;
@@ -497,20 +506,20 @@ export class FrameParser {
       // The first and the last piece may be short (a frame rarely starts or ends on a chunk boundary).
       if (from + count < length && ((count < MIN_PIECE && pieces.length > 0) || pieces.length === MAX_PIECES)) {
         this.#gather = this.#growGather(length, 0, Math.min(length, from + this.#unconsumed));
-        copyPieces(pieces, this.#gather);
+        copyPieces(pieces, this.#gather, copyKey);
         this.#pieces = undefined;
         return null;
       }
       const backing = this.#backing;
       this.#consume(count);
-      if (this.#masked) maskRange(chunk, start, start + count, this.#maskKey, from, backing);
+      if (this.#masked && copyKey === undefined) maskRange(chunk, start, start + count, this.#maskKey, from, backing);
       const piece = bufferView(backing.buffer, backing.byteOffset + start, count);
       this.#checkUtf8(piece, 0, count);
       pieces.push(piece);
       this.#gathered = from + count;
       if (from + count === length) {
         const payload = Buffer.allocUnsafe(length);
-        copyPieces(pieces, payload);
+        copyPieces(pieces, payload, copyKey);
         this.#pieces = undefined;
         this.#gathered = 0;
         return this.#complete(payload);
@@ -556,9 +565,14 @@ export class FrameParser {
     return (this.#gather = grown);
   }
 
+  /** True when this frame's payload is UTF-8-checked as it arrives: a data frame of a text message being validated. */
+  #checksUtf8(): boolean {
+    return this.#messageIsCheckedText && this.#opcode < 0x8;
+  }
+
   /** Checks the UTF-8 of the unmasked payload bytes `bytes[start..end)`, if due. */
   #checkUtf8(bytes: Buffer, start: number, end: number): void {
-    if (this.#messageIsCheckedText && this.#opcode < 0x8 && this.#utf8!.push(bytes, start, end) !== -1) {
+    if (this.#checksUtf8() && this.#utf8!.push(bytes, start, end) !== -1) {
       fail(CloseCode.InvalidPayload, 'invalid UTF-8 in a text message');
     }
   }

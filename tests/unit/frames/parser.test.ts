@@ -273,6 +273,29 @@ test('held pieces that turn small, or too many, go into the gather buffer: byte-
   }
 });
 
+test('binary pieces stay masked while held and are unmasked as they are copied: byte-exact, into the gather buffer too', () => {
+  const payload = Buffer.alloc(700_001);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 131 + (i >>> 9)) & 0xff;
+  const bytes = wire(FIN | Opcode.Binary, payload, KEY);
+  const cases = [
+    // 64 KiB chunks, as a socket delivers them (pieces go through the SIMD kernel)
+    chunksOf(bytes, 64 * 1024),
+    // every piece at an odd phase of the mask key: the header and 3 payload bytes, then 40,001-byte chunks
+    [bytes.subarray(0, 17), ...chunksOf(bytes.subarray(17), 40_001)],
+    // large pieces, then small ones (the held pieces are copied into the gather buffer, unmasked)
+    [...chunksOf(bytes.subarray(0, 100_000), 20_000), ...chunksOf(bytes.subarray(100_000), 300)],
+    // pieces just over the minimum, more (85) than are held as views (64)
+    chunksOf(bytes, 8 * 1024 + 1),
+  ];
+  for (const [i, chunks] of cases.entries()) {
+    const { frames, error } = drain({ role: 'server' }, chunks);
+    assert.is(error, undefined, `case ${i}`);
+    assert.is(frames.length, 1, `case ${i}`);
+    assert.is(frames[0]!.payload.buffer.byteLength, payload.length, `case ${i}: exact buffer`);
+    assert.ok(frames[0]!.payload.equals(payload), `case ${i}: byte-exact`);
+  }
+});
+
 test('invalid UTF-8 in a held piece fails as that piece arrives, before the rest of the frame', () => {
   const text = Buffer.alloc(200_000, 0x61);
   text[70_000] = 0xff;
