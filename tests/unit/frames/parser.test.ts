@@ -253,6 +253,17 @@ test('a payload in large chunks is held as views until complete, then copied onc
   assert.is(parser.bufferedBytes, 0);
 });
 
+/** Each way of cutting the wire into chunks parses to one frame whose payload is `payload`, in a buffer of exactly its size. */
+function assertOneFrameOf(payload: Buffer, cases: readonly Buffer[][]): void {
+  for (const [i, chunks] of cases.entries()) {
+    const { frames, error } = drain({ role: 'server' }, chunks);
+    assert.is(error, undefined, `case ${i}`);
+    assert.is(frames.length, 1, `case ${i}`);
+    assert.is(frames[0]!.payload.buffer.byteLength, payload.length, `case ${i}: exact buffer`);
+    assert.ok(frames[0]!.payload.equals(payload), `case ${i}: byte-exact`);
+  }
+}
+
 test('held pieces that turn small, or too many, go into the gather buffer: byte-exact either way', () => {
   const text = Buffer.from('xy\u00e9\u20ac'.repeat(100_000)); // 700 KB; 2- and 3-byte sequences cut across pieces
   const bytes = wire(FIN | Opcode.Text, text, KEY);
@@ -264,13 +275,7 @@ test('held pieces that turn small, or too many, go into the gather buffer: byte-
     // large pieces, then one byte at a time for a while, then large again
     [...chunksOf(bytes.subarray(0, 50_000), 16_000), ...chunksOf(bytes.subarray(50_000, 50_100), 1), ...chunksOf(bytes.subarray(50_100), 30_000)],
   ];
-  for (const [i, chunks] of cases.entries()) {
-    const { frames, error } = drain({ role: 'server' }, chunks);
-    assert.is(error, undefined, `case ${i}`);
-    assert.is(frames.length, 1, `case ${i}`);
-    assert.is(frames[0]!.payload.buffer.byteLength, text.length, `case ${i}: exact buffer`);
-    assert.ok(frames[0]!.payload.equals(text), `case ${i}: byte-exact`);
-  }
+  assertOneFrameOf(text, cases);
 });
 
 test('binary pieces stay masked while held and are unmasked as they are copied: byte-exact, into the gather buffer too', () => {
@@ -287,13 +292,7 @@ test('binary pieces stay masked while held and are unmasked as they are copied: 
     // pieces just over the minimum, more (85) than are held as views (64)
     chunksOf(bytes, 8 * 1024 + 1),
   ];
-  for (const [i, chunks] of cases.entries()) {
-    const { frames, error } = drain({ role: 'server' }, chunks);
-    assert.is(error, undefined, `case ${i}`);
-    assert.is(frames.length, 1, `case ${i}`);
-    assert.is(frames[0]!.payload.buffer.byteLength, payload.length, `case ${i}: exact buffer`);
-    assert.ok(frames[0]!.payload.equals(payload), `case ${i}: byte-exact`);
-  }
+  assertOneFrameOf(payload, cases);
 });
 
 test('invalid UTF-8 in a held piece fails as that piece arrives, before the rest of the frame', () => {
