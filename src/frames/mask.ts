@@ -1,13 +1,14 @@
 /**
  * Masking (RFC 6455 section 5.3): XOR of the payload with a 4-byte mask key,
  * key byte `i % 4` for payload byte `i`. Ranges of 2 KiB and more go to the
- * WebAssembly SIMD kernel (xor-kernel.ts) where the runtime has one. Else
- * the aligned middle of a long range is processed 64 bits at a time through
- * a `BigUint64Array` view of its ArrayBuffer (V8 lowers 64-bit BigInt XOR to
- * machine words), a view that a
- * caller masking many ranges of one buffer keeps in a `Backing`; the
- * unaligned head and the tail go byte by byte with the key rotated to the
- * range's phase. Random keys come from a pooled `randomFillSync` buffer.
+ * WebAssembly SIMD kernel (xor-kernel.ts) where the runtime has one, which
+ * can also mask on the way into another buffer (`maskCopy`). Else the
+ * aligned middle of a long range is processed 64 bits at a time through a
+ * `BigUint64Array` view of its ArrayBuffer (V8 lowers 64-bit BigInt XOR to
+ * machine words), a view that a caller masking many ranges of one buffer
+ * keeps in a `Backing`; the unaligned head and the tail go byte by byte with
+ * the key rotated to the range's phase. Random keys come from a pooled
+ * `randomFillSync` buffer.
  */
 import { randomFillSync } from 'node:crypto';
 import { wideXor } from './xor-kernel.ts';
