@@ -223,18 +223,29 @@ export class FrameParser {
 
   #error: ProtocolError | undefined;
 
-  constructor(options: FrameParserOptions) {
+  /**
+   * Throws the `TypeError` or `RangeError` the constructor would throw for
+   * `options`, without making a parser: an owner that makes its parser on
+   * first use (the session's `Protocol`) checks its options up front.
+   */
+  static checkOptions(options: FrameParserOptions): void {
     if (options.role !== 'server' && options.role !== 'client') {
       throw new TypeError(`role must be 'server' or 'client', got ${String(options.role)}`);
     }
-    this.#server = options.role === 'server';
-    this.#maxFrameSize = checkLimit('maxFrameSize', options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE);
-    this.#maxMessageSize = checkLimit('maxMessageSize', options.maxMessageSize ?? this.#maxFrameSize);
+    const maxFrameSize = checkLimit('maxFrameSize', options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE);
+    checkLimit('maxMessageSize', options.maxMessageSize ?? maxFrameSize);
     const rsvAllowed = options.rsvAllowed ?? 0;
     if (!Number.isInteger(rsvAllowed) || rsvAllowed < 0 || rsvAllowed > 0b111) {
       throw new RangeError(`rsvAllowed must be a mask of Rsv bits (0 to 0b111), got ${rsvAllowed}`);
     }
-    this.#rsvAllowed = rsvAllowed;
+  }
+
+  constructor(options: FrameParserOptions) {
+    FrameParser.checkOptions(options);
+    this.#server = options.role === 'server';
+    this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#maxMessageSize = options.maxMessageSize ?? this.#maxFrameSize;
+    this.#rsvAllowed = options.rsvAllowed ?? 0;
     this.#validateUtf8 = options.validateUtf8 ?? true;
   }
 

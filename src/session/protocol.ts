@@ -58,7 +58,12 @@ export interface ProtocolOptions extends FrameParserOptions {
 export class Protocol {
   readonly role: 'server' | 'client';
   #state: ConnectionState = ConnectionState.Open;
-  readonly #parser: FrameParser;
+  /**
+   * Made by the first bytes received (an idle connection holds none: the
+   * options are checked up front and kept instead).
+   */
+  #parser: FrameParser | undefined;
+  readonly #parserOptions: FrameParserOptions;
   /** Made by the first frame sent. */
   #serializer: FrameSerializer | undefined;
   readonly #maskKey: ProtocolOptions['maskKey'];
@@ -67,7 +72,8 @@ export class Protocol {
 
   constructor(options: ProtocolOptions) {
     this.role = options.role;
-    this.#parser = new FrameParser(options);
+    FrameParser.checkOptions(options);
+    this.#parserOptions = options;
     this.#maskKey = options.maskKey;
   }
 
@@ -97,14 +103,14 @@ export class Protocol {
 
   /** True in the middle of a frame: the peer owes the rest of it. */
   get isInFrame(): boolean {
-    return this.#parser.isInFrame;
+    return this.#parser?.isInFrame ?? false;
   }
 
   // ---- bytes in, frames out ------------------------------------------------
 
   /** Hands bytes from the peer to the parser (which owns them from now on). Ignored once not reading. */
   receiveData(chunk: Buffer): void {
-    if (this.isReading) this.#parser.push(chunk);
+    if (this.isReading) (this.#parser ??= new FrameParser(this.#parserOptions)).push(chunk);
   }
 
   /**
@@ -117,7 +123,7 @@ export class Protocol {
     if (!this.isReading) return undefined;
     let f: Frame | undefined;
     try {
-      f = this.#parser.next();
+      f = this.#parser?.next();
     } catch (error) {
       if (error instanceof ProtocolError) this.fail(error);
       throw error;

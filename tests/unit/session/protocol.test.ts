@@ -41,6 +41,18 @@ test('bytes in, frames out: a masked text frame split at every position gives th
   }
 });
 
+test('before any bytes: no frame, not in a frame; the parser options are still checked up front', () => {
+  const p = server();
+  assert.is(p.nextFrame(), undefined);
+  assert.is(p.isInFrame, false);
+  p.receiveData(Buffer.from(MASKED_HELLO.subarray(0, 1)));
+  assert.is(p.isInFrame, true);
+  assert.throws(() => new Protocol({ role: 'server', maxFrameSize: Infinity }), (e: unknown) => e instanceof RangeError && /maxFrameSize/.test(e.message));
+  assert.throws(() => new Protocol({ role: 'server', maxMessageSize: -1 }), (e: unknown) => e instanceof RangeError && /maxMessageSize/.test(e.message));
+  assert.throws(() => new Protocol({ role: 'server', rsvAllowed: 8 }), (e: unknown) => e instanceof RangeError && /rsvAllowed/.test(e.message));
+  assert.throws(() => new Protocol({ role: 'peer' as 'server' }), TypeError);
+});
+
 test('frames in, bytes out: a server sends unmasked, a client masks with its key', () => {
   const s = server();
   s.sendFrame(frame(Opcode.Text, Buffer.from('Hello')));
