@@ -10,6 +10,8 @@
  * 1 and 16 messages in flight per connection (binary messages, masked client
  * frames). For each cell the servers run interleaved (A B C D A B C D …),
  * each run being a warm-up and a measured window; the median run counts.
+ * The ours/ws matrix also gives the spread: the lowest and highest ratio of
+ * one run of ours to the ws run next to it (same repetition).
  * Reported per cell and server: messages/s, MB/s (payload bytes echoed per
  * second), p50/p99 round-trip latency, the server's CPU use, RSS and minor
  * page faults per message (`flt/msg`: the 64 KiB and 1 MiB cells swing with
@@ -20,7 +22,7 @@
  * machine. Writes bench/results/e2e.json and bench/results/e2e-throughput.svg.
  */
 import { buildLoadgen } from './loadgen/build.ts';
-import { barChartSvg, bytes, micros, num, percent, Progress, ratio, sizeName, table, writeResult } from './report.ts';
+import { barChartSvg, bytes, micros, num, percent, Progress, ratio, sizeName, spread, table, writeResult, type Spread } from './report.ts';
 import {
   bufferutilAvailable,
   canPin,
@@ -40,7 +42,8 @@ const MiB = 1024 * 1024;
 const SIZES = [16, KiB, 64 * KiB, MiB];
 const WARMUP_MS = QUICK ? 300 : 700;
 const MEASURE_MS = QUICK ? 700 : 2000;
-const REPS = QUICK ? 1 : 3;
+/** Interleaved runs per server and cell (BENCH_REPS overrides: more runs, a steadier median). */
+const REPS = Number(process.env.BENCH_REPS ?? (QUICK ? 1 : 3));
 const SERVER_CPU = 0;
 const LOADGEN_CPU = 1;
 
@@ -232,27 +235,31 @@ async function main(): Promise<void> {
 
   // ---- targets (issue 14) -------------------------------------------------------
   const at = (size: number, conns: number, inflight: number) =>
-    results.find((r) => r.cell.size === size && r.cell.conns === conns && r.cell.inflight === inflight)?.median;
+    results.find((r) => r.cell.size === size && r.cell.conns === conns && r.cell.inflight === inflight);
   const configs = [...new Set(CELLS.map((c) => `${c.conns}x${c.inflight}`))];
   const sizes = [...new Set(CELLS.map((c) => c.size))].sort((a, b) => a - b);
   const speed: number[] = [];
   const misses: string[] = [];
+  const spreads: ({ cell: string } & Spread)[] = [];
   const matrix: string[][] = [];
   for (const config of configs) {
     const [conns, inflight] = config.split('x').map(Number) as [number, number];
     const row = [`${conns} x ${inflight}`];
     for (const size of sizes) {
-      const m = at(size, conns, inflight);
-      const ours = m?.ours;
-      const ref = m?.[reference];
+      const result = at(size, conns, inflight);
+      const ours = result?.median.ours;
+      const ref = result?.median[reference];
       if (ours === undefined || ref === undefined) {
         row.push('-');
         continue;
       }
       const x = ours.messagesPerSec / ref.messagesPerSec;
       const rss = ours.serverRssPeak / ref.serverRssPeak;
+      const refRuns = result!.runs[reference]!;
+      const paired = spread(result!.runs.ours!.map((run, i) => run.messagesPerSec / refRuns[i]!.messagesPerSec));
+      spreads.push({ cell: `${sizeName(size)} ${config}`, ...paired });
       speed.push(x);
-      row.push(`${x.toFixed(2)}x, RSS ${rss.toFixed(2)}x`);
+      row.push(REPS > 1 ? `${x.toFixed(2)}x (${paired.min.toFixed(2)}-${paired.max.toFixed(2)}), RSS ${rss.toFixed(2)}x` : `${x.toFixed(2)}x, RSS ${rss.toFixed(2)}x`);
       const goal = inflight === 1 ? 1.2 : 1.0;
       if (x < goal) misses.push(`${sizeName(size)} ${config}: ${x.toFixed(2)}x ${reference} (goal >= ${goal}x)`);
       if (rss > 1.25) misses.push(`${sizeName(size)} ${config}: peak RSS ${rss.toFixed(2)}x ${reference} (goal <= 1.25x)`);
@@ -260,7 +267,9 @@ async function main(): Promise<void> {
     matrix.push(row);
   }
   const geomean = speed.length > 0 ? Math.exp(speed.reduce((sum, x) => sum + Math.log(x), 0) / speed.length) : NaN;
-  console.log(`\nours vs ${reference} (msgs/s ratio, peak RSS ratio), median of ${REPS} interleaved runs per cell:`);
+  console.log(
+    `\nours vs ${reference} (msgs/s ratio of the median runs${REPS > 1 ? ', in brackets the lowest and highest ratio of paired runs' : ''}; peak RSS ratio), ${REPS} interleaved run(s) per cell:`,
+  );
   console.log(table(['conns x in flight', ...sizes.map(sizeName)], matrix, new Set(sizes.map((_, i) => i + 1))));
   console.log(`geometric mean over ${speed.length} cells: ${geomean.toFixed(2)}x ${reference} (goal >= 1.5x)`);
   if (geomean < 1.5) misses.push(`geometric mean ${geomean.toFixed(2)}x (goal >= 1.5x)`);
@@ -268,7 +277,7 @@ async function main(): Promise<void> {
     `targets (every cell >= 1.0x ${reference}, every one-in-flight cell >= 1.2x, geomean >= 1.5x, peak RSS <= 1.25x ${reference}): ` +
       (misses.length === 0 ? 'met' : `MISSED in ${misses.length}:\n  ${misses.join('\n  ')}`),
   );
-  const checks = { geomean, misses };
+  const checks = { geomean, misses, pairedRatios: spreads };
 
   // ---- files -------------------------------------------------------------------
   const json = writeResult(
