@@ -36,8 +36,9 @@
  * `process.nextTick`, which Node runs once the microtasks queued so far have
  * run — when the sender's burst yields. It then finds the whole burst (one
  * wake-up per burst, not per element): the session's writer serializes a
- * turn's frames into one write this way. `close` and `cancel` release every
- * waiter at once.
+ * turn's frames into one write this way. A listener that asks for it
+ * (`resumesInSender`: `consumeEach` with `immediate`) is called by the send
+ * itself instead. `close` and `cancel` release every waiter at once.
  */
 import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from './errors.ts';
 import { callHandler } from './report.ts';
@@ -96,6 +97,15 @@ const DONE_PROMISE: Promise<IteratorResult<never, undefined>> = Promise.resolve(
 export interface ReceivableListener {
   /** Something became receivable, or the channel ended: look again. */
   onReceivable(): void;
+  /**
+   * When true, a send that makes something receivable calls `onReceivable`
+   * itself, before it returns (as Kotlin's unconfined dispatcher resumes a
+   * coroutine in the sender's frame), rather than from `process.nextTick`
+   * once the sender's burst yields. For a consumer that handles each element
+   * as it comes (no batching to gain), and a sender that allows the
+   * consumer's code to run inside its send.
+   */
+  readonly resumesInSender?: boolean;
 }
 
 /** A second bound on a `Channel`'s buffer: the sum of `weigh(element)` over buffered elements. */
@@ -316,9 +326,9 @@ export class Channel<T extends {} | null> implements AsyncIterable<T>, AsyncIter
    * (an element, or the end: then `tryReceive` returns `undefined` with
    * `isClosedForReceive` true, or throws the cause). Otherwise parks
    * `listener` and returns false: its `onReceivable()` is called once: from
-   * `process.nextTick` after a send (once per burst), or at once when the
-   * channel is cancelled or closed with nothing left to receive. One such
-   * consumer at a time.
+   * `process.nextTick` after a send (once per burst; inside the send when the
+   * listener `resumesInSender`), or at once when the channel is cancelled or
+   * closed with nothing left to receive. One such consumer at a time.
    */
   whenReceivable(listener: ReceivableListener): boolean {
     if (this.hasElements() || this.state !== OPEN) return true;
@@ -464,9 +474,21 @@ export class Channel<T extends {} | null> implements AsyncIterable<T>, AsyncIter
     return head;
   }
 
-  /** Something became receivable: parked `receive`s take it now, the rest wake up after the burst. */
+  /**
+   * Something became receivable: parked `receive`s take it now, a listener
+   * that resumes in the sender is called now, the rest wake up after the burst.
+   */
   private wakeWaiters(): void {
     while (this.headResolve !== undefined && this.headMode !== LOOK && this.hasElements()) this.serveHead();
+    const listener = this.listener;
+    if (listener?.resumesInSender === true) {
+      if (this.hasElements()) {
+        this.listener = undefined;
+        listener.onReceivable();
+      }
+      // It took what it could and parked again, or waits on its own promise: nothing to wake later.
+      if (this.headResolve === undefined) return;
+    }
     if (this.wakeScheduled || (this.headResolve === undefined && this.listener === undefined)) return;
     this.wakeScheduled = true;
     process.nextTick(Channel.wakeLater, this);

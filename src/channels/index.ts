@@ -6,7 +6,7 @@
 export type { ByteReadChannel, ByteWriteChannel, ReadableListener } from './byte-channel-types.ts';
 export { ByteChannel, DEFAULT_BYTE_CHANNEL_CAPACITY } from './byte-channel.ts';
 export { Channel, type ChannelWeightBudget, type ReceivableListener } from './channel.ts';
-export { consumeEach } from './consume-each.ts';
+export { consumeEach, type ConsumeEachOptions } from './consume-each.ts';
 export { Job, SupervisorJob, TaskJob, type CompletionHandler, type JobState } from './job.ts';
 export { Dispatchers, createContext, launch, type CoroutineContext, type Dispatcher } from './context.ts';
 export {

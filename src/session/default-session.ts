@@ -13,7 +13,7 @@
  */
 import { Channel, type ChannelWeightBudget } from '../channels/channel.ts';
 import { launch } from '../channels/context.ts';
-import { consumeEach } from '../channels/consume-each.ts';
+import { consumeEach, type ConsumeEachOptions } from '../channels/consume-each.ts';
 import { ClosedReceiveChannelError } from '../channels/errors.ts';
 import { CloseCode, encodeClosePayload, type CloseReason } from '../frames/close.ts';
 import { ProtocolError } from '../frames/errors.ts';
@@ -376,10 +376,13 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * took until the next one arrives (V8 keeps it in a register of the
    * frame), nothing here refers to a message once its `action` is done, so
    * a connection that idles after a large message does not keep it in
-   * memory. Use one way of reading per session at a time.
+   * memory. And, as `ws` emits `'message'`, a message that finds `action`
+   * waiting is handed to it as soon as it is read, inside the socket's
+   * `'data'` callback: no tick and no microtask between the bytes and your
+   * code. Use one way of reading per session at a time.
    */
   consumeEach(action: (message: Message) => unknown): Promise<void> {
-    return consumeEach(this.#messages, action);
+    return consumeEach(this.#messages, action, IMMEDIATE);
   }
 
   /**
@@ -561,6 +564,8 @@ class MessageQueue extends Channel<Message> {
 const ABANDONED_FLAG = 1;
 const CLOSE_REQUESTED_FLAG = 2;
 const RESOLVED: Promise<void> = Promise.resolve();
+/** `consumeEach` runs the handler's action inside the reader's delivery (see `consumeEach` above). */
+const IMMEDIATE: ConsumeEachOptions = Object.freeze({ immediate: true });
 /** Why an abandoned session's messages end (one error for all: nothing is left to read them, so no stack is worth making). */
 const ABANDONED = new SessionClosedError('the session was abandoned: no more messages are received');
 const NO_TOPICS: ReadonlySet<string> = new Set();

@@ -28,9 +28,10 @@
  *     text: one decode; a Buffer view for binary) and hands it to the
  *     handler's parked `for await` step: its promise resolves (one
  *     `IteratorResult`); the handler resumes in a microtask. (A handler
- *     parked in `consumeEach` is woken once per burst, by the channel's
- *     `process.nextTick` and then a microtask, and calls its action with
- *     the message: no `IteratorResult`.)
+ *     parked in `consumeEach` is called by that very send, still inside
+ *     `'data'`, as `ws` emits `'message'`: no tick, no microtask, no
+ *     `IteratorResult`; each message of the chunk is handed on as it is
+ *     parsed, unless an action returned a promise that is still pending.)
  *  4. `session.send(message)` makes one `Frame` (text is encoded once) and
  *     queues it on `outgoing` (`trySend`: no promise; the shared settled
  *     promise is returned), which schedules the parked writer with one
@@ -41,8 +42,8 @@
  *     the parked pump synchronously: `socket.write` (one `write` syscall; a
  *     batch of several buffers goes out corked, as one `writev`).
  * So the steady state costs one promise per message (the handler's own
- * `for await` step; with `consumeEach`, the `then` on the settled promise
- * `send` returns), one tick per burst, no closure, and allocates the frame
+ * `for await` step; with `consumeEach`, none when the action returns
+ * nothing, else the `then` on the promise it returns), one tick per burst, no closure, and allocates the frame
  * objects, the message and its `IteratorResult`; the payload is copied twice
  * (into the message for text, into the slab on the way out).
  */

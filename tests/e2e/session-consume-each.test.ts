@@ -1,8 +1,10 @@
 /**
  * `session.consumeEach`, the callback way to read, over real loopback
  * connections: echo in order with backpressure, the clean end, a throwing
- * callback, a peer that breaks the protocol, and a large message released
- * once its callback is done while the connection idles.
+ * callback, a peer that breaks the protocol, the callback called inside the
+ * read (and closing or throwing there, in the middle of a chunk), and a
+ * large message released once its callback is done while the connection
+ * idles.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -88,6 +90,78 @@ test('a peer that breaks the protocol: the reply to the message before goes firs
   assert.instance(seen, ProtocolError);
   assert.is((seen as ProtocolError).closeCode, 1002);
   await server.close();
+});
+
+/** Sends text frames in one TCP write, so that the server reads them in one chunk. */
+function sendInOneWrite(client: RawClient, texts: readonly string[]): void {
+  client.socket.cork();
+  for (const text of texts) client.sendFrame(Opcode.Text, text);
+  client.socket.uncork();
+}
+
+test('a waiting callback is called as each message is read: the messages of one chunk, with no microtask between them', async () => {
+  const log: string[] = [];
+  const server = await startServer((session) =>
+    session.consumeEach((message) => {
+      log.push(`message ${String(message)}`);
+      queueMicrotask(() => log.push(`microtask after ${String(message)}`));
+      void session.send(message); // returns nothing: a returned promise would hold the next message back until it settles
+    }),
+  );
+  const client = await RawClient.open(server.port);
+  await new Promise((r) => setTimeout(r, 20)); // the handler is waiting in consumeEach
+  sendInOneWrite(client, ['a', 'b', 'c']);
+  for (const text of ['a', 'b', 'c']) assert.is((await client.nextFrame()).payload.toString(), text);
+  assert.equal(log, ['message a', 'message b', 'message c', 'microtask after a', 'microtask after b', 'microtask after c']);
+  client.sendFrame(Opcode.Close, Buffer.from([0x03, 0xe8]));
+  assert.is((await client.closeFrame()).code, 1000);
+  await server.close();
+});
+
+test('a callback that closes the session in the middle of a chunk: the messages read before are still handed on, then 1000', async () => {
+  const seen: string[] = [];
+  let closing = false;
+  const server = await startServer((session) =>
+    session.consumeEach((message) => {
+      seen.push(String(message));
+      if (closing) return;
+      if (message === 'two') {
+        closing = true;
+        return session.close(1000, 'enough').then(() => undefined);
+      }
+      return session.send(message);
+    }),
+  );
+  const client = await RawClient.open(server.port);
+  await new Promise((r) => setTimeout(r, 20));
+  sendInOneWrite(client, ['one', 'two', 'three', 'four']);
+  assert.is((await client.nextFrame()).payload.toString(), 'one');
+  assert.equal(await client.closeFrame(), { code: 1000, reason: 'enough' });
+  client.sendFrame(Opcode.Close, Buffer.from([0x03, 0xe8]));
+  await client.closed();
+  const job = await server.job();
+  await job.join();
+  assert.is(job.state, 'completed');
+  assert.equal(seen, ['one', 'two', 'three', 'four'], 'every message already read reached the callback, in order');
+  await server.close();
+});
+
+test('a callback that throws in the middle of a chunk: no later message reaches it, close 1011, the job fails with its error', async () => {
+  const boom = new Error('boom');
+  const seen: string[] = [];
+  const server = await startServer((session) =>
+    session.consumeEach((message) => {
+      seen.push(String(message));
+      if (message === 'two') throw boom;
+      return session.send(message);
+    }),
+  );
+  const client = await RawClient.open(server.port);
+  await new Promise((r) => setTimeout(r, 20));
+  sendInOneWrite(client, ['one', 'two', 'three']);
+  assert.is((await client.nextFrame()).payload.toString(), 'one');
+  await assertHandlerFailed(server, client, boom);
+  assert.equal(seen, ['one', 'two']);
 });
 
 test('a connection idling after a 1 MiB message does not keep it (a for await loop would keep the last one)', async () => {

@@ -1,7 +1,8 @@
 /**
  * consumeEach: every element handed to the callback in order, the callback's
- * promise as backpressure, the channel's end and failure, the callback's
- * failure, and no reference to an element once its callback is done.
+ * promise as backpressure, the immediate wake (inside the send), the
+ * channel's end and failure, the callback's failure, and no reference to an
+ * element once its callback is done.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -61,6 +62,70 @@ test('a burst is handed on before the ticks its actions schedule run, as a resum
     }
     return Promise.resolve();
   });
+  await turn();
+  for (let i = 0; i < 5; i++) ch.trySend(i);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(flushes, [5], 'one flush for the whole burst');
+  ch.close();
+  await done;
+});
+
+test('immediate: a waiting action is called inside the send that delivers the element', async () => {
+  const ch = new Channel<string>(8);
+  const log: string[] = [];
+  const done = consumeEach(ch, (s) => void log.push(`action ${s}`), { immediate: true });
+  await turn(); // parked
+  for (const s of ['a', 'b']) {
+    ch.trySend(s);
+    log.push(`sent ${s}`);
+  }
+  assert.equal(log, ['action a', 'sent a', 'action b', 'sent b']);
+  assert.is(ch.size, 0);
+  ch.close();
+  await done;
+});
+
+test('immediate: an element sent while the promise of the action is pending waits for it, then is handed on', async () => {
+  const ch = new Channel<string>(8);
+  const seen: string[] = [];
+  let release!: () => void;
+  const done = consumeEach(
+    ch,
+    (s) => {
+      seen.push(s);
+      if (s === 'a') return new Promise<void>((r) => (release = r));
+    },
+    { immediate: true },
+  );
+  ch.trySend('a');
+  ch.trySend('b');
+  assert.equal(seen, ['a'], 'the first is taken inside its send; the second waits');
+  assert.is(ch.size, 1);
+  release();
+  await turn();
+  assert.equal(seen, ['a', 'b']);
+  ch.trySend('c');
+  assert.equal(seen, ['a', 'b', 'c'], 'parked again, so the next is taken inside its send');
+  ch.close();
+  await done;
+});
+
+test('immediate: the ticks the actions of one burst schedule still run once, after the whole burst', async () => {
+  const ch = new Channel<number>(16);
+  const flushes: number[] = [];
+  let unflushed = 0;
+  const done = consumeEach(
+    ch,
+    () => {
+      if (unflushed++ === 0) {
+        process.nextTick(() => {
+          flushes.push(unflushed);
+          unflushed = 0;
+        });
+      }
+    },
+    { immediate: true },
+  );
   await turn();
   for (let i = 0; i < 5; i++) ch.trySend(i);
   await new Promise((r) => setImmediate(r));
