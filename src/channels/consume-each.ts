@@ -23,6 +23,13 @@ export interface ConsumeEachOptions {
    * the producer allows the consumer's code to run inside its send.
    */
   readonly immediate?: boolean;
+  /**
+   * A promise known to be fulfilled already (a shared `Promise.resolve()`
+   * that the action's callee returns when its work is done at once): an
+   * action that returns it counts as one that returned nothing, so the next
+   * element is taken without waiting a microtask for it.
+   */
+  readonly fulfilled?: PromiseLike<unknown>;
 }
 
 /**
@@ -40,8 +47,7 @@ export function consumeEach<T extends {} | null>(
   action: (element: T) => unknown,
   options?: ConsumeEachOptions,
 ): Promise<void> {
-  const immediate = options?.immediate === true;
-  return new Promise<void>((resolve, reject) => new Consumer(channel, action, resolve, reject, immediate).run());
+  return new Promise<void>((resolve, reject) => new Consumer(channel, action, resolve, reject, options).run());
 }
 
 class Consumer<T extends {} | null> implements ReceivableListener {
@@ -51,15 +57,23 @@ class Consumer<T extends {} | null> implements ReceivableListener {
   readonly #reject: (error: unknown) => void;
   /** `run`, bound once: what follows an action's promise. */
   readonly #resume = (): void => this.run();
-  /** See `ConsumeEachOptions.immediate`. */
+  /** See `ConsumeEachOptions`. */
+  readonly #fulfilled: PromiseLike<unknown> | undefined;
   readonly resumesInSender: boolean;
 
-  constructor(channel: Channel<T>, action: (element: T) => unknown, resolve: () => void, reject: (error: unknown) => void, immediate: boolean) {
+  constructor(
+    channel: Channel<T>,
+    action: (element: T) => unknown,
+    resolve: () => void,
+    reject: (error: unknown) => void,
+    options: ConsumeEachOptions | undefined,
+  ) {
     this.#channel = channel;
     this.#action = action;
     this.#resolve = resolve;
     this.#reject = reject;
-    this.resumesInSender = immediate;
+    this.#fulfilled = options?.fulfilled;
+    this.resumesInSender = options?.immediate === true;
   }
 
   /** Takes and hands on elements until the channel is empty (then parks), an action returns a promise, or it ends. */
@@ -74,7 +88,7 @@ class Consumer<T extends {} | null> implements ReceivableListener {
           return;
         }
         const result = this.#action(element);
-        if (isThenable(result)) {
+        if (result !== this.#fulfilled && isThenable(result)) {
           result.then(this.#resume, this.#reject);
           return;
         }

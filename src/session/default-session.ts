@@ -382,7 +382,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * code. Use one way of reading per session at a time.
    */
   consumeEach(action: (message: Message) => unknown): Promise<void> {
-    return consumeEach(this.#messages, action, IMMEDIATE);
+    return consumeEach(this.#messages, action, CONSUME_EACH);
   }
 
   /**
@@ -564,8 +564,12 @@ class MessageQueue extends Channel<Message> {
 const ABANDONED_FLAG = 1;
 const CLOSE_REQUESTED_FLAG = 2;
 const RESOLVED: Promise<void> = Promise.resolve();
-/** `consumeEach` runs the handler's action inside the reader's delivery (see `consumeEach` above). */
-const IMMEDIATE: ConsumeEachOptions = Object.freeze({ immediate: true });
+/**
+ * `consumeEach` runs the handler's action inside the reader's delivery, and
+ * goes on at once when the action returns what a `send` that queued its
+ * frame returns (see `consumeEach` above).
+ */
+const CONSUME_EACH: ConsumeEachOptions = Object.freeze({ immediate: true, fulfilled: SENT });
 /** Why an abandoned session's messages end (one error for all: nothing is left to read them, so no stack is worth making). */
 const ABANDONED = new SessionClosedError('the session was abandoned: no more messages are received');
 const NO_TOPICS: ReadonlySet<string> = new Set();

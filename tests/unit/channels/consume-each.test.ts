@@ -1,8 +1,9 @@
 /**
  * consumeEach: every element handed to the callback in order, the callback's
- * promise as backpressure, the immediate wake (inside the send), the
- * channel's end and failure, the callback's failure, and no reference to an
- * element once its callback is done.
+ * promise as backpressure (and the fulfilled one that is not), the
+ * immediate wake (inside the send), the channel's end and failure, the
+ * callback's failure, and no reference to an element once its callback is
+ * done.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -132,6 +133,27 @@ test('immediate: the ticks the actions of one burst schedule still run once, aft
   assert.equal(flushes, [5], 'one flush for the whole burst');
   ch.close();
   await done;
+});
+
+test('fulfilled: an action returning that promise counts as returning nothing; any other promise is waited for', async () => {
+  const done = Promise.resolve();
+  const ch = new Channel<string>(8);
+  const seen: string[] = [];
+  const consumed = consumeEach(
+    ch,
+    (s) => {
+      seen.push(s);
+      return s === 'other' ? Promise.resolve() : done;
+    },
+    { fulfilled: done, immediate: true },
+  );
+  for (const s of ['a', 'b', 'other', 'c']) ch.trySend(s);
+  assert.equal(seen, ['a', 'b', 'other'], 'taken inside the sends, until a promise that must be waited for');
+  assert.is(ch.size, 1);
+  await turn();
+  assert.equal(seen, ['a', 'b', 'other', 'c']);
+  ch.close();
+  await consumed;
 });
 
 test('a channel that fails rejects with its cause, after the elements buffered before', async () => {
