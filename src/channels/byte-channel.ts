@@ -25,9 +25,10 @@
  * shared pre-resolved promise when they need not wait.
  *
  * Wake-ups: bytes becoming readable resume a reader parked in a promise
- * read from `process.nextTick`, which Node runs once the microtasks queued so
- * far (and those they queue) have run — that is, when the writer's burst of
- * writes yields to I/O. So such a reader is resumed once per burst, not once
+ * read once the writer's burst of writes is over (`scheduleWake`,
+ * wake-queue.ts): from `process.nextTick`, which Node runs once the
+ * microtasks queued so far (and those they queue) have run, or at the end
+ * of the socket's `'data'` callback the writes happen in. So such a reader is resumed once per burst, not once
  * per chunk, and finds the whole burst buffered. No latency is added beyond
  * that burst: a writer that has to wait, `close` and `cancel` resume the
  * reader at once. A reader parked with `whenReadable` (a listener, no
@@ -47,6 +48,7 @@ import {
 import { callHandler } from './report.ts';
 import { emptyRing, releaseIfIdle, ringFor } from './ring.ts';
 import { append, remove } from './small-list.ts';
+import { scheduleWake } from './wake-queue.ts';
 
 /** Default capacity of a `ByteChannel`, in bytes. */
 export const DEFAULT_BYTE_CHANNEL_CAPACITY = 64 * 1024;
@@ -112,7 +114,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   private wakeScheduled = false;
   /**
    * The deferred wake-up (see "Wake-ups"); it re-checks, since the reader may
-   * be gone. Static and given its channel by `process.nextTick`, so a channel
+   * be gone. Static and given its channel by `scheduleWake`, so a channel
    * carries no closure of its own.
    */
   private static wakeLater(channel: ByteChannel): void {
@@ -470,7 +472,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   private scheduleWake(): void {
     if (this.wakeScheduled) return;
     this.wakeScheduled = true;
-    process.nextTick(ByteChannel.wakeLater, this);
+    scheduleWake(ByteChannel.wakeLater, this);
   }
 
   private wakeReader(): void {

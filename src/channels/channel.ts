@@ -32,16 +32,18 @@
  *
  * Wake-ups: a parked `receive` is handed its element at once (its promise
  * resolves; nothing runs synchronously). A consumer that only looks
- * (`awaitReceivable`, or a `whenReceivable` listener) is resumed from
+ * (`awaitReceivable`, or a `whenReceivable` listener) is resumed once the
+ * sender's burst is over (`scheduleWake`, wake-queue.ts): from
  * `process.nextTick`, which Node runs once the microtasks queued so far have
- * run — when the sender's burst yields. It then finds the whole burst (one
- * wake-up per burst, not per element): the session's writer serializes a
- * turn's frames into one write this way. A listener that asks for it
+ * run, or at the end of the socket's `'data'` callback the send happens in.
+ * It then finds the whole burst (one wake-up per burst, not per element):
+ * the session's writer serializes a turn's frames into one write this way. A listener that asks for it
  * (`resumesInSender`: `consumeEach` with `immediate`) is called by the send
  * itself instead. `close` and `cancel` release every waiter at once.
  */
 import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from './errors.ts';
 import { callHandler } from './report.ts';
+import { scheduleWake } from './wake-queue.ts';
 import { emptyRing, ringFor } from './ring.ts';
 import { append, remove } from './small-list.ts';
 
@@ -100,8 +102,8 @@ export interface ReceivableListener {
   /**
    * When true, a send that makes something receivable calls `onReceivable`
    * itself, before it returns (as Kotlin's unconfined dispatcher resumes a
-   * coroutine in the sender's frame), rather than from `process.nextTick`
-   * once the sender's burst yields. For a consumer that handles each element
+   * coroutine in the sender's frame), rather than once the sender's burst
+   * is over (`scheduleWake`). For a consumer that handles each element
    * as it comes (no batching to gain), and a sender that allows the
    * consumer's code to run inside its send.
    */
@@ -152,7 +154,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T>, AsyncIter
 
   /**
    * The deferred wake-up (see "Wake-ups"). Static and given its channel by
-   * `process.nextTick`, so a channel carries no closure of its own. Waiters
+   * `scheduleWake`, so a channel carries no closure of its own. Waiters
    * are served oldest first; one that finds nothing left (an earlier one took
    * it) waits again, or sees the end once the channel is closed. A look-only
    * waiter is told `true` only while something is still receivable.
@@ -326,7 +328,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T>, AsyncIter
    * (an element, or the end: then `tryReceive` returns `undefined` with
    * `isClosedForReceive` true, or throws the cause). Otherwise parks
    * `listener` and returns false: its `onReceivable()` is called once: from
-   * `process.nextTick` after a send (once per burst; inside the send when the
+   * `scheduleWake` after a send (once per burst; inside the send when the
    * listener `resumesInSender`), or at once when the channel is cancelled or
    * closed with nothing left to receive. One such consumer at a time.
    */
@@ -491,7 +493,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T>, AsyncIter
     }
     if (this.wakeScheduled || (this.headResolve === undefined && this.listener === undefined)) return;
     this.wakeScheduled = true;
-    process.nextTick(Channel.wakeLater, this);
+    scheduleWake(Channel.wakeLater, this);
   }
 
   /** Hands the head receiver the next element (there is one). */

@@ -7,7 +7,9 @@
  * arrive while the reader is behind are coalesced by copying into 16 KiB
  * slabs, see socket-input.ts, so memory follows bytes rather than TCP
  * segments). A reader parked with `whenReadable` runs inside the `'data'`
- * callback. When a chunk does not fit, the socket is paused until the
+ * callback, and the channel wake-ups its work schedules run before that
+ * callback returns (`withWakesAfter`, wake-queue.ts): an answer to the
+ * chunk is written from the same callback, without a tick. When a chunk does not fit, the socket is paused until the
  * channel has taken it, and the kernel's window pushes back on the peer. So
  * the input side holds at most its capacity (or one chunk, if larger) in the
  * channel, plus either the write that did not fit (one chunk, maybe behind a
@@ -51,6 +53,7 @@ import { ByteChannel, DEFAULT_BYTE_CHANNEL_CAPACITY } from './byte-channel.ts';
 import type { ByteReadChannel, ByteWriteChannel, ReadableListener } from './byte-channel-types.ts';
 import { ConnectionResetError, toError } from './errors.ts';
 import { SocketInput, type SocketInputSource } from './socket-input.ts';
+import { withWakesAfter } from './wake-queue.ts';
 
 /** Capacities of the two channels, in bytes. */
 export interface SocketChannelsOptions {
@@ -119,7 +122,11 @@ export function socketChannels(socket: Duplex, options: SocketChannelsOptions = 
 }
 
 function onData(this: AdaptedSocket, chunk: Buffer): void {
-  this[ADAPTER].input.push(chunk);
+  withWakesAfter(pushChunk, this[ADAPTER].input, chunk);
+}
+
+function pushChunk(input: SocketInput, chunk: Buffer): void {
+  input.push(chunk);
 }
 
 function onEnd(this: AdaptedSocket): void {

@@ -34,17 +34,22 @@
  *     parsed, unless an action returned a promise that is still pending.)
  *  4. `session.send(message)` makes one `Frame` (text is encoded once) and
  *     queues it on `outgoing` (`trySend`: no promise; the shared settled
- *     promise is returned), which schedules the parked writer with one
- *     `process.nextTick` per burst (static callback, no closure).
- *  5. In that tick the writer serializes every frame queued since into one
- *     batch (header and small payload copied into a shared slab: no
- *     allocation), writes it to the output channel and flushes, which calls
- *     the parked pump synchronously: `socket.write` (one `write` syscall; a
- *     batch of several buffers goes out corked, as one `writev`).
- * So the steady state costs one promise per message (the handler's own
- * `for await` step; with `consumeEach`, none when the action returns
- * nothing, else the `then` on the promise it returns), one tick per burst, no closure, and allocates the frame
- * objects, the message and its `IteratorResult`; the payload is copied twice
+ *     promise is returned), which schedules the parked writer once per
+ *     burst (`scheduleWake`: a static callback, no closure): inside
+ *     `'data'`, for the end of that callback (the adapter runs it in
+ *     `withWakesAfter`); elsewhere (a `for await` handler resumed in a
+ *     microtask, a timer), from `process.nextTick`.
+ *  5. Then the writer serializes every frame queued since into one batch
+ *     (header and small payload copied into a shared slab: no allocation),
+ *     writes it to the output channel and flushes, which calls the parked
+ *     pump synchronously: `socket.write` (one `write` syscall; a batch of
+ *     several buffers goes out corked, as one `writev`).
+ * So with `consumeEach` the whole round trip runs inside the one `'data'`
+ * callback: no promise (unless the action returns one that is pending; the
+ * settled one `send` returns counts as none), no tick, no closure. With
+ * `for await` it costs the handler's own promise per message and one tick
+ * per burst. Either way it allocates the frame objects and the message (and
+ * the `IteratorResult` for `for await`); the payload is copied twice
  * (into the message for text, into the slab on the way out).
  */
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';

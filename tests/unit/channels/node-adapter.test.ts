@@ -4,6 +4,7 @@ import net, { type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Channel } from '../../../src/channels/channel.ts';
 import { ConnectionResetError } from '../../../src/channels/errors.ts';
 import { socketChannels } from '../../../src/channels/node-adapter.ts';
 import { rejection, turn } from '../../support/async.ts';
@@ -283,6 +284,51 @@ test('a paused input that is cancelled is drained, so the close is a FIN and not
   assert.is(Buffer.concat(chunks).toString(), 'bye');
   peer.end();
   await once(peer, 'close');
+});
+
+test('a chunk answered through a channel is written before its \'data\' callback returns (no tick)', async () => {
+  const { local, peer } = await connect();
+  const { input, output } = socketChannels(local);
+  output.autoFlush = false;
+  // A reader that forwards each chunk through a channel, and a writer parked on that channel:
+  // the shape of a session's reader, handler and writer.
+  const answers = new Channel<Buffer>(8);
+  const writes: string[] = [];
+  const write = local.write.bind(local);
+  local.write = ((chunk: Buffer, ...rest: never[]) => {
+    writes.push(chunk.toString());
+    return write(chunk, ...rest);
+  }) as typeof local.write;
+  const reader = {
+    onReadable(): void {
+      try {
+        for (let chunk = input.tryReadChunk(); chunk !== undefined; chunk = input.tryReadChunk()) answers.trySend(chunk);
+        input.whenReadable(reader);
+      } catch {
+        // the connection is gone at the end of the test
+      }
+    },
+  };
+  const writer = {
+    onReceivable(): void {
+      for (let chunk = answers.tryReceive(); chunk !== undefined; chunk = answers.tryReceive()) output.tryWriteFully(chunk);
+      output.flush();
+      answers.whenReceivable(writer);
+    },
+  };
+  input.whenReadable(reader);
+  answers.whenReceivable(writer);
+  const seenInData: string[][] = [];
+  local.on('data', () => seenInData.push([...writes])); // runs after the adapter's listener, in the same emit
+  try {
+    peer.write('ping');
+    const [echo] = (await once(peer, 'data')) as [Buffer];
+    assert.is(echo.toString(), 'ping');
+    assert.equal(seenInData, [['ping']], 'written inside the adapter\'s \'data\' listener');
+  } finally {
+    peer.destroy();
+    local.destroy();
+  }
 });
 
 test('an already destroyed socket gives closed channels', async () => {
