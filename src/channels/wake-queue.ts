@@ -21,8 +21,13 @@ type Wake = (target: never) => void;
 
 /** Depth of nested `withWakesAfter` calls; wake-ups are queued while above 0. */
 let depth = 0;
-/** Queued wake-ups: callback and target, flattened (no object per wake-up). */
+/**
+ * Queued wake-ups: callback and target, flattened (no object per wake-up),
+ * in `queued[0, count)`. The array is reused; run slots are cleared, not
+ * cut off (setting `length` is a runtime call on every chunk).
+ */
 const queued: unknown[] = [];
+let count = 0;
 
 /**
  * Calls `wake(target)` once the current burst is over: when the outermost
@@ -31,7 +36,10 @@ const queued: unknown[] = [];
  */
 export function scheduleWake<T>(wake: (target: T) => void, target: T): void {
   if (depth === 0) process.nextTick(wake, target);
-  else queued.push(wake, target);
+  else {
+    queued[count++] = wake;
+    queued[count++] = target;
+  }
 }
 
 /** Runs `fn(target, arg)`, then every wake-up scheduled meanwhile (see the module comment). */
@@ -49,10 +57,19 @@ export function withWakesAfter<T, A>(fn: (target: T, arg: A) => void, target: T,
 function runQueued(): void {
   let i = 0;
   try {
-    for (; i < queued.length; i += 2) (queued[i] as Wake)(queued[i + 1] as never);
+    for (; i < count; i += 2) {
+      const wake = queued[i] as Wake;
+      const target = queued[i + 1] as never;
+      queued[i] = queued[i + 1] = undefined;
+      wake(target);
+    }
   } finally {
     depth = 0;
-    for (i += 2; i < queued.length; i += 2) process.nextTick(queued[i] as Wake, queued[i + 1]);
-    queued.length = 0;
+    for (; i < count; i += 2) {
+      if (queued[i] === undefined) continue; // the one that threw
+      process.nextTick(queued[i] as Wake, queued[i + 1]);
+      queued[i] = queued[i + 1] = undefined;
+    }
+    count = 0;
   }
 }

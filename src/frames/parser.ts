@@ -25,6 +25,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { CloseCode, decodeClosePayload } from './close.ts';
 import { ProtocolError } from './errors.ts';
 import { Opcode, type Frame } from './frame.ts';
+import { bufferView } from './buffer-view.ts';
 import { backingOf, maskCopy, maskRange, packMaskKey, type Backing } from './mask.ts';
 import { Utf8Validator } from './utf8.ts';
 
@@ -114,19 +115,6 @@ export interface FrameParserOptions {
 const EMPTY = Buffer.alloc(0);
 const NO_BACKING = backingOf(EMPTY);
 
-type BufferViewConstructor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer;
-/**
- * The class of Node's Buffers (`FastBuffer`, as `Buffer[Symbol.species]`
- * gives it): a payload view made with it skips `subarray`'s argument
- * handling and its reads of the chunk's `.buffer` and `.byteOffset`.
- */
-const FastBuffer = (Buffer as unknown as { readonly [Symbol.species]: BufferViewConstructor })[Symbol.species];
-const HAS_FAST_BUFFER = FastBuffer !== (Buffer as unknown);
-
-/** A Buffer over `length` bytes of `buffer` from `byteOffset` (`Buffer.from` should a Node lack FastBuffer). */
-function bufferView(buffer: ArrayBufferLike, byteOffset: number, length: number): Buffer {
-  return HAS_FAST_BUFFER ? new FastBuffer(buffer, byteOffset, length) : Buffer.from(buffer, byteOffset, length);
-}
 /** The longest header: 2 bytes, a 64-bit length and a mask key. */
 const MAX_HEADER_SIZE = 14;
 

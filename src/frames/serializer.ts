@@ -8,6 +8,7 @@
  * reference, with no copy: how one published message is framed once for
  * every subscriber.
  */
+import { bufferView } from './buffer-view.ts';
 import { isControl, Opcode, type Frame } from './frame.ts';
 import { checkMaskKey, maskInto, randomMaskKey } from './mask.ts';
 
@@ -26,6 +27,8 @@ const SLAB_SIZE = 16 * 1024;
  * is written. So a connection keeps no slab of its own between writes.
  */
 const shared = { slab: Buffer.alloc(0), used: 0 };
+/** The ArrayBuffer under `shared.slab`, whose first byte is the slab's (regions are views of it). */
+let sharedBuffer: ArrayBufferLike = shared.slab.buffer;
 /** The slab of a serializer with no region (it never wrote, or its batch was taken): it pins no slab. */
 const NO_SLAB = Buffer.alloc(0);
 
@@ -141,6 +144,8 @@ export class FrameSerializer {
   #pendingBytes = 0;
   /** This serializer's region of the shared slab not yet in the batch: `[#slabStart, #slabUsed)` of `#slab`. */
   #slab: Buffer = NO_SLAB;
+  /** The ArrayBuffer under `#slab` (its region views are made over it). */
+  #slabBuffer: ArrayBufferLike = NO_SLAB.buffer;
   #slabStart = 0;
   #slabUsed = 0;
 
@@ -204,6 +209,7 @@ export class FrameSerializer {
     this.#flushSlab();
     // Let go of the slab: an idle serializer must not keep an old one alive.
     this.#slab = NO_SLAB;
+    this.#slabBuffer = NO_SLAB.buffer;
     this.#slabStart = this.#slabUsed = 0;
     const batch = this.#batch ?? [];
     this.#batch = undefined;
@@ -225,17 +231,20 @@ export class FrameSerializer {
     this.#flushSlab();
     if (shared.slab.length - shared.used < size) {
       // Only bytes written after this point leave the slab, so its uninitialized rest never reaches the wire.
-      shared.slab = Buffer.allocUnsafe(Math.max(SLAB_SIZE, size));
+      // Not from Node's pool: the slab starts its own ArrayBuffer.
+      shared.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, size));
+      sharedBuffer = shared.slab.buffer;
       shared.used = 0;
     }
     this.#slab = shared.slab;
+    this.#slabBuffer = sharedBuffer;
     this.#slabStart = this.#slabUsed = shared.used;
   }
 
   /** Moves the written, not yet batched region of the slab into the batch. */
   #flushSlab(): void {
     if (this.#slabUsed === this.#slabStart) return;
-    this.#push(this.#slab.subarray(this.#slabStart, this.#slabUsed));
+    this.#push(bufferView(this.#slabBuffer, this.#slabStart, this.#slabUsed - this.#slabStart));
     this.#slabStart = this.#slabUsed;
   }
 }
