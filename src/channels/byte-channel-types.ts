@@ -16,6 +16,17 @@
 export interface ReadableListener {
   /** Bytes became readable, or the channel ended (closed or cancelled): look again. */
   onReadable(): void;
+  /**
+   * Optional: takes a batch written with `tryWriteAll` while the channel is
+   * empty (with `autoFlush` on) and this listener is parked, instead of
+   * having it queued and being woken to read it back: the hand-off a Kotlin
+   * channel makes to a suspended receiver. Called from inside that write,
+   * with its chunks in order (non-empty Buffers, the reader's from then on,
+   * as if read). Returns true when it took them all: it is then no longer
+   * parked (it parks again with `whenReadable`). Returns false to have them
+   * queued as usual (`onReadable` follows).
+   */
+  takeChunks?(chunks: readonly Buffer[]): boolean;
 }
 
 /** The reading half. */
@@ -124,7 +135,10 @@ export interface ByteWriteChannel {
    * Synchronous fast path for a batch: queues every chunk, in order, and
    * returns true if that needs no waiting (the capacity rule applied to the
    * chunks as one write: an empty channel takes them all, however large);
-   * otherwise returns false and queues nothing. Throws if the channel is closed.
+   * otherwise returns false and queues nothing. The batch becomes readable
+   * in one piece (a parked reader is called once, after the last chunk; one
+   * that takes batches gets it handed over: `ReadableListener.takeChunks`).
+   * Throws if the channel is closed.
    */
   tryWriteAll(chunks: readonly Uint8Array[]): boolean;
   writeByte(value: number): Promise<void>;

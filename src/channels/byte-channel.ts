@@ -34,8 +34,11 @@
  * reader at once. A reader parked with `whenReadable` (a listener, no
  * promise) is called back synchronously instead, from inside the write that
  * made bytes readable: the session's reader parses in the socket's `'data'`
- * callback, and a writer that wants its burst taken in one piece writes with
- * `autoFlush` off and flushes once.
+ * callback. `tryWriteAll` makes its batch readable in one piece (the
+ * listener is called once, after the last chunk), and hands it over whole
+ * to a parked listener that takes batches (`takeChunks`: the socket
+ * adapter's pump writes it to the socket then and there) when the channel
+ * is empty, rather than queueing it to be read back.
  */
 import type { ByteReadChannel, ByteWriteChannel, ReadableListener } from './byte-channel-types.ts';
 import {
@@ -381,14 +384,27 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   tryWriteAll(chunks: readonly Uint8Array[]): boolean {
     if (this.state !== OPEN) throw this.writeError();
     let total = 0;
+    /** Every chunk a non-empty Buffer: the batch can be handed over as it is. */
+    let asIs = true;
     for (const chunk of chunks) {
-      if (!isBytes(chunk)) throw new TypeError('tryWriteAll(chunks) needs Uint8Arrays');
+      if (!Buffer.isBuffer(chunk)) {
+        if (!isBytes(chunk)) throw new TypeError('tryWriteAll(chunks) needs Uint8Arrays');
+        asIs = false;
+      } else if (chunk.length === 0) asIs = false;
       total += chunk.length;
     }
     if (this.writers.length !== 0 || (this.size !== 0 && this.size + total > this.capacity)) return false;
-    for (const chunk of chunks) {
-      if (chunk.length !== 0) this.enqueue(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+    if (total === 0) return true;
+    const listener = this.listener;
+    if (asIs && this.size === 0 && this.auto && listener?.takeChunks !== undefined) {
+      this.listener = undefined;
+      if (listener.takeChunks(chunks as readonly Buffer[])) return true;
+      this.listener ??= listener;
     }
+    for (const chunk of chunks) {
+      if (chunk.length !== 0) this.queueChunk(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+    }
+    this.written(total);
     return true;
   }
 
@@ -454,9 +470,19 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   // ---- internals ---------------------------------------------------------
 
   private enqueue(buf: Buffer): void {
+    this.queueChunk(buf);
+    this.written(buf.length);
+  }
+
+  /** Queues `buf` (not yet readable: see `written`). */
+  private queueChunk(buf: Buffer): void {
     (this.chunks = ringFor(this.chunks)).push(buf);
     this.size += buf.length;
-    if (!this.auto) this.unflushed += buf.length;
+  }
+
+  /** `n` bytes were queued: they wait for `flush`, or the reader hears of them. */
+  private written(n: number): void {
+    if (!this.auto) this.unflushed += n;
     else if (this.listener !== undefined) this.callListener();
     else if (this.readerResolve !== undefined && this.size >= this.readerMin) this.scheduleWake();
   }
@@ -510,8 +536,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     const room = this.capacity - this.size;
     const part = w.src.subarray(0, room);
     w.src = w.src.subarray(room);
-    (this.chunks = ringFor(this.chunks)).push(part);
-    this.size += part.length;
+    this.queueChunk(part);
     this.wakeReader();
   }
 

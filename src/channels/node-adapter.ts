@@ -21,6 +21,9 @@
  * writes them (inside `cork()`/`uncork()` when there are several: one
  * `writev`), and waits for `'drain'` whenever `write()` says the socket
  * buffer is full; meanwhile the output channel fills up and its writer waits.
+ * A batch written with `tryWriteAll` into the empty channel while the pump
+ * is parked is handed to it directly (`takeChunks`) and written from inside
+ * that call: the steady state of a session's writer, with no queueing.
  *
  * Mapping of ends and failures:
  * - peer ends its side (`'end'`)                  → input closes normally;
@@ -193,6 +196,34 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
   }
 
   /**
+   * A batch written into the empty output while the pump was parked: to the
+   * socket at once (one `writev` when several), with no queueing (see
+   * `ReadableListener.takeChunks`); then parked again, unless the socket's
+   * buffer is full (`'drain'` resumes the pump). Bounded batches
+   * (`maxPendingWriteBytes`) go through the queue.
+   */
+  takeChunks(chunks: readonly Buffer[]): boolean {
+    if (this.#written !== undefined) return false;
+    const socket = this.#socket;
+    let writable: boolean;
+    try {
+      if (chunks.length === 1) writable = socket.write(chunks[0]);
+      else {
+        socket.cork();
+        writable = true;
+        for (const chunk of chunks) writable = socket.write(chunk);
+        socket.uncork();
+      }
+    } catch (error) {
+      this.#destroyWith(error);
+      return true;
+    }
+    if (!writable) this.waitingForDrain = true;
+    else if (this.output.whenReadable(this)) this.pump(); // it ended meanwhile
+    return true;
+  }
+
+  /**
    * Moves output bytes into the socket until the output is empty (then parks
    * on it), the socket's buffer is full (then waits for `'drain'`), or the
    * output ended (then ends or destroys the socket).
@@ -230,10 +261,15 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
       }
     } catch (error) {
       // The output was closed with a cause (after its bytes went out), or the socket threw.
-      this.#pumpDone = true;
-      this.failure ??= toError(error);
-      socket.destroy();
+      this.#destroyWith(error);
     }
+  }
+
+  /** The pump stops for good and the socket goes, reporting `error`. */
+  #destroyWith(error: unknown): void {
+    this.#pumpDone = true;
+    this.failure ??= toError(error);
+    this.#socket.destroy();
   }
 
   /** Writes `first` and what else the output holds, `max` bytes in all, as one batch; the last callback resumes the pump. */
@@ -253,11 +289,8 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
   }
 
   #onWritten(error?: Error | null): void {
-    if (error) {
-      this.#pumpDone = true;
-      this.failure ??= error;
-      this.#socket.destroy();
-    } else if (--this.#unwritten === 0 && !this.#pumpDone) {
+    if (error) this.#destroyWith(error);
+    else if (--this.#unwritten === 0 && !this.#pumpDone) {
       this.pump();
     }
   }

@@ -40,10 +40,11 @@
  *     `withWakesAfter`); elsewhere (a `for await` handler resumed in a
  *     microtask, a timer), from `process.nextTick`.
  *  5. Then the writer serializes every frame queued since into one batch
- *     (header and small payload copied into a shared slab: no allocation),
- *     writes it to the output channel and flushes, which calls the parked
- *     pump synchronously: `socket.write` (one `write` syscall; a batch of
- *     several buffers goes out corked, as one `writev`).
+ *     (header and small payload copied into a shared slab: no allocation)
+ *     and writes it to the output channel (`tryWriteAll`), which hands it
+ *     straight to the socket adapter's parked pump (no queueing):
+ *     `socket.write` (one `write` syscall; a batch of several buffers goes
+ *     out corked, as one `writev`).
  * So with `consumeEach` the whole round trip runs inside the one `'data'`
  * callback: no promise (unless the action returns one that is pending; the
  * settled one `send` returns counts as none), no tick, no closure. With

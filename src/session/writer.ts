@@ -2,9 +2,10 @@
  * The writer task (Ktor's writer coroutine): it owns the receiving end of
  * the session's `outgoing` queue and the output channel's writing end. Each
  * turn it serializes every frame queued so far through the protocol into
- * one batch and hands the batch to the output in one piece (the socket
- * adapter writes it with one `writev`), until the queue is closed; then it
- * closes the output.
+ * one batch and hands the batch to the output in one piece (`tryWriteAll`:
+ * the socket adapter, when idle, writes it to the socket from inside that
+ * call, with one `writev`), until the queue is closed; then it closes the
+ * output.
  *
  * It is a callback-driven state machine, not an async function: while the
  * queue is empty it is a listener parked on it (`whenReceivable`), woken once
@@ -72,8 +73,6 @@ export class Writer implements ReceivableListener {
 
   /** Starts writing (call once, where the task should start). */
   start(): void {
-    // A batch becomes readable in one piece, on `flush`.
-    this.#output.autoFlush = false;
     this.#write();
   }
 
@@ -131,18 +130,13 @@ export class Writer implements ReceivableListener {
     while (this.#written < batch.length) {
       const bytes = batch[this.#written++] as Buffer;
       if (!output.tryWriteFully(bytes)) {
-        // Full: hand what is there to the socket now (the adapter takes it at once), then try again.
-        output.flush();
-        if (!output.tryWriteFully(bytes)) {
-          this.#host.waitingForOutput(true);
-          output.writeFully(bytes).then(this.#resume.bind(this), this.#fail.bind(this));
-          return false;
-        }
+        this.#host.waitingForOutput(true);
+        output.writeFully(bytes).then(this.#resume.bind(this), this.#fail.bind(this));
+        return false;
       }
       this.#unwritten -= bytes.length;
     }
     this.#batch = undefined;
-    output.flush();
     if (this.#closeInBatch) {
       this.#closeInBatch = false;
       this.#host.closeWritten();

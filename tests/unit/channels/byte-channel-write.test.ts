@@ -181,4 +181,77 @@ test('tryWriteAll: all or nothing, by the capacity rule applied to the batch as 
   assert.throws(() => ch.tryWriteAll([Buffer.from('late')]), (error: unknown) => error instanceof Error && error.name === 'ChannelClosedError');
 });
 
+test('tryWriteAll makes a batch readable in one piece: a parked listener is called once, after the last chunk', () => {
+  const ch = new ByteChannel();
+  const seen: number[] = [];
+  const listener = { onReadable: () => seen.push(ch.availableForRead) };
+  assert.not.ok(ch.whenReadable(listener));
+  assert.ok(ch.tryWriteAll([Buffer.from('ab'), Buffer.from('cd'), Buffer.from('e')]));
+  assert.equal(seen, [5], 'one call, with the whole batch readable');
+});
+
+test('tryWriteAll hands a batch to a parked listener that takes batches, with nothing queued', () => {
+  const ch = new ByteChannel(4);
+  const taken: string[][] = [];
+  let readable = 0;
+  const listener = {
+    onReadable: () => readable++,
+    takeChunks: (chunks: readonly Buffer[]) => {
+      taken.push(chunks.map((c) => c.toString()));
+      assert.is(ch.bufferedBytes, 0, 'nothing is queued while the listener takes the batch');
+      return true;
+    },
+  };
+  assert.not.ok(ch.whenReadable(listener));
+  const head = Buffer.from('head');
+  const payload = Buffer.from('a payload over capacity');
+  assert.ok(ch.tryWriteAll([head, payload]));
+  assert.equal(taken, [['head', 'a payload over capacity']]);
+  assert.is(ch.bufferedBytes, 0);
+  assert.is(readable, 0);
+  // Taking the batch unparked the listener: the next write is queued, and nobody is called.
+  assert.ok(ch.tryWriteAll([Buffer.from('x')]));
+  assert.is(taken.length, 1);
+  assert.is(ch.bufferedBytes, 1);
+  assert.is(readable, 0);
+});
+
+test('tryWriteAll queues the batch as usual when the listener declines it, and when a hand-off does not apply', () => {
+  // Declined: queued in order, then onReadable once.
+  const ch = new ByteChannel();
+  let offered = 0;
+  let readable = 0;
+  const declines = { onReadable: () => readable++, takeChunks: () => (offered++, false) };
+  assert.not.ok(ch.whenReadable(declines));
+  assert.ok(ch.tryWriteAll([Buffer.from('ab'), Buffer.from('cd')]));
+  assert.is(offered, 1);
+  assert.is(readable, 1);
+  assert.is(ch.tryReadChunk()?.toString(), 'ab');
+  assert.is(ch.tryReadChunk()?.toString(), 'cd');
+
+  // Not offered: with autoFlush off (the bytes are not readable before flush), with a chunk that
+  // is not a Buffer or is empty, or with bytes already queued.
+  const takes = { onReadable: () => readable++, takeChunks: () => (offered++, true) };
+  const quiet = new ByteChannel();
+  quiet.autoFlush = false;
+  assert.not.ok(quiet.whenReadable(takes));
+  assert.ok(quiet.tryWriteAll([Buffer.from('ab')]));
+  assert.is(offered, 1);
+  quiet.flush();
+  assert.is(readable, 2, 'flush calls onReadable');
+  for (const batch of [[Uint8Array.from([1])], [Buffer.from('a'), Buffer.alloc(0)]]) {
+    const other = new ByteChannel();
+    assert.not.ok(other.whenReadable(takes));
+    assert.ok(other.tryWriteAll(batch));
+    assert.is(offered, 1);
+    assert.is(other.bufferedBytes, 1);
+  }
+  const busy = new ByteChannel();
+  assert.ok(busy.tryWriteFully(Buffer.from('q')));
+  assert.ok(busy.whenReadable(takes), 'bytes are readable: not parked');
+  assert.ok(busy.tryWriteAll([Buffer.from('r')]));
+  assert.is(offered, 1);
+  assert.is(busy.bufferedBytes, 2);
+});
+
 test.run();

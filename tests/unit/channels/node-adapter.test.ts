@@ -131,6 +131,45 @@ test('output: backpressure from a peer that does not read, then everything arriv
   await once(local, 'close');
 });
 
+test('output: a batch written while the pump waits goes to the socket at once, in one writev; a full socket queues what follows, in order', async () => {
+  const { local, peer } = await connect();
+  const { output } = socketChannels(local);
+  const writes: number[] = [];
+  const write = local.write.bind(local);
+  local.write = ((chunk: Buffer, ...rest: never[]) => {
+    writes.push(local.writableCorked);
+    return write(chunk, ...rest);
+  }) as typeof local.write;
+  peer.pause();
+
+  // The pump is parked on the empty output: the batch is handed to the socket inside tryWriteAll, corked.
+  assert.ok(output.tryWriteAll([Buffer.from('head'), Buffer.from('-body')]));
+  assert.equal(writes, [1, 1], 'both chunks written inside one cork');
+  assert.is(output.bufferedBytes, 0, 'nothing queued in the channel');
+
+  // A batch larger than the socket's buffer: taken, but the socket is full, so the pump waits for 'drain'
+  // and the next batches stay in the channel, in order.
+  const big = randomBytes(4 * 1024 * 1024);
+  assert.ok(output.tryWriteAll([big]));
+  assert.is(output.bufferedBytes, 0);
+  assert.ok(output.tryWriteAll([Buffer.from('after')]));
+  assert.ok(output.tryWriteAll([Buffer.from('-last')]));
+  assert.is(output.bufferedBytes, 10, 'queued behind the full socket');
+  output.close();
+
+  const received: Buffer[] = [];
+  peer.on('data', (chunk: Buffer) => received.push(chunk));
+  peer.resume();
+  await once(peer, 'end');
+  const all = Buffer.concat(received);
+  assert.is(all.length, 9 + big.length + 10);
+  assert.is(all.subarray(0, 9).toString(), 'head-body');
+  assert.ok(all.subarray(9, 9 + big.length).equals(big));
+  assert.is(all.subarray(9 + big.length).toString(), 'after-last');
+  peer.end();
+  await once(local, 'close');
+});
+
 test('half-close: the peer ends, input ends, output keeps working until closed', async () => {
   const { local, peer } = await connect();
   const before = listenerCounts(local);
