@@ -1,6 +1,6 @@
 /**
  * Masking (RFC 6455 section 5.3): XOR of the payload with a 4-byte mask key,
- * key byte `i % 4` for payload byte `i`. Ranges of 2 KiB and more go to the
+ * key byte `i % 4` for payload byte `i`. Ranges of 1 KiB and more go to the
  * WebAssembly SIMD kernel (xor-kernel.ts) where the runtime has one, which
  * can also mask on the way into another buffer (`maskCopy`). Else the
  * aligned middle of a long range is processed 64 bits at a time through a
@@ -20,7 +20,7 @@ import { wideXor } from './xor-kernel.ts';
 const WIDE_MIN = 32;
 const WIDE_MIN_UNKEPT = 64;
 /** From this many bytes the WebAssembly SIMD kernel (xor-kernel.ts), where available, beats the word loop. */
-const SIMD_MIN = 2048;
+const SIMD_MIN = 1024;
 
 const wideScratch = new Uint8Array(8);
 const wideScratchWord = new BigUint64Array(wideScratch.buffer);
@@ -110,7 +110,9 @@ export function maskRange(
 ): void {
   let k = rotateKey(key, phase);
   if (end - start >= SIMD_MIN && wideXor !== undefined) {
-    wideXor(buf.subarray(start, end), buf, start, k);
+    // The range as a plain view (cheaper than `subarray`) when the caller keeps the buffer's backing.
+    const range = backing === undefined ? buf.subarray(start, end) : new Uint8Array(backing.buffer, backing.byteOffset + start, end - start);
+    wideXor(range, buf, start, k);
     return;
   }
   let i = start;

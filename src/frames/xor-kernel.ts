@@ -4,9 +4,11 @@
  * 32-bit key in 128-bit SIMD lanes, 64 bytes per loop turn. A range is
  * copied into that memory, XORed there and copied out, 64 KiB at a time,
  * back in place or into another buffer (so masking while copying costs no
- * more than masking in place): two native copies and a vector loop, about
- * twice as fast as the 64-bit JavaScript loop from 2 KiB up (64 KiB in
- * place: about 2.3 µs against 4.7 µs).
+ * more than masking in place): two native copies and a vector loop. Its
+ * fixed cost (two views, two copies, a call: about 100 ns) is repaid from
+ * about 1 KiB (1 KiB in place: about 175 ns against 195 ns for the 64-bit
+ * JavaScript loop; 2 KiB: 215 against 295 ns; 64 KiB: about 2.3 µs against
+ * 4.7 µs).
  *
  * The module's text form:
  *
@@ -84,7 +86,8 @@ function compile(): ((src: Uint8Array, dst: Uint8Array, dstOffset: number, key: 
     return undefined; // no SIMD, code generation disallowed, or no memory to reserve: the same
   }
   const { xor } = exports;
-  const scratch = new Uint8Array(exports.memory.buffer, 0, BLOCK);
+  const memory = exports.memory.buffer; // never grows: the module has no memory.grow
+  const scratch = new Uint8Array(memory, 0, BLOCK);
   return (src, dst, dstOffset, key) => {
     // `key` is big-endian (its top byte goes to `src[0]`); the module wants it little-endian.
     const le = (key >>> 24) | ((key >>> 8) & 0xff00) | ((key & 0xff00) << 8) | (key << 24);
@@ -92,7 +95,8 @@ function compile(): ((src: Uint8Array, dst: Uint8Array, dstOffset: number, key: 
       const n = Math.min(src.length - at, BLOCK);
       scratch.set(at === 0 && n === src.length ? src : src.subarray(at, at + n));
       xor(n, le);
-      dst.set(n === BLOCK ? scratch : scratch.subarray(0, n), dstOffset + at);
+      // A plain view of the block's first n bytes (cheaper than `subarray`, which looks up a species).
+      dst.set(n === BLOCK ? scratch : new Uint8Array(memory, 0, n), dstOffset + at);
     }
   };
 }

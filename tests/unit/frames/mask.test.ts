@@ -111,7 +111,7 @@ test('masking twice restores; masking in pieces with offsets equals masking whol
 });
 
 test('maskInto writes masked bytes at any offset and leaves the source alone (short and SIMD lengths)', () => {
-  for (const length of [0, 1, 7, 64, 65, 300, 2048, 4099, 70_001]) {
+  for (const length of [0, 1, 7, 64, 65, 300, 1023, 1024, 1027, 2048, 4099, 70_001]) {
     for (let dstOffset = 0; dstOffset < 8; dstOffset++) {
       const src = Buffer.from(Array.from({ length }, (_, i) => (i * 13) & 0xff));
       const before = Buffer.from(src);
