@@ -73,6 +73,9 @@ export class Writer implements ReceivableListener {
 
   /** Starts writing (call once, where the task should start). */
   start(): void {
+    // Each batch is written in one piece (`tryWriteAll`) and readable at once: an output handed over with
+    // autoFlush off would otherwise keep it until some write had to wait.
+    this.#output.autoFlush = true;
     this.#write();
   }
 

@@ -36,4 +36,20 @@ test('terminate() once the reader and the handler are done: the job completes af
   assert.is(outputClosedAtEnd, true, 'the output was closed when the job completed');
 });
 
+test('an output handed over with autoFlush off: the writer turns it on, so every batch is readable at once', async () => {
+  const input = new ByteChannel();
+  const output = new ByteChannel();
+  output.autoFlush = false;
+  const context = { job: new Job(), dispatcher: Dispatchers.Immediate };
+  let readable: number[] | undefined;
+  const job = runSession(input, output, context, context, { role: 'server' }, async (session) => {
+    await session.send({ opcode: Opcode.Binary, fin: true, rsv1: false, rsv2: false, rsv3: false, payload: Buffer.from('hi') });
+    await session.flush();
+    readable = [...(output.tryReadChunk() ?? [])];
+    session.terminate();
+  });
+  await job.join();
+  assert.equal(readable, [0x82, 0x02, 0x68, 0x69], 'the frame was readable once the writer was idle');
+});
+
 test.run();
