@@ -25,12 +25,14 @@ const SLAB_SIZE = 16 * 1024;
  * Buffer pool): append-only, each serializer's bytes a region of it handed
  * out as views; a full slab is replaced, and freed once the last view of it
  * is written. So a connection keeps no slab of its own between writes.
+ * `buffer` is the slab's ArrayBuffer, read once per slab (each slab starts
+ * its own, so a region's offset in it is its offset in the slab).
  */
-const shared = { slab: Buffer.alloc(0), used: 0 };
-/** The ArrayBuffer under `shared.slab`, whose first byte is the slab's (regions are views of it). */
-let sharedBuffer: ArrayBufferLike = shared.slab.buffer;
+const shared = { slab: Buffer.alloc(0), buffer: new ArrayBuffer(0) as ArrayBufferLike, used: 0 };
 /** The slab of a serializer with no region (it never wrote, or its batch was taken): it pins no slab. */
 const NO_SLAB = Buffer.alloc(0);
+/** Its ArrayBuffer, read once (`.buffer` is a call on Node 20). */
+const NO_SLAB_BUFFER = NO_SLAB.buffer;
 
 /** Configuration of a `FrameSerializer`. */
 export interface FrameSerializerOptions {
@@ -145,7 +147,7 @@ export class FrameSerializer {
   /** This serializer's region of the shared slab not yet in the batch: `[#slabStart, #slabUsed)` of `#slab`. */
   #slab: Buffer = NO_SLAB;
   /** The ArrayBuffer under `#slab` (its region views are made over it). */
-  #slabBuffer: ArrayBufferLike = NO_SLAB.buffer;
+  #slabBuffer: ArrayBufferLike = NO_SLAB_BUFFER;
   #slabStart = 0;
   #slabUsed = 0;
 
@@ -209,7 +211,7 @@ export class FrameSerializer {
     this.#flushSlab();
     // Let go of the slab: an idle serializer must not keep an old one alive.
     this.#slab = NO_SLAB;
-    this.#slabBuffer = NO_SLAB.buffer;
+    this.#slabBuffer = NO_SLAB_BUFFER;
     this.#slabStart = this.#slabUsed = 0;
     const batch = this.#batch ?? [];
     this.#batch = undefined;
@@ -233,11 +235,11 @@ export class FrameSerializer {
       // Only bytes written after this point leave the slab, so its uninitialized rest never reaches the wire.
       // Not from Node's pool: the slab starts its own ArrayBuffer.
       shared.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, size));
-      sharedBuffer = shared.slab.buffer;
+      shared.buffer = shared.slab.buffer;
       shared.used = 0;
     }
     this.#slab = shared.slab;
-    this.#slabBuffer = sharedBuffer;
+    this.#slabBuffer = shared.buffer;
     this.#slabStart = this.#slabUsed = shared.used;
   }
 
