@@ -216,6 +216,8 @@ interface Subscription {
   state: 'pending' | 'confirmed' | 'failed';
   /** The latest attempt, which repeated `subscribe` calls return until confirmed. */
   attempt: Promise<void>;
+  /** Set while a `subscribe` made when the connection was not ready waits for the SUBSCRIBE sent once it is. */
+  onSent: ((attempt: Promise<void>) => void) | undefined;
 }
 
 class RedisPubSubBroker implements RedisBroker {
@@ -320,7 +322,13 @@ class RedisPubSubBroker implements RedisBroker {
     const channel = this.#prefix + topic;
     const existing = this.#subscriptions.get(channel);
     if (existing !== undefined) return existing.state === 'confirmed' ? Promise.resolve() : existing.attempt;
-    const subscription: Subscription = { topic, origins: new OriginSequences(this.#maxOrigins), state: 'pending', attempt: Promise.resolve() };
+    const subscription: Subscription = {
+      topic,
+      origins: new OriginSequences(this.#maxOrigins),
+      state: 'pending',
+      attempt: Promise.resolve(),
+      onSent: undefined,
+    };
     this.#subscriptions.set(channel, subscription);
     this.#unsubscribeFailed.delete(channel);
     this.#sendSubscribe(channel, subscription);
@@ -329,7 +337,16 @@ class RedisPubSubBroker implements RedisBroker {
 
   unsubscribe(topic: string): Promise<void> {
     const channel = this.#prefix + topic;
-    if (!this.#subscriptions.delete(channel)) return Promise.resolve();
+    const subscription = this.#subscriptions.get(channel);
+    if (subscription === undefined) return Promise.resolve();
+    this.#subscriptions.delete(channel);
+    const onSent = subscription.onSent;
+    if (onSent !== undefined) {
+      // Its SUBSCRIBE was never sent (it waited for the connection): nothing to undo on Redis, nothing left to wait for.
+      subscription.onSent = undefined;
+      onSent(Promise.resolve());
+      return Promise.resolve();
+    }
     return this.#sendUnsubscribe(channel);
   }
 
@@ -381,6 +398,10 @@ class RedisPubSubBroker implements RedisBroker {
       );
       return;
     }
+    if (!this.#subscriber.isReady) {
+      this.#subscribeWhenReady(channel, subscription);
+      return;
+    }
     subscription.state = 'pending';
     const sent = this.#subscriber.subscribe(channel, this.#onMessage, true);
     sent.then(
@@ -392,6 +413,34 @@ class RedisPubSubBroker implements RedisBroker {
       },
     );
     subscription.attempt = this.#answered(sent, 'SUBSCRIBE', channel, this.#subscriberDeadlines);
+    const onSent = subscription.onSent;
+    subscription.onSent = undefined;
+    onSent?.(subscription.attempt);
+  }
+
+  /**
+   * A SUBSCRIBE while the connection is connecting or reconnecting is not
+   * handed to the client: node-redis would queue it and send it once
+   * connected, but after a reconnection on which Redis had confirmed no
+   * channel it does not read pub/sub replies any more, so the channel would be
+   * subscribed on Redis and every message on it lost. The topic waits as
+   * `failed` and is sent on 'ready' (`#resubscribe`); the caller's promise
+   * follows that attempt, or rejects with `BrokerTimeoutError` when the
+   * connection is not ready within the command timeout (the topic is still
+   * subscribed once it is).
+   */
+  #subscribeWhenReady(channel: string, subscription: Subscription): void {
+    subscription.state = 'failed';
+    subscription.attempt = new Promise((resolve, reject) => {
+      const waiting = this.#subscriberDeadlines.start(() => {
+        subscription.onSent = undefined;
+        reject(new BrokerTimeoutError(`SUBSCRIBE ${channel} (the Redis subscriber connection is not ready)`, this.#timeoutMs));
+      });
+      subscription.onSent = (attempt) => {
+        this.#subscriberDeadlines.finished(waiting);
+        attempt.then(resolve, reject);
+      };
+    });
   }
 
   /** Sends UNSUBSCRIBE for a channel no longer wanted. */
@@ -497,9 +546,12 @@ class RedisPubSubBroker implements RedisBroker {
   };
 
   readonly #onReady = (): void => {
-    if (this.#closed || !this.#down) return;
-    this.#down = false;
-    this.#report(new BrokerConnectionError('restored', `the Redis subscriber connection is back; ${this.#subscriptions.size} topic(s) subscribed again`));
+    if (this.#closed) return;
+    if (this.#down) {
+      this.#down = false;
+      this.#report(new BrokerConnectionError('restored', `the Redis subscriber connection is back; ${this.#subscriptions.size} topic(s) subscribed again`));
+    }
+    // Also on the first 'ready': topics subscribed while the connection was opening wait for it.
     this.#resubscribe();
   };
 

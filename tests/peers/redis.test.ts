@@ -430,6 +430,41 @@ outage('commands the lost connection failed in flight are sent again when it com
   assert.equal(b.texts('leave'), []);
 });
 
+outage('a topic subscribed while the connection is down, with no other topic confirmed, is received once Redis is back', async () => {
+  const [a, b] = await Promise.all([node(OUTAGE_OPTIONS), node(OUTAGE_OPTIONS)]);
+  await b.ok('subscribe', { topic: 'warm-up' }); // opens b's subscriber connection
+  await b.ok('unsubscribe', { topic: 'warm-up' }); // so that Redis has confirmed nothing on it when it goes
+  await numsubIs(['warm-up'], [0]);
+  await redis.stop({ signal: 'SIGKILL', keepDir: true });
+  await b.waitFor(() => connectionEvents(b).includes('lost'), "b's subscriber connection to notice the outage");
+  assert.is((await b.request('subscribe', { topic: 'late' })).error?.name, 'BrokerTimeoutError');
+  await redis.restart();
+  await b.waitFor(() => connectionEvents(b).includes('restored'), "b's subscriber connection to come back");
+  await numsubIs(['late'], [1]);
+  await eventually(async () => (await a.ok('clientReady')).ready === true, "a's client to come back");
+  assert.ok((await a.publish('late', 'one')).ok);
+  assert.ok((await a.publish('late', 'two')).ok);
+  await b.waitFor(() => b.texts('late').length === 2, 'both messages');
+  assert.equal(b.texts('late'), ['one', 'two']);
+  assert.equal(connectionEvents(b), ['lost', 'restored']);
+  assert.equal(b.errors.filter((e) => e.connection === undefined), [], 'no other error');
+});
+
+outage('the first subscribe while Redis is down opens the subscriber connection, which subscribes once Redis is up', async () => {
+  const [a, b] = await Promise.all([node(OUTAGE_OPTIONS), node(OUTAGE_OPTIONS)]);
+  await redis.stop({ signal: 'SIGKILL', keepDir: true });
+  await clientDown(b);
+  // b's subscriber connection does not exist yet: this subscribe opens it, against a Redis that is down.
+  assert.is((await b.request('subscribe', { topic: 'boot' })).error?.name, 'BrokerTimeoutError');
+  await redis.restart();
+  await numsubIs(['boot'], [1]);
+  await eventually(async () => (await a.ok('clientReady')).ready === true, "a's client to come back");
+  assert.ok((await a.publish('boot', 'hello')).ok);
+  await b.waitFor(() => b.texts('boot').length === 1, 'the message');
+  assert.equal(b.texts('boot'), ['hello']);
+  assert.equal(b.errors.filter((e) => e.connection === undefined), [], 'no other error');
+});
+
 outage('a publish to a Redis that stopped answering rejects after the command timeout instead of hanging', async () => {
   const [a, b] = await Promise.all([node(OUTAGE_OPTIONS), node(OUTAGE_OPTIONS)]);
   await b.ok('subscribe', { topic: 's' });
