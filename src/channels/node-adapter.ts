@@ -84,6 +84,27 @@ export interface SocketChannelsOptions {
   readonly maxPendingWriteBytes?: number;
 }
 
+/**
+ * Throws a RangeError for invalid `SocketChannelsOptions` (what
+ * `socketChannels` throws): a server checks them once, up front, rather than
+ * failing on every connection.
+ */
+export function checkSocketChannelsOptions(options: SocketChannelsOptions): void {
+  for (const name of ['inputCapacity', 'outputCapacity', 'maxPendingWriteBytes'] as const) {
+    const value = options[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+      throw new RangeError(`${name} must be a positive integer, got ${value}`);
+    }
+  }
+  const lingerMs = options.lingerMs;
+  if (lingerMs !== undefined && !(Number.isInteger(lingerMs) && lingerMs >= 0 && lingerMs <= MAX_TIMER_MS)) {
+    throw new RangeError(`lingerMs must be a whole number of milliseconds from 0 to 2^31-1, got ${lingerMs}`);
+  }
+}
+
+/** Longest delay `setTimeout` honours (longer ones fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** The two halves over one socket. */
 export interface SocketChannels {
   /** Bytes from the peer. */
@@ -102,10 +123,7 @@ type AdaptedSocket = Duplex & { [ADAPTER]: SocketAdapter };
 
 /** Wraps `socket` as an input and an output byte channel (see the module comment for the mapping). */
 export function socketChannels(socket: Duplex, options: SocketChannelsOptions = NO_OPTIONS): SocketChannels {
-  const maxPending = options.maxPendingWriteBytes;
-  if (maxPending !== undefined && !(Number.isSafeInteger(maxPending) && maxPending > 0)) {
-    throw new RangeError(`maxPendingWriteBytes must be a positive integer, got ${maxPending}`);
-  }
+  checkSocketChannelsOptions(options);
   const adapter = new SocketAdapter(socket, options);
   if (socket.destroyed) {
     const cause = new ConnectionResetError('socket was already destroyed');

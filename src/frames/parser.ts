@@ -85,13 +85,17 @@ export const Rsv = { Rsv1: 0b100, Rsv2: 0b010, Rsv3: 0b001 } as const;
 export interface FrameParserOptions {
   /** Which end this parser runs at: a server requires masked frames, a client unmasked ones. */
   readonly role: 'server' | 'client';
-  /** Largest payload of one frame, in bytes (default 16 MiB). Larger fails with 1009. */
+  /**
+   * Largest payload of one frame, in bytes (default 16 MiB; `Infinity`: no
+   * bound of its own). Larger fails with 1009, as does any frame larger than
+   * a Buffer can be (`buffer.constants.MAX_LENGTH`) whatever the bound.
+   */
   readonly maxFrameSize?: number | undefined;
   /**
    * Largest sum of the payload lengths of one message's frames, as on the
    * wire (compressed, if an extension compresses), in bytes. Larger fails
    * with 1009. Default: `maxFrameSize`, so fragmenting a message never lets
-   * it grow beyond what one frame could carry.
+   * it grow beyond what one frame could carry. `Infinity`: no bound.
    */
   readonly maxMessageSize?: number | undefined;
   /**
@@ -136,10 +140,8 @@ function failMisplacedRsv(rsv: number, where: string): never {
 }
 
 function checkLimit(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > bufferConstants.MAX_LENGTH) {
-    throw new RangeError(
-      `${name} must be an integer from 0 to ${bufferConstants.MAX_LENGTH} (buffer.constants.MAX_LENGTH), got ${value}`,
-    );
+  if (value !== Infinity && !(Number.isSafeInteger(value) && value >= 0)) {
+    throw new RangeError(`${name} must be a non-negative integer or Infinity, got ${value}`);
   }
   return value;
 }
@@ -155,6 +157,8 @@ function checkLimit(name: string, value: number): number {
 export class FrameParser {
   readonly #server: boolean;
   readonly #maxFrameSize: number;
+  /** `#maxFrameSize`, or less when a Buffer could not hold such a payload. */
+  readonly #frameLimit: number;
   readonly #maxMessageSize: number;
   readonly #rsvAllowed: number;
   readonly #validateUtf8: boolean;
@@ -232,6 +236,7 @@ export class FrameParser {
     FrameParser.checkOptions(options);
     this.#server = options.role === 'server';
     this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.#frameLimit = Math.min(this.#maxFrameSize, bufferConstants.MAX_LENGTH);
     this.#maxMessageSize = options.maxMessageSize ?? this.#maxFrameSize;
     this.#rsvAllowed = options.rsvAllowed ?? 0;
     this.#validateUtf8 = options.validateUtf8 ?? true;
@@ -420,8 +425,13 @@ export class FrameParser {
       length = high * 0x100000000 + bytes.readUInt32BE(at + 6);
       if (length < 0x10000) fail(CloseCode.ProtocolError, 'non-minimal 64-bit payload length');
     }
-    if (length > this.#maxFrameSize) {
-      fail(CloseCode.MessageTooBig, `frame payload of ${length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+    if (length > this.#frameLimit) {
+      fail(
+        CloseCode.MessageTooBig,
+        length > this.#maxFrameSize
+          ? `frame payload of ${length} bytes exceeds maxFrameSize ${this.#maxFrameSize}`
+          : `frame payload of ${length} bytes is larger than a Buffer can be (${bufferConstants.MAX_LENGTH} bytes)`,
+      );
     }
     if (this.#opcode < 0x8) {
       const messageBytes = (this.#opcode === Opcode.Continuation ? this.#messageBytes : 0) + length;

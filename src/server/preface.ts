@@ -28,7 +28,7 @@ export function sniffPreface(socket: Duplex, timeoutMs: number): Promise<boolean
       socket.destroy();
       resolve(undefined);
     };
-    const timer = setTimeout(giveUp, timeoutMs);
+    const timer = Number.isFinite(timeoutMs) ? setTimeout(giveUp, timeoutMs) : undefined; // Infinity: no limit
     const onData = (chunk: Buffer): void => {
       chunks.push(chunk);
       const end = Math.min(received + chunk.length, HTTP2_PREFACE.length);

@@ -192,14 +192,20 @@ export function prepareHttp2Upgrade<Data>(
       stream.respond(block);
       const { input, output } = http2StreamChannels(stream, options.channels);
       const { engine, user } = sessionContexts(options);
-      return runSession(
-        input,
-        output,
-        engine,
-        user,
-        { role: 'server', protocol: offer.protocol, extensions: negotiated.extensions, options: options.session },
-        defaultSessionHandler(handler, call, () => info, options),
-      );
+      try {
+        return runSession(
+          input,
+          output,
+          engine,
+          user,
+          { role: 'server', protocol: offer.protocol, extensions: negotiated.extensions, options: options.session },
+          defaultSessionHandler(handler, call, () => info, options),
+        );
+      } catch (error) {
+        // The 200 is out, so no other status may follow: the stream is reset, the caller hears why.
+        stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+        throw error;
+      }
     },
   };
 }

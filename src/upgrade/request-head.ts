@@ -99,6 +99,24 @@ const REQUEST_ERRORS: HeadErrors = {
   incomplete: (bytesReceived, cause) => new IncompleteRequestHeadError(bytesReceived, cause),
 };
 
+/** Longest delay `setTimeout` honours (longer ones fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `timeoutMs` of `RequestHeadOptions` with its default: whole milliseconds from 1 to 2^31−1, or `Infinity`. */
+function checkHeadTimeout(given: number | undefined): number {
+  const timeoutMs = given ?? DEFAULT_HEAD_TIMEOUT_MS;
+  if (timeoutMs !== Infinity && !(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= MAX_TIMER_MS)) {
+    throw new RangeError(`timeoutMs must be a whole number of milliseconds from 1 to 2^31-1, or Infinity; got ${timeoutMs}`);
+  }
+  return timeoutMs;
+}
+
+/** Throws the RangeError `readRequestHead` would throw for `options`, without reading: a server checks them up front. */
+export function checkRequestHeadOptions(options: RequestHeadOptions): void {
+  resolveHeadLimits(options, DEFAULT_LIMITS);
+  checkHeadTimeout(options.timeoutMs);
+}
+
 /**
  * Reads one HTTP/1.1 request head from `input`, consuming exactly its bytes
  * (the bytes after the blank line stay in the channel).
@@ -114,10 +132,7 @@ const REQUEST_ERRORS: HeadErrors = {
  */
 export async function readRequestHead(input: ByteReadChannel, options: RequestHeadOptions = {}): Promise<RequestHead> {
   const limits = resolveHeadLimits(options, DEFAULT_LIMITS);
-  const timeoutMs = options.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
-  if (Number.isNaN(timeoutMs) || timeoutMs <= 0) {
-    throw new RangeError(`timeoutMs must be a positive number of milliseconds or Infinity, got ${timeoutMs}`);
-  }
+  const timeoutMs = checkHeadTimeout(options.timeoutMs);
   const timeout = { ms: timeoutMs, error: () => new HandshakeError(408, `request head not received within ${timeoutMs} ms`) };
   const { start, headers, rawHeaders } = await readHead(input, limits, REQUEST_GRAMMAR, REQUEST_ERRORS, timeout);
   return { ...start, headers, rawHeaders };

@@ -12,14 +12,14 @@ import type { Duplex } from 'node:stream';
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
 import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
 import type { Job } from '../channels/job.ts';
-import { socketChannels, type SocketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
+import { checkSocketChannelsOptions, socketChannels, type SocketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
 import { DefaultWebSocketSession, type SessionInfo, type TopicHub } from '../session/default-session.ts';
 import { DEFAULT_SESSION_DEFAULTS, RAW_SESSION_DEFAULTS, resolveOptions, type DefaultSessionOptions } from '../session/options.ts';
 import type { SessionHandler } from '../session/run-session.ts';
 import { HandshakeError } from './errors.ts';
 import type { HandshakeOptions, UpgradeCall } from './handshake.ts';
 import { formatErrorResponse, formatResponseHead } from './http-response.ts';
-import { readRequestHead, type RequestHead, type RequestHeadOptions } from './request-head.ts';
+import { checkRequestHeadOptions, readRequestHead, type RequestHead, type RequestHeadOptions } from './request-head.ts';
 import { WebSocketUpgrade, type WebSocketUpgradeOptions } from './websocket-upgrade.ts';
 
 /** The user's code for one WebSocket connection (`Data`: the session's per-connection data). */
@@ -102,10 +102,16 @@ export function createWebSocketServer(handler: WebSocketHandler, options: ServeO
   });
 }
 
-/** Throws a RangeError for an invalid session limit, before any connection is answered. */
+/**
+ * Throws a RangeError (a TypeError for a converter) for an invalid limit of
+ * the session, the channels or the request head, before any connection is
+ * answered: a connection never fails for its server's options.
+ */
 export function checkServeOptions(options: ServeOptions): void {
   resolveOptions(RAW_SESSION_DEFAULTS, options.session);
   resolveOptions(DEFAULT_SESSION_DEFAULTS, options.defaultSession);
+  checkSocketChannelsOptions(options.channels ?? {});
+  checkRequestHeadOptions(options.requestHead ?? {});
 }
 
 /** Validates the request and, when valid, answers it with the 101 and starts the session. */
@@ -197,7 +203,15 @@ export function prepareUpgrade<Data>(
       info = { ...known, data: data as Data };
       output.tryWriteFully(head);
       const { engine, user } = sessionContexts(options);
-      return upgrade.upgrade(input, output, engine, user);
+      try {
+        return upgrade.upgrade(input, output, engine, user);
+      } catch (error) {
+        // The 101 is out, so no HTTP answer may follow: the connection is dropped, the caller hears why.
+        const cause = error instanceof Error ? error : new Error(String(error));
+        output.close(cause);
+        input.cancel(cause);
+        throw error;
+      }
     },
   };
 }

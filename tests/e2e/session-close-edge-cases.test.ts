@@ -327,10 +327,55 @@ test('invalid limits are RangeErrors when the server is made, not after a 101', 
     { session: { writeTimeoutMs: 2 ** 31 } },
     { defaultSession: { messageQueueBytes: 0 } },
     { defaultSession: { pingIntervalMs: -1 } },
+    { channels: { inputCapacity: 0 } },
+    { channels: { outputCapacity: 1.5 } },
+    { channels: { lingerMs: Infinity } },
+    { channels: { maxPendingWriteBytes: -1 } },
+    { requestHead: { timeoutMs: 0 } },
+    { requestHead: { timeoutMs: 2 ** 31 } },
+    { requestHead: { timeoutMs: Number.NaN } },
+    { requestHead: { maxHeaders: -1 } },
+    { requestHead: { maxHeadSize: 0 } },
   ]) {
     assert.throws(() => createWebSocketServer(() => {}, options), RangeError, JSON.stringify(options));
   }
   createWebSocketServer(() => {}, { session: { incomingQueueBytes: Infinity, maxMessageSize: Infinity } }).close();
+});
+
+test('maxFrameSize and maxMessageSize Infinity: no bound of their own, and a frame no Buffer can hold still gets 1009', async () => {
+  const server = await startServer((session) => session.consumeEach((message) => session.send(message)), {
+    session: { maxFrameSize: Infinity, maxMessageSize: Infinity },
+    requestHead: { timeoutMs: Infinity },
+  });
+  try {
+    const client = await RawClient.open(server.port);
+    client.sendFrame(Opcode.Binary, Buffer.alloc(70_000, 7));
+    assert.equal((await client.nextFrame()).payload, Buffer.alloc(70_000, 7));
+    // 2^32 + 1 bytes announced: over buffer.constants.MAX_LENGTH on Node 20 (and a far cry from any real frame).
+    client.socket.write(Buffer.from([0x82, 0xff, 0, 0, 0, 1, 0, 0, 0, 1, 1, 2, 3, 4]));
+    assert.is((await client.closeFrame()).code, 1009);
+    await client.closed();
+  } finally {
+    await server.close();
+  }
+});
+
+test('requestHead timeoutMs Infinity: a head that takes its time is still answered', async () => {
+  const server = await startServer((session) => session.consumeEach((message) => session.send(message)), {
+    requestHead: { timeoutMs: Infinity },
+  });
+  try {
+    const socket = createConnection({ host: '127.0.0.1', port: server.port });
+    await once(socket, 'connect');
+    await sleep(50); // a 1 ms timer (what setTimeout makes of Infinity) would have dropped it by now
+    assert.is(socket.destroyed, false);
+    socket.write(handshakeRequest());
+    const [head] = (await once(socket, 'data')) as [Buffer];
+    assert.ok(head.toString('latin1').startsWith('HTTP/1.1 101'), head.toString('latin1'));
+    socket.destroy();
+  } finally {
+    await server.close();
+  }
 });
 
 test('handleUpgrade for a socket that is already gone returns undefined without throwing', async () => {

@@ -1,4 +1,5 @@
 /** Parser behaviour beyond single rules: zero-copy, chunking, early UTF-8 failure, order, memory bounds. */
+import { constants } from 'node:buffer';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameParser, Opcode, ProtocolError, frame, type Frame } from '../../../src/frames/index.ts';
@@ -311,6 +312,18 @@ test('option misuse throws typed errors', () => {
   assert.throws(() => new FrameParser({ role: 'server', maxFrameSize: -1 }), RangeError);
   assert.throws(() => new FrameParser({ role: 'server', maxFrameSize: 1.5 }), RangeError);
   assert.throws(() => new FrameParser({ role: 'server', rsvAllowed: 8 }), RangeError);
+  assert.throws(() => new FrameParser({ role: 'server', maxMessageSize: Number.NaN }), RangeError);
+});
+
+test('maxFrameSize Infinity (or past what a Buffer holds) is no bound of its own: a frame no Buffer can hold is still 1009', () => {
+  for (const maxFrameSize of [Infinity, 2 ** 40]) {
+    const parser = new FrameParser({ role: 'server', maxFrameSize, maxMessageSize: Infinity });
+    parser.push(bigHeader(8 * 1024 * 1024));
+    assert.is(parser.next(), undefined, 'an 8 MiB frame is accepted: its payload is awaited');
+    const tooBig = new FrameParser({ role: 'server', maxFrameSize });
+    tooBig.push(bigHeader(constants.MAX_LENGTH + 1));
+    assertProtocolError(thrown(() => tooBig.next()), 1009);
+  }
 });
 
 test.run();
