@@ -16,7 +16,10 @@ import type {
   IncomingHttpHeaders,
   ServerHttp2Stream,
 } from 'node:http2';
+import type { IncomingMessage } from 'node:http';
 import { Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { dropWhenIdle } from './http2-idle.ts';
 
 /** A node:http2 server, cleartext or TLS. */
 export type AnyHttp2Server = Http2Server | Http2SecureServer;
@@ -56,11 +59,16 @@ export class Http2Binding {
   readonly #sessions = new Set<Http2Session>();
   readonly #hooks: Http2BindingHooks;
 
+  readonly #idleTimeoutMs: number | undefined;
+
+  /** `idleTimeoutMs`: drop a connection with no stream open that long (see http2-idle.ts; the server's own listeners only). */
   constructor(
     readonly server: AnyHttp2Server,
     hooks: Http2BindingHooks,
+    idleTimeoutMs?: number,
   ) {
     this.#hooks = hooks;
+    this.#idleTimeoutMs = idleTimeoutMs;
     server.on('session', this.#onSession);
     server.on('stream', this.#onStream);
     server.on('connect', this.#onConnect);
@@ -90,18 +98,37 @@ export class Http2Binding {
   readonly #onSession = (session: Http2Session): void => {
     this.#sessions.add(session);
     session.once('close', () => this.#sessions.delete(session));
+    if (this.#idleTimeoutMs !== undefined) dropWhenIdle(session, this.#idleTimeoutMs);
   };
 
   readonly #onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void => {
     if (this.#hooks.claims(headers)) this.#hooks.serve(stream, headers);
   };
 
-  /** node's compatibility layer asks who answers a CONNECT; without another listener, its own 405 stands for streams not taken. */
-  readonly #onConnect = (request: Http2ServerRequest, response: Http2ServerResponse): void => {
+  /**
+   * node's compatibility layer asks who answers a CONNECT; without another
+   * listener, its own 405 stands for streams not taken. On a TLS server's
+   * HTTP/1.1 fallback (`allowHTTP1`) node hands over an HTTP/1.1 CONNECT
+   * the same way, with its socket: without another listener it gets a 405
+   * and is closed (node closes it when nobody listens).
+   */
+  readonly #onConnect = (request: Http2ServerRequest | IncomingMessage, response: Http2ServerResponse | Duplex): void => {
+    if (request.httpVersionMajor === 1) {
+      if (this.server.listenerCount('connect') === 1) refuseHttp1Connect(response as Duplex);
+      return;
+    }
     if (this.#hooks.claims(request.headers)) return;
     if (this.server.listenerCount('connect') === 1) {
-      response.statusCode = 405;
-      response.end();
+      (response as Http2ServerResponse).statusCode = 405;
+      (response as Http2ServerResponse).end();
     }
   };
+}
+
+const CONNECT_REFUSED = Buffer.from('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', 'latin1');
+
+/** Answers an HTTP/1.1 CONNECT 405 on its socket and closes it. */
+function refuseHttp1Connect(socket: Duplex): void {
+  socket.on('error', () => socket.destroy());
+  socket.end(CONNECT_REFUSED, () => socket.destroy());
 }

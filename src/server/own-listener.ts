@@ -90,7 +90,9 @@ export class OwnListener {
     const limits = http1Limits(context.requestHead);
     const plain = plainAnswer(context.routed);
     if (options.tls !== undefined) {
-      const { tls } = options;
+      // The TLS handshake gets the head's time too (node's default: 120 s), unless the TLS options say otherwise.
+      const headTimeoutMs = context.requestHead.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
+      const tls = Number.isFinite(headTimeoutMs) ? { handshakeTimeout: headTimeoutMs, ...options.tls } : options.tls;
       if (http2) {
         const server = createSecureServer({ ...tls, ...context.http2Settings, allowHTTP1: true });
         Object.assign(server, limits); // node reads its HTTP/1.1 fallback's limits from the server's fields

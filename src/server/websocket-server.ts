@@ -32,7 +32,7 @@ import {
   type Http2ServeOptions,
   type Http2WebSocketServerOptions,
 } from '../upgrade/h2-serve.ts';
-import { DEFAULT_HEAD_TIMEOUT_MS } from '../upgrade/request-head.ts';
+import { DEFAULT_HEAD_TIMEOUT_MS, DEFAULT_MAX_HEADERS } from '../upgrade/request-head.ts';
 import type { UpgradeCall } from '../upgrade/handshake.ts';
 import {
   checkServeOptions,
@@ -452,10 +452,15 @@ export class WebSocketServer<Data = undefined> {
     };
     server.on('upgrade', onUpgrade);
     const http2 = isHttp2Server(server)
-      ? new Http2Binding(server, {
-          claims: (headers) => this.#claims(server, settings, headers),
-          serve: (stream, headers) => void this.#stream(stream, headers),
-        })
+      ? new Http2Binding(
+          server,
+          {
+            claims: (headers) => this.#claims(server, settings, headers),
+            serve: (stream, headers) => void this.#stream(stream, headers),
+          },
+          // The server's own HTTP/2 connections get requestHead.timeoutMs to open a stream (an attached server's are the user's).
+          settings.own ? (this.#options.requestHead?.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS) : undefined,
+        )
       : undefined;
     const binding: Binding = { server, ...settings, onUpgrade, http2 };
     this.#bindings.add(binding);
@@ -493,10 +498,19 @@ export class WebSocketServer<Data = undefined> {
     return answer === undefined ? undefined : this.#serveHttp1(answer, route, request);
   }
 
-  /** An HTTP/1.1 upgrade request, read: answered like any (see `#serve`). */
-  #serveHttp1(answer: Http1PendingAnswer, route: Route<Data> | undefined, request: UpgradeCall): Promise<Job | undefined> {
+  /** An HTTP/1.1 upgrade request, read (by node:http): answered like any (see `#serve`), 431 over `requestHead.maxHeaders`. */
+  #serveHttp1(
+    answer: Http1PendingAnswer,
+    route: Route<Data> | undefined,
+    request: UpgradeCall & { readonly rawHeaders: readonly string[] },
+  ): Promise<Job | undefined> {
     const peer = peerOf(answer.socket);
+    const maxHeaders = this.#options.requestHead?.maxHeaders ?? DEFAULT_MAX_HEADERS;
     return this.#serve(answer, route, peer, ({ handler, options }) => {
+      if (request.rawHeaders.length > 2 * maxHeaders) {
+        answer.fail(new HandshakeError(431, `more than ${maxHeaders} header lines`));
+        return undefined;
+      }
       const pending = prepareUpgrade(request, answer.input, answer.output, handler, options, peer, this.#topics);
       if (pending === undefined) return undefined;
       return { request, protocol: pending.upgrade.protocol, accept: (headers, data) => pending.accept(headers, data) };

@@ -28,10 +28,13 @@ test('durations: whole milliseconds from the minimum to 2^31-1, or Infinity', ()
   assert.throws(() => checkDuration('t', 0, 1), /t must be a whole number of milliseconds from 1/);
 });
 
-test('constructor: an invalid verifyTimeoutMs or session limit is a RangeError', () => {
+test('constructor: an invalid verifyTimeoutMs, session, channel or request-head limit is a RangeError', () => {
   assert.throws(() => new WebSocketServer({ verifyTimeoutMs: 0 }), (error: unknown) => error instanceof RangeError);
   assert.throws(() => new WebSocketServer({ session: { maxFrameSize: -1 } }), (error: unknown) => error instanceof RangeError);
   assert.throws(() => new WebSocketServer({ defaultSession: { pingIntervalMs: 0.5 } }), (error: unknown) => error instanceof RangeError);
+  assert.throws(() => new WebSocketServer({ channels: { inputCapacity: 0 } }), (error: unknown) => error instanceof RangeError);
+  assert.throws(() => new WebSocketServer({ requestHead: { timeoutMs: 2 ** 31 } }), (error: unknown) => error instanceof RangeError);
+  new WebSocketServer({ session: { maxFrameSize: Infinity }, requestHead: { timeoutMs: Infinity } }); // fine
 });
 
 test('route: a bad path, a duplicate, a non-function handler or a bad per-route limit is an error at the call', () => {

@@ -1,0 +1,154 @@
+/**
+ * The server object's own listeners (`listen`) against peers that hold a
+ * connection without making a request, over loopback: an HTTP/2 connection
+ * that never opens a stream, or whose HEADERS never end, is dropped after
+ * `requestHead.timeoutMs` as a trickled HTTP/1.1 head is (while one with an
+ * open WebSocket stream stays however quiet); an HTTP/1.1 CONNECT on the TLS
+ * port's HTTP/1.1 fallback gets 405 and is closed, and a TLS handshake that
+ * never comes is dropped at the same timeout; `requestHead.maxHeaders`
+ * holds for upgrade requests read by node:http (431).
+ */
+import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { WebSocketServer } from '../../../src/server/websocket-server.ts';
+import { Opcode } from '../../../src/frames/frame.ts';
+import { connectHeaders, h2Connect, RawH2Stream, selfSignedCertificate } from '../../support/h2.ts';
+import { handshakeRequest } from '../../support/raw-client.ts';
+import { sleep } from '../../support/resources.ts';
+
+const HEAD_TIMEOUT_MS = 300;
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+/** An empty SETTINGS frame (RFC 9113 section 6.5). */
+const SETTINGS = Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
+/** A HEADERS frame on stream 1 without END_HEADERS: a header block that CONTINUATION frames would have to finish. */
+const OPEN_HEADERS = Buffer.from([0, 0, 1, 0x1, 0, 0, 0, 0, 1, 0x82]);
+
+async function echoServer(): Promise<{ server: WebSocketServer; port: number }> {
+  const server = new WebSocketServer({ requestHead: { timeoutMs: HEAD_TIMEOUT_MS } });
+  server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
+  const { port } = await server.listen(0, '127.0.0.1');
+  return { server, port };
+}
+
+/** Milliseconds until `socket` closes, or `undefined` if it is still open after `withinMs`. */
+async function closesWithin(socket: Socket, withinMs: number): Promise<number | undefined> {
+  const started = Date.now();
+  socket.on('error', () => {});
+  socket.resume();
+  const closed = once(socket, 'close').then(() => Date.now() - started);
+  return Promise.race([closed, sleep(withinMs).then(() => undefined)]);
+}
+
+async function rawConnection(port: number, bytes: Buffer): Promise<Socket> {
+  const socket = netConnect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(bytes);
+  return socket;
+}
+
+test('an HTTP/2 connection that never opens a stream is dropped after requestHead.timeoutMs', async () => {
+  const { server, port } = await echoServer();
+  try {
+    const socket = await rawConnection(port, Buffer.concat([PREFACE, SETTINGS]));
+    const ms = await closesWithin(socket, 10 * HEAD_TIMEOUT_MS);
+    socket.destroy();
+    assert.ok(ms !== undefined, `still open after ${10 * HEAD_TIMEOUT_MS} ms`);
+    assert.ok(ms >= HEAD_TIMEOUT_MS - 50, `dropped after ${ms} ms, before the timeout`);
+  } finally {
+    await server.close();
+  }
+});
+
+test('an HTTP/2 connection whose HEADERS never end is dropped after requestHead.timeoutMs', async () => {
+  const { server, port } = await echoServer();
+  try {
+    const socket = await rawConnection(port, Buffer.concat([PREFACE, SETTINGS, OPEN_HEADERS]));
+    const ms = await closesWithin(socket, 10 * HEAD_TIMEOUT_MS);
+    socket.destroy();
+    assert.ok(ms !== undefined, `still open after ${10 * HEAD_TIMEOUT_MS} ms`);
+  } finally {
+    await server.close();
+  }
+});
+
+test('an HTTP/2 connection with a WebSocket open stays however quiet, and goes once idle that long after its last stream', async () => {
+  const { server, port } = await echoServer();
+  const client = await h2Connect(port);
+  try {
+    const closed = once(client, 'close');
+    const stream = await RawH2Stream.open(client, connectHeaders('/echo'));
+    assert.is(stream.status, 200);
+    await sleep(3 * HEAD_TIMEOUT_MS);
+    assert.is(client.closed || client.destroyed, false, 'dropped with a WebSocket open');
+    stream.send(Opcode.Text, 'still here');
+    await stream.until(() => stream.texts.length === 1, 5000, 'the echo');
+    assert.equal(stream.texts, ['still here']);
+    stream.sendClose();
+    await stream.until(() => stream.closed, 5000, 'the stream to close');
+    const started = Date.now();
+    await Promise.race([closed, sleep(10 * HEAD_TIMEOUT_MS).then(() => assert.unreachable('the idle connection was kept'))]);
+    assert.ok(Date.now() - started >= HEAD_TIMEOUT_MS - 50, 'dropped before the timeout');
+  } finally {
+    client.destroy();
+    await server.close();
+  }
+});
+
+test('TLS listen: an HTTP/1.1 CONNECT on the HTTP/1.1 fallback gets 405 and is closed', async () => {
+  const certificate = selfSignedCertificate();
+  const server = new WebSocketServer({ requestHead: { timeoutMs: 10_000 } });
+  server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
+  const { port } = await server.listen(0, '127.0.0.1', { tls: certificate });
+  try {
+    const socket = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+    await once(socket, 'secureConnect');
+    let received = '';
+    socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+    socket.write('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    const ms = await closesWithin(socket as unknown as Socket, 3000);
+    socket.destroy();
+    assert.ok(ms !== undefined, 'still open after 3 s');
+    assert.match(received, /^HTTP\/1\.1 405 /);
+  } finally {
+    await server.close();
+  }
+});
+
+test('TLS listen: a connection that never completes its TLS handshake is dropped after requestHead.timeoutMs', async () => {
+  const server = new WebSocketServer({ requestHead: { timeoutMs: HEAD_TIMEOUT_MS } });
+  server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
+  const { port } = await server.listen(0, '127.0.0.1', { tls: selfSignedCertificate() });
+  try {
+    const socket = await rawConnection(port, Buffer.alloc(0)); // TCP only: no ClientHello
+    const ms = await closesWithin(socket, 10 * HEAD_TIMEOUT_MS);
+    socket.destroy();
+    assert.ok(ms !== undefined, `still open after ${10 * HEAD_TIMEOUT_MS} ms (node's own default is 120 s)`);
+  } finally {
+    await server.close();
+  }
+});
+
+test('listen: an upgrade request with more than requestHead.maxHeaders header lines gets 431', async () => {
+  const server = new WebSocketServer({ requestHead: { maxHeaders: 20 } });
+  server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
+  const { port } = await server.listen(0, '127.0.0.1');
+  const statusOf = async (extra: number): Promise<string> => {
+    const headers = Object.fromEntries(Array.from({ length: extra }, (_, i) => [`x-extra-${i}`, 'a']));
+    const socket = await rawConnection(port, Buffer.from(handshakeRequest('/echo', headers), 'latin1'));
+    const [chunk] = (await once(socket, 'data')) as [Buffer];
+    socket.destroy();
+    return chunk.toString('latin1').split('\r\n', 1)[0]!;
+  };
+  try {
+    // handshakeRequest sends 5 header lines of its own.
+    assert.is(await statusOf(15), 'HTTP/1.1 101 Switching Protocols');
+    assert.match(await statusOf(16), /^HTTP\/1\.1 431 /);
+  } finally {
+    await server.close();
+  }
+});
+
+test.run();
