@@ -186,6 +186,18 @@ export function redisBroker(options: RedisBrokerOptions): RedisBroker {
   return new RedisPubSubBroker(options);
 }
 
+/**
+ * A UTF-16 surrogate not in a pair (in `u` mode a pair is one code point).
+ * Redis channel names go out as UTF-8, where such a topic becomes U+FFFD: its
+ * messages would come back on a channel no subscription knows (and two such
+ * topics would share one channel), so it is refused.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function notAChannelName(topic: string): TypeError {
+  return new TypeError(`topic ${JSON.stringify(topic)} has a lone UTF-16 surrogate: it has no UTF-8 form for a Redis channel name`);
+}
+
 /** Longest delay `setTimeout` honours. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -288,6 +300,7 @@ class RedisPubSubBroker implements RedisBroker {
 
   publish(message: BrokerMessage): Promise<void> {
     if (this.#closed) return Promise.reject(new BrokerClosedError());
+    if (LONE_SURROGATE.test(message.topic)) return Promise.reject(notAChannelName(message.topic));
     const channel = this.#prefix + message.topic;
     if (!this.#client.isReady) {
       this.#stats.publishFailures++;
@@ -319,6 +332,7 @@ class RedisPubSubBroker implements RedisBroker {
   subscribe(topic: string): Promise<void> {
     if (this.#closed) return Promise.reject(new BrokerClosedError());
     if (this.#listener === undefined) return Promise.reject(new BrokerStateError('call attach(listener) before subscribe'));
+    if (LONE_SURROGATE.test(topic)) return Promise.reject(notAChannelName(topic));
     const channel = this.#prefix + topic;
     const existing = this.#subscriptions.get(channel);
     if (existing !== undefined) return existing.state === 'confirmed' ? Promise.resolve() : existing.attempt;
@@ -450,7 +464,11 @@ class RedisPubSubBroker implements RedisBroker {
     sent.catch(() => {
       if (!this.#closed && !this.#subscriptions.has(channel)) this.#unsubscribeFailed.add(channel);
     });
-    return this.#answered(sent, 'UNSUBSCRIBE', channel, this.#subscriberDeadlines);
+    return this.#answered(sent, 'UNSUBSCRIBE', channel, this.#subscriberDeadlines).catch((error: unknown) => {
+      // Cut short by close(): the connection it created goes, and every subscription with it (a user's own stays: reported).
+      if (this.#closed && this.#ownsSubscriber) return;
+      throw error;
+    });
   }
 
   /**

@@ -13,8 +13,8 @@ import type { UpgradeCall } from '../upgrade/handshake.ts';
 import { formatResponseHead, headerLine } from '../upgrade/http-response.ts';
 import { VerifyError } from './errors.ts';
 
-/** Response headers: a string per header, or an array of strings for one line each (`Set-Cookie`). */
-export type HeaderValues = Readonly<Record<string, string | readonly string[]>>;
+/** Response headers: a string per header, or an array of strings for one line each (`Set-Cookie`); an `undefined` one is not sent. */
+export type HeaderValues = Readonly<Record<string, string | readonly string[] | undefined>>;
 
 /** What the server knows of an upgrade request besides the request itself. */
 export interface VerifyInfo {
@@ -233,6 +233,7 @@ function headerEntries(headers: HeaderValues | undefined, reserved: ReadonlySet<
   }
   const entries: [string, string][] = [];
   for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue; // as node:http's setHeader-style objects: an undefined header is not sent
     if (reserved.has(name.toLowerCase())) {
       throw new TypeError(`${where} sets ${name} itself; remove it from the headers`);
     }

@@ -220,8 +220,14 @@ async function open(
   for (;;) {
     const connection = reserve(key);
     if (connection !== undefined) return openStream(connection, request, headers, options, hooks, deadline);
-    const result = await deadline.race(pending.get(key) ?? probe(key, target, options, pool, deadline.timeoutMs));
-    if (result.kind === 'failed') throw result.error;
+    const joined = pending.get(key);
+    const result = await deadline.race(joined ?? probe(key, target, options, pool, deadline.remaining()));
+    if (result.kind === 'failed') {
+      if (!(result.error instanceof HandshakeTimeoutError)) throw result.error;
+      // A connection opened by another call timed out on that call's deadline: this one opens its own in the time it has left.
+      if (joined !== undefined) continue;
+      throw new HandshakeTimeoutError(deadline.timeoutMs);
+    }
     if (result.kind === 'http1') return hooks.fallback(result.take(), deadline.remaining());
     // A new connection joined the pool: reserve a stream on it (or open yet another if it is already full).
   }

@@ -20,7 +20,7 @@
  */
 import { once } from 'node:events';
 import { constants, createServer, type Http2Server, type Http2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
@@ -249,6 +249,35 @@ test('strict checks: each bad answer is a typed error; the connection serves goo
   assert.is(rogueSessions.length, 1, 'one connection for all of it');
   rogue.close();
   for (const session of rogueSessions) session.destroy();
+});
+
+test('concurrent calls to a silent server: each fails on its own handshake timeout, not on the first caller\'s', async () => {
+  const silent = createNetServer((socket) => socket.on('error', () => {})); // accepts, never answers
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  const url = `ws://127.0.0.1:${(silent.address() as AddressInfo).port}/`;
+  try {
+    const started = Date.now();
+    const settled = async (promise: Promise<unknown>): Promise<{ error: unknown; ms: number }> => {
+      try {
+        await promise;
+      } catch (error) {
+        return { error, ms: Date.now() - started };
+      }
+      throw new Error('connected to a silent server');
+    };
+    const [short, long] = await Promise.all([
+      settled(connect(url, { http2: true, handshakeTimeoutMs: 200 })),
+      settled(connect(url, { http2: true, handshakeTimeoutMs: 1000 })),
+    ]);
+    assert.instance(short.error, HandshakeTimeoutError);
+    assert.instance(long.error, HandshakeTimeoutError);
+    assert.match((long.error as Error).message, /1000 ms/);
+    assert.ok(short.ms < 900, `the short call took ${short.ms} ms`);
+    assert.ok(long.ms >= 950, `the long call failed after ${long.ms} ms, on the short call's deadline`);
+  } finally {
+    silent.close();
+  }
 });
 
 test('options HTTP/2 cannot carry are refused before any I/O', () => {

@@ -169,6 +169,17 @@ h2.on('stream', (stream, headers) => {
 export const listenOptions: ListenOptions = { http2: true };
 export const wss = new WebSocketServer({ http2: limits }).route('/echo', echo);
 export const version = (session: DefaultWebSocketSession): string | undefined => session.request?.httpVersion;
+// The README's verify hook: branches with different header names (TypeScript gives each the other's as \`?: undefined\`).
+declare function lookUp(token: string | null, signal: AbortSignal): Promise<string | undefined>;
+export const guarded = new WebSocketServer<{ user: string }>({
+  verify: async (_request, { query, signal }) => {
+    const user = await lookUp(query.get('token'), signal);
+    if (user === undefined) {
+      return { accept: false, status: 401, headers: { 'WWW-Authenticate': 'Bearer' }, body: 'log in first' };
+    }
+    return { accept: true, data: { user }, headers: { 'Set-Cookie': 'seen=1' } };
+  },
+});
 `;
 
 function typeCheck(name: string, compilerOptions: Record<string, unknown>): void {

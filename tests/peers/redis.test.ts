@@ -270,6 +270,27 @@ broker('close() unsubscribes, closes only the connection it created, and later c
   await a.ok('close'); // twice is fine
 });
 
+broker('close() right after an unsubscribe (a server closing its sessions, then the broker) reports nothing', async () => {
+  const a = await node();
+  await a.ok('subscribe', { topic: 'leaving' });
+  const left = a.request('unsubscribe', { topic: 'leaving' }); // not awaited: its UNSUBSCRIBE is in flight at the close
+  await a.ok('close');
+  assert.is((await left).ok, true, 'the connection that held the subscription is gone: nothing left to undo');
+  await a.ok('ping');
+  assert.equal(a.errors, []);
+  assert.equal(await numsub('leaving'), [0]);
+});
+
+broker('a topic with a lone UTF-16 surrogate (no UTF-8 form for a channel name) is refused with a TypeError', async () => {
+  const [a, b] = await Promise.all([node(), node()]);
+  assert.is((await b.request('subscribe', { topic: 'x\uD800' })).error?.name, 'TypeError');
+  assert.is((await a.publish('x\uDC00', 'lost')).error?.name, 'TypeError');
+  await b.ok('subscribe', { topic: 'caf\u00e9 \u{1F600}' }); // non-ASCII, surrogate pairs: fine
+  assert.ok((await a.publish('caf\u00e9 \u{1F600}', 'arrives')).ok);
+  await b.waitFor(() => b.messages.length === 1, 'the message');
+  assert.equal(b.texts('caf\u00e9 \u{1F600}'), ['arrives']);
+});
+
 broker("close() with the user's own subscriber client leaves it open", async () => {
   const a = await node({ ownSubscriber: true });
   await a.ok('subscribe', { topic: 'own' });

@@ -42,6 +42,16 @@ test('accept: data passes through, headers become lines (an array gives one line
   assert.equal(bare, { accept: true, headers: [], data: undefined });
 });
 
+test('a header whose value is undefined is not sent (the package test type-checks the README hook that gives one)', () => {
+  const accepted = decide({ accept: true, headers: { 'Set-Cookie': 'a=1', 'WWW-Authenticate': undefined } }, '/');
+  assert.equal(accepted.accept && accepted.headers, [['Set-Cookie', 'a=1']]);
+  const refused = formatRefusal({ accept: false, status: 401, headers: { 'WWW-Authenticate': 'Bearer', 'Set-Cookie': undefined } });
+  assert.is(
+    refused.toString('latin1'),
+    'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: 13\r\n\r\nUnauthorized\n',
+  );
+});
+
 test('a result that is not { accept: boolean, ... } is invalid (undefined never lets a client in)', () => {
   for (const result of [undefined, null, true, false, 'yes', 0, [], {}, { accept: 'true' }, { accept: 1 }]) {
     invalid(result, /returned an invalid result/);

@@ -47,7 +47,8 @@ test('before any bytes: no frame, not in a frame; the parser options are still c
   assert.is(p.isInFrame, false);
   p.receiveData(Buffer.from(MASKED_HELLO.subarray(0, 1)));
   assert.is(p.isInFrame, true);
-  assert.throws(() => new Protocol({ role: 'server', maxFrameSize: Infinity }), (e: unknown) => e instanceof RangeError && /maxFrameSize/.test(e.message));
+  assert.throws(() => new Protocol({ role: 'server', maxFrameSize: 1.5 }), (e: unknown) => e instanceof RangeError && /maxFrameSize/.test(e.message));
+  new Protocol({ role: 'server', maxFrameSize: Infinity, maxMessageSize: Infinity }); // no bound of their own (as the session options allow)
   assert.throws(() => new Protocol({ role: 'server', maxMessageSize: -1 }), (e: unknown) => e instanceof RangeError && /maxMessageSize/.test(e.message));
   assert.throws(() => new Protocol({ role: 'server', rsvAllowed: 8 }), (e: unknown) => e instanceof RangeError && /rsvAllowed/.test(e.message));
   assert.throws(() => new Protocol({ role: 'peer' as 'server' }), TypeError);
