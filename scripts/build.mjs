@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run build` (also run by `npm ci` and `npm pack` through `prepare`):
-//   src/      -> dist/            the package: ES modules, .d.ts and declaration maps (tsconfig.build.json)
+//   src/      -> dist/            the package: ES modules and .d.ts (tsconfig.build.json)
 //   examples/ -> build/examples/  the demo, testee and Autobahn client as JavaScript importing the package
 //                                 by name, so `npm start` runs the built package (tsconfig.examples.json)
 // Both output folders are emptied first, so no file of a removed source survives.

@@ -108,6 +108,18 @@ export type { ListenOptions, ListenTlsOptions } from './server/own-listener.ts';
 export { VerifyError, ServerClosedError, TopicGapError, type VerifyFailure } from './server/errors.ts';
 export { TOPIC_DEFAULTS, type TopicOptions, type PublishOptions, type PublishResult, type TopicStats } from './server/topics.ts';
 export type { Broker, BrokerGap, BrokerListener, BrokerMessage } from './brokers/broker.ts';
+// What `server.publish` and `onError` can give when a broker is in use (also exported by ktor-ws-ts/redis).
+export {
+  BrokerClosedError,
+  BrokerCommandError,
+  BrokerConnectionError,
+  BrokerEnvelopeError,
+  BrokerError,
+  BrokerStateError,
+  BrokerTimeoutError,
+  BrokerUnavailableError,
+  type BrokerConnectionEvent,
+} from './brokers/errors.ts';
 export {
   DEFAULT_VERIFY_TIMEOUT_MS,
   DEFAULT_CLOSE_TIMEOUT_MS,

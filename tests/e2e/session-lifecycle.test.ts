@@ -12,6 +12,8 @@ import { handshakeRequest, RawClient } from '../support/raw-client.ts';
 import { serializeFrame } from '../../src/frames/serializer.ts';
 import { encodeClosePayload } from '../../src/frames/close.ts';
 import { assertHandlerFailed, startServer } from '../support/server.ts';
+import { ConnectionClosedError, PingTimeoutError } from '../../src/session/errors.ts';
+import { waitFor } from '../support/resources.ts';
 
 test('handler returns: close 1000 is sent, output closed after the handshake, job completes', async () => {
   const server = await startServer(async (session) => {
@@ -251,12 +253,17 @@ test('close handshake the peer never answers: dropped after closeTimeoutMs', asy
   await server.close();
 });
 
-test('ping timeout: a peer that never answers pings is dropped with 1006', async () => {
+test('ping timeout: a peer that never answers pings is dropped with 1006; the loop throws a PingTimeoutError, a ConnectionClosedError', async () => {
   let session!: DefaultWebSocketSession;
+  let thrown: unknown;
   const server = await startServer(
     async (s) => {
       session = s;
-      for await (const _ of s);
+      try {
+        for await (const _ of s);
+      } catch (error) {
+        thrown = error;
+      }
     },
     { defaultSession: { pingIntervalMs: 50, pingTimeoutMs: 100 } },
   );
@@ -265,6 +272,11 @@ test('ping timeout: a peer that never answers pings is dropped with 1006', async
   assert.is(ping.opcode, Opcode.Ping);
   await client.closed(3000);
   assert.equal(await session.closeReason, { code: 1006, reason: '' });
+  await waitFor(() => thrown !== undefined, 3000, 'the loop to throw');
+  assert.instance(thrown, PingTimeoutError);
+  assert.instance(thrown, ConnectionClosedError, 'a timeout is one way the connection was lost');
+  assert.is((thrown as PingTimeoutError).name, 'PingTimeoutError');
+  assert.is((thrown as PingTimeoutError).closeCode, 1006);
   await server.close();
 });
 
