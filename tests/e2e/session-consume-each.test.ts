@@ -13,6 +13,9 @@ import { Opcode } from '../../src/frames/frame.ts';
 import type { Message } from '../../src/session/default-session.ts';
 import { connect } from '../../src/upgrade/connect.ts';
 import { RawClient } from '../support/raw-client.ts';
+import { maskedFrame } from '../support/wire-client.ts';
+import { encodeClosePayload } from '../../src/frames/close.ts';
+import { SessionClosedError } from '../../src/session/errors.ts';
 import { assertHandlerFailed, startServer } from '../support/server.ts';
 import { gc } from '../support/resources.ts';
 
@@ -181,6 +184,37 @@ test('a connection idling after a 1 MiB message does not keep it (a for await lo
   assert.is(ref.deref(), undefined, 'the message was collected while the session waits for the next one');
   await client.close();
   await server.close();
+});
+
+test('a message and the close in one chunk: a consumeEach reply goes out before our close; a for await reply is refused after it', async () => {
+  const refused: unknown[] = [];
+  const servers = [
+    await startServer((session) => session.consumeEach((message) => session.send(`re:${String(message)}`))),
+    await startServer(async (session) => {
+      for await (const message of session) {
+        try {
+          await session.send(`re:${String(message)}`);
+        } catch (error) {
+          refused.push(error);
+        }
+      }
+    }),
+  ];
+  const seen: Opcode[][] = [];
+  try {
+    for (const server of servers) {
+      const client = await RawClient.open(server.port);
+      client.socket.write(Buffer.concat([maskedFrame(Opcode.Text, 'q'), maskedFrame(Opcode.Close, encodeClosePayload({ code: 1000, reason: '' }))]));
+      await client.closed();
+      seen.push(client.frames.map((f) => f.opcode));
+      if (seen.length === 1) assert.is(client.frames[0]!.payload.toString(), 're:q');
+    }
+  } finally {
+    for (const server of servers) await server.close();
+  }
+  assert.equal(seen, [[Opcode.Text, Opcode.Close], [Opcode.Close]]);
+  assert.is(refused.length, 1);
+  assert.instance(refused[0], SessionClosedError);
 });
 
 test.run();
