@@ -55,6 +55,7 @@ export {
   type SlowSubscriberPolicy,
   type TopicHub,
 } from './session/default-session.ts';
+export type { MessageData } from './session/message-data.ts';
 export { jsonConverter, DeserializationError, SerializationError, type MessageConverter } from './session/converter.ts';
 export { ConnectionState, Protocol, type ProtocolOptions } from './session/protocol.ts';
 export { runSession, type SessionHandler } from './session/run-session.ts';

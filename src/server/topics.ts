@@ -24,6 +24,7 @@ import { Opcode } from '../frames/frame.ts';
 import type { Broker, BrokerGap, BrokerListener, BrokerMessage } from '../brokers/broker.ts';
 import { Delivery, type DefaultWebSocketSession, type SlowSubscriberPolicy, type TopicHub } from '../session/default-session.ts';
 import { PublishedMessage } from '../session/published-message.ts';
+import { binaryPayload, type MessageData } from '../session/message-data.ts';
 import { TopicGapError } from './errors.ts';
 
 /** Settings of a server's topics. */
@@ -157,9 +158,14 @@ export class Topics implements TopicHub, BrokerListener {
    * processes, and rejects with the broker's error when it could not (the
    * local subscribers still got it).
    */
-  publish(topic: string, data: string | Uint8Array, options: PublishOptions = {}): Promise<PublishResult> {
+  publish(topic: string, data: MessageData, options: PublishOptions = {}): Promise<PublishResult> {
     const binary = typeof data !== 'string';
-    const payload = binary ? asBuffer(data) : Buffer.from(data, 'utf8');
+    let payload: Buffer;
+    try {
+      payload = binary ? binaryPayload(data) : Buffer.from(data, 'utf8');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.#published++;
     const result = this.#deliver(topic, new PublishedMessage(binary ? Opcode.Binary : Opcode.Text, payload), options.except);
     const broker = this.#broker;
@@ -216,8 +222,4 @@ export class Topics implements TopicHub, BrokerListener {
     this.#closed += closed;
     return { delivered, dropped, closed };
   }
-}
-
-function asBuffer(data: Uint8Array): Buffer {
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -25,6 +25,7 @@ import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
 import { SupervisorJob, type Job } from '../channels/job.ts';
 import type { DefaultWebSocketSession } from '../session/default-session.ts';
 import { ConnectionClosedError } from '../session/errors.ts';
+import type { MessageData } from '../session/message-data.ts';
 import { HandshakeError } from '../upgrade/errors.ts';
 import {
   http2ServerOptions,
@@ -180,7 +181,7 @@ export class WebSocketServer<Data = undefined> {
    * broker's error when the broker could not (the local subscribers still got
    * it), so await it (or catch it) when a broker is in use.
    */
-  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): Promise<PublishResult> {
+  publish(topic: string, data: MessageData, options?: PublishOptions): Promise<PublishResult> {
     return this.#topics.publish(topic, data, options);
   }
 

@@ -23,6 +23,7 @@ import type { WebSocketExtension } from '../extensions/extension.ts';
 import { DeserializationError, SerializationError } from './converter.ts';
 import { SessionClosedError } from './errors.ts';
 import { MessageAssembler, type AssembledMessage } from './message-assembler.ts';
+import { binaryPayload, type MessageData } from './message-data.ts';
 import {
   DEFAULT_SESSION_DEFAULTS,
   resolveOptions,
@@ -193,9 +194,14 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * A send that nobody awaits never becomes an unhandled rejection: after
    * the session closed, it just does nothing (an awaited one still throws).
    */
-  send(data: string | Uint8Array, options?: SendOptions): Promise<void> {
+  send(data: MessageData, options?: SendOptions): Promise<void> {
     const opcode = typeof data === 'string' ? Opcode.Text : Opcode.Binary;
-    const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : asBuffer(data);
+    let payload: Buffer;
+    try {
+      payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : binaryPayload(data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const extensions = this.raw.extensions;
     if (extensions.length === 0) return quiet(this.raw.send(frame(opcode, payload)));
     if (options?.compress === false) return this.sendFrame(frame(opcode, payload));
@@ -394,7 +400,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    */
   ping(payload?: string | Uint8Array): Promise<number> {
     this.#pinger ??= new Pinger(this.raw, 0, this.options.pingTimeoutMs);
-    const bytes = payload === undefined ? undefined : typeof payload === 'string' ? Buffer.from(payload, 'utf8') : asBuffer(payload);
+    const bytes = payload === undefined ? undefined : typeof payload === 'string' ? Buffer.from(payload, 'utf8') : binaryPayload(payload);
     return quiet(this.#pinger.ping(bytes));
   }
 
@@ -594,8 +600,4 @@ function quiet<T>(sent: Promise<T>): Promise<T> {
 /** Text as a string (its UTF-8 already checked), binary as the bytes. */
 function toMessage(opcode: Opcode, payload: Buffer): Message {
   return opcode === Opcode.Text ? payload.toString('utf8') : payload;
-}
-
-function asBuffer(data: Uint8Array): Buffer {
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -335,4 +335,36 @@ test('slow peer: send waits instead of buffering without bound', async () => {
   await server.close();
 });
 
+test('send takes the byte forms ws takes (ArrayBuffer, typed arrays, DataView) as binary messages; anything else rejects with a TypeError', async () => {
+  let rejected: unknown;
+  const server = await startServer(async (session) => {
+    const bytes = new Uint8Array([1, 2, 3, 4, 5, 6]);
+    await session.send(bytes.buffer);
+    await session.send(new Uint16Array(bytes.buffer, 2, 2));
+    await session.send(new DataView(bytes.buffer, 1, 3));
+    await session.send(Buffer.from('b'));
+    rejected = await session.send(42 as unknown as string).then(
+      () => 'sent',
+      (error: unknown) => error,
+    );
+    await session.send('after');
+  });
+  const client = await RawClient.open(server.port);
+  await client.until(() => client.frames.length >= 5);
+  assert.equal(
+    client.frames.slice(0, 5).map((f) => [f.opcode, [...f.payload]]),
+    [
+      [Opcode.Binary, [1, 2, 3, 4, 5, 6]],
+      [Opcode.Binary, [3, 4, 5, 6]],
+      [Opcode.Binary, [2, 3, 4]],
+      [Opcode.Binary, [0x62]],
+      [Opcode.Text, [...Buffer.from('after')]],
+    ],
+  );
+  assert.instance(rejected, TypeError);
+  assert.match((rejected as Error).message, /got number/);
+  client.destroy();
+  await server.close();
+});
+
 test.run();

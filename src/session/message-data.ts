@@ -1,0 +1,23 @@
+/**
+ * What a message may be given as to `send` and `publish`: text as a string,
+ * bytes as a Buffer, any typed array or DataView, or an ArrayBuffer (the
+ * forms `ws` takes), and how it becomes the payload, without a copy.
+ */
+
+/** A message to send: a string is a text message, bytes a binary one. */
+export type MessageData = string | ArrayBufferView | ArrayBuffer;
+
+/**
+ * The bytes of a binary message, viewed in place. Throws a `TypeError` for
+ * anything that is not bytes (a number, a plain object, a Blob: serialize it
+ * first, or use `sendSerialized`).
+ */
+export function binaryPayload(data: ArrayBufferView | ArrayBuffer): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const value: unknown = data; // what a JavaScript caller may pass, whatever the type says
+  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return Buffer.from(value);
+  const got =
+    value === null ? 'null' : typeof value === 'object' ? ((Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'an object') : typeof value;
+  throw new TypeError(`a message is a string, a Buffer, a typed array, a DataView or an ArrayBuffer; got ${got}`);
+}
