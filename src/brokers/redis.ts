@@ -375,6 +375,12 @@ class RedisPubSubBroker implements RedisBroker {
 
   async #shutdown(): Promise<void> {
     this.#closed = true;
+    for (const subscription of this.#subscriptions.values()) {
+      // A subscribe still waiting for the connection has nothing left to wait for.
+      const onSent = subscription.onSent;
+      subscription.onSent = undefined;
+      onSent?.(Promise.resolve());
+    }
     const channels = [...this.#subscriptions.keys(), ...this.#unsubscribeFailed];
     this.#subscriptions.clear();
     this.#unsubscribeFailed.clear();

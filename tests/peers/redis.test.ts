@@ -21,6 +21,7 @@ import * as assert from 'uvu/assert';
 import { BrokerStateError, BrokerUnavailableError, redisBroker, type RedisBrokerOptions } from '../../src/brokers/redis.ts';
 import { RedisServer } from '../support/redis-server.ts';
 import { eventually, RedisNode } from '../support/redis-node.ts';
+import { sleep } from '../support/resources.ts';
 
 const PREFIX = 'ws:topic:';
 let redis: RedisServer;
@@ -484,6 +485,21 @@ outage('the first subscribe while Redis is down opens the subscriber connection,
   await b.waitFor(() => b.texts('boot').length === 1, 'the message');
   assert.equal(b.texts('boot'), ['hello']);
   assert.equal(b.errors.filter((e) => e.connection === undefined), [], 'no other error');
+});
+
+outage('close() while a subscribe waits for the connection settles it at once, with nothing reported', async () => {
+  const b = await node(OUTAGE_OPTIONS);
+  await redis.stop({ signal: 'SIGKILL', keepDir: true });
+  await clientDown(b);
+  const waiting = b.request('subscribe', { topic: 'never' }); // opens the subscriber connection, which cannot get ready
+  await sleep(100);
+  const started = Date.now();
+  await b.ok('close');
+  const settled = await waiting;
+  assert.is(settled.ok, true, JSON.stringify(settled.error));
+  assert.ok(Date.now() - started < OUTAGE_OPTIONS.commandTimeoutMs, 'settled by the close, not by the command timeout');
+  await b.ok('ping');
+  assert.equal(b.errors.filter((e) => e.connection === undefined), []);
 });
 
 outage('a publish to a Redis that stopped answering rejects after the command timeout instead of hanging', async () => {
