@@ -512,6 +512,11 @@ export class WebSocketServer<Data = undefined> {
         answer.fail(new HandshakeError(431, `more than ${maxHeaders} header lines`));
         return undefined;
       }
+      if (countHeader(request.rawHeaders, 'host') > 1) {
+        // node:http keeps the first Host and drops the others; our own head parser answers 400, as RFC 9112 section 3.2 asks.
+        answer.fail(new HandshakeError(400, 'more than one Host header'));
+        return undefined;
+      }
       const pending = prepareUpgrade(request, answer.input, answer.output, handler, options, peer, this.#topics);
       if (pending === undefined) return undefined;
       return { request, protocol: pending.upgrade.protocol, accept: (headers, data) => pending.accept(headers, data) };
@@ -647,6 +652,13 @@ export class WebSocketServer<Data = undefined> {
     };
   }
 
+}
+
+/** How many lines of `rawHeaders` (names and values alternating) carry the header `name` (lower case). */
+function countHeader(rawHeaders: readonly string[], name: string): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) count++;
+  return count;
 }
 
 /** The query of a request target (empty when it has none or cannot be parsed). */

@@ -6,7 +6,8 @@
  * open WebSocket stream stays however quiet); an HTTP/1.1 CONNECT on the TLS
  * port's HTTP/1.1 fallback gets 405 and is closed, and a TLS handshake that
  * never comes is dropped at the same timeout; `requestHead.maxHeaders`
- * holds for upgrade requests read by node:http (431).
+ * holds for upgrade requests read by node:http (431), and two Host lines
+ * are a 400 there as on the raw path.
  */
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -131,7 +132,7 @@ test('TLS listen: a connection that never completes its TLS handshake is dropped
   }
 });
 
-test('listen: an upgrade request with more than requestHead.maxHeaders header lines gets 431', async () => {
+test('listen: an upgrade request with more than requestHead.maxHeaders header lines gets 431, one with two Host lines 400', async () => {
   const server = new WebSocketServer({ requestHead: { maxHeaders: 20 } });
   server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
   const { port } = await server.listen(0, '127.0.0.1');
@@ -146,6 +147,12 @@ test('listen: an upgrade request with more than requestHead.maxHeaders header li
     // handshakeRequest sends 5 header lines of its own.
     assert.is(await statusOf(15), 'HTTP/1.1 101 Switching Protocols');
     assert.match(await statusOf(16), /^HTTP\/1\.1 431 /);
+    // A second Host line (node:http would keep the first and drop it): 400, as on the raw path.
+    const twoHosts = handshakeRequest('/echo').replace('\r\n\r\n', '\r\nhost: elsewhere.example\r\n\r\n');
+    const socket = await rawConnection(port, Buffer.from(twoHosts, 'latin1'));
+    const [chunk] = (await once(socket, 'data')) as [Buffer];
+    socket.destroy();
+    assert.match(chunk.toString('latin1'), /^HTTP\/1\.1 400 /);
   } finally {
     await server.close();
   }
