@@ -451,6 +451,7 @@ class RedisPubSubBroker implements RedisBroker {
    */
   #subscribeWhenReady(channel: string, subscription: Subscription): void {
     subscription.state = 'failed';
+    if (subscription.onSent !== undefined) return; // a caller waits already: the same wait serves
     subscription.attempt = new Promise((resolve, reject) => {
       const waiting = this.#subscriberDeadlines.start(() => {
         subscription.onSent = undefined;
@@ -515,8 +516,10 @@ class RedisPubSubBroker implements RedisBroker {
   #resubscribe(): void {
     for (const [channel, subscription] of this.#subscriptions) {
       if (subscription.state !== 'failed') continue;
+      // A subscribe() still waiting hears of a failure itself (and, in a server, reports it): not reported twice.
+      const awaited = subscription.onSent !== undefined;
       this.#sendSubscribe(channel, subscription);
-      subscription.attempt.catch((error: unknown) => this.#report(error));
+      if (!awaited) subscription.attempt.catch((error: unknown) => this.#report(error));
     }
     for (const channel of [...this.#unsubscribeFailed]) {
       this.#unsubscribeFailed.delete(channel);

@@ -4,6 +4,8 @@
  * forms `ws` takes), and how it becomes the payload, without a copy.
  */
 
+import { types } from 'node:util';
+
 /** A message to send: a string is a text message, bytes a binary one. */
 export type MessageData = string | ArrayBufferView | ArrayBuffer;
 
@@ -16,7 +18,8 @@ export function binaryPayload(data: ArrayBufferView | ArrayBuffer): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const value: unknown = data; // what a JavaScript caller may pass, whatever the type says
-  if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return Buffer.from(value);
+  // isAnyArrayBuffer, not instanceof: an ArrayBuffer made in another realm (a vm context, a test runner's) counts too.
+  if (types.isAnyArrayBuffer(value)) return Buffer.from(value);
   const got =
     value === null ? 'null' : typeof value === 'object' ? ((Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'an object') : typeof value;
   throw new TypeError(`a message is a string, a Buffer, a typed array, a DataView or an ArrayBuffer; got ${got}`);

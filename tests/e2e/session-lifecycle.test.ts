@@ -3,6 +3,7 @@
  * session can end, over a real loopback connection with a hand-driven client.
  */
 import type { Socket } from 'node:net';
+import { runInNewContext } from 'node:vm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Opcode } from '../../src/frames/frame.ts';
@@ -343,6 +344,7 @@ test('send takes the byte forms ws takes (ArrayBuffer, typed arrays, DataView) a
     await session.send(new Uint16Array(bytes.buffer, 2, 2));
     await session.send(new DataView(bytes.buffer, 1, 3));
     await session.send(Buffer.from('b'));
+    await session.send(runInNewContext('new Uint8Array([7, 8]).buffer') as ArrayBuffer); // another realm's ArrayBuffer
     rejected = await session.send(42 as unknown as string).then(
       () => 'sent',
       (error: unknown) => error,
@@ -350,14 +352,15 @@ test('send takes the byte forms ws takes (ArrayBuffer, typed arrays, DataView) a
     await session.send('after');
   });
   const client = await RawClient.open(server.port);
-  await client.until(() => client.frames.length >= 5);
+  await client.until(() => client.frames.length >= 6);
   assert.equal(
-    client.frames.slice(0, 5).map((f) => [f.opcode, [...f.payload]]),
+    client.frames.slice(0, 6).map((f) => [f.opcode, [...f.payload]]),
     [
       [Opcode.Binary, [1, 2, 3, 4, 5, 6]],
       [Opcode.Binary, [3, 4, 5, 6]],
       [Opcode.Binary, [2, 3, 4]],
       [Opcode.Binary, [0x62]],
+      [Opcode.Binary, [7, 8]],
       [Opcode.Text, [...Buffer.from('after')]],
     ],
   );

@@ -98,6 +98,23 @@ test('an HTTP/2 connection with a WebSocket open stays however quiet, and goes o
   }
 });
 
+test('requestHead.timeoutMs Infinity on listen: a connection that takes its time to send its first bytes is kept', async () => {
+  const server = new WebSocketServer({ requestHead: { timeoutMs: Infinity } });
+  server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
+  const { port } = await server.listen(0, '127.0.0.1');
+  try {
+    const socket = await rawConnection(port, Buffer.alloc(0));
+    // The preface sniff (HTTP/2 or HTTP/1.1?) made a 1 ms timer of Infinity: such a socket was dropped at once.
+    assert.is(await closesWithin(socket, 200), undefined, 'dropped while silent');
+    socket.write(handshakeRequest('/echo'));
+    const [chunk] = (await once(socket, 'data')) as [Buffer];
+    socket.destroy();
+    assert.match(chunk.toString('latin1'), /^HTTP\/1\.1 101 /);
+  } finally {
+    await server.close();
+  }
+});
+
 test('TLS listen: an HTTP/1.1 CONNECT on the HTTP/1.1 fallback gets 405 and is closed', async () => {
   const certificate = selfSignedCertificate();
   const server = new WebSocketServer({ requestHead: { timeoutMs: 10_000 } });
