@@ -217,9 +217,20 @@ async function open(
   deadline: Deadline,
 ): Promise<AnySession> {
   const key = poolKey(target, options);
+  let refusals = 0;
   for (;;) {
     const connection = reserve(key);
-    if (connection !== undefined) return openStream(connection, request, headers, options, hooks, deadline);
+    if (connection !== undefined) {
+      try {
+        return await openStream(connection, request, headers, options, hooks, deadline);
+      } catch (error) {
+        if (!(error instanceof RefusedStreamError) || ++refusals > MAX_REFUSALS) throw error;
+        // Refused unprocessed (RFC 9113 section 8.7: safe to retry). Most often the server was closing that connection
+        // (an idle one it dropped with GOAWAY as this stream was opened): the pool retired it on the GOAWAY, so the
+        // retry goes to another connection; otherwise it goes to the pool's choice again.
+        continue;
+      }
+    }
     const joined = pending.get(key);
     const result = await deadline.race(joined ?? probe(key, target, options, pool, deadline.remaining()));
     if (result.kind === 'failed') {
@@ -481,6 +492,12 @@ async function openStream(
   return hooks.start(http2StreamChannels(stream, options.channels), accepted, options);
 }
 
+/** Streams refused unprocessed (REFUSED_STREAM) one `connect` call retries on another connection before it gives up. */
+const MAX_REFUSALS = 2;
+
+/** The server refused the stream without processing it (REFUSED_STREAM, also for streams a GOAWAY left out). */
+class RefusedStreamError extends ConnectionFailedError {}
+
 /** The response's header block; rejects when the stream is reset or closed first. */
 function responseOf(stream: ClientHttp2Stream): Promise<IncomingHttpHeaders> {
   return new Promise((resolve, reject) => {
@@ -490,11 +507,13 @@ function responseOf(stream: ClientHttp2Stream): Promise<IncomingHttpHeaders> {
     };
     const onError = (error: Error): void => {
       stream.off('response', onResponse).off('close', onClose);
-      reject(new ConnectionFailedError(`the HTTP/2 stream failed before the response: ${error.message}`, error));
+      const message = `the HTTP/2 stream failed before the response: ${error.message}`;
+      reject(stream.rstCode === constants.NGHTTP2_REFUSED_STREAM ? new RefusedStreamError(message, error) : new ConnectionFailedError(message, error));
     };
     const onClose = (): void => {
       stream.off('response', onResponse).off('error', onError);
-      reject(new ConnectionFailedError(`the HTTP/2 stream was closed (code ${stream.rstCode ?? 'none'}) before the response`));
+      const message = `the HTTP/2 stream was closed (code ${stream.rstCode ?? 'none'}) before the response`;
+      reject(stream.rstCode === constants.NGHTTP2_REFUSED_STREAM ? new RefusedStreamError(message) : new ConnectionFailedError(message));
     };
     stream.once('response', onResponse).once('error', onError).once('close', onClose);
   });

@@ -251,6 +251,32 @@ test('strict checks: each bad answer is a typed error; the connection serves goo
   for (const session of rogueSessions) session.destroy();
 });
 
+test('a stream a GOAWAY left unprocessed (a server dropping an idle connection as the stream was opened) is retried on another connection', async () => {
+  let connections = 0;
+  let streams = 0;
+  const server = createServer(http2ServerOptions());
+  server.on('session', (session: Http2Session) => {
+    // The first connection is going away at once: its GOAWAY says no stream of the client's was processed.
+    if (++connections === 1) session.goaway(constants.NGHTTP2_NO_ERROR, 0);
+  });
+  server.on('stream', (stream, headers) => {
+    streams++;
+    handleHttp2Stream(stream, headers, echo);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const session = await connect(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, { http2: true });
+    await session.send('retried');
+    assert.is(await session.receive(), 'retried');
+    await session.close();
+    assert.is(connections, 2, 'the retry went to a new connection');
+    assert.is(streams, 1, 'the first stream never reached the server');
+  } finally {
+    server.close();
+  }
+});
+
 test('concurrent calls to a silent server: each fails on its own handshake timeout, not on the first caller\'s', async () => {
   const silent = createNetServer((socket) => socket.on('error', () => {})); // accepts, never answers
   silent.listen(0, '127.0.0.1');
