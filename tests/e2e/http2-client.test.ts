@@ -256,8 +256,11 @@ test('a stream a GOAWAY left unprocessed (a server dropping an idle connection a
   let streams = 0;
   const server = createServer(http2ServerOptions());
   server.on('session', (session: Http2Session) => {
-    // The first connection is going away at once: its GOAWAY says no stream of the client's was processed.
-    if (++connections === 1) session.goaway(constants.NGHTTP2_NO_ERROR, 0);
+    // The first connection goes away at once, as our server drops an idle one: its GOAWAY says no stream was processed.
+    if (++connections === 1) {
+      session.goaway(constants.NGHTTP2_NO_ERROR, 0);
+      session.close();
+    }
   });
   server.on('stream', (stream, headers) => {
     streams++;
