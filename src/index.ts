@@ -110,17 +110,7 @@ export { VerifyError, ServerClosedError, TopicGapError, type VerifyFailure } fro
 export { TOPIC_DEFAULTS, type TopicOptions, type PublishOptions, type PublishResult, type TopicStats } from './server/topics.ts';
 export type { Broker, BrokerGap, BrokerListener, BrokerMessage } from './brokers/broker.ts';
 // What `server.publish` and `onError` can give when a broker is in use (also exported by ktor-ws-ts/redis).
-export {
-  BrokerClosedError,
-  BrokerCommandError,
-  BrokerConnectionError,
-  BrokerEnvelopeError,
-  BrokerError,
-  BrokerStateError,
-  BrokerTimeoutError,
-  BrokerUnavailableError,
-  type BrokerConnectionEvent,
-} from './brokers/errors.ts';
+export * from './brokers/errors.ts'; // every broker error class, and BrokerConnectionEvent
 export {
   DEFAULT_VERIFY_TIMEOUT_MS,
   DEFAULT_CLOSE_TIMEOUT_MS,

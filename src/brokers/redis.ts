@@ -41,6 +41,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
+import { MAX_TIMER_MS } from '../channels/duration.ts';
 import type { Broker, BrokerListener, BrokerMessage } from './broker.ts';
 import { Deadlines } from './deadlines.ts';
 import { decodeEnvelope, encodeEnvelope, ORIGIN_SIZE, originHex } from './envelope.ts';
@@ -57,17 +58,7 @@ import {
 import { OriginSequences, PublishSequences } from './sequence.ts';
 
 export type { Broker, BrokerGap, BrokerListener, BrokerMessage } from './broker.ts';
-export {
-  BrokerClosedError,
-  BrokerCommandError,
-  BrokerConnectionError,
-  BrokerEnvelopeError,
-  BrokerError,
-  BrokerStateError,
-  BrokerTimeoutError,
-  BrokerUnavailableError,
-  type BrokerConnectionEvent,
-} from './errors.ts';
+export * from './errors.ts'; // every broker error class, and BrokerConnectionEvent
 
 /** A pub/sub listener in node-redis buffer mode: the message and its channel as bytes. */
 export type RedisBufferListener = (message: Buffer, channel: Buffer) => unknown;
@@ -197,9 +188,6 @@ const LONE_SURROGATE = /\p{Cs}/u;
 function notAChannelName(topic: string): TypeError {
   return new TypeError(`topic ${JSON.stringify(topic)} has a lone UTF-16 surrogate: it has no UTF-8 form for a Redis channel name`);
 }
-
-/** Longest delay `setTimeout` honours. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function positiveInteger(name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;

@@ -54,6 +54,7 @@
 import type { Duplex } from 'node:stream';
 import { ByteChannel, DEFAULT_BYTE_CHANNEL_CAPACITY } from './byte-channel.ts';
 import type { ByteReadChannel, ByteWriteChannel, ReadableListener } from './byte-channel-types.ts';
+import { checkDuration } from './duration.ts';
 import { ConnectionResetError, toError } from './errors.ts';
 import { SocketInput, type SocketInputSource } from './socket-input.ts';
 import { withWakesAfter } from './wake-queue.ts';
@@ -96,14 +97,8 @@ export function checkSocketChannelsOptions(options: SocketChannelsOptions): void
       throw new RangeError(`${name} must be a positive integer, got ${value}`);
     }
   }
-  const lingerMs = options.lingerMs;
-  if (lingerMs !== undefined && !(Number.isInteger(lingerMs) && lingerMs >= 0 && lingerMs <= MAX_TIMER_MS)) {
-    throw new RangeError(`lingerMs must be a whole number of milliseconds from 0 to 2^31-1, got ${lingerMs}`);
-  }
+  if (options.lingerMs !== undefined) checkDuration('lingerMs', options.lingerMs, 0, false);
 }
-
-/** Longest delay `setTimeout` honours (longer ones fire at once). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The two halves over one socket. */
 export interface SocketChannels {

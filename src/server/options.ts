@@ -4,6 +4,7 @@
  * verify deadline), what a route may override, how `attach` treats another
  * listener's requests, and what `close()` sends and how long it waits.
  */
+import { checkDuration } from '../channels/duration.ts';
 import { encodeClosePayload } from '../frames/close.ts';
 import type { Http2ServeOptions, Http2WebSocketLimits } from '../upgrade/h2-serve.ts';
 import type { ServeOptions } from '../upgrade/serve.ts';
@@ -105,16 +106,6 @@ export interface CloseSummary {
   readonly sessions: number;
   /** Of those, the ones still open at the deadline: their connections were dropped. */
   readonly dropped: number;
-}
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** A duration option: a whole number of milliseconds in `min`..2^31−1, or `Infinity`. */
-export function checkDuration(name: string, value: number, min: number): number {
-  if (value !== Infinity && !(Number.isInteger(value) && value >= min && value <= MAX_TIMER_MS)) {
-    throw new RangeError(`${name} must be a whole number of milliseconds from ${min} to 2^31-1, or Infinity; got ${value}`);
-  }
-  return value;
 }
 
 /** `close()`'s options with defaults filled in. @throws RangeError for an invalid code, reason or timeout. */

@@ -22,6 +22,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
+import { checkDuration } from '../channels/duration.ts';
 import { SupervisorJob, type Job } from '../channels/job.ts';
 import type { DefaultWebSocketSession } from '../session/default-session.ts';
 import { ConnectionClosedError } from '../session/errors.ts';
@@ -50,7 +51,6 @@ import { OwnListener, type ListenerContext, type ListenOptions } from './own-lis
 import { sniffPreface } from './preface.ts';
 import { Http1PendingAnswer, Http2PendingAnswer, type PendingAnswer } from './pending-answer.ts';
 import {
-  checkDuration,
   DEFAULT_VERIFY_TIMEOUT_MS,
   resolveCloseOptions,
   type AttachOptions,

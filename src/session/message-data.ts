@@ -20,7 +20,7 @@ export function binaryPayload(data: ArrayBufferView | ArrayBuffer): Buffer {
   const value: unknown = data; // what a JavaScript caller may pass, whatever the type says
   // isAnyArrayBuffer, not instanceof: an ArrayBuffer made in another realm (a vm context, a test runner's) counts too.
   if (types.isAnyArrayBuffer(value)) return Buffer.from(value);
-  const got =
-    value === null ? 'null' : typeof value === 'object' ? ((Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'an object') : typeof value;
+  // typeof for primitives; the built-in tag for objects ('Object', 'Blob', 'Array').
+  const got = typeof value === 'object' && value !== null ? Object.prototype.toString.call(value).slice(8, -1) : String(value === null ? null : typeof value);
   throw new TypeError(`a message is a string, a Buffer, a typed array, a DataView or an ArrayBuffer; got ${got}`);
 }

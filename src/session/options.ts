@@ -4,6 +4,7 @@
  * options object is read once, the first time a session uses it: later
  * changes to the same object are not seen (pass a new object instead).
  */
+import { MAX_TIMER_MS } from '../channels/duration.ts';
 import { jsonConverter, type MessageConverter } from './converter.ts';
 
 /** Limits and timeouts of a raw session. */
@@ -87,9 +88,6 @@ export const DEFAULT_SESSION_DEFAULTS: ResolvedDefaultSessionOptions = Object.fr
   messageQueue: 16,
   messageQueueBytes: 1024 * 1024,
 });
-
-/** Longest delay `setTimeout` honours (Node turns longer ones into 1 ms). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * What is wrong with `value` for option `key`, by the kind of option its name

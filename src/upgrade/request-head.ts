@@ -18,6 +18,7 @@
  * values are rejected; a repeated `Host` is a 400.
  */
 import type { ByteReadChannel } from '../channels/byte-channel-types.ts';
+import { checkDuration } from '../channels/duration.ts';
 import { HandshakeError, IncompleteRequestHeadError } from './errors.ts';
 import type { UpgradeCall } from './handshake.ts';
 import { isToken } from './header-tokens.ts';
@@ -99,16 +100,9 @@ const REQUEST_ERRORS: HeadErrors = {
   incomplete: (bytesReceived, cause) => new IncompleteRequestHeadError(bytesReceived, cause),
 };
 
-/** Longest delay `setTimeout` honours (longer ones fire at once). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** `timeoutMs` of `RequestHeadOptions` with its default: whole milliseconds from 1 to 2^31−1, or `Infinity`. */
 function checkHeadTimeout(given: number | undefined): number {
-  const timeoutMs = given ?? DEFAULT_HEAD_TIMEOUT_MS;
-  if (timeoutMs !== Infinity && !(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= MAX_TIMER_MS)) {
-    throw new RangeError(`timeoutMs must be a whole number of milliseconds from 1 to 2^31-1, or Infinity; got ${timeoutMs}`);
-  }
-  return timeoutMs;
+  return checkDuration('timeoutMs', given ?? DEFAULT_HEAD_TIMEOUT_MS, 1);
 }
 
 /** Throws the RangeError `readRequestHead` would throw for `options`, without reading: a server checks them up front. */

@@ -7,7 +7,8 @@ import { createServer } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ServerClosedError } from '../../../src/server/errors.ts';
-import { checkDuration, resolveCloseOptions } from '../../../src/server/options.ts';
+import { checkDuration } from '../../../src/channels/duration.ts';
+import { resolveCloseOptions } from '../../../src/server/options.ts';
 import { WebSocketServer } from '../../../src/server/websocket-server.ts';
 
 test('close options: defaults 1001, empty reason, 10 s', () => {
