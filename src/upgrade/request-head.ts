@@ -12,10 +12,10 @@
  *
  * Syntax (RFC 7230 section 3), strict where laxness enables request
  * smuggling: lines end in CRLF (a bare LF or a bare CR is a 400); the request
- * line is `token SP target SP HTTP/d.d`; empty lines before it are ignored
- * (section 3.5); header names are tokens directly followed by `:`;
- * obs-fold (a line starting with whitespace) and control characters in
- * values are rejected; a repeated `Host` is a 400.
+ * line is `token SP target SP HTTP/1.d` (another major version is a 505);
+ * empty lines before it are ignored (section 3.5); header names are tokens
+ * directly followed by `:`; obs-fold (a line starting with whitespace) and
+ * control characters in values are rejected; a repeated `Host` is a 400.
  */
 import type { ByteReadChannel } from '../channels/byte-channel-types.ts';
 import { checkDuration } from '../channels/duration.ts';
@@ -78,7 +78,7 @@ interface RequestLine {
   readonly httpVersion: string;
 }
 
-/** The request line `token SP target SP HTTP/d.d`; a repeated `Host` is a 400. */
+/** The request line `token SP target SP HTTP/1.d` (another major version is a 505); a repeated `Host` is a 400. */
 const REQUEST_GRAMMAR: HeadGrammar<RequestLine> = {
   kind: 'request',
   singletons: new Set(['host']),
@@ -89,6 +89,8 @@ const REQUEST_GRAMMAR: HeadGrammar<RequestLine> = {
     if (parts.length !== 3 || !isToken(method) || !isRequestTarget(url) || match === null) {
       throw new HandshakeError(400, 'malformed request line');
     }
+    // A text request line is HTTP/1.x (HTTP/2 and later are binary, and come here only as a preface; see preface.ts).
+    if (match[1] !== '1') throw new HandshakeError(505, `HTTP/${match[1]}.${match[2]} is not supported; HTTP/1.1 is required`);
     return { method, url, httpVersion: `${match[1]}.${match[2]}` };
   },
 };

@@ -144,6 +144,8 @@ const NET_ONLY: Case[] = [
   { name: 'missing Connection', request: head({ headers: { Connection: null } }), status: 400 },
   { name: 'Connection without the upgrade token (keep-alive)', request: head({ headers: { Connection: 'keep-alive' } }), status: 400 },
   { name: 'malformed request line', request: 'GET /chat\r\nHost: x\r\n\r\n', status: 400 },
+  { name: 'HTTP/9.9 request line', request: head({ requestLine: 'GET /chat HTTP/9.9' }), status: 505 },
+  { name: 'HTTP/2.0 request line (text)', request: head({ requestLine: 'GET /chat HTTP/2.0' }), status: 505 },
   { name: 'header line ending in a bare LF', request: head().replace('Upgrade: websocket\r\n', 'Upgrade: websocket\n'), status: 400 },
   {
     name: 'oversized head (20 KiB header > 16 KiB limit)',

@@ -222,6 +222,11 @@ test('malformed heads are 400', async () => {
   for (const head of bad) await expectStatus(head, 400);
 });
 
+test('a request line of another major version than 1 is a 505 (HTTP/1.1 or a later 1.x is read)', async () => {
+  for (const version of ['0.9', '2.0', '9.9']) await expectStatus(`GET / HTTP/${version}\r\nHost: x\r\n\r\n`, 505);
+  assert.is((await readRequestHead(channelWith('GET / HTTP/1.2\r\nHost: x\r\n\r\n'))).httpVersion, '1.2');
+});
+
 test('maxHeadSize: a head of exactly the limit passes, one byte more is 431', async () => {
   const base = 'GET / HTTP/1.1\r\nX: \r\n\r\n';
   const limit = 200;
