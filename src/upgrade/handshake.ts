@@ -99,12 +99,20 @@ export function readHeader(call: UpgradeCall, name: string): string | undefined 
   return undefined;
 }
 
-/** True for an HTTP version string `major.minor` at or above 1.1. */
-function isHttp11OrLater(version: string): boolean {
+/**
+ * Refuses an upgrade request's HTTP version unless it is `1.minor` with
+ * minor 1 or more: RFC 6455's "HTTP/1.1 or higher" within HTTP/1 (HTTP/2
+ * and later have no Upgrade: they open WebSockets with an extended CONNECT,
+ * RFC 8441, see h2-handshake.ts). Another major version is a 505.
+ */
+function requireHttp11(version: string): void {
   const match = /^(\d{1,3})\.(\d{1,3})$/.exec(version);
-  if (match === null) return false;
-  const major = Number(match[1]);
-  return major > 1 || (major === 1 && Number(match[2]) >= 1);
+  if (match !== null && match[1] !== '1') {
+    throw new HandshakeError(505, `HTTP/${version} cannot upgrade to WebSocket; HTTP/1.1 is required`);
+  }
+  if (match === null || match[2] === '0') {
+    throw new HandshakeError(400, `HTTP/${version} cannot upgrade to WebSocket; HTTP/1.1 is required`);
+  }
 }
 
 /** True when `key` is canonical base64 of exactly 16 bytes (24 characters, `==` padded). */
@@ -153,7 +161,7 @@ function selectProtocol(
  * order:
  * - method `GET`, else 400 (the issue asks for a plain 400; a 405 would need
  *   an `Allow` header and adds nothing for a WebSocket client);
- * - HTTP/1.1 or later, else 400;
+ * - HTTP/1.1 or a later 1.x, else 400 (another major version: 505);
  * - a `Host` header (required by HTTP/1.1 and RFC 6455 4.1), else 400;
  * - `Upgrade` listing `websocket`, and `Connection` listing `upgrade`
  *   (RFC 7230 lists, any case), else 400;
@@ -174,9 +182,7 @@ export function validateUpgradeRequest(call: UpgradeCall, options: HandshakeOpti
   if (call.method !== 'GET') {
     throw new HandshakeError(400, `method ${call.method ?? '(none)'} cannot upgrade to WebSocket; use GET`);
   }
-  if (!isHttp11OrLater(call.httpVersion)) {
-    throw new HandshakeError(400, `HTTP/${call.httpVersion} cannot upgrade to WebSocket; HTTP/1.1 is required`);
-  }
+  requireHttp11(call.httpVersion);
   if (readHeader(call, 'host') === undefined) throw new HandshakeError(400, 'missing Host header');
   requireListToken(call, 'upgrade', 'Upgrade', parseUpgradeProtocols, 'websocket');
   requireListToken(call, 'connection', 'Connection', parseTokenList, 'upgrade');

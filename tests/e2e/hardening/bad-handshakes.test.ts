@@ -121,6 +121,7 @@ interface Case {
 const COMMON: Case[] = [
   { name: 'wrong method (POST)', request: head({ requestLine: 'POST /chat HTTP/1.1' }), status: 400 },
   { name: 'HTTP/1.0', request: head({ requestLine: 'GET /chat HTTP/1.0' }), status: 400 },
+  { name: 'HTTP/2.0 in a text request line', request: head({ requestLine: 'GET /chat HTTP/2.0' }), status: 505 },
   { name: 'missing Sec-WebSocket-Key', request: head({ headers: { 'Sec-WebSocket-Key': null } }), status: 400 },
   { name: 'bad Sec-WebSocket-Key (not 16 bytes)', request: head({ headers: { 'Sec-WebSocket-Key': 'AAAAAAAAAAAAAAAAAAAAAAA=' } }), status: 400 },
   { name: 'bad Sec-WebSocket-Key (not base64)', request: head({ headers: { 'Sec-WebSocket-Key': 'not base64 at all!!!!!!!' } }), status: 400 },
@@ -145,7 +146,6 @@ const NET_ONLY: Case[] = [
   { name: 'Connection without the upgrade token (keep-alive)', request: head({ headers: { Connection: 'keep-alive' } }), status: 400 },
   { name: 'malformed request line', request: 'GET /chat\r\nHost: x\r\n\r\n', status: 400 },
   { name: 'HTTP/9.9 request line', request: head({ requestLine: 'GET /chat HTTP/9.9' }), status: 505 },
-  { name: 'HTTP/2.0 request line (text)', request: head({ requestLine: 'GET /chat HTTP/2.0' }), status: 505 },
   { name: 'header line ending in a bare LF', request: head().replace('Upgrade: websocket\r\n', 'Upgrade: websocket\n'), status: 400 },
   {
     name: 'oversized head (20 KiB header > 16 KiB limit)',

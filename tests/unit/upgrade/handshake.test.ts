@@ -64,11 +64,13 @@ test('method must be GET (400)', () => {
   }
 });
 
-test('HTTP/1.1 or later (400 otherwise)', () => {
-  for (const httpVersion of ['1.0', '0.9', '', '1', 'x.y', '1.1.1', ' 1.1']) {
+test('HTTP/1.1 or a later 1.x (another major version is 505, anything else 400)', () => {
+  for (const httpVersion of ['1.0', '', '1', 'x.y', '1.1.1', ' 1.1']) {
     rejects(call(GOOD_HEADERS, { httpVersion }), 400);
   }
-  for (const httpVersion of ['1.1', '1.2', '2.0', '3.0']) {
+  // HTTP/2 and later open WebSockets with an extended CONNECT (RFC 8441), never with Upgrade.
+  for (const httpVersion of ['0.9', '2.0', '3.0']) rejects(call(GOOD_HEADERS, { httpVersion }), 505);
+  for (const httpVersion of ['1.1', '1.2', '1.10']) {
     assert.is(validateUpgradeRequest(call(GOOD_HEADERS, { httpVersion })).acceptKey, ACCEPT);
   }
 });
