@@ -10,6 +10,7 @@
  * process-wide pool for each message and given back after it, so an idle
  * connection holds no zlib memory and no message pays for creating one.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import zlib from 'node:zlib';
 import { CloseCode } from '../frames/close.ts';
 import { ProtocolError } from '../frames/errors.ts';
@@ -268,11 +269,12 @@ export class MessageInflater extends MessageCodec<zlib.InflateRaw> {
   /**
    * Inflates one message's payload (without the tail, which is appended
    * here). Rejects with a 1009 `ProtocolError` as soon as the output passes
-   * `maxSize` bytes (at most one zlib chunk, 16 KiB, is produced past the
-   * limit before it stops), and with a 1007 `ProtocolError` on invalid data.
+   * `maxSize` bytes, or what a Buffer can hold when that is less (at most
+   * one zlib chunk, 16 KiB, is produced past the limit before it stops),
+   * and with a 1007 `ProtocolError` on invalid data.
    */
   inflate(payload: Buffer, maxSize: number): Promise<Buffer> {
-    return this.run(maxSize, (stream, done) => {
+    return this.run(Math.min(maxSize, bufferConstants.MAX_LENGTH), (stream, done) => {
       this.#consumedAfter = stream.bytesWritten + payload.length + TAIL.length;
       if (payload.length <= JOIN_TAIL_LIMIT) {
         const joined = Buffer.allocUnsafe(payload.length + TAIL.length);

@@ -95,7 +95,8 @@ export interface FrameParserOptions {
    * Largest sum of the payload lengths of one message's frames, as on the
    * wire (compressed, if an extension compresses), in bytes. Larger fails
    * with 1009. Default: `maxFrameSize`, so fragmenting a message never lets
-   * it grow beyond what one frame could carry. `Infinity`: no bound.
+   * it grow beyond what one frame could carry. `Infinity`: no bound of its
+   * own (a message larger than a Buffer can be is still 1009).
    */
   readonly maxMessageSize?: number | undefined;
   /**
@@ -160,6 +161,8 @@ export class FrameParser {
   /** `#maxFrameSize`, or less when a Buffer could not hold such a payload. */
   readonly #frameLimit: number;
   readonly #maxMessageSize: number;
+  /** `#maxMessageSize`, but never more than a Buffer can hold: the message is one Buffer once reassembled. */
+  readonly #messageLimit: number;
   readonly #rsvAllowed: number;
   readonly #validateUtf8: boolean;
   /** Validates a text message's UTF-8 as it arrives (made by the first text message). */
@@ -238,6 +241,7 @@ export class FrameParser {
     this.#maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     this.#frameLimit = Math.min(this.#maxFrameSize, bufferConstants.MAX_LENGTH);
     this.#maxMessageSize = options.maxMessageSize ?? this.#maxFrameSize;
+    this.#messageLimit = Math.min(this.#maxMessageSize, bufferConstants.MAX_LENGTH);
     this.#rsvAllowed = options.rsvAllowed ?? 0;
     this.#validateUtf8 = options.validateUtf8 ?? true;
   }
@@ -435,10 +439,12 @@ export class FrameParser {
     }
     if (this.#opcode < 0x8) {
       const messageBytes = (this.#opcode === Opcode.Continuation ? this.#messageBytes : 0) + length;
-      if (messageBytes > this.#maxMessageSize) {
+      if (messageBytes > this.#messageLimit) {
         fail(
           CloseCode.MessageTooBig,
-          `message of at least ${messageBytes} bytes exceeds maxMessageSize ${this.#maxMessageSize}`,
+          messageBytes > this.#maxMessageSize
+            ? `message of at least ${messageBytes} bytes exceeds maxMessageSize ${this.#maxMessageSize}`
+            : `message of at least ${messageBytes} bytes is larger than a Buffer can be (${bufferConstants.MAX_LENGTH} bytes)`,
         );
       }
     }
