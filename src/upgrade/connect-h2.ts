@@ -56,9 +56,16 @@ import {
   ConnectionFailedError,
   ConnectionRefusedError,
   HandshakeTimeoutError,
+  InvalidResponseError,
   UnexpectedStatusError,
 } from './client-errors.ts';
-import { acceptNegotiation, resolveResponseHeadOptions, type AcceptedHandshake, type ClientRequest } from './client-handshake.ts';
+import {
+  acceptNegotiation,
+  resolveResponseHeadOptions,
+  type AcceptedHandshake,
+  type ClientRequest,
+  type ResolvedResponseHeadOptions,
+} from './client-handshake.ts';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, endpoint, tlsOptions } from './client-transport.ts';
 import type { AnyConnectOptions, AnySession } from './connect.ts';
 import { CONNECTION_SPECIFIC_HEADERS, isValidHttp2HeaderValue } from './h2-handshake.ts';
@@ -477,10 +484,11 @@ async function openStream(
   try {
     const response = await deadline.race(responseOf(stream), () => stream.close(constants.NGHTTP2_CANCEL));
     const status = Number(response[':status']);
+    const limits = resolveResponseHeadOptions(options.responseHead);
+    checkHeadLimits(response, limits);
     const responseHeaders = plainHeaders(response);
     if (status !== 200) {
-      const maxBodySize = resolveResponseHeadOptions(options.responseHead).maxBodySize;
-      const body = await readBody(stream, maxBodySize, deadline.remaining());
+      const body = await readBody(stream, limits.maxBodySize, deadline.remaining());
       throw new UnexpectedStatusError(status, '', responseHeaders, body, 200);
     }
     accepted = acceptNegotiation(request, responseHeaders);
@@ -517,6 +525,26 @@ function responseOf(stream: ClientHttp2Stream): Promise<IncomingHttpHeaders> {
     };
     stream.once('response', onResponse).once('error', onError).once('close', onClose);
   });
+}
+
+/**
+ * The `responseHead` limits, applied to an HTTP/2 response as to an
+ * HTTP/1.1 one: its header fields counted and sized as the HTTP/1.1 header
+ * lines they would be (`name: value` CRLF; pseudo-headers left out, as the
+ * status line is on HTTP/1.1). node:http2's own bounds apply first.
+ */
+function checkHeadLimits(headers: IncomingHttpHeaders, limits: ResolvedResponseHeadOptions): void {
+  let lines = 0;
+  let size = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith(':') || value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) {
+      lines++;
+      size += name.length + String(one).length + 4;
+    }
+  }
+  if (lines > limits.maxHeaders) throw new InvalidResponseError(`more than ${limits.maxHeaders} response header lines`);
+  if (size > limits.maxHeadSize) throw new InvalidResponseError(`response head larger than ${limits.maxHeadSize} bytes`);
 }
 
 /** Response headers as the typed errors and `acceptNegotiation` take them: no pseudo-headers, repeated ones joined with ", ". */

@@ -18,6 +18,7 @@ import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
 import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
+import { checkDuration } from '../channels/duration.ts';
 import { socketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
 import { DefaultWebSocketSession } from '../session/default-session.ts';
 import {
@@ -114,19 +115,23 @@ export function connect(url: string | URL, options: AnyConnectOptions = {}): Pro
   if (options.http2 !== undefined && options.http2 !== false) {
     return connectHttp2(target, request, options, {
       start: startSession,
-      fallback: (socket, timeoutMs) => connectHttp11(target, request, { ...options, handshakeTimeoutMs: timeoutMs }, socket),
+      fallback: (socket, timeLeftMs) => connectHttp11(target, request, options, socket, timeLeftMs),
     });
   }
   return connectHttp11(target, request, options);
 }
 
-/** `connect` over HTTP/1.1: a new TCP or TLS connection, or `socket` when the HTTP/2 attempt left one (TLS whose ALPN chose HTTP/1.1). */
-function connectHttp11(target: URL, request: ClientRequest, options: AnyConnectOptions, socket?: Socket): Promise<AnySession> {
+/**
+ * `connect` over HTTP/1.1: a new TCP or TLS connection, or `socket` when the
+ * HTTP/2 attempt left one (TLS whose ALPN chose HTTP/1.1); `timeLeftMs` is
+ * what that attempt left of `handshakeTimeoutMs`.
+ */
+function connectHttp11(target: URL, request: ClientRequest, options: AnyConnectOptions, socket?: Socket, timeLeftMs?: number): Promise<AnySession> {
   const { host, port, secure } = endpoint(target);
   socket ??= secure ? tlsConnect(tlsOptions(host, port, options.tls)) : netConnect({ host, port });
   socket.setNoDelay(true);
   const address = `${target.hostname}:${port}`;
-  return handshake(socketChannels(socket, options.channels), request, options).catch((error: unknown) => {
+  return handshake(socketChannels(socket, options.channels), request, options, timeLeftMs).catch((error: unknown) => {
     if (error instanceof ConnectionFailedError && error.code === 'ECONNREFUSED') {
       throw new ConnectionRefusedError(address, error.cause);
     }
@@ -189,30 +194,33 @@ function parseUrl(url: string | URL): URL {
 
 /** Validates every option and formats the request, all before any I/O. */
 function prepare(url: URL, options: AnyConnectOptions): ClientRequest {
-  const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-  if (!(timeoutMs > 0)) {
-    throw new RangeError(`handshakeTimeoutMs must be a positive number of milliseconds or Infinity, got ${timeoutMs}`);
-  }
+  checkDuration('handshakeTimeoutMs', options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 1);
   resolveResponseHeadOptions(options.responseHead);
   resolveOptions(RAW_SESSION_DEFAULTS, options.session);
   if (!options.raw) resolveOptions(DEFAULT_SESSION_DEFAULTS, options.defaultSession);
   return formatClientRequest(url, { protocols: options.protocols, headers: options.headers, extensions: options.extensions });
 }
 
-/** Sends the request, checks the response, and starts the session. */
+/**
+ * Sends the request, checks the response, and starts the session, within
+ * `timeLeftMs` (by default the whole `handshakeTimeoutMs`, which a timeout
+ * reports either way).
+ */
 async function handshake(
   channels: { readonly input: ByteReadChannel; readonly output: ByteWriteChannel },
   request: ClientRequest,
   options: AnyConnectOptions,
+  timeLeftMs?: number,
 ): Promise<AnySession> {
   const { input, output } = channels;
   const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-  const timer = Number.isFinite(timeoutMs)
+  const waitMs = timeLeftMs ?? timeoutMs;
+  const timer = Number.isFinite(waitMs)
     ? setTimeout(() => {
         const error = new HandshakeTimeoutError(timeoutMs);
         input.cancel(error);
         output.close(error);
-      }, timeoutMs)
+      }, waitMs)
     : undefined;
   let accepted;
   try {
@@ -221,7 +229,9 @@ async function handshake(
     } catch (cause) {
       throw cause instanceof ConnectError ? cause : new ConnectionFailedError('could not send the handshake request', cause);
     }
-    const head = await readResponseHead(input, options.responseHead);
+    let head = await readResponseHead(input, options.responseHead);
+    // Interim responses (100 Continue, 103 Early Hints) may come before the final one (RFC 9110 section 15.2): skipped.
+    while (head.status >= 100 && head.status < 200 && head.status !== 101) head = await readResponseHead(input, options.responseHead);
     if (head.status !== 101) {
       const body = await readResponseBody(input, head, options.responseHead?.maxBodySize);
       throw new UnexpectedStatusError(head.status, head.statusText, head.headers, body);

@@ -46,7 +46,7 @@ async function rawServer(answer: (key: string) => string | undefined) {
       if (!head.includes('\r\n\r\n')) return;
       const key = /Sec-WebSocket-Key: (\S+)/i.exec(head)?.[1] ?? '';
       const response = answer(key);
-      if (response !== undefined) socket.write(response);
+      if (response !== undefined) socket.write(response, 'latin1');
     });
   });
   const port = await listen(server);
@@ -178,10 +178,39 @@ test('a server that hangs up in the middle of the head: ConnectionFailedError', 
   server.close();
 });
 
+test('interim responses (100 Continue, 103 Early Hints) before the 101 are skipped; the frame in the same packet is kept', async () => {
+  for (const interim of ['HTTP/1.1 100 Continue\r\n\r\n', 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n']) {
+    const hello = Buffer.from([0x81, 0x05, ...Buffer.from('hello')]);
+    const server = await rawServer((key) => interim + upgradeResponse(key) + hello.toString('latin1'));
+    try {
+      const session = await connect(server.url);
+      assert.is(await session.receive(), 'hello');
+      session.abandon();
+    } finally {
+      server.close();
+    }
+  }
+});
+
+test('a final status after an interim one is still an UnexpectedStatusError', async () => {
+  const server = await rawServer(() => 'HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno');
+  try {
+    const error = await failure(connect(server.url));
+    assert.instance(error, UnexpectedStatusError);
+    assert.is((error as UnexpectedStatusError).status, 403);
+    assert.is((error as UnexpectedStatusError).body.toString(), 'no');
+  } finally {
+    server.close();
+  }
+});
+
 test('programmer errors throw before any I/O', () => {
   assert.throws(() => connect('http://127.0.0.1:1/'), TypeError);
   assert.throws(() => connect('not a url'), TypeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { handshakeTimeoutMs: 0 }), RangeError);
+  // Node's timers fire at once above 2^31-1 ms: every handshake would time out.
+  assert.throws(() => connect('ws://127.0.0.1:1/', { handshakeTimeoutMs: 2 ** 31 }), RangeError);
+  assert.throws(() => connect('ws://127.0.0.1:1/', { http2: true, handshakeTimeoutMs: Number.MAX_SAFE_INTEGER }), RangeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { headers: { 'Sec-WebSocket-Key': 'x' } }), TypeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { protocols: ['a,b'] }), TypeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { session: { maxFrameSize: -1 } }), RangeError);

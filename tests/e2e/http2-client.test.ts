@@ -27,6 +27,7 @@ import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import {
   ConnectionFailedError,
   HandshakeTimeoutError,
+  InvalidResponseError,
   UnexpectedExtensionError,
   UnexpectedProtocolError,
   UnexpectedStatusError,
@@ -174,6 +175,12 @@ test('strict checks: each bad answer is a typed error; the connection serves goo
         return;
       case '/silent':
         return;
+      case '/many-headers':
+        stream.respond({ ':status': 200, ...Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`x-h${i}`, 'v'])) });
+        return;
+      case '/big-header':
+        stream.respond({ ':status': 200, 'x-big': 'b'.repeat(2000) });
+        return;
       default:
         handleHttp2Stream(stream, headers, echo);
     }
@@ -238,6 +245,18 @@ test('strict checks: each bad answer is a typed error; the connection serves goo
     assert.match((error as Error).message, 'NGHTTP2_REFUSED_STREAM');
   }
   await good();
+
+  // The responseHead limits hold over HTTP/2 too (the header fields counted and sized as HTTP/1.1 lines).
+  for (const [path, limit] of [['/many-headers', 'more than 5 response header lines'], ['/big-header', 'larger than 1000 bytes']]) {
+    try {
+      await connect(url(path!), { http2: true, responseHead: { maxHeaders: 5, maxHeadSize: 1000 } });
+      assert.unreachable(`${path} accepted`);
+    } catch (error) {
+      assert.instance(error, InvalidResponseError);
+      assert.match((error as Error).message, limit!);
+    }
+    await good();
+  }
 
   try {
     await connect(url('/silent'), { http2: true, handshakeTimeoutMs: 200 });

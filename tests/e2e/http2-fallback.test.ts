@@ -13,7 +13,9 @@
  * - TLS whose ALPN picks http/1.1, or no ALPN at all: the same TLS
  *   connection carries the HTTP/1.1 handshake (concurrent calls: one of
  *   them gets it, the others connect on their own);
- * - a refused connection is a ConnectionRefusedError, no fallback.
+ * - a refused connection is a ConnectionRefusedError, no fallback;
+ * - a fallback that times out reports `handshakeTimeoutMs`, not what the
+ *   HTTP/2 attempt left of it.
  * Each session reports the HTTP version its handler saw.
  */
 import { once } from 'node:events';
@@ -22,7 +24,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConnectionRefusedError } from '../../src/upgrade/client-errors.ts';
+import { ConnectionRefusedError, HandshakeTimeoutError } from '../../src/upgrade/client-errors.ts';
 import { connect } from '../../src/upgrade/connect.ts';
 import { createWebSocketServer, handleUpgrade, serveSocket, type WebSocketHandler } from '../../src/upgrade/serve.ts';
 import { freePort } from '../support/interop.ts';
@@ -141,6 +143,30 @@ test('a refused connection: ConnectionRefusedError, no fallback', async () => {
     assert.unreachable('connected to a closed port');
   } catch (error) {
     assert.instance(error, ConnectionRefusedError);
+  }
+});
+
+test('a fallback that times out: the whole handshakeTimeoutMs, and the error says that much', async () => {
+  let connections = 0;
+  const server = createNetServer((socket) => {
+    socket.on('error', () => {});
+    // The first connection refuses the HTTP/2 preface slowly, as an HTTP/1.1-only server would; the fallback gets no answer.
+    if (++connections === 1) socket.once('data', () => setTimeout(() => socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'), 150));
+  });
+  const port = await listen(server);
+  const started = Date.now();
+  try {
+    await connect(`ws://127.0.0.1:${port}/`, { http2: true, handshakeTimeoutMs: 600 });
+    assert.unreachable('connected to a silent server');
+  } catch (error) {
+    const elapsed = Date.now() - started;
+    assert.instance(error, HandshakeTimeoutError);
+    assert.is((error as HandshakeTimeoutError).timeoutMs, 600);
+    assert.match((error as Error).message, /within 600 ms/);
+    assert.ok(elapsed >= 580 && elapsed < 1500, `failed after ${elapsed} ms`);
+    assert.is(connections, 2, 'the HTTP/2 probe, then the HTTP/1.1 fallback');
+  } finally {
+    server.close();
   }
 });
 
