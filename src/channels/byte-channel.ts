@@ -322,18 +322,10 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
       reject(reason);
     }
     this.callListener();
-    this.onCancelled(reason);
     const handlers = this.cancelHandlers;
     this.cancelHandlers = undefined;
     if (handlers !== undefined) for (const h of handlers) callHandler(h, reason);
   }
-
-  /**
-   * Called once when the reader cancels, before the `invokeOnCancel`
-   * handlers: a subclass's hook (an adapter stopping its source) that costs
-   * no handler object.
-   */
-  protected onCancelled(_cause: Error): void {}
 
   /**
    * Runs `handler` once when the reader cancels the channel (at once if it

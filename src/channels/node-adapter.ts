@@ -31,9 +31,10 @@
  * - socket `'close'` without `'end'` first        → input closes with `ConnectionResetError`;
  * - socket `'close'` with output still in use     → output is cancelled (writers fail);
  * - output closed normally                        → everything written, then `socket.end()` (half-close);
- * - output closed with a cause                    → `socket.destroy()`, input closes with that cause;
- * - input cancelled by its reader                 → the socket is resumed if paused and what the peer still
- *                                                   sends is read and discarded (unread bytes would turn the
+ * - output closed with a cause                    → `socket.destroy()` (at once, even while writes wait for a
+ *                                                   peer that does not read), input closes with that cause;
+ * - input cancelled by its reader (also after     → the socket is resumed if paused and what the peer still
+ *   the input ended: see `SocketInput.cancel`)      sends is read and discarded (unread bytes would turn the
  *                                                   final close into a reset, which can cost the peer our
  *                                                   last bytes); the socket is destroyed at once if the
  *                                                   output was closed with a cause (abandoned) or is fully
@@ -172,10 +173,26 @@ function onClose(this: AdaptedSocket): void {
   this.off('close', onClose);
 }
 
+/** The output channel of a socket adapter: closing it with a cause tells the adapter (see `onOutputFailed`). */
+class SocketOutput extends ByteChannel {
+  readonly #adapter: SocketAdapter;
+
+  constructor(capacity: number, adapter: SocketAdapter) {
+    super(capacity);
+    this.#adapter = adapter;
+  }
+
+  override close(cause?: Error): boolean {
+    const closed = super.close(cause);
+    if (closed && cause !== undefined) this.#adapter.onOutputFailed(cause);
+    return closed;
+  }
+}
+
 /** The state of one adapted socket: its two channels and the output pump. */
 class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListener {
   readonly input: SocketInput;
-  readonly output: ByteChannel;
+  readonly output: SocketOutput;
   readonly #socket: Duplex;
   /** The caller's options, shared by every socket they serve (read where needed: an adapter copies none). */
   readonly #options: SocketChannelsOptions;
@@ -199,7 +216,7 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
     this.#socket = socket;
     this.#options = options;
     this.input = new SocketInput(options.inputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY, this);
-    this.output = new ByteChannel(options.outputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY);
+    this.output = new SocketOutput(options.outputCapacity ?? DEFAULT_BYTE_CHANNEL_CAPACITY, this);
     this.#written = options.maxPendingWriteBytes === undefined ? undefined : (error) => this.#onWritten(error);
   }
 
@@ -276,6 +293,16 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
       // The output was closed with a cause (after its bytes went out), or the socket threw.
       this.#destroyWith(error);
     }
+  }
+
+  /**
+   * The output was closed with a cause: the socket goes at once. (A parked
+   * pump learns it from the output and does the same; one waiting for
+   * `'drain'` or for a bounded batch's callbacks would not, until the peer
+   * read: a peer that never reads would keep the socket.)
+   */
+  onOutputFailed(cause: Error): void {
+    if (this.waitingForDrain || this.#unwritten > 0) this.#destroyWith(cause);
   }
 
   /** The pump stops for good and the socket goes, reporting `error`. */

@@ -16,6 +16,7 @@
 import type { ReadableListener } from './byte-channel-types.ts';
 import { ByteChannel } from './byte-channel.ts';
 import { CopyRuns } from './copy-runs.ts';
+import { CancellationError } from './errors.ts';
 
 /** Chunks shorter than this are copied while the reader is behind. */
 const COPY_BELOW = 1024;
@@ -26,7 +27,7 @@ const SLAB_SIZE = 16 * 1024;
 export interface SocketInputSource {
   /** A chunk did not fit: stop the source (pause the socket) until `written` settles. */
   onBlocked(written: Promise<void>): void;
-  /** The reader cancelled the input (once). */
+  /** The reader cancelled the input (once; also after the input ended, see `SocketInput.cancel`). */
   onInputCancelled(cause: Error): void;
 }
 
@@ -36,6 +37,8 @@ export class SocketInput extends ByteChannel {
   #copies: CopyRuns | undefined;
   /** What the reader last waited for, while it may still be waiting. */
   #readerWants = 0;
+  /** Set once `onInputCancelled` was called. */
+  #cancelReported = false;
 
   /** @param capacity bytes buffered before writes wait (see `ByteChannel`). */
   constructor(capacity: number, source: SocketInputSource) {
@@ -81,8 +84,17 @@ export class SocketInput extends ByteChannel {
     return super.close(cause);
   }
 
-  protected override onCancelled(cause: Error): void {
-    this.#source.onInputCancelled(cause);
+  /**
+   * Cancels as `ByteChannel` does, and tells the source that the reader is
+   * done, once: also when the input already ended and was read to its end
+   * (the peer's FIN, then the session's end), where the cancel itself
+   * changes nothing but the source still has a socket to let go of.
+   */
+  override cancel(cause?: Error): void {
+    super.cancel(cause);
+    if (this.#cancelReported) return;
+    this.#cancelReported = true;
+    this.#source.onInputCancelled(this.closedCause ?? cause ?? new CancellationError('the input was cancelled after its end'));
   }
 
   /** Queues the run of copies as one chunk. */

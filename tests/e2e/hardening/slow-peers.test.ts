@@ -1,8 +1,9 @@
 /**
  * Slow and stalled peers over loopback: a ping flood from a peer that never
- * reads, a peer that never reads while the handler sends, a close handshake
- * the peer never answers. Memory held for each stays under a bound computed
- * from the options, and each such peer is eventually dropped (1006) by
+ * reads, a peer that never reads while the handler sends (also after its
+ * FIN), a close handshake the peer never answers. Memory held for each stays
+ * under a bound computed from the options, and each such peer is eventually
+ * dropped (1006) by
  * `writeTimeoutMs` or `closeTimeoutMs`; the session's job completes and the
  * server holds no socket afterwards.
  */
@@ -161,6 +162,30 @@ for (const frameSize of [64 * KiB, 512 * KiB]) {
     await server.close();
   });
 }
+
+test('a peer that half-closes (FIN) and reads nothing while the handler sends: dropped by writeTimeoutMs, socket and all', async () => {
+  const writeTimeoutMs = 300;
+  const server = await startServer(
+    async (s) => {
+      try {
+        for (;;) await s.send(Buffer.alloc(256 * KiB));
+      } catch {
+        // the connection was dropped
+      }
+    },
+    { session: { writeTimeoutMs, closeTimeoutMs: 200 }, channels: { lingerMs: 300 } },
+  );
+  const client = await WireClient.upgraded(server.port);
+  client.socket.pause();
+  await sleep(100);
+  client.socket.end(); // its FIN: the server reads its input to the end, while the output waits for a reader
+  const job = await server.job();
+  await job.join();
+  // The input had ended and was drained when the session cancelled it: the socket went all the same.
+  await waitFor(async () => (await connectionCount(server.server)) === 0, 3000, 'the server to drop the socket');
+  client.socket.destroy();
+  await server.close();
+});
 
 test('large messages faster than the handler takes them: reading pauses at messageQueueBytes, memory bounded, every message intact', async () => {
   const messageSize = 512 * KiB;

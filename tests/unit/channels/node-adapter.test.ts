@@ -222,6 +222,39 @@ test('output closed with a cause destroys the socket; the input fails with that 
   assert.equal(listenerCounts(local), before);
 });
 
+/** A local socket whose output the peer does not read: the pump waits for 'drain' with more bytes queued behind. */
+async function stalledOutput(options: { lingerMs?: number } = {}) {
+  const { local, peer } = await connect();
+  peer.pause();
+  const channels = socketChannels(local, options);
+  const writes: Promise<void>[] = [];
+  for (let i = 0; i < 200; i++) writes.push(channels.output.writeFully(Buffer.alloc(64 * 1024)).catch(() => {}));
+  while (local.writableLength === 0 || !local.writableNeedDrain) await turn();
+  return { local, peer, ...channels };
+}
+
+test('output closed with a cause while the pump waits for \'drain\' (a peer that reads nothing): the socket goes at once', async () => {
+  const { local, peer, output } = await stalledOutput();
+  const started = performance.now();
+  output.close(new Error('abandoned'));
+  await once(local, 'close');
+  assert.ok(performance.now() - started < 1_000, 'destroyed without the peer reading');
+  peer.destroy();
+});
+
+test('input cancelled after it ended (the peer\'s FIN read to the end) still lets the socket go: lingerMs later when the peer reads nothing', async () => {
+  const lingerMs = 100;
+  const { local, peer, input } = await stalledOutput({ lingerMs });
+  peer.end(); // the peer half-closes and still reads nothing
+  assert.is(await input.readChunk(), null, 'the input ended and is drained');
+  const started = performance.now();
+  input.cancel(new Error('session over')); // what the session does when it ends
+  await once(local, 'close');
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed >= lingerMs - 5 && elapsed < 5_000, `destroyed after ${elapsed} ms`);
+  peer.destroy();
+});
+
 test('cancelling the input destroys the socket and fails later output writes', async () => {
   const { local, peer } = await connect();
   const { input, output } = socketChannels(local);
