@@ -161,7 +161,11 @@ export class Channel<T extends {} | null> implements AsyncIterable<T>, AsyncIter
    */
   private static wakeLater<T extends {} | null>(channel: Channel<T>): void {
     channel.wakeScheduled = false;
-    if (!channel.hasElements()) return;
+    if (!channel.hasElements()) {
+      // Taken meanwhile (`tryReceive`): after a close, that was the last of them.
+      if (channel.state !== OPEN) channel.endWaiters();
+      return;
+    }
     const listener = channel.listener;
     if (listener !== undefined) {
       channel.listener = undefined;

@@ -396,6 +396,22 @@ test('weight budget: maxWeight must be a positive integer or Infinity', () => {
   assert.is(unbounded.bufferedWeight, 0, 'no budget, nothing weighed');
 });
 
+test('a waiter woken for an element another consumer takes first sees the end once the channel is closed and drained', async () => {
+  // (A parked receive or next() is handed the element by the send itself; these two are woken after the burst.)
+  for (const wait of ['awaitReceivable', 'whenReceivable'] as const) {
+    const channel = new Channel<string>(4);
+    let outcome = 'pending';
+    if (wait === 'awaitReceivable') void channel.awaitReceivable().then((ready) => (outcome = `ready ${ready}`));
+    else channel.whenReceivable({ onReceivable: () => (outcome = `called, closed ${channel.isClosedForReceive}`) });
+    await channel.send('x'); // wakes the waiter after the burst
+    channel.close(); // an element is left: the close does not end the waiters itself
+    assert.is(channel.tryReceive(), 'x'); // another consumer takes it first
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.ok(channel.isClosedForReceive);
+    assert.is.not(outcome, 'pending', `${wait} was left waiting on a closed, drained channel`);
+  }
+});
+
 test('invokeOnClose runs once with the cause, at once when already closed, and can be disposed', async () => {
   const ch = new Channel<number>();
   const seen: unknown[] = [];
