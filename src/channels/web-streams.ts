@@ -105,18 +105,26 @@ export function writableToChannel(
  * A `WritableStream` into `channel`: each write resolves once the channel
  * queued the chunk (so the stream's backpressure is the channel's). Closing
  * the stream closes the channel; aborting it closes the channel with the
- * reason (a `CancellationError` when none is given).
+ * reason (a `CancellationError` when none is given), at once even while a
+ * write waits for room (which the close releases).
  */
 export function channelToWritable(channel: ByteWriteChannel): WritableStream<Uint8Array> {
+  const abort = (reason: unknown): void => {
+    channel.close(reason === undefined ? new CancellationError('stream was aborted') : toError(reason));
+  };
   return new WritableStream<Uint8Array>({
-    write(chunk) {
-      return channel.writeFully(chunk);
+    write(chunk, controller) {
+      if (channel.tryWriteFully(chunk)) return;
+      // The stream calls the sink's `abort` only once this write settles, which a reader that never reads would
+      // never let happen: its signal, aborted at once, closes the channel now.
+      const signal = (controller as WritableStreamDefaultController & { readonly signal: AbortSignal }).signal; // in Node, not in @types/node 20
+      const onAbort = (): void => abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      return channel.writeFully(chunk).finally(() => signal.removeEventListener('abort', onAbort));
     },
     close() {
       channel.close();
     },
-    abort(reason: unknown) {
-      channel.close(reason === undefined ? new CancellationError('stream was aborted') : toError(reason));
-    },
+    abort,
   });
 }

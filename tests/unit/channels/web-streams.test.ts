@@ -214,6 +214,19 @@ test('channelToWritable: writes resolve as the channel queues them; close and ab
   assert.instance(plain.closedCause, CancellationError);
 });
 
+test('channelToWritable: abort while a write waits for room (a reader that never reads) closes the channel at once', async () => {
+  const ch = new ByteChannel(4);
+  const writer = channelToWritable(ch).getWriter();
+  await writer.write(bytes(4)); // the channel is full
+  const waiting = writer.write(bytes(4, 4)).catch(() => {});
+  assert.ok(await isPending(waiting));
+  const reason = new Error('give up');
+  await writer.abort(reason);
+  assert.ok(ch.isClosedForWrite);
+  assert.is(ch.closedCause, reason);
+  await waiting;
+});
+
 test('round trip: ReadableStream → channel → ReadableStream → WritableStream → channel', async () => {
   const { stream } = source(300, 333);
   const readable = channelToReadable(readableToChannel(stream, 1024));
