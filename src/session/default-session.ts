@@ -375,7 +375,8 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * `session.consumeEach((m) => session.send(m))` echoes with backpressure).
    * Resolves after a clean close; rejects like `for await` throws (the
    * session failed), or with what `action` threw. Return or await it from
-   * the handler: the session is open while the handler runs.
+   * the handler: the session is open while the handler runs (one nobody
+   * awaits never becomes an unhandled rejection, like `send`).
    *
    * The callback way to read, as `ws.on('message')` users write: unlike a
    * `for await` loop, whose suspended function keeps the last message it
@@ -388,7 +389,8 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * code. Use one way of reading per session at a time.
    */
   consumeEach(action: (message: Message) => unknown): Promise<void> {
-    return consumeEach(this.#messages, action, CONSUME_EACH);
+    // Quiet: a handler that forgot to return it ends the session, not the process.
+    return quiet(consumeEach(this.#messages, action, CONSUME_EACH));
   }
 
   /**
@@ -588,7 +590,7 @@ function messageLength(message: Message): number {
 function noop(): void {}
 
 /**
- * `sent` with its rejection marked as handled: a send or ping nobody awaits is not an
+ * `sent` with its rejection marked as handled: a send, ping or consumeEach nobody awaits is not an
  * unhandled rejection when the session has closed, while `await` still sees
  * the error. The settled fast path costs nothing.
  */

@@ -2,9 +2,9 @@
  * `session.consumeEach`, the callback way to read, over real loopback
  * connections: echo in order with backpressure, the clean end, a throwing
  * callback, a peer that breaks the protocol, the callback called inside the
- * read (and closing or throwing there, in the middle of a chunk), and a
+ * read (and closing or throwing there, in the middle of a chunk), a
  * large message released once its callback is done while the connection
- * idles.
+ * idles, and a handler that forgets to return it.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -215,6 +215,49 @@ test('a message and the close in one chunk: a consumeEach reply goes out before 
   assert.equal(seen, [[Opcode.Text, Opcode.Close], [Opcode.Close]]);
   assert.is(refused.length, 1);
   assert.instance(refused[0], SessionClosedError);
+});
+
+test('two messages and the close in one chunk with an async action: the first reply goes out before our close, the second is refused (as the README says)', async () => {
+  const server = await startServer((session) =>
+    session.consumeEach(async (message) => {
+      await session.send(`re:${String(message)}`);
+    }),
+  );
+  try {
+    const client = await RawClient.open(server.port);
+    const close = maskedFrame(Opcode.Close, encodeClosePayload({ code: 1000, reason: '' }));
+    client.socket.write(Buffer.concat([maskedFrame(Opcode.Text, 'a'), maskedFrame(Opcode.Text, 'b'), close]));
+    await client.closed();
+    assert.equal(client.frames.map((f) => f.opcode), [Opcode.Text, Opcode.Close]);
+    assert.is(client.frames[0]!.payload.toString(), 're:a');
+    const job = await server.job();
+    await job.join();
+    assert.is(job.state, 'failed');
+    assert.instance(job.cause, SessionClosedError);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a handler that does not return its consumeEach: the session closes 1000, and the abandoned consumeEach is no unhandled rejection', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  let left!: Promise<void>;
+  const server = await startServer((session) => {
+    left = session.consumeEach((message) => session.send(message)); // not returned: the handler is done at once
+  });
+  try {
+    const client = await connect(`ws://127.0.0.1:${server.port}/`);
+    assert.equal(await client.closeReason, { code: 1000, reason: '' });
+    await (await server.job()).join();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(unhandled, []);
+    assert.instance(await left.catch((error: unknown) => error), SessionClosedError, 'whoever awaits it still sees why');
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await server.close();
+  }
 });
 
 test.run();
