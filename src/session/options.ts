@@ -54,7 +54,12 @@ export interface DefaultSessionOptions {
   readonly converter?: MessageConverter;
   /** Interval between our pings; 0 disables pinging. Default 0 (off, like ws and Ktor). */
   readonly pingIntervalMs?: number;
-  /** How long to wait for a pong before the connection is dropped (1006). Default 15 s. */
+  /**
+   * While a ping (keep-alive or `ping()`) waits for its pong, how long
+   * without a pong before the connection is dropped (1006,
+   * `PingTimeoutError`); time our reader spends paused by backpressure does
+   * not count. 0: no deadline. Default 15 s.
+   */
   readonly pingTimeoutMs?: number;
   /** Reassembled messages waiting for the handler before reading pauses. Default 16. */
   readonly messageQueue?: number;

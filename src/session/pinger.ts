@@ -1,8 +1,10 @@
 /**
  * The pings of a default session: `ping()` round trips, and the keep-alive
- * that sends a ping every interval and drops the connection (1006,
- * `PingTimeoutError`) when its pong does not come back in time (time our
- * own reader spends paused by backpressure does not count).
+ * that sends a ping every interval. Either way, while a ping waits for its
+ * pong, `timeoutMs` without a pong drops the connection (1006,
+ * `PingTimeoutError`; every waiting `ping()` rejects with it); time our own
+ * reader spends paused by backpressure does not count, and 0 sets no
+ * deadline.
  *
  * Matching (RFC 6455 section 5.5.3): a pong answers the ping whose payload
  * it echoes; a peer may answer only the latest of several pings, so a pong
@@ -54,29 +56,34 @@ export class Pinger {
     return new Promise<number>((resolve, reject) => {
       const entry: PendingPing = { payload, sentAt: performance.now(), resolve, reject };
       this.#pending.push(entry);
+      this.#watch();
       this.#raw.send(frame(Opcode.Ping, payload)).catch((error: unknown) => {
         const at = this.#pending.indexOf(entry);
         if (at >= 0) this.#pending.splice(at, 1);
+        this.#rewatch();
         reject(error);
       });
     });
   }
 
-  /** A pong arrived: it settles the pings it answers. */
+  /** A pong arrived: it settles the pings it answers, and the deadline starts over for those still waiting. */
   onPong(payload: Buffer): void {
+    let settled = false;
     if (this.#awaiting !== undefined && payload.equals(this.#awaiting)) {
       this.#awaiting = undefined;
-      clearTimeout(this.#deadline);
-      this.#deadline = undefined;
+      settled = true;
     }
     const pending = this.#pending;
     const answered = pending.findIndex((p) => p.payload.equals(payload));
-    if (answered < 0) return;
-    const now = performance.now();
-    for (const p of pending.splice(0, answered + 1)) p.resolve(now - p.sentAt);
+    if (answered >= 0) {
+      settled = true;
+      const now = performance.now();
+      for (const p of pending.splice(0, answered + 1)) p.resolve(now - p.sentAt);
+    }
+    if (settled) this.#rewatch();
   }
 
-  /** Stops the keep-alive; pings still waiting reject (the connection is over). */
+  /** Stops the keep-alive; pings still waiting reject (the connection is over: with why, when it failed). */
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
@@ -84,7 +91,9 @@ export class Pinger {
     clearTimeout(this.#deadline);
     const pending = this.#pending;
     this.#pending = [];
-    for (const p of pending) p.reject(new ConnectionClosedError('the connection ended before the pong'));
+    const failure = this.#raw.failure;
+    const cause = failure instanceof ConnectionClosedError ? failure : new ConnectionClosedError('the connection ended before the pong');
+    for (const p of pending) p.reject(cause);
   }
 
   #nextSequence(): Buffer {
@@ -101,11 +110,23 @@ export class Pinger {
     // A full queue means the peer is not reading; the write timeout handles that.
     if (!raw.outgoing.trySend(frame(Opcode.Ping, payload))) return;
     this.#awaiting = payload;
-    this.#armDeadline();
+    this.#watch();
+  }
+
+  /** The deadline starts over: armed again only if a ping still waits for its pong. */
+  #rewatch(): void {
+    clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+    this.#watch();
+  }
+
+  /** Arms the deadline if a ping waits for its pong and none is armed (and there is a timeout). */
+  #watch(): void {
+    if (this.#deadline === undefined && this.#timeoutMs > 0 && (this.#awaiting !== undefined || this.#pending.length > 0)) this.#armDeadline();
   }
 
   /**
-   * Drops the peer `timeoutMs` from now unless its pong came; while our own
+   * Drops the peer `timeoutMs` from now unless a pong came; while our own
    * reader is paused by backpressure the pong cannot be read, so the wait
    * starts over instead.
    */

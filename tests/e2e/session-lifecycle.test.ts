@@ -14,7 +14,8 @@ import { serializeFrame } from '../../src/frames/serializer.ts';
 import { encodeClosePayload } from '../../src/frames/close.ts';
 import { assertHandlerFailed, startServer } from '../support/server.ts';
 import { ConnectionClosedError, PingTimeoutError } from '../../src/session/errors.ts';
-import { waitFor } from '../support/resources.ts';
+import { sleep, waitFor } from '../support/resources.ts';
+import { maskedFrame } from '../support/wire-client.ts';
 
 test('handler returns: close 1000 is sent, output closed after the handshake, job completes', async () => {
   const server = await startServer(async (session) => {
@@ -278,6 +279,50 @@ test('ping timeout: a peer that never answers pings is dropped with 1006; the lo
   assert.instance(thrown, ConnectionClosedError, 'a timeout is one way the connection was lost');
   assert.is((thrown as PingTimeoutError).name, 'PingTimeoutError');
   assert.is((thrown as PingTimeoutError).closeCode, 1006);
+  await server.close();
+});
+
+test('ping(): a peer that never answers is dropped pingTimeoutMs later (no keep-alive), the ping rejects with PingTimeoutError; pongs restart the deadline', async () => {
+  let answered: unknown;
+  let unanswered: unknown;
+  const server = await startServer(
+    async (s) => {
+      answered = await s.ping('first'); // the client answers this one
+      unanswered = await s.ping('second').catch((error: unknown) => error);
+    },
+    { defaultSession: { pingTimeoutMs: 200 } },
+  );
+  const client = await RawClient.open(server.port);
+  const first = await client.nextFrame();
+  assert.is(first.opcode, Opcode.Ping);
+  client.socket.write(maskedFrame(Opcode.Pong, first.payload));
+  const started = Date.now();
+  assert.is((await client.nextFrame()).opcode, Opcode.Ping); // 'second': never answered
+  await client.closed(3000);
+  const elapsed = Date.now() - started;
+  assert.type(answered, 'number');
+  assert.instance(unanswered, PingTimeoutError);
+  assert.ok(elapsed >= 150 && elapsed < 2000, `dropped after ${elapsed} ms`);
+  await server.close();
+});
+
+test('pingTimeoutMs 0: no deadline; a ping() waits for its pong as long as the connection lasts', async () => {
+  let outcome = 'pending';
+  const server = await startServer(
+    async (s) => {
+      void s.ping().then(() => (outcome = 'answered'), (error: Error) => (outcome = error.name));
+      for await (const _ of s);
+    },
+    { defaultSession: { pingTimeoutMs: 0 } },
+  );
+  const client = await RawClient.open(server.port);
+  const ping = await client.nextFrame();
+  await sleep(300);
+  assert.is(outcome, 'pending');
+  client.socket.write(maskedFrame(Opcode.Pong, ping.payload));
+  await waitFor(() => outcome !== 'pending', 2000, 'the pong to settle the ping');
+  assert.is(outcome, 'answered');
+  client.destroy();
   await server.close();
 });
 
