@@ -40,7 +40,10 @@
  *                                                   output was closed with a cause (abandoned) or is fully
  *                                                   flushed, else once it is closed and every byte written
  *                                                   was handed to the kernel (`socket.end()`, then
- *                                                   `'finish'`), or `lingerMs` after the cancel at the latest.
+ *                                                   `'finish'`), or `lingerMs` after the cancel at the latest;
+ *                                                   but when both ways ended (the peer's end read, ours
+ *                                                   flushed) it closes by itself (an HTTP/2 stream is not
+ *                                                   reset), `lingerMs` at the latest.
  * Every listener is removed when the socket closes.
  *
  * An idle connection costs one `SocketAdapter` and no closures: the socket's
@@ -361,14 +364,23 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
     // bytes left unread in the kernel make the final close a reset, and a peer that gets a reset
     // may drop what we sent last. Writes into the input were rejected by the cancel; nothing else resumes it.
     socket.resume();
-    // At once when there is nothing to flush: everything was handed to the kernel, the socket is
-    // gone, or the output was closed with a cause, which abandons it (a pump waiting for 'drain'
-    // from a peer that reads nothing would otherwise keep the socket for lingerMs).
-    if (this.output.closedCause !== undefined || socket.writableFinished || socket.destroyed) {
+    if (socket.destroyed) return;
+    const linger = this.#options.lingerMs ?? DEFAULT_LINGER_MS;
+    // Both ways done (the peer's end read, ours flushed): the socket closes by itself (an HTTP/2 stream
+    // once both ends went through its session; destroying it first would reset it, and a server takes a
+    // burst of resets on one connection for an attack). Destroyed at `lingerMs` should it not.
+    if (socket.readableEnded && socket.writableFinished && this.output.closedCause === undefined) {
+      this.#linger = setTimeout(() => socket.destroy(), linger);
+      return;
+    }
+    // At once when there is nothing to flush (everything was handed to the kernel) or the output was
+    // closed with a cause, which abandons it (a pump waiting for 'drain' from a peer that reads
+    // nothing would otherwise keep the socket for lingerMs).
+    if (this.output.closedCause !== undefined || socket.writableFinished) {
       socket.destroy();
       return;
     }
-    this.#linger = setTimeout(() => socket.destroy(), this.#options.lingerMs ?? DEFAULT_LINGER_MS);
+    this.#linger = setTimeout(() => socket.destroy(), linger);
     // `socket.end()` was called but bytes may still wait in Node's buffer: destroy on 'finish'
     // (calling `end` again only adds the callback). Otherwise the pump does it when the output ends.
     if (this.#pumpDone) socket.end(() => socket.destroy());

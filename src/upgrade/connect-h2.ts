@@ -26,7 +26,10 @@
  * connection. When its last stream closes, a connection is unref'd (it does
  * not keep the process alive) and closed (GOAWAY) after `idleTimeoutMs`
  * (default 1 s) unless a new stream comes first; a connection the server
- * closes or sends GOAWAY on takes no new streams. Its receive window is
+ * closes or sends GOAWAY on takes no new streams, nor does one on which 500
+ * streams ended in a reset (terminated or refused sessions: servers answer
+ * a burst of resets with GOAWAY, as rapid-reset attacks do them; see
+ * `MAX_RESETS`). Its receive window is
  * raised to `connectionWindowSize` (1 MiB) so that many WebSockets are not
  * held to HTTP/2's initial 64 KiB per round trip.
  *
@@ -261,8 +264,10 @@ interface PooledConnection {
   readonly idleTimeoutMs: number;
   /** WebSocket streams reserved or open on it. */
   streams: number;
-  /** Set once it takes no new streams (idle timeout, GOAWAY, closed). */
+  /** Set once it takes no new streams (idle timeout, GOAWAY, closed, too many resets). */
   retired: boolean;
+  /** Streams that ended in a reset: refused handshakes, sessions that did not end cleanly (see `MAX_RESETS`). */
+  resets: number;
   idleTimer: NodeJS.Timeout | undefined;
 }
 
@@ -305,6 +310,21 @@ function reserve(key: string): PooledConnection | undefined {
     return connection;
   }
   return undefined;
+}
+
+/**
+ * Streams of one connection that may end in a reset before it takes no new
+ * ones (and closes once those it has end). Servers take many resets from
+ * one client for the rapid-reset attack (CVE-2023-44487): Node's, through
+ * nghttp2, answers about a thousand in a burst with GOAWAY, which would end
+ * every WebSocket on the connection; a client whose sessions are often
+ * terminated (or refused) moves to a fresh connection well before that.
+ */
+const MAX_RESETS = 500;
+
+/** A stream of `connection` ended in a reset: after `MAX_RESETS`, the connection takes no new streams. */
+function countReset(connection: PooledConnection): void {
+  if (++connection.resets >= MAX_RESETS) retire(connection, true);
 }
 
 /** One stream of `connection` is over: with none left, the connection idles (unref'd) and closes after its idle timeout. */
@@ -391,7 +411,7 @@ async function openConnection(
     return http1(undefined);
   }
   session.setLocalWindowSize(pool.connectionWindowSize);
-  const connection: PooledConnection = { key, session, idleTimeoutMs: pool.idleTimeoutMs, streams: 0, retired: false, idleTimer: undefined };
+  const connection: PooledConnection = { key, session, idleTimeoutMs: pool.idleTimeoutMs, streams: 0, retired: false, resets: 0, idleTimer: undefined };
   session.once('goaway', () => retire(connection, false));
   session.once('close', () => retire(connection, false));
   const list = ready.get(key);
@@ -493,11 +513,20 @@ async function openStream(
     }
     accepted = acceptNegotiation(request, responseHeaders);
   } catch (error) {
-    if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+    if (!stream.closed) {
+      stream.close(constants.NGHTTP2_CANCEL);
+      countReset(connection);
+    }
     throw error;
   }
   deadline.clear();
-  return hooks.start(http2StreamChannels(stream, options.channels), accepted, options);
+  const session = await hooks.start(http2StreamChannels(stream, options.channels), accepted, options);
+  const raw = 'raw' in session ? session.raw : session;
+  // A session that did not end cleanly (terminated, failed, timed out) ends its stream with a reset.
+  raw.job.invokeOnCompletion(() => {
+    if (raw.failure !== undefined) countReset(connection);
+  });
+  return session;
 }
 
 /** Streams refused unprocessed (REFUSED_STREAM) one `connect` call retries on another connection before it gives up. */

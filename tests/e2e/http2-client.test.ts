@@ -95,6 +95,30 @@ test('ten concurrent calls share one connection; it idles, is reused, then close
   await fresh.close();
 });
 
+// Servers answer a burst of stream resets on one connection with GOAWAY (Node's, through nghttp2, after
+// about a thousand: the rapid-reset guard), which ends every WebSocket on it.
+test('1,100 sessions closed cleanly one after another on one pooled connection send no reset: the connection and a bystander on it stay', async () => {
+  const url = `ws://127.0.0.1:${server.port}/churn`;
+  const bystander = await connect(url, { http2: true });
+  const connections = server.connections.length;
+  for (let i = 0; i < 1100; i++) await (await connect(url, { http2: true })).close();
+  await bystander.send('still here');
+  assert.is(await bystander.receive(), 'still here', 'the connection was not torn down by a GOAWAY');
+  assert.is(server.connections.length, connections, 'every session on the same connection');
+  await bystander.close();
+});
+
+test('1,100 sessions terminated one after another (each a reset) move to a fresh connection before the server\'s guard would end it', async () => {
+  const url = `ws://127.0.0.1:${server.port}/churn`;
+  const bystander = await connect(url, { http2: true });
+  const connections = server.connections.length;
+  for (let i = 0; i < 1100; i++) (await connect(url, { http2: true })).raw.terminate();
+  await bystander.send('still here');
+  assert.is(await bystander.receive(), 'still here', 'the connection was not torn down by a GOAWAY');
+  assert.is(server.connections.length, connections + 2, 'a fresh connection after every 500 resets');
+  await bystander.close();
+});
+
 test('permessage-deflate negotiated and used over a stream', async () => {
   const session = await connect(`ws://127.0.0.1:${server.port}/deflate`, { http2: true, extensions: [permessageDeflate()] });
   assert.is(session.extensions.length, 1);
