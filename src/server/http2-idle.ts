@@ -1,38 +1,77 @@
 /**
- * The HTTP/2 side of `requestHead.timeoutMs` on the server's own listeners:
- * a connection with no stream open is dropped after that long. That covers
+ * The HTTP/2 side of `requestHead.timeoutMs` on the server's own listeners.
+ *
+ * A connection with no stream open is dropped after that long. That covers
  * a peer that sends the preface and nothing more, one that never opens a
  * stream, one whose HEADERS never end (node makes no stream until the
  * header block is complete: the HTTP/2 form of a trickled request head),
- * and a connection left idle after its last WebSocket closed. A connection
- * with a stream open is left alone however quiet it is: an idle WebSocket
- * is its session's business (pings), as over HTTP/1.1.
+ * and a connection left idle after its last WebSocket closed.
+ *
+ * A connection with a stream open is checked as often instead: an HTTP/2
+ * PING goes out, and if it is still unanswered one period later while no
+ * byte moved either way, the connection is dropped (its WebSockets end with
+ * 1006). Node's http2 leaves a connection on which the peer committed a
+ * connection error (it answers GOAWAY and then neither reads nor writes)
+ * open with its streams, for ever, even once the peer has gone; a slow but
+ * live peer still moves bytes, and an idle one answers the PING. The
+ * WebSockets themselves are their sessions' business (pings), as over
+ * HTTP/1.1.
  */
 import type { Http2Session } from 'node:http2';
 
-/** Drops `session` whenever it has had no stream open for `timeoutMs` (`Infinity`: never). */
+/** Drops `session` whenever it has had no stream open for `timeoutMs`, or is dead with streams open (`Infinity`: never). */
 export function dropWhenIdle(session: Http2Session, timeoutMs: number): void {
   if (!Number.isFinite(timeoutMs)) return;
   let open = 0;
   let timer: NodeJS.Timeout | undefined;
-  const onIdle = (): void => {
-    timer = undefined;
-    if (open > 0) return;
+  let probes: NodeJS.Timeout | undefined;
+  /** The last PING's answer had not come at the previous probe. */
+  let unanswered = false;
+  /** Bytes read and written by the connection at the previous probe. */
+  let moved = -1;
+  const drop = (): void => {
     // GOAWAY first, so that a client about to reuse the connection opens a new one instead; then gone.
     session.close();
     session.destroy();
   };
+  const onIdle = (): void => {
+    timer = undefined;
+    if (open === 0) drop();
+  };
   const arm = (): void => {
     timer = setTimeout(onIdle, timeoutMs).unref();
   };
+  const probe = (): void => {
+    const socket = session.socket;
+    const bytes = socket.bytesRead + socket.bytesWritten;
+    if (unanswered && bytes === moved) return drop();
+    moved = bytes;
+    if (unanswered) return; // still waiting, but bytes move: a slow peer
+    unanswered = true;
+    try {
+      session.ping((error) => {
+        if (!error) unanswered = false;
+      });
+    } catch {
+      drop(); // too many PINGs unanswered, or the session is going
+    }
+  };
   session.on('stream', (stream: { once(event: 'close', listener: () => void): unknown }) => {
-    open++;
-    clearTimeout(timer);
-    timer = undefined;
+    if (open++ === 0) {
+      clearTimeout(timer);
+      timer = undefined;
+      unanswered = false;
+      probes = setInterval(probe, timeoutMs).unref();
+    }
     stream.once('close', () => {
-      if (--open === 0 && !session.destroyed) arm();
+      if (--open > 0 || session.destroyed) return;
+      clearInterval(probes);
+      arm();
     });
   });
-  session.once('close', () => clearTimeout(timer));
+  session.once('close', () => {
+    clearTimeout(timer);
+    clearInterval(probes);
+  });
   arm();
 }

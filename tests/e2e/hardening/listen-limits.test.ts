@@ -19,6 +19,7 @@ import { Opcode } from '../../../src/frames/frame.ts';
 import { connectHeaders, h2Connect, RawH2Stream, selfSignedCertificate } from '../../support/h2.ts';
 import { handshakeRequest } from '../../support/raw-client.ts';
 import { sleep } from '../../support/resources.ts';
+import { maskedFrame } from '../../support/wire-client.ts';
 
 const HEAD_TIMEOUT_MS = 300;
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -94,6 +95,42 @@ test('an HTTP/2 connection with a WebSocket open stays however quiet, and goes o
     assert.ok(Date.now() - started >= HEAD_TIMEOUT_MS - 50, 'dropped before the timeout');
   } finally {
     client.destroy();
+    await server.close();
+  }
+});
+
+/** An HTTP/2 frame (RFC 9113 section 4.1). */
+function h2Frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const header = Buffer.alloc(9);
+  header.writeUIntBE(payload.length, 0, 3);
+  header[3] = type;
+  header[4] = flags;
+  header.writeUInt32BE(streamId, 5);
+  return Buffer.concat([header, payload]);
+}
+
+/** A header block of literal fields with new names, not indexed (RFC 7541 section 6.2.2): no HPACK state needed. */
+function literalHeaders(headers: Record<string, string>): Buffer {
+  return Buffer.concat(Object.entries(headers).flatMap(([name, value]) => [Buffer.from([0, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]));
+}
+
+test('an HTTP/2 connection left for dead by a connection error (GOAWAY, then node neither reads nor writes) is dropped with its WebSockets', async () => {
+  const { server, port } = await echoServer();
+  try {
+    const open = literalHeaders({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': '/echo', ':authority': 'x', 'sec-websocket-version': '13' });
+    const socket = await rawConnection(port, Buffer.concat([PREFACE, SETTINGS, h2Frame(0x1, 0x4, 1, open), h2Frame(0x0, 0, 1, maskedFrame(Opcode.Text, 'hello'))]));
+    socket.on('error', () => {});
+    socket.resume();
+    for (let waited = 0; server.sessions.size === 0 && waited < 2000; waited += 10) await sleep(10);
+    assert.is(server.sessions.size, 1, 'the WebSocket opened');
+    socket.write(h2Frame(0x0, 0, 25, Buffer.from('x'))); // DATA on an idle stream: a connection error (RFC 9113 section 5.1)
+    await sleep(50);
+    socket.end(); // the peer goes; node reads nothing more and would never see it
+    const deadline = Date.now() + 10 * HEAD_TIMEOUT_MS;
+    while (server.sessions.size > 0 && Date.now() < deadline) await sleep(20);
+    assert.is(server.sessions.size, 0, 'the WebSocket on the dead connection was ended');
+    socket.destroy();
+  } finally {
     await server.close();
   }
 });
