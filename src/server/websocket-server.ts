@@ -232,13 +232,15 @@ export class WebSocketServer<Data = undefined> {
    * over HTTP/2: over cleartext (`ws://`) HTTP/2 is recognised by its
    * connection preface (prior knowledge), over TLS (`options.tls`, `wss://`)
    * ALPN chooses `h2` or `http/1.1`. Plain requests get 426 Upgrade Required
-   * (HTTP/1.1) or 405 (HTTP/2) on a routed path and 404 elsewhere. Resolves
+   * (HTTP/1.1) or 400 (HTTP/2) on a routed path and 404 elsewhere. Resolves
    * with the bound address. Call it more than once to listen on more ports.
    *
-   * The `requestHead` limits apply to HTTP/1.1: `maxHeadSize` as node's
-   * `maxHeaderSize`, `timeoutMs` as its `headersTimeout` (at most node's
-   * 300 s request timeout) and as the time a cleartext connection has to
-   * send its first bytes.
+   * The `requestHead` limits: `maxHeadSize` is node's `maxHeaderSize`,
+   * `timeoutMs` its `headersTimeout` (at most node's 300 s request timeout)
+   * and the time a cleartext connection has to send its first bytes; over
+   * HTTP/2, `maxHeadSize` and `maxHeaders` bound each WebSocket request's
+   * header fields (431), and `timeoutMs` is how long a connection may stay
+   * without a stream (and how often one with streams is checked alive).
    *
    * @throws (rejects) the listen error (say, EADDRINUSE); RangeError for an
    *   HTTP/2 limit out of range; ServerClosedError after `close()`.

@@ -67,11 +67,10 @@ import {
   resolveResponseHeadOptions,
   type AcceptedHandshake,
   type ClientRequest,
-  type ResolvedResponseHeadOptions,
 } from './client-handshake.ts';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, endpoint, tlsOptions } from './client-transport.ts';
 import type { AnyConnectOptions, AnySession } from './connect.ts';
-import { CONNECTION_SPECIFIC_HEADERS, isValidHttp2HeaderValue } from './h2-handshake.ts';
+import { CONNECTION_SPECIFIC_HEADERS, headerBlockOverLimits, isValidHttp2HeaderValue } from './h2-handshake.ts';
 import { http2StreamChannels } from './h2-stream.ts';
 import { formatExtensions } from './header-tokens.ts';
 
@@ -505,7 +504,9 @@ async function openStream(
     const response = await deadline.race(responseOf(stream), () => stream.close(constants.NGHTTP2_CANCEL));
     const status = Number(response[':status']);
     const limits = resolveResponseHeadOptions(options.responseHead);
-    checkHeadLimits(response, limits);
+    // The responseHead limits, as over HTTP/1.1 (node:http2's own bounds apply first).
+    const overLimits = headerBlockOverLimits(response, limits, 'response');
+    if (overLimits !== undefined) throw new InvalidResponseError(overLimits);
     const responseHeaders = plainHeaders(response);
     if (status !== 200) {
       const body = await readBody(stream, limits.maxBodySize, deadline.remaining());
@@ -554,26 +555,6 @@ function responseOf(stream: ClientHttp2Stream): Promise<IncomingHttpHeaders> {
     };
     stream.once('response', onResponse).once('error', onError).once('close', onClose);
   });
-}
-
-/**
- * The `responseHead` limits, applied to an HTTP/2 response as to an
- * HTTP/1.1 one: its header fields counted and sized as the HTTP/1.1 header
- * lines they would be (`name: value` CRLF; pseudo-headers left out, as the
- * status line is on HTTP/1.1). node:http2's own bounds apply first.
- */
-function checkHeadLimits(headers: IncomingHttpHeaders, limits: ResolvedResponseHeadOptions): void {
-  let lines = 0;
-  let size = 0;
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith(':') || value === undefined) continue;
-    for (const one of Array.isArray(value) ? value : [value]) {
-      lines++;
-      size += name.length + String(one).length + 4;
-    }
-  }
-  if (lines > limits.maxHeaders) throw new InvalidResponseError(`more than ${limits.maxHeaders} response header lines`);
-  if (size > limits.maxHeadSize) throw new InvalidResponseError(`response head larger than ${limits.maxHeadSize} bytes`);
 }
 
 /** Response headers as the typed errors and `acceptNegotiation` take them: no pseudo-headers, repeated ones joined with ", ". */

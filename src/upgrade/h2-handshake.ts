@@ -12,6 +12,7 @@
  * (RFC 8441 section 5), and the success status (200, not 101).
  */
 import { HandshakeError } from './errors.ts';
+import type { HeadLimits } from './http-head.ts';
 import {
   negotiationHeaders,
   readHeader,
@@ -31,6 +32,28 @@ export const HTTP2_VERSION = '2.0';
  * `:scheme`, `:path`, `:authority`) included.
  */
 export type Http2RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
+/**
+ * Which of `limits` an HTTP/2 header block breaks, its fields counted and
+ * sized as the HTTP/1.1 header lines they would be (`name: value` CRLF;
+ * pseudo-headers left out, as the start line is on HTTP/1.1): a message
+ * naming the limit, or `undefined`. So that one `maxHeaders` and one
+ * `maxHeadSize` mean the same over both versions.
+ */
+export function headerBlockOverLimits(headers: Http2RequestHeaders, limits: HeadLimits, kind: 'request' | 'response'): string | undefined {
+  let lines = 0;
+  let size = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith(':') || value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) {
+      lines++;
+      size += name.length + String(one).length + 4;
+    }
+  }
+  if (lines > limits.maxHeaders) return `more than ${limits.maxHeaders} ${kind} header lines`;
+  if (size > limits.maxHeadSize) return `${kind} head larger than ${limits.maxHeadSize} bytes`;
+  return undefined;
+}
 
 /**
  * The header block as an `UpgradeCall`: `method` is `:method`, `url` is

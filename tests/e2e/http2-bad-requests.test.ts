@@ -3,8 +3,9 @@
  * http2 client while a WebSocket on the same connection keeps echoing:
  * a GET, a CONNECT without `:protocol` (a tunnel request), an unknown
  * `:protocol`, a missing or wrong `sec-websocket-version`, a malformed
- * subprotocol offer, a refused origin. Each gets its status (400, 426 with
- * `sec-websocket-version: 13`, 403) and a one-line text body on its own
+ * subprotocol offer, a refused origin, headers over the `requestHead`
+ * limits. Each gets its status (400, 426 with `sec-websocket-version: 13`,
+ * 403, 431) and a one-line text body on its own
  * stream, which is then closed (NO_ERROR) although the client never ended
  * its side; no session starts; the connection and the open WebSocket are
  * unaffected.
@@ -82,6 +83,12 @@ test('a malformed subprotocol offer: 400', async () => {
 
 test('a refused origin: 403', async () => {
   await refused(connectHeaders('/open', { origin: 'https://evil.test' }), 403, /origin not allowed/);
+});
+
+test('more header fields than requestHead.maxHeaders (100), or a larger head than maxHeadSize (16 KiB): 431, as over HTTP/1.1', async () => {
+  const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`x-h${i}`, 'v']));
+  await refused(connectHeaders('/open', many), 431, /more than 100 request header lines/);
+  await refused(connectHeaders('/open', { 'x-big': 'b'.repeat(17 * 1024) }), 431, /request head larger than 16384 bytes/);
 });
 
 test('many bad requests at once, interleaved with good ones: each answered on its stream', async () => {
