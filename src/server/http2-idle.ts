@@ -10,7 +10,7 @@
  * A connection with a stream open is checked as often instead: an HTTP/2
  * PING goes out, and if it is still unanswered one period later while no
  * byte moved either way, the connection is dropped (its WebSockets end with
- * 1006). Node's http2 leaves a connection on which the peer committed a
+ * 1006) and its socket reset. Node's http2 leaves a connection on which the peer committed a
  * connection error (it answers GOAWAY and then neither reads nor writes)
  * open with its streams, for ever, even once the peer has gone; a slow but
  * live peer still moves bytes, and an idle one answers the PING. The
@@ -18,6 +18,22 @@
  * HTTP/1.1.
  */
 import type { Http2Session } from 'node:http2';
+import type { Socket } from 'node:net';
+
+/**
+ * Resets the TCP connection under an HTTP/2 session's socket (node:http2
+ * lets no one destroy it through the session's socket proxy, but lets
+ * `resetAndDestroy` through). Over TLS that is the TLS socket's TCP socket
+ * (`_parent`, where node's TLS server keeps it: no public way reaches it).
+ */
+function resetSocket(socket: Socket): void {
+  const tcp = (socket as Socket & { readonly _parent?: unknown })._parent;
+  try {
+    (tcp instanceof Object && typeof (tcp as Socket).resetAndDestroy === 'function' ? (tcp as Socket) : socket).resetAndDestroy();
+  } catch {
+    // Not a TCP handle (say, an HTTP/2 session over some other stream): the session's own destroy is all there is.
+  }
+}
 
 /** Drops `session` whenever it has had no stream open for `timeoutMs`, or is dead with streams open (`Infinity`: never). */
 export function dropWhenIdle(session: Http2Session, timeoutMs: number): void {
@@ -41,10 +57,17 @@ export function dropWhenIdle(session: Http2Session, timeoutMs: number): void {
   const arm = (): void => {
     timer = setTimeout(onIdle, timeoutMs).unref();
   };
+  /** Drops a connection found dead: GOAWAY is tried, then its socket is reset (a peer that reads nothing would keep a graceful close waiting for ever). */
+  const dropDead = (): void => {
+    const socket = session.socket;
+    drop();
+    resetSocket(socket);
+  };
   const probe = (): void => {
+    if (session.destroyed) return;
     const socket = session.socket;
     const bytes = socket.bytesRead + socket.bytesWritten;
-    if (unanswered && bytes === moved) return drop();
+    if (unanswered && bytes === moved) return dropDead();
     moved = bytes;
     if (unanswered) return; // still waiting, but bytes move: a slow peer
     unanswered = true;
@@ -53,7 +76,7 @@ export function dropWhenIdle(session: Http2Session, timeoutMs: number): void {
         if (!error) unanswered = false;
       });
     } catch {
-      drop(); // too many PINGs unanswered, or the session is going
+      dropDead(); // too many PINGs unanswered
     }
   };
   session.on('stream', (stream: { once(event: 'close', listener: () => void): unknown }) => {

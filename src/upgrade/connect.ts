@@ -55,7 +55,11 @@ export { DEFAULT_HANDSHAKE_TIMEOUT_MS, type ClientTlsOptions } from './client-tr
 
 /** Options of `connect`, `connectSocket` and `connectChannels`. */
 export interface ConnectOptions extends ClientRequestOptions {
-  /** Milliseconds from the call to a valid 101 response (connect, TLS and head included). Default 10 000. */
+  /**
+   * Milliseconds from the call to a valid 101 response (connect, TLS and
+   * head included): more than 0 and at most 2^31−1, or `Infinity`. Default
+   * 10 000.
+   */
   readonly handshakeTimeoutMs?: number | undefined;
   /** Limits of the response head and of an error response's body (see `ResponseHeadOptions` for defaults). */
   readonly responseHead?: ResponseHeadOptions | undefined;
@@ -194,7 +198,8 @@ function parseUrl(url: string | URL): URL {
 
 /** Validates every option and formats the request, all before any I/O. */
 function prepare(url: URL, options: AnyConnectOptions): ClientRequest {
-  checkDuration('handshakeTimeoutMs', options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, 1);
+  // Whole milliseconds up to what a timer can wait, or Infinity; a fraction (a timeout computed from seconds) is fine.
+  checkDuration('handshakeTimeoutMs', Math.ceil(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS), 1);
   resolveResponseHeadOptions(options.responseHead);
   resolveOptions(RAW_SESSION_DEFAULTS, options.session);
   if (!options.raw) resolveOptions(DEFAULT_SESSION_DEFAULTS, options.defaultSession);

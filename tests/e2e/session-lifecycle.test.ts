@@ -306,6 +306,39 @@ test('ping(): a peer that never answers is dropped pingTimeoutMs later (no keep-
   await server.close();
 });
 
+test('a pong to the keep-alive ping settles a ping() sent before it (a peer may answer only the latest ping)', async () => {
+  let settled: unknown = 'pending';
+  const server = await startServer(
+    async (s) => {
+      void s.ping('mine').then((rtt) => (settled = typeof rtt), (error: Error) => (settled = error.name));
+      for await (const _ of s);
+    },
+    { defaultSession: { pingIntervalMs: 100, pingTimeoutMs: 1000 } },
+  );
+  const client = await RawClient.open(server.port);
+  const mine = await client.nextFrame();
+  assert.equal([mine.opcode, mine.payload.toString()], [Opcode.Ping, 'mine']); // not answered
+  const keepAlive = await client.nextFrame();
+  assert.is(keepAlive.opcode, Opcode.Ping);
+  client.socket.write(maskedFrame(Opcode.Pong, keepAlive.payload)); // the latest one only
+  await waitFor(() => settled !== 'pending', 900, 'the pong to settle the earlier ping()');
+  assert.is(settled, 'number');
+  await sleep(300);
+  assert.not.ok(client.socket.destroyed, 'the connection stays');
+  client.destroy();
+  await server.close();
+});
+
+test('pingTimeoutMs 0 with a keep-alive: the pings go on while the peer answers none', async () => {
+  const server = await startServer(async (s) => {
+    for await (const _ of s);
+  }, { defaultSession: { pingIntervalMs: 50, pingTimeoutMs: 0 } });
+  const client = await RawClient.open(server.port);
+  for (let i = 0; i < 5; i++) assert.is((await client.nextFrame()).opcode, Opcode.Ping);
+  client.destroy();
+  await server.close();
+});
+
 test('pingTimeoutMs 0: no deadline; a ping() waits for its pong as long as the connection lasts', async () => {
   let outcome = 'pending';
   const server = await startServer(

@@ -135,6 +135,40 @@ test('an HTTP/2 connection left for dead by a connection error (GOAWAY, then nod
   }
 });
 
+test('an HTTP/2 connection whose peer reads nothing (not even PING) is dropped with its WebSockets, its socket reset', async () => {
+  const server = new WebSocketServer({ requestHead: { timeoutMs: HEAD_TIMEOUT_MS } });
+  server.route('/flood', async (session) => {
+    try {
+      for (let i = 0; i < 2000; i++) await session.send(Buffer.alloc(64 * 1024, 1));
+    } catch {
+      // the connection was dropped
+    }
+  });
+  const { port } = await server.listen(0, '127.0.0.1');
+  const tcpSockets = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap').length;
+  const before = tcpSockets();
+  try {
+    const settings = Buffer.alloc(6);
+    settings.writeUInt16BE(0x4, 0); // SETTINGS_INITIAL_WINDOW_SIZE: as large as can be, so that the server sends until TCP pushes back
+    settings.writeUInt32BE(0x7fffffff, 2);
+    const windowUpdate = Buffer.alloc(4);
+    windowUpdate.writeUInt32BE(0x7fffffff - 65_535, 0);
+    const open = literalHeaders({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': '/flood', ':authority': 'x', 'sec-websocket-version': '13' });
+    const socket = await rawConnection(port, Buffer.concat([PREFACE, h2Frame(0x4, 0, 0, settings), h2Frame(0x4, 0x1, 0, Buffer.alloc(0)), h2Frame(0x8, 0, 0, windowUpdate), h2Frame(0x1, 0x4, 1, open)]));
+    socket.on('error', () => {});
+    socket.pause(); // reads nothing from now on
+    for (let waited = 0; server.sessions.size === 0 && waited < 2000; waited += 10) await sleep(10);
+    assert.is(server.sessions.size, 1, 'the WebSocket opened');
+    const deadline = Date.now() + 15 * HEAD_TIMEOUT_MS;
+    while ((server.sessions.size > 0 || tcpSockets() > before + 1) && Date.now() < deadline) await sleep(20);
+    assert.is(server.sessions.size, 0, 'the WebSocket was ended');
+    assert.is(tcpSockets(), before + 1, "only the client's socket is left: the server's was reset");
+    socket.destroy();
+  } finally {
+    await server.close();
+  }
+});
+
 test('requestHead.timeoutMs Infinity on listen: a connection that takes its time to send its first bytes is kept', async () => {
   const server = new WebSocketServer({ requestHead: { timeoutMs: Infinity } });
   server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
