@@ -21,17 +21,22 @@ import type { Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 
 /**
- * Resets the TCP connection under an HTTP/2 session's socket (node:http2
- * lets no one destroy it through the session's socket proxy, but lets
- * `resetAndDestroy` through). Over TLS that is the TLS socket's TCP socket
- * (`_parent`, where node's TLS server keeps it: no public way reaches it).
+ * What resets the TCP connection under an HTTP/2 session's socket, found
+ * while the socket is still bound to the session (node:http2 lets no one
+ * destroy it through the session's socket proxy, but lets
+ * `resetAndDestroy` through, bound to the socket). Over TLS that is the TLS
+ * socket's TCP socket (`_parent`, where node's TLS server keeps it: no
+ * public way reaches it). `undefined` when there is none.
  */
-function resetSocket(socket: Socket): void {
-  const tcp = (socket as Socket & { readonly _parent?: unknown })._parent;
+function tcpReset(session: Http2Session): (() => void) | undefined {
   try {
-    (tcp instanceof Object && typeof (tcp as Socket).resetAndDestroy === 'function' ? (tcp as Socket) : socket).resetAndDestroy();
+    const socket = session.socket;
+    const parent = (socket as Socket & { readonly _parent?: unknown })._parent;
+    const tcp = parent instanceof Object && typeof (parent as Socket).resetAndDestroy === 'function' ? (parent as Socket) : socket;
+    const reset = tcp.resetAndDestroy;
+    return typeof reset === 'function' ? () => reset.call(tcp) : undefined;
   } catch {
-    // Not a TCP handle (say, an HTTP/2 session over some other stream): the session's own destroy is all there is.
+    return undefined; // the socket was unbound already
   }
 }
 
@@ -57,16 +62,25 @@ export function dropWhenIdle(session: Http2Session, timeoutMs: number): void {
   const arm = (): void => {
     timer = setTimeout(onIdle, timeoutMs).unref();
   };
-  /** Drops a connection found dead: GOAWAY is tried, then its socket is reset (a peer that reads nothing would keep a graceful close waiting for ever). */
+  /** Drops a connection found dead: its TCP connection is reset (a graceful close would wait for ever on a peer that reads nothing). */
   const dropDead = (): void => {
-    const socket = session.socket;
-    drop();
-    resetSocket(socket);
+    // The reset first: once the session has begun to close its socket, a reset would race that close.
+    try {
+      tcpReset(session)?.();
+    } catch {
+      // Not a TCP handle (an HTTP/2 session over some other stream): the session's own destroy is all there is.
+    }
+    session.destroy();
   };
   const probe = (): void => {
     if (session.destroyed) return;
-    const socket = session.socket;
-    const bytes = socket.bytesRead + socket.bytesWritten;
+    let bytes: number;
+    try {
+      const socket = session.socket;
+      bytes = socket.bytesRead + socket.bytesWritten;
+    } catch {
+      return; // the socket was unbound: the session is going
+    }
     if (unanswered && bytes === moved) return dropDead();
     moved = bytes;
     if (unanswered) return; // still waiting, but bytes move: a slow peer
