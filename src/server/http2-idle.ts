@@ -10,33 +10,31 @@
  * A connection with a stream open is checked as often instead: an HTTP/2
  * PING goes out, and if it is still unanswered one period later while no
  * byte moved either way, the connection is dropped (its WebSockets end with
- * 1006) and its socket reset. Node's http2 leaves a connection on which the peer committed a
- * connection error (it answers GOAWAY and then neither reads nor writes)
- * open with its streams, for ever, even once the peer has gone; a slow but
- * live peer still moves bytes, and an idle one answers the PING. The
- * WebSockets themselves are their sessions' business (pings), as over
- * HTTP/1.1.
+ * 1006) and its socket reset. Node's http2 leaves a connection on which the
+ * peer committed a connection error (it answers GOAWAY and then neither
+ * reads nor writes) open with its streams, for ever, even once the peer has
+ * gone; a slow but live peer still moves bytes, and an idle one answers the
+ * PING. The WebSockets themselves are their sessions' business (pings), as
+ * over HTTP/1.1.
  */
 import type { Http2Session } from 'node:http2';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 
 /**
- * What resets the TCP connection under an HTTP/2 session's socket, found
- * while the socket is still bound to the session (node:http2 lets no one
- * destroy it through the session's socket proxy, but lets
- * `resetAndDestroy` through, bound to the socket). Over TLS that is the TLS
- * socket's TCP socket (`_parent`, where node's TLS server keeps it: no
- * public way reaches it). `undefined` when there is none.
+ * Resets the TCP connection under an HTTP/2 session's socket, while the
+ * socket is still bound to the session (node:http2 lets no one destroy it
+ * through the session's socket proxy, but lets `resetAndDestroy` through).
+ * Over TLS that is the TLS socket's TCP socket (`_parent`, where node's TLS
+ * server keeps it: no public way reaches it). Does nothing when there is no
+ * TCP handle to reset or the socket was unbound already.
  */
-function tcpReset(session: Http2Session): (() => void) | undefined {
+function resetTcp(session: Http2Session): void {
   try {
     const socket = session.socket;
     const parent = (socket as Socket & { readonly _parent?: unknown })._parent;
-    const tcp = parent instanceof Object && typeof (parent as Socket).resetAndDestroy === 'function' ? (parent as Socket) : socket;
-    const reset = tcp.resetAndDestroy;
-    return typeof reset === 'function' ? () => reset.call(tcp) : undefined;
+    (parent instanceof Socket ? parent : socket).resetAndDestroy();
   } catch {
-    return undefined; // the socket was unbound already
+    // Unbound, or not a TCP handle: the session's own destroy is all there is.
   }
 }
 
@@ -64,12 +62,7 @@ export function dropWhenIdle(session: Http2Session, timeoutMs: number): void {
   };
   /** Drops a connection found dead: its TCP connection is reset (a graceful close would wait for ever on a peer that reads nothing). */
   const dropDead = (): void => {
-    // The reset first: once the session has begun to close its socket, a reset would race that close.
-    try {
-      tcpReset(session)?.();
-    } catch {
-      // Not a TCP handle (an HTTP/2 session over some other stream): the session's own destroy is all there is.
-    }
+    resetTcp(session); // first: once the session has begun to close its socket, a reset would race that close
     session.destroy();
   };
   const probe = (): void => {

@@ -44,12 +44,8 @@ import {
 } from './h2-handshake.ts';
 import type { UpgradeCall, WebSocketOffer } from './handshake.ts';
 import { isToken } from './header-tokens.ts';
-import { resolveHeadLimits } from './http-head.ts';
-import { DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADERS } from './request-head.ts';
+import { requestHeadLimits } from './request-head.ts';
 import { checkServeOptions, defaultSessionHandler, sessionContexts, type ServeOptions, type WebSocketHandler } from './serve.ts';
-
-/** The `requestHead` limits' defaults, as over HTTP/1.1. */
-const REQUEST_HEAD_LIMITS = Object.freeze({ maxHeadSize: DEFAULT_MAX_HEAD_SIZE, maxHeaders: DEFAULT_MAX_HEADERS });
 
 /** Options of `handleHttp2Stream` and `prepareHttp2Upgrade`: those of `handleUpgrade`, plus the connection's receive window. */
 export interface Http2ServeOptions extends ServeOptions {
@@ -169,7 +165,7 @@ export function prepareHttp2Upgrade<Data>(
   let negotiated: NegotiatedExtensions;
   try {
     // The requestHead limits, as over HTTP/1.1 (node:http2's own bounds apply first).
-    const overLimits = headerBlockOverLimits(headers, resolveHeadLimits(options.requestHead ?? {}, REQUEST_HEAD_LIMITS), 'request');
+    const overLimits = headerBlockOverLimits(headers, requestHeadLimits(options.requestHead ?? {}), 'request');
     if (overLimits !== undefined) throw new HandshakeError(431, overLimits);
     offer = validateExtendedConnect(call, { checkOrigin: options.checkOrigin, protocols: options.protocols });
     negotiated = negotiateExtensions(offer.extensions, options.extensions ?? []);

@@ -107,9 +107,14 @@ function checkHeadTimeout(given: number | undefined): number {
   return checkDuration('timeoutMs', given ?? DEFAULT_HEAD_TIMEOUT_MS, 1);
 }
 
+/** The size limits of `options` with their defaults (a RangeError for invalid ones); HTTP/2 requests are held to them too. */
+export function requestHeadLimits(options: RequestHeadOptions): HeadLimits {
+  return resolveHeadLimits(options, DEFAULT_LIMITS);
+}
+
 /** Throws the RangeError `readRequestHead` would throw for `options`, without reading: a server checks them up front. */
 export function checkRequestHeadOptions(options: RequestHeadOptions): void {
-  resolveHeadLimits(options, DEFAULT_LIMITS);
+  requestHeadLimits(options);
   checkHeadTimeout(options.timeoutMs);
 }
 
@@ -127,7 +132,7 @@ export function checkRequestHeadOptions(options: RequestHeadOptions): void {
  * @throws RangeError for invalid options (before anything is read).
  */
 export async function readRequestHead(input: ByteReadChannel, options: RequestHeadOptions = {}): Promise<RequestHead> {
-  const limits = resolveHeadLimits(options, DEFAULT_LIMITS);
+  const limits = requestHeadLimits(options);
   const timeoutMs = checkHeadTimeout(options.timeoutMs);
   const timeout = { ms: timeoutMs, error: () => new HandshakeError(408, `request head not received within ${timeoutMs} ms`) };
   const { start, headers, rawHeaders } = await readHead(input, limits, REQUEST_GRAMMAR, REQUEST_ERRORS, timeout);
