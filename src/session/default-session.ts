@@ -204,6 +204,8 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     }
     const extensions = this.raw.extensions;
     if (extensions.length === 0) return quiet(this.raw.send(frame(opcode, payload)));
+    // Not encoded (nor made to wait for a compression slot) only to be refused.
+    if (this.#closeRequested || this.raw.isClosing) return quiet(Promise.reject(new SessionClosedError()));
     if (options?.compress === false) return this.sendFrame(frame(opcode, payload));
     this.#chainBytes += payload.length;
     return quiet(
@@ -211,6 +213,9 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
         let encoded: Frame;
         try {
           encoded = await encodeMessage(extensions, opcode, payload);
+        } catch (error) {
+          // The session ended while the message waited or was being encoded (its extensions are released then).
+          throw this.raw.isClosing || this.raw.outgoing.isClosedForSend ? new SessionClosedError() : error;
         } finally {
           this.#chainBytes -= payload.length;
         }
@@ -276,16 +281,28 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     const shared = message.encodedFor(extensions);
     this.#chainBytes += size;
     void this.#chain(this.#sendChain ?? RESOLVED, async () => {
-      let encoded: Frame;
+      let encoded: Frame | undefined;
       try {
-        // A shared encoding that failed (the session encoding it ended meanwhile) is done here instead.
-        encoded = await (shared ?? Promise.reject()).catch(() => encodeMessage(extensions, message.opcode, message.payload));
+        encoded = await (shared ?? Promise.reject()).catch(() => this.#encodeAgain(message));
       } finally {
         this.#chainBytes -= size;
       }
-      raw.enqueue(encoded);
+      if (encoded !== undefined) raw.enqueue(encoded);
     });
     return Delivery.Queued;
+  }
+
+  /**
+   * The frame of a published message whose shared encoding failed (the
+   * session making it ended meanwhile): the first subscriber still open to
+   * get here has it encoded again, for all; if that fails too, this session
+   * encodes it alone. `undefined` once this session is closing.
+   */
+  #encodeAgain(message: PublishedMessage): Promise<Frame> | undefined {
+    const raw = this.raw;
+    if (raw.isClosing || raw.outgoing.isClosedForSend) return undefined;
+    const extensions = raw.extensions;
+    return (message.encodedFor(extensions) ?? Promise.reject()).catch(() => encodeMessage(extensions, message.opcode, message.payload));
   }
 
   /** A subscriber over its byte cap: the message is skipped, or the session is closed with 1013. */
@@ -488,7 +505,8 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
         this.#pinger?.onPong(f.payload);
         return;
       case Opcode.Close:
-        this.raw.answerClose();
+        // After the replies already sent: with an extension they may still be being encoded.
+        this.#afterSends(() => this.raw.answerClose());
         return;
       default: {
         // A whole message in one frame, not transformed by an extension (the common case), goes straight through.

@@ -33,7 +33,7 @@ export class PublishedMessage {
    * The frame shared by sessions with the same `extensions`, when every one
    * of them has a `sharedEncodingKey`; `undefined` when the session must
    * encode the message itself. Encoded once per key, by the first session
-   * that asks.
+   * that asks (again by the next one, if that encoding failed).
    */
   encodedFor(extensions: readonly WebSocketExtension[]): Promise<Frame> | undefined {
     let key = '';
@@ -44,17 +44,17 @@ export class PublishedMessage {
     const encoded = (this.#encoded ??= new Map());
     let shared = encoded.get(key);
     if (shared === undefined) {
-      shared = encodeMessage(extensions, this.opcode, this.payload).then(prepareFrame);
-      // Each subscriber awaits it in its turn (and encodes the message itself if it failed): a failure
-      // before any of them got there is no unhandled rejection.
-      shared.catch(noop);
-      encoded.set(key, shared);
+      const encoding = (shared = encodeMessage(extensions, this.opcode, this.payload).then(prepareFrame));
+      // A failure (the session encoding it ended meanwhile) is forgotten, so that the next subscriber to ask
+      // encodes it again for all; and before any of them got there it is no unhandled rejection.
+      encoding.catch(() => {
+        if (encoded.get(key) === encoding) encoded.delete(key);
+      });
+      encoded.set(key, encoding);
     }
     return shared;
   }
 }
-
-function noop(): void {}
 
 /** Runs a message through `extensions` (in order) into its single frame. */
 export async function encodeMessage(extensions: readonly WebSocketExtension[], opcode: Opcode, payload: Buffer): Promise<Frame> {

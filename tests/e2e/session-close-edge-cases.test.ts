@@ -421,4 +421,32 @@ test('send after close rejects with SessionClosedError (the session stays usable
   await server.close();
 });
 
+test('with permessage-deflate too: a send after close, or after the connection was lost, rejects with SessionClosedError (not the codec\'s error), and nothing is compressed for it', async () => {
+  const server = createWebSocketServer((session) => session.consumeEach((m) => session.send(m)), { extensions: [permessageDeflate()] });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  try {
+    const closed = await connect(url, { extensions: [permessageDeflate()] });
+    await closed.close();
+    await closed.raw.job.join();
+    const extension = closed.raw.extensions[0]!;
+    const encode = extension.encode.bind(extension);
+    let encodes = 0;
+    extension.encode = (...args) => (encodes++, encode(...args));
+    for (const size of [10, 5000]) {
+      const error = await closed.send('x'.repeat(size)).then(() => undefined, (e: unknown) => e);
+      assert.instance(error, SessionClosedError, `after close(), ${size} B`);
+    }
+    assert.is(encodes, 0);
+    // A message being compressed when the connection is dropped: its codec is released with the session.
+    const lost = await connect(url, { extensions: [permessageDeflate()] });
+    const sent = lost.send('z'.repeat(100_000)).then(() => undefined, (e: unknown) => e);
+    lost.raw.terminate();
+    assert.instance(await sent, SessionClosedError, 'a send racing the end of the connection');
+  } finally {
+    server.close();
+  }
+});
+
 test.run();

@@ -6,13 +6,15 @@
  * large message released once its callback is done while the connection
  * idles, and a handler that forgets to return it.
  */
+import { constants, inflateRawSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ProtocolError } from '../../src/frames/errors.ts';
 import { Opcode } from '../../src/frames/frame.ts';
+import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import type { Message } from '../../src/session/default-session.ts';
 import { connect } from '../../src/upgrade/connect.ts';
-import { RawClient } from '../support/raw-client.ts';
+import { handshakeRequest, RawClient } from '../support/raw-client.ts';
 import { maskedFrame } from '../support/wire-client.ts';
 import { encodeClosePayload } from '../../src/frames/close.ts';
 import { SessionClosedError } from '../../src/session/errors.ts';
@@ -215,6 +217,26 @@ test('a message and the close in one chunk: a consumeEach reply goes out before 
   assert.equal(seen, [[Opcode.Text, Opcode.Close], [Opcode.Close]]);
   assert.is(refused.length, 1);
   assert.instance(refused[0], SessionClosedError);
+});
+
+test('with permessage-deflate, a message and the close in one chunk: the consumeEach reply (compressed or not) still goes out before our close', async () => {
+  // With an extension a reply is encoded asynchronously: the close must wait for it, as `close()` does.
+  const server = await startServer((session) => session.consumeEach((message) => session.send(`re:${String(message)}`)), {
+    extensions: [permessageDeflate()],
+  });
+  try {
+    for (const text of ['q', 'x'.repeat(4000)]) {
+      const client = await RawClient.open(server.port, handshakeRequest('/', { 'Sec-WebSocket-Extensions': 'permessage-deflate' }), 0x4);
+      assert.match(client.responseHead, /sec-websocket-extensions: permessage-deflate/i);
+      client.socket.write(Buffer.concat([maskedFrame(Opcode.Text, text), maskedFrame(Opcode.Close, encodeClosePayload({ code: 1000, reason: '' }))]));
+      await client.closed();
+      assert.equal(client.frames.map((f) => [f.opcode, f.rsv1]), [[Opcode.Text, text.length > 1000], [Opcode.Close, false]]);
+      const payload = client.frames[0]!.payload;
+      assert.is((text.length > 1000 ? inflateRawSync(Buffer.concat([payload, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: constants.Z_SYNC_FLUSH }) : payload).toString(), `re:${text}`);
+    }
+  } finally {
+    await server.close();
+  }
 });
 
 test('two messages and the close in one chunk with an async action: the first reply goes out before our close, the second is refused (as the README says)', async () => {

@@ -199,7 +199,7 @@ test('a slow subscriber with permessage-deflate (close): counted and closed once
   assert.ok(delivered < 200 - 1, `${delivered} publishes counted as delivered`);
 });
 
-test('a shared compression that fails while every subscriber is still busy compressing its own sends is no unhandled rejection; each then compresses the message itself', async () => {
+test('a shared compression that fails while every subscriber is still busy compressing its own sends is no unhandled rejection; the first to get there compresses it again, for both', async () => {
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
   process.on('unhandledRejection', onUnhandled);
@@ -207,9 +207,11 @@ test('a shared compression that fails while every subscriber is still busy compr
   // take 100 ms to compress, and whose first compression of 'published' fails after 20 ms, as when the
   // session doing it for everyone ends meanwhile (its codec is closed).
   let failed = false;
+  let publishedEncodes = 0;
   const negotiator = deflateWithEncode({ serverNoContextTakeover: true, threshold: 0 }, async (encode, opcode, payload) => {
     const text = payload.toString();
     if (text === 'own') await sleep(100);
+    if (text === 'published') publishedEncodes++;
     if (text === 'published' && !failed) {
       failed = true;
       await sleep(20);
@@ -240,6 +242,35 @@ test('a shared compression that fails while every subscriber is still busy compr
   assert.ok(failed, 'the shared compression failed');
   assert.equal(unhandled, []);
   assert.equal(got, ['own', 'published', 'own', 'published']);
+  assert.is(publishedEncodes, 2, 'the failed shared compression, then one more for both');
+});
+
+test('the subscriber making the shared compressions ends while they wait: each message is compressed again once for all the others (not once per subscriber), none lost', async () => {
+  // Compressions wait for the gate: the first subscriber, whose codec makes them, is gone by the time they run.
+  let openGate!: () => void;
+  const gate = new Promise<void>((resolve) => (openGate = resolve));
+  const counter = { encodes: 0 };
+  const negotiator = deflateWithEncode({ serverNoContextTakeover: true, threshold: 0 }, async (encode, opcode, payload) => {
+    await gate;
+    counter.encodes++;
+    return encode(opcode, payload);
+  });
+  const { server, url } = await startTopicServer({ extensions: [negotiator] });
+  const { sockets, messages } = await wsSubscribers(`${url}/topic/z`, 4, { serverNoContextTakeover: true, threshold: 0 });
+  try {
+    await waitFor(() => server.subscriberCount('z') === 4);
+    for (let i = 0; i < 5; i++) void server.publish('z', `message ${i}`);
+    sockets[0]!.terminate();
+    await waitFor(() => server.subscriberCount('z') === 3 && server.sessions.size === 3);
+    openGate();
+    await waitFor(() => messages.slice(1).every((m) => m.length === 5));
+    for (const got of messages.slice(1)) assert.equal(got, ['message 0', 'message 1', 'message 2', 'message 3', 'message 4']);
+    // Five that failed (the first subscriber's codec was closed), then five for the three others.
+    assert.is(counter.encodes, 10);
+  } finally {
+    for (const socket of sockets) socket.close();
+    await server.close();
+  }
 });
 
 /**

@@ -33,12 +33,13 @@ export class RawClient {
   readonly frames: Frame[] = [];
   error: unknown;
   ended = false;
-  #parser = new FrameParser({ role: 'client', maxFrameSize: 256 * 1024 * 1024 });
+  readonly #parser: FrameParser;
   #pending = Buffer.alloc(0);
   readonly #wakeups = new Wakeups();
 
-  private constructor(socket: Socket) {
+  private constructor(socket: Socket, rsvAllowed: number) {
     this.socket = socket;
+    this.#parser = new FrameParser({ role: 'client', maxFrameSize: 256 * 1024 * 1024, rsvAllowed });
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => {
       this.ended = true;
@@ -53,12 +54,16 @@ export class RawClient {
     });
   }
 
-  /** Connects and, unless `request` is null, sends it and waits for the response head. */
-  static async open(port: number, request: string | null = handshakeRequest()): Promise<RawClient> {
+  /**
+   * Connects and, unless `request` is null, sends it and waits for the
+   * response head. `rsvAllowed`: the RSV bits frames may carry (0x4, RSV1,
+   * when the request offers permessage-deflate; payloads stay compressed).
+   */
+  static async open(port: number, request: string | null = handshakeRequest(), rsvAllowed = 0): Promise<RawClient> {
     const socket = connect(port, '127.0.0.1');
     socket.setNoDelay(true);
     await once(socket, 'connect');
-    const client = new RawClient(socket);
+    const client = new RawClient(socket, rsvAllowed);
     if (request !== null) {
       socket.write(request);
       await client.until(() => client.responseHead !== '' || client.ended);
