@@ -6,8 +6,11 @@
  * normally at the front and leave at once; a command that finishes out of
  * order is dropped when it reaches the front. This replaces a timer per
  * command (a setTimeout and clearTimeout cost more than the rest of a
- * publish).
+ * publish). Times are from the monotonic clock (`performance.now()`): a
+ * wall clock stepped back would hold every timeout back by as much.
  */
+
+import { performance } from 'node:perf_hooks';
 
 /** A command waiting for its answer. */
 export interface Waiting {
@@ -31,7 +34,7 @@ export class Deadlines {
 
   /** Starts the wait of a command; `expire` is called if it is not `finished` within the timeout. */
   start(expire: () => void): Waiting {
-    const waiting: Waiting = { finished: false, deadline: Date.now() + this.#timeoutMs, expire };
+    const waiting: Waiting = { finished: false, deadline: performance.now() + this.#timeoutMs, expire };
     this.#queue.push(waiting);
     this.#timer ??= setTimeout(this.#fire, this.#timeoutMs).unref();
     return waiting;
@@ -45,7 +48,7 @@ export class Deadlines {
 
   readonly #fire = (): void => {
     this.#timer = undefined;
-    const now = Date.now();
+    const now = performance.now();
     while (this.#head < this.#queue.length) {
       const oldest = this.#queue[this.#head]!;
       if (!oldest.finished && oldest.deadline > now) break;

@@ -125,8 +125,10 @@ export interface RedisBrokerOptions {
   /**
    * Origins whose last sequence number a node remembers per subscribed topic
    * (origins are per process: restarts of other nodes leave dead ones).
-   * Past it, origins not heard from for a while are forgotten, and the next
-   * message of a forgotten origin is taken without a gap check. Default 1,024.
+   * Past it, origins not heard from for a while are forgotten (an origin
+   * heard at least once per `maxOriginsPerTopic / 2` new origins never is),
+   * and the next message of a forgotten origin is taken without a gap check.
+   * Default 1,024.
    */
   readonly maxOriginsPerTopic?: number;
 }
@@ -198,6 +200,14 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
 }
 
 /** An AbortController whose signal takes any number of listeners (one per publish in flight) without a warning. */
+/** Resolves once `promise` (one that never rejects) settles, or after `timeoutMs`, whichever comes first. */
+async function settledWithin(promise: Promise<unknown>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs).unref()));
+  await Promise.race([promise, timeout]);
+  clearTimeout(timer);
+}
+
 function newAbortController(): AbortController {
   const controller = new AbortController();
   setMaxListeners(0, controller.signal);
@@ -249,8 +259,8 @@ class RedisPubSubBroker implements RedisBroker {
    */
   #publishAbort = newAbortController();
   #listener: BrokerListener | undefined;
-  /** Whether the owned subscriber's `connect()` was called. */
-  #connectCalled = false;
+  /** The owned subscriber's `connect()`, once called (settled: it never rejects). */
+  #connecting: Promise<unknown> | undefined;
   /** The subscriber connection is down (reported once per outage). */
   #down = false;
   #closed = false;
@@ -382,7 +392,9 @@ class RedisPubSubBroker implements RedisBroker {
       this.#subscriber.off('error', this.#onError);
       this.#subscriber.off('ready', this.#onReady);
       this.#subscriber.off('end', this.#onEnd);
-    } else if (this.#connectCalled && this.#subscriber.isOpen) {
+    } else if (this.#connecting !== undefined) {
+      await this.#connectAttemptEnded();
+      if (!this.#subscriber.isOpen) return;
       try {
         await this.#subscriber.disconnect();
       } catch (error) {
@@ -391,11 +403,26 @@ class RedisPubSubBroker implements RedisBroker {
     }
   }
 
+  /**
+   * Resolves once the owned subscriber connection is not in the middle of
+   * opening its socket: `connect()` settled, or an attempt failed (Redis is
+   * down: the client waits to retry), or after `commandTimeoutMs`. A
+   * node-redis 5 client closed while its socket connects opens it all the
+   * same, and nothing can close it then.
+   */
+  async #connectAttemptEnded(): Promise<void> {
+    const subscriber = this.#subscriber;
+    let failed!: () => void;
+    const attemptFailed = new Promise<void>((resolve) => (failed = () => resolve()));
+    subscriber.on('error', failed);
+    await settledWithin(Promise.race([this.#connecting, attemptFailed]), this.#timeoutMs);
+    subscriber.off('error', failed);
+  }
+
   /** Sends SUBSCRIBE for a wanted topic and records the attempt in `subscription`. */
   #sendSubscribe(channel: string, subscription: Subscription): void {
-    if (this.#ownsSubscriber && !this.#connectCalled) {
-      this.#connectCalled = true;
-      this.#subscriber.connect().catch((error: unknown) => {
+    if (this.#ownsSubscriber && this.#connecting === undefined) {
+      this.#connecting = this.#subscriber.connect().catch((error: unknown) => {
         this.#report(new BrokerConnectionError('closed', 'could not open the Redis subscriber connection', error));
       });
     }

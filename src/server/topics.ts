@@ -22,7 +22,7 @@
  */
 import { Opcode } from '../frames/frame.ts';
 import type { Broker, BrokerGap, BrokerListener, BrokerMessage } from '../brokers/broker.ts';
-import { Delivery, type DefaultWebSocketSession, type SlowSubscriberPolicy, type TopicHub } from '../session/default-session.ts';
+import { checkTopic, Delivery, type DefaultWebSocketSession, type SlowSubscriberPolicy, type TopicHub } from '../session/default-session.ts';
 import { PublishedMessage } from '../session/published-message.ts';
 import { binaryPayload, type MessageData } from '../session/message-data.ts';
 import { TopicGapError } from './errors.ts';
@@ -156,12 +156,14 @@ export class Topics implements TopicHub, BrokerListener {
    * binary one. The local subscribers get it before this returns; the
    * promise resolves once the broker (if any) took it for the other
    * processes, and rejects with the broker's error when it could not (the
-   * local subscribers still got it).
+   * local subscribers still got it); with a `TypeError` when `topic` is not a
+   * string or `data` not a string or bytes (nothing is sent).
    */
   publish(topic: string, data: MessageData, options: PublishOptions = {}): Promise<PublishResult> {
     const binary = typeof data !== 'string';
     let payload: Buffer;
     try {
+      checkTopic(topic);
       payload = binary ? binaryPayload(data) : Buffer.from(data, 'utf8');
     } catch (error) {
       return Promise.reject(error);

@@ -236,10 +236,11 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * subscribed or once closing. The session leaves its topics when it ends.
    *
    * @throws TypeError when the session has no topics (it was not accepted by
-   *   a `WebSocketServer`, e.g. a client session).
+   *   a `WebSocketServer`, e.g. a client session), or `topic` is not a string.
    */
   subscribe(topic: string): void {
     const hub = this.#requireHub();
+    checkTopic(topic);
     if (this.raw.isClosing || this.raw.job.isCompleted) return;
     let topics = this.#topics;
     if (topics === undefined) {
@@ -254,6 +255,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   /** Unsubscribes from `topic` (a no-op when not subscribed): nothing published to it after this call is sent. */
   unsubscribe(topic: string): void {
     const hub = this.#requireHub();
+    checkTopic(topic);
     if (this.#topics?.delete(topic)) hub.left(this.#self, topic);
   }
 
@@ -615,6 +617,11 @@ function noop(): void {}
 function quiet<T>(sent: Promise<T>): Promise<T> {
   if ((sent as Promise<unknown>) !== SENT) sent.catch(noop);
   return sent;
+}
+
+/** Throws a `TypeError` unless `topic` is a string (a topic is the same string locally and on a broker). */
+export function checkTopic(topic: unknown): asserts topic is string {
+  if (typeof topic !== 'string') throw new TypeError(`a topic is a string, got ${typeof topic}`);
 }
 
 /** Text as a string (its UTF-8 already checked), binary as the bytes. */

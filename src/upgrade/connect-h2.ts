@@ -51,6 +51,7 @@ import {
   type OutgoingHttpHeaders,
   type Settings,
 } from 'node:http2';
+import { performance } from 'node:perf_hooks';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
@@ -188,7 +189,7 @@ class Deadline {
   #onExpire: (() => void) | undefined;
 
   constructor(readonly timeoutMs: number) {
-    this.#end = Date.now() + timeoutMs;
+    this.#end = performance.now() + timeoutMs;
     let fail: (error: Error) => void = () => {};
     this.#expired = new Promise<never>((_, reject) => (fail = reject));
     this.#expired.catch(() => {}); // raced, never awaited alone
@@ -208,7 +209,7 @@ class Deadline {
 
   /** Milliseconds left (at least 1, so a fallback still gets its own timeout error). */
   remaining(): number {
-    return Number.isFinite(this.timeoutMs) ? Math.max(1, this.#end - Date.now()) : Infinity;
+    return Number.isFinite(this.timeoutMs) ? Math.max(1, this.#end - performance.now()) : Infinity;
   }
 
   clear(): void {

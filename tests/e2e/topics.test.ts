@@ -124,6 +124,38 @@ test('subscribe throws a TypeError on a session no server accepted (a client ses
   await server.close();
 });
 
+test('a topic is a string: subscribe and unsubscribe throw a TypeError for anything else, publish rejects with one and sends nothing', async () => {
+  const server = new WebSocketServer();
+  const thrown: unknown[] = [];
+  server.route('*', (session: Session) => {
+    for (const topic of [42, undefined, { toString: () => 't' }] as unknown as string[]) {
+      for (const call of [() => session.subscribe(topic), () => session.unsubscribe(topic)]) {
+        try {
+          call();
+        } catch (error) {
+          thrown.push(error);
+        }
+      }
+    }
+    session.subscribe('42');
+    return session.consumeEach(() => {});
+  });
+  const { port } = await server.listen(0, '127.0.0.1');
+  const client = await connect(`ws://127.0.0.1:${port}/`);
+  try {
+    await waitFor(() => server.subscriberCount('42') === 1);
+    assert.is(thrown.length, 6);
+    for (const error of thrown) assert.instance(error, TypeError);
+    const published = await server.publish(42 as unknown as string, 'x').then(() => undefined, (error: unknown) => error);
+    assert.instance(published, TypeError);
+    await server.publish('42', 'y');
+    assert.is(await client.receive(), 'y', 'the number 42 reached nobody');
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
+
 /** A raw subscriber that completes the handshake and then reads nothing (its kernel buffers fill up). */
 async function stalledSubscriber(port: number, path: string, headers: Record<string, string> = {}): Promise<() => void> {
   const socket = createConnection({ port, host: '127.0.0.1' });

@@ -302,6 +302,24 @@ broker("close() with the user's own subscriber client leaves it open", async () 
   assert.equal(await numsub('own'), [0]);
 });
 
+broker('close() while its own subscriber connection is still opening closes that connection too (the process can exit)', async () => {
+  const before = await clientCount();
+  for (let round = 0; round < 3; round++) {
+    const client = createClient({ url: redis.url });
+    client.on('error', () => {});
+    await client.connect();
+    const opening = redisBroker({ client });
+    const errors: unknown[] = [];
+    opening.attach({ message() {}, gap() {}, error: (error) => void errors.push(error) });
+    const subscribed = opening.subscribe('opening').then(() => undefined, (error: unknown) => error);
+    await opening.close(); // the first subscribe's connect() is still in progress
+    await subscribed;
+    await client.quit();
+    await eventually(async () => (await clientCount()) === before, 'the connections of the client and of the broker to close');
+    assert.equal(errors, []);
+  }
+});
+
 broker('a publish-only node opens no subscriber connection', async () => {
   const clientsBefore = await clientCount();
   const a = await node();
