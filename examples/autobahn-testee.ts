@@ -22,6 +22,7 @@ import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { permessageDeflate, WebSocketServer } from 'ktor-ws-ts';
 import { brokerFromEnv } from './broker-from-env.ts';
+import { onShutdownSignal } from './on-shutdown-signal.ts';
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '9001' }, host: { type: 'string', default: '127.0.0.1' } } });
 const LIMIT = 64 * 1024 * 1024;
@@ -53,10 +54,8 @@ listener.listen(Number(values.port), values.host, () => {
   );
 });
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, async () => {
-    listener.close();
-    await server.close();
-    await scaleOut?.close();
-  });
-}
+onShutdownSignal(async () => {
+  listener.close();
+  await server.close();
+  await scaleOut?.close();
+});

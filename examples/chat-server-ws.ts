@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
+import { onShutdownSignal } from './on-shutdown-signal.ts';
 
 function nameOf(request: IncomingMessage): string {
   return new URL(request.url ?? '/', 'http://localhost').searchParams.get('name') ?? '';
@@ -41,20 +42,18 @@ wss.on('listening', () => {
   console.log(`chat on ws://127.0.0.1:${port}/chat?name=you`);
 });
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    const sessions = wss.clients.size;
-    let dropped = 0;
-    for (const client of wss.clients) client.close(1001);
-    const deadline = setTimeout(() => {
-      for (const client of wss.clients) {
-        dropped++;
-        client.terminate();
-      }
-    }, 10_000);
-    wss.close(() => {
-      clearTimeout(deadline);
-      console.log(`closed ${sessions} sessions, ${dropped} dropped`);
-    });
+onShutdownSignal(() => {
+  const sessions = wss.clients.size;
+  let dropped = 0;
+  for (const client of wss.clients) client.close(1001);
+  const deadline = setTimeout(() => {
+    for (const client of wss.clients) {
+      dropped++;
+      client.terminate();
+    }
+  }, 10_000);
+  wss.close(() => {
+    clearTimeout(deadline);
+    console.log(`closed ${sessions} sessions, ${dropped} dropped`);
   });
-}
+});

@@ -8,6 +8,7 @@
  * HOST, default 127.0.0.1).
  */
 import { WebSocketServer } from 'ktor-ws-ts';
+import { onShutdownSignal } from './on-shutdown-signal.ts';
 
 const server = new WebSocketServer<{ name: string }>({
   session: { maxMessageSize: 64 * 1024 },
@@ -36,9 +37,7 @@ server.route('/chat', async (session) => {
 const { port } = await server.listen(Number(process.env.PORT ?? 8081), process.env.HOST ?? '127.0.0.1');
 console.log(`chat on ws://127.0.0.1:${port}/chat?name=you`);
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, async () => {
-    const { sessions, dropped } = await server.close(); // 1001 to everyone, 10 s at most
-    console.log(`closed ${sessions} sessions, ${dropped} dropped`);
-  });
-}
+onShutdownSignal(async () => {
+  const { sessions, dropped } = await server.close(); // 1001 to everyone, 10 s at most
+  console.log(`closed ${sessions} sessions, ${dropped} dropped`);
+});

@@ -21,6 +21,7 @@ import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse }
 import { http2ServerOptions, permessageDeflate, WebSocketServer, type DefaultWebSocketSession } from 'ktor-ws-ts';
 import { brokerFromEnv } from './broker-from-env.ts';
 import { tlsFromEnv } from './demo-tls.ts';
+import { onShutdownSignal } from './on-shutdown-signal.ts';
 
 const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
@@ -109,10 +110,8 @@ http.listen(port, host, () => {
   console.log(`demo server on ${origin} (WebSocket endpoints /echo and /chat)${transport}${scaleOut ? '; chat shared through Redis' : ''}`);
 });
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, async () => {
-    const { sessions, dropped } = await server.close(); // 1001 to every session, 10 s at most
-    await scaleOut?.close();
-    console.log(`demo server closed: ${sessions} session(s) closed with 1001, ${dropped} dropped`);
-  });
-}
+onShutdownSignal(async () => {
+  const { sessions, dropped } = await server.close(); // 1001 to every session, 10 s at most
+  await scaleOut?.close();
+  console.log(`demo server closed: ${sessions} session(s) closed with 1001, ${dropped} dropped`);
+});

@@ -2,7 +2,8 @@
  * `npm start` as a user runs it: the built demo server (build/examples/
  * demo-server.js) in its own process serves the page, echoes on /echo,
  * answers unknown paths with 404, and on SIGINT or SIGTERM closes every
- * session with 1001 and exits 0. With a certificate (TLS_CERT, TLS_KEY) it
+ * session with 1001 and exits 0 (a second signal during that close, as
+ * Ctrl-C under npm delivers, does not cut it short). With a certificate (TLS_CERT, TLS_KEY) it
  * serves HTTPS: WebSockets over HTTP/2 and HTTP/1.1 on its port, both
  * closed with 1001 on SIGTERM; TLS=1 alone makes a self-signed certificate.
  */
@@ -64,6 +65,30 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     assert.match(output(), /2 session\(s\) closed with 1001, 0 dropped/);
   });
 }
+
+test('the examples close once, on the first signal, and a second signal during that close does not kill the process (Ctrl-C under npm start signals twice)', async () => {
+  const script = `
+    import { onShutdownSignal } from './examples/on-shutdown-signal.ts';
+    const alive = setInterval(() => {}, 1000);
+    onShutdownSignal(async () => {
+      console.log('closing');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      clearInterval(alive);
+      console.log('closed');
+    });
+    console.log('ready');`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+  const exited = once(child, 'exit');
+  while (!output.includes('ready')) await new Promise((resolve) => setTimeout(resolve, 10));
+  child.kill('SIGINT');
+  while (!output.includes('closing')) await new Promise((resolve) => setTimeout(resolve, 5));
+  child.kill('SIGINT'); // in the middle of the close
+  child.kill('SIGTERM');
+  assert.equal(await exited, [0, null]);
+  assert.equal(output.trim().split('\n'), ['ready', 'closing', 'closed']);
+});
 
 test('TLS with a given certificate: the page over HTTPS, WebSockets over HTTP/2 and HTTP/1.1 on one port, counted apart; SIGTERM closes both with 1001', async () => {
   const certificate = selfSignedCertificate();
