@@ -10,6 +10,9 @@
  * Layers, bottom up: channels and frames, then extensions, sessions,
  * upgrade (the HTTP handshake, embedding and client), and the server object.
  */
+// Kept in the declarations: they name Buffer and node: modules, so Node's types must load even where a
+// tsconfig lists no `types` (TypeScript 7's default).
+/// <reference types="node" preserve="true" />
 
 // What a raw session or `WebSocketUpgrade.upgrade` needs from the codec and the runtime.
 export { Opcode, frame, isControl, type Frame } from './frames/frame.ts';

@@ -39,6 +39,9 @@
  * is down are lost to it (and show up as gaps once their origin publishes
  * again on the topic).
  */
+// Kept in the declarations: they name Buffer and node: modules, so Node's types must load even where a
+// tsconfig lists no `types` (TypeScript 7's default).
+/// <reference types="node" preserve="true" />
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { MAX_TIMER_MS } from '../channels/duration.ts';

@@ -2,6 +2,9 @@
  * The public API of the RFC 6455 frame codec: frame model, close codes,
  * masking, UTF-8 validation, the incremental parser and the serializer.
  */
+// Kept in the declarations: they name Buffer and node: modules, so Node's types must load even where a
+// tsconfig lists no `types` (TypeScript 7's default).
+/// <reference types="node" preserve="true" />
 export { Opcode, frame, isControl, type Frame } from './frame.ts';
 export { ProtocolError } from './errors.ts';
 export {

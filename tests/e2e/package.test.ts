@@ -6,7 +6,8 @@
  *   127.0.0.1 through the main entry point and a look into `./frames` and
  *   `./channels`;
  * - `require()` from CommonJS (Node >= 20.19 loads ES modules that way);
- * - `tsc` type-checking a usage file, strict and with `skipLibCheck` false,
+ * - `tsc` type-checking a usage file, strict and with `skipLibCheck` false
+ *   (also with `types: []`, TypeScript 7's default),
  *   under `moduleResolution` `nodenext` and `bundler`, and with an older
  *   `target`/`lib` (ES2020);
  * - esbuild bundling the usage with packages external (how tsup builds),
@@ -182,10 +183,24 @@ export const guarded = new WebSocketServer<{ user: string }>({
 });
 `;
 
-function typeCheck(name: string, compilerOptions: Record<string, unknown>): void {
+/** A usage file that names nothing of Node's itself (as the README's client example). */
+const USAGE_WITHOUT_NODE = `import { connect, type Message } from 'ktor-ws-ts';
+import { FrameParser } from 'ktor-ws-ts/frames';
+import { ByteChannel } from 'ktor-ws-ts/channels';
+import { redisBroker } from 'ktor-ws-ts/redis';
+
+export async function hello(url: string): Promise<Message> {
+  const session = await connect(url);
+  await session.send('hi');
+  return session.receive();
+}
+export const parts = [FrameParser, ByteChannel, redisBroker] as const;
+`;
+
+function typeCheck(name: string, compilerOptions: Record<string, unknown>, usage = USAGE): void {
   const dir = join(project, name);
   mkdirSync(dir);
-  writeFileSync(join(dir, 'usage.ts'), USAGE);
+  writeFileSync(join(dir, 'usage.ts'), usage);
   writeFileSync(
     join(dir, 'tsconfig.json'),
     JSON.stringify({ compilerOptions: { strict: true, skipLibCheck: false, noEmit: true, types: ['node'], ...compilerOptions }, files: ['usage.ts'] }),
@@ -205,6 +220,10 @@ test('tsc type-checks a usage file under moduleResolution bundler', () => {
 
 test('tsc type-checks a usage file with an older target and lib (ES2020)', () => {
   typeCheck('es2020', { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2020', lib: ['es2020'] });
+});
+
+test("tsc type-checks code that uses none of Node's types under a tsconfig listing no types (TypeScript 7's default): the declarations load them", () => {
+  typeCheck('no-types', { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', types: [] }, USAGE_WITHOUT_NODE);
 });
 
 test('esbuild bundles it with packages external, and the bundle runs', async () => {
