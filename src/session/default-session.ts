@@ -441,6 +441,17 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   }
 
   /**
+   * Drops the connection at once, without a close handshake (`ws`'s
+   * `terminate()`): for a peer that misbehaves or stopped answering. Messages
+   * not yet written are discarded, `closeReason` resolves with 1006 (or the
+   * peer's close, if it came first), and a `for await` or `receive` waiting
+   * for the next message rejects with `ConnectionClosedError`.
+   */
+  terminate(): void {
+    this.raw.terminate();
+  }
+
+  /**
    * Declares that nothing will receive messages any more (the handler is
    * done; `handleUpgrade` and `serveSocket` call this when it returns). From
    * then on messages are dropped instead of queued, so the session keeps

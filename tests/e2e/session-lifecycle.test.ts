@@ -156,6 +156,29 @@ test('job.cancel(): close 1001 is sent and every task stops', async () => {
   await server.close();
 });
 
+test('terminate(): the connection is dropped at once with no close frame, the waiting for await throws ConnectionClosedError, closeReason is 1006', async () => {
+  let thrown: unknown;
+  let session!: DefaultWebSocketSession;
+  const server = await startServer(async (s) => {
+    session = s;
+    try {
+      for await (const message of s) if (message === 'kick me') s.terminate();
+    } catch (error) {
+      thrown = error;
+    }
+  });
+  const client = await RawClient.open(server.port);
+  client.sendFrame(Opcode.Text, 'kick me');
+  await client.closed();
+  assert.equal(client.frames, [], 'no close frame, nothing else');
+  const job = await server.job();
+  await job.join();
+  assert.instance(thrown, ConnectionClosedError);
+  assert.is((await session.closeReason).code, 1006);
+  session.terminate(); // again: nothing happens
+  await server.close();
+});
+
 test('job.cancel() while the handler is done and the close 1000 awaits its answer: the job\'s cancellation handlers run', async () => {
   const server = await startServer(async () => {});
   const client = await RawClient.open(server.port);
