@@ -120,7 +120,7 @@ export interface RedisBrokerOptions {
   /**
    * Topics this node keeps a publish sequence count for. Past it, the counts
    * of topics not published on for a while are forgotten (a topic published
-   * on at least once per `maxPublishTopics / 2` new topics never is), and
+   * on again before `maxPublishTopics / 2` new topics are never is), and
    * such a topic counts from 1 again (see src/brokers/sequence.ts). Default
    * 65,536 (a few MiB at most).
    */
@@ -129,7 +129,7 @@ export interface RedisBrokerOptions {
    * Origins whose last sequence number a node remembers per subscribed topic
    * (origins are per process: restarts of other nodes leave dead ones).
    * Past it, origins not heard from for a while are forgotten (an origin
-   * heard at least once per `maxOriginsPerTopic / 2` new origins never is),
+   * heard again before `maxOriginsPerTopic / 2` new origins are never is),
    * and the next message of a forgotten origin is taken without a gap check.
    * Default 1,024.
    */
@@ -202,7 +202,6 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
   return value;
 }
 
-/** An AbortController whose signal takes any number of listeners (one per publish in flight) without a warning. */
 /** Resolves once `promise` (one that never rejects) settles, or after `timeoutMs`, whichever comes first. */
 async function settledWithin(promise: Promise<unknown>, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -211,6 +210,7 @@ async function settledWithin(promise: Promise<unknown>, timeoutMs: number): Prom
   clearTimeout(timer);
 }
 
+/** An AbortController whose signal takes any number of listeners (one per publish in flight) without a warning. */
 function newAbortController(): AbortController {
   const controller = new AbortController();
   setMaxListeners(0, controller.signal);

@@ -190,7 +190,8 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
 
   /**
    * Sends a text (string) or binary message, waiting while the outgoing queue
-   * is full. Rejects with `SessionClosedError` once the session is closing.
+   * is full. Rejects with `SessionClosedError` once the session is closing,
+   * with the `ConnectionClosedError` saying why once the connection is lost.
    * A send that nobody awaits never becomes an unhandled rejection: after
    * the session closed, it just does nothing (an awaited one still throws).
    */
@@ -202,10 +203,12 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     } catch (error) {
       return Promise.reject(error);
     }
-    const extensions = this.raw.extensions;
-    if (extensions.length === 0) return quiet(this.raw.send(frame(opcode, payload)));
-    // Not encoded (nor made to wait for a compression slot) only to be refused.
-    if (this.#closeRequested || this.raw.isClosing) return quiet(Promise.reject(new SessionClosedError()));
+    const raw = this.raw;
+    const extensions = raw.extensions;
+    // Refused as without an extension once the session is closing or gone (not encoded first, nor failing with
+    // the codec's error): SessionClosedError, or the ConnectionClosedError saying why the connection was lost.
+    if (extensions.length === 0 || raw.isClosing || raw.outgoing.isClosedForSend) return quiet(raw.send(frame(opcode, payload)));
+    if (this.#closeRequested) return quiet(Promise.reject(new SessionClosedError()));
     if (options?.compress === false) return this.sendFrame(frame(opcode, payload));
     this.#chainBytes += payload.length;
     return quiet(
@@ -215,11 +218,12 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
           encoded = await encodeMessage(extensions, opcode, payload);
         } catch (error) {
           // The session ended while the message waited or was being encoded (its extensions are released then).
-          throw this.raw.isClosing || this.raw.outgoing.isClosedForSend ? new SessionClosedError() : error;
+          if (raw.isClosing || raw.outgoing.isClosedForSend) encoded = frame(opcode, payload); // refused below, as above
+          else throw error;
         } finally {
           this.#chainBytes -= payload.length;
         }
-        await this.raw.send(encoded);
+        await raw.send(encoded);
       }),
     );
   }
@@ -343,8 +347,11 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    */
   #afterSends(step: () => void): void {
     const chain = this.#sendChain;
-    if (chain === undefined) step();
-    else void this.#chain(chain, step);
+    if (chain === undefined) return step();
+    // The close timer runs from now, as when a close is queued behind frames: a peer that stops reading
+    // cannot hold the session past closeTimeoutMs by leaving these messages without room.
+    this.raw.closeDeferred();
+    void this.#chain(chain, step);
   }
 
   /** Runs `step` after `previous` and makes it the end of the send chain (which never rejects). */

@@ -419,6 +419,16 @@ export class RawWebSocketSession {
     if (reply !== undefined) this.#queueClose(reply);
   }
 
+  /**
+   * @internal A close (ours, or the answer to the peer's) waits for messages
+   * the layer above is still preparing: the close timer starts now, as it
+   * does for a close queued behind frames (past `closeTimeoutMs` the
+   * connection is dropped).
+   */
+  closeDeferred(): void {
+    if (!this.#terminated) this.#armCloseTimer();
+  }
+
   /** Queues `close` (see `startClose`). */
   #queueClose(close: Frame): void {
     // Once the connection is gone (`terminate`), there is nothing to close.

@@ -7,6 +7,7 @@
  * connection was lost, invalid limits, and an upgrade for a socket that is
  * already gone.
  */
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,7 +20,7 @@ import { Job } from '../../src/channels/job.ts';
 import { ProtocolError } from '../../src/frames/errors.ts';
 import { frame, Opcode } from '../../src/frames/frame.ts';
 import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
-import { SessionClosedError } from '../../src/session/errors.ts';
+import { ConnectionClosedError, SessionClosedError } from '../../src/session/errors.ts';
 import { Pinger } from '../../src/session/pinger.ts';
 import { RawWebSocketSession } from '../../src/session/raw-session.ts';
 import { computeAcceptKey } from '../../src/upgrade/accept-key.ts';
@@ -421,7 +422,7 @@ test('send after close rejects with SessionClosedError (the session stays usable
   await server.close();
 });
 
-test('with permessage-deflate too: a send after close, or after the connection was lost, rejects with SessionClosedError (not the codec\'s error), and nothing is compressed for it', async () => {
+test('with permessage-deflate as without: a send after close rejects with SessionClosedError, one after the connection was lost with its ConnectionClosedError (not the codec\'s error), and nothing is compressed for them', async () => {
   const server = createWebSocketServer((session) => session.consumeEach((m) => session.send(m)), { extensions: [permessageDeflate()] });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -442,9 +443,50 @@ test('with permessage-deflate too: a send after close, or after the connection w
     // A message being compressed when the connection is dropped: its codec is released with the session.
     const lost = await connect(url, { extensions: [permessageDeflate()] });
     const sent = lost.send('z'.repeat(100_000)).then(() => undefined, (e: unknown) => e);
-    lost.raw.terminate();
-    assert.instance(await sent, SessionClosedError, 'a send racing the end of the connection');
+    lost.terminate();
+    assert.instance(await sent, ConnectionClosedError, 'a send racing the end of the connection');
+    for (const extensions of [[permessageDeflate()], []]) {
+      const gone = await connect(url, { extensions });
+      gone.terminate();
+      await gone.raw.job.join();
+      for (const size of [10, 5000]) {
+        const error = await gone.send('x'.repeat(size)).then(() => undefined, (e: unknown) => e);
+        assert.instance(error, ConnectionClosedError, `after the connection was lost, ${size} B, ${extensions.length} extension(s)`);
+      }
+    }
   } finally {
+    server.close();
+  }
+});
+
+test('with permessage-deflate, a peer that sends its close and then reads nothing while our messages wait for room is dropped closeTimeoutMs later (writeTimeoutMs 0)', async () => {
+  let ended = 0;
+  const server = createWebSocketServer(
+    (session) => {
+      session.raw.job.invokeOnCompletion(() => (ended = Date.now()));
+      return session.consumeEach(() => {
+        for (let i = 0; i < 400; i++) void session.send(randomBytes(64 * 1024));
+      });
+    },
+    { extensions: [permessageDeflate()], session: { closeTimeoutMs: 500, writeTimeoutMs: 0 } },
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = await RawClient.open(
+    (server.address() as AddressInfo).port,
+    handshakeRequest('/', { 'Sec-WebSocket-Extensions': 'permessage-deflate' }),
+    0x4,
+  );
+  try {
+    client.sendFrame(Opcode.Text, 'go');
+    await client.until(() => client.frames.length > 0); // the burst has begun
+    client.socket.pause(); // and is never read again
+    const closedAt = Date.now();
+    client.sendFrame(Opcode.Close, Buffer.from([0x03, 0xe8]));
+    await waitFor(() => ended !== 0, 5_000);
+    assert.ok(ended - closedAt < 2_000, `ended ${ended - closedAt} ms after the peer's close`);
+  } finally {
+    client.destroy();
     server.close();
   }
 });
