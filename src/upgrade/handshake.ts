@@ -162,6 +162,7 @@ function selectProtocol(
  * - method `GET`, else 400 (the issue asks for a plain 400; a 405 would need
  *   an `Allow` header and adds nothing for a WebSocket client);
  * - HTTP/1.1 or a later 1.x, else 400 (another major version: 505);
+ * - no body (see `requireNoBody`), else 400;
  * - a `Host` header (required by HTTP/1.1 and RFC 6455 4.1), else 400;
  * - `Upgrade` listing `websocket`, and `Connection` listing `upgrade`
  *   (RFC 7230 lists, any case), else 400;
@@ -183,6 +184,7 @@ export function validateUpgradeRequest(call: UpgradeCall, options: HandshakeOpti
     throw new HandshakeError(400, `method ${call.method ?? '(none)'} cannot upgrade to WebSocket; use GET`);
   }
   requireHttp11(call.httpVersion);
+  requireNoBody(call);
   if (readHeader(call, 'host') === undefined) throw new HandshakeError(400, 'missing Host header');
   requireListToken(call, 'upgrade', 'Upgrade', parseUpgradeProtocols, 'websocket');
   requireListToken(call, 'connection', 'Connection', parseTokenList, 'upgrade');
@@ -196,6 +198,26 @@ export function validateUpgradeRequest(call: UpgradeCall, options: HandshakeOpti
   }
 
   return { key, acceptKey: computeAcceptKey(key), ...readOffer(call, options) };
+}
+
+/**
+ * A handshake request has no body: the bytes after its head are the
+ * client's first frames. So `Transfer-Encoding`, and a `Content-Length`
+ * other than 0 (an invalid or repeated one included, which RFC 9112 section
+ * 6.3 makes a 400 anyway), are a 400: a proxy in front that framed such a
+ * request by its body could be made to pass bytes we read as frames, or the
+ * other way round (request smuggling, RFC 9112 section 11.2).
+ *
+ * @throws HandshakeError 400.
+ */
+function requireNoBody(call: UpgradeCall): void {
+  if (readHeader(call, 'transfer-encoding') !== undefined) {
+    throw new HandshakeError(400, 'a WebSocket handshake request has no body: Transfer-Encoding is not allowed');
+  }
+  const length = readHeader(call, 'content-length');
+  if (length !== undefined && !/^0+$/.test(length)) {
+    throw new HandshakeError(400, 'a WebSocket handshake request has no body: Content-Length must be 0');
+  }
 }
 
 /**

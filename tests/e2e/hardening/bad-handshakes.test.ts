@@ -138,6 +138,9 @@ const COMMON: Case[] = [
     extraHeader: 'sec-websocket-version: 13',
   },
   { name: 'Upgrade: h2c instead of websocket', request: head({ headers: { Upgrade: 'h2c' } }), status: 400 },
+  // A handshake request has no body (the bytes after its head are frames): one announced is a 400.
+  { name: 'a body announced by Content-Length: 5', request: head({ headers: { 'Content-Length': '5' } }), status: 400 },
+  { name: 'a body announced by Transfer-Encoding: chunked', request: head({ headers: { 'Transfer-Encoding': 'chunked' } }), status: 400 },
 ];
 
 const NET_ONLY: Case[] = [
@@ -151,6 +154,15 @@ const NET_ONLY: Case[] = [
     name: 'oversized head (20 KiB header > 16 KiB limit)',
     request: head({ headers: { 'X-Padding': 'p'.repeat(20 * 1024) } }),
     status: 431,
+  },
+  // Framing headers node:http refuses itself (RFC 9112 section 6.3; 11.2, request smuggling).
+  { name: 'invalid Content-Length (abc)', request: head({ headers: { 'Content-Length': 'abc' } }), status: 400 },
+  { name: 'invalid Content-Length (-1)', request: head({ headers: { 'Content-Length': '-1' } }), status: 400 },
+  { name: 'two Content-Length lines (1, 2)', request: head({ headers: { 'Content-Length': '1\r\nContent-Length: 2' } }), status: 400 },
+  {
+    name: 'Transfer-Encoding with Content-Length',
+    request: head({ headers: { 'Transfer-Encoding': 'chunked', 'Content-Length': '5' } }),
+    status: 400,
   },
   {
     name: 'too many header lines (101 > 100)',
@@ -172,6 +184,19 @@ for (const c of COMMON) {
     assertRefused(await rawExchange(httpPort, c.request), c.status, c.extraHeader);
     assert.is(upgradeEvents, before + 1, "the refusal came from handleUpgrade (node emitted 'upgrade')");
     await assertStillServing(httpPort);
+  });
+}
+
+for (const [name, port] of [['createWebSocketServer', () => netPort], ['node:http + handleUpgrade', () => httpPort]] as const) {
+  test(`${name}: Content-Length: 0 (no body, said out loud) is served`, async () => {
+    const socket = connect(port(), '127.0.0.1');
+    socket.setEncoding('latin1');
+    await once(socket, 'connect');
+    socket.write(head({ headers: { 'Content-Length': '0' } }));
+    const [response] = (await once(socket, 'data')) as [string];
+    assert.match(response, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    socket.destroy();
+    await once(socket, 'close');
   });
 }
 
