@@ -117,11 +117,21 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   #assembler: MessageAssembler | undefined;
   /** Keep-alive and `ping()` round trips; made when first needed. */
   #pinger: Pinger | undefined;
-  /** Serialises outgoing messages through async extension transforms, keeping their order. */
+  /**
+   * Serialises outgoing messages through async extension transforms, keeping
+   * their order: the end of the chain while steps are pending (see `#chain`),
+   * undefined when it is idle.
+   */
   #sendChain: Promise<void> | undefined;
   /** Payload bytes in the send chain, not yet queued (see `bufferedAmount`). */
   #chainBytes = 0;
-  /** `#abandoned` and `#closeRequested`, one bit each: both are set once and never cleared. */
+  /**
+   * `#abandoned` and `#closeRequested` (each set once, never cleared), and
+   * two bits of the send chain: a close was deferred in it
+   * (`CLOSE_DEFERRED_FLAG`, never cleared: nothing after a close is sent),
+   * and its current step waits for room in the outgoing queue
+   * (`ROOM_WAIT_FLAG`).
+   */
   #flags = 0;
   /** Set by `abandon()`: nobody will receive messages any more. */
   get #abandoned(): boolean {
@@ -212,7 +222,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     if (options?.compress === false) return this.sendFrame(frame(opcode, payload));
     this.#chainBytes += payload.length;
     return quiet(
-      this.#chain(this.#sendChain ?? RESOLVED, async () => {
+      this.#chain(async () => {
         let encoded: Frame;
         try {
           encoded = await encodeMessage(extensions, opcode, payload);
@@ -223,7 +233,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
         } finally {
           this.#chainBytes -= payload.length;
         }
-        await raw.send(encoded);
+        return this.#queueEncoded(encoded);
       }),
     );
   }
@@ -286,7 +296,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     if (queued > 0 && queued + size > maxQueuedBytes) return this.#full(whenFull);
     const shared = message.encodedFor(extensions);
     this.#chainBytes += size;
-    void this.#chain(this.#sendChain ?? RESOLVED, async () => {
+    void this.#chain(async () => {
       let encoded: Frame | undefined;
       try {
         encoded = await (shared ?? Promise.reject()).catch(() => this.#encodeAgain(message));
@@ -337,8 +347,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
 
   /** Sends one frame as is (no extension transform), after the messages sent before it. */
   sendFrame(f: Frame): Promise<void> {
-    const chain = this.#sendChain;
-    return quiet(chain === undefined ? this.raw.send(f) : this.#chain(chain, () => this.raw.send(f)));
+    return quiet(this.#sendChain === undefined ? this.raw.send(f) : this.#chain(() => this.#queueEncoded(f)));
   }
 
   /**
@@ -346,18 +355,38 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * once the messages sent before it are queued: a close never overtakes them.
    */
   #afterSends(step: () => void): void {
-    const chain = this.#sendChain;
-    if (chain === undefined) return step();
-    // The close timer runs from now, as when a close is queued behind frames: a peer that stops reading
-    // cannot hold the session past closeTimeoutMs by leaving these messages without room.
-    this.raw.closeDeferred();
-    void this.#chain(chain, step);
+    if (this.#sendChain === undefined) return step();
+    this.#flags |= CLOSE_DEFERRED_FLAG;
+    if ((this.#flags & ROOM_WAIT_FLAG) !== 0) this.raw.closeDeferred();
+    void this.#chain(step);
   }
 
-  /** Runs `step` after `previous` and makes it the end of the send chain (which never rejects). */
-  #chain(previous: Promise<unknown>, step: () => Promise<void> | void): Promise<void> {
-    const done = previous.then(step);
-    this.#sendChain = done.catch(() => {});
+  /**
+   * Queues a frame of the send chain, waiting for room. While it waits with
+   * a close deferred behind it, the close timer runs, as for a close queued
+   * behind frames: a peer that stops reading (after its own close, say) is
+   * dropped `closeTimeoutMs` later. The time spent encoding does not count.
+   */
+  async #queueEncoded(f: Frame): Promise<void> {
+    const queued = this.raw.send(f);
+    if (queued === SENT) return;
+    this.#flags |= ROOM_WAIT_FLAG;
+    if ((this.#flags & CLOSE_DEFERRED_FLAG) !== 0) this.raw.closeDeferred();
+    try {
+      await queued;
+    } finally {
+      this.#flags &= ~ROOM_WAIT_FLAG;
+    }
+  }
+
+  /** Appends `step` to the send chain (whose end never rejects); the chain is idle again once every step is done. */
+  #chain(step: () => Promise<void> | void): Promise<void> {
+    const done = (this.#sendChain ?? RESOLVED).then(step);
+    const settled = (): void => {
+      if (this.#sendChain === end) this.#sendChain = undefined; // no step was appended since: idle
+    };
+    const end = done.then(settled, settled);
+    this.#sendChain = end;
     return done;
   }
 
@@ -609,6 +638,8 @@ class MessageQueue extends Channel<Message> {
 /** Bits of a session's `#flags` (an idle session holds one number rather than two booleans). */
 const ABANDONED_FLAG = 1;
 const CLOSE_REQUESTED_FLAG = 2;
+const CLOSE_DEFERRED_FLAG = 4;
+const ROOM_WAIT_FLAG = 8;
 const RESOLVED: Promise<void> = Promise.resolve();
 /**
  * `consumeEach` runs the handler's action inside the reader's delivery, and

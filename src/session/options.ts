@@ -29,9 +29,9 @@ export interface RawSessionOptions {
   readonly outgoingQueueBytes?: number;
   /**
    * After our close frame is queued (sent or still waiting behind other
-   * frames, or, with an extension, behind messages still being encoded),
-   * how long to wait for the peer's before the connection is
-   * dropped; also how long a failed connection waits for the
+   * frames; with an extension, also from when a message ahead of it that
+   * was encoded waits for room), how long to wait for the peer's before the
+   * connection is dropped; also how long a failed connection waits for the
    * handler to take the frames that arrived before the failure. Default 5 s.
    */
   readonly closeTimeoutMs?: number;

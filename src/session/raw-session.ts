@@ -420,10 +420,10 @@ export class RawWebSocketSession {
   }
 
   /**
-   * @internal A close (ours, or the answer to the peer's) waits for messages
-   * the layer above is still preparing: the close timer starts now, as it
-   * does for a close queued behind frames (past `closeTimeoutMs` the
-   * connection is dropped).
+   * @internal A close (ours, or the answer to the peer's) that the layer
+   * above holds back behind its messages now waits on the peer (one of them
+   * waits for room): the close timer starts, as it does for a close queued
+   * behind frames (past `closeTimeoutMs` the connection is dropped).
    */
   closeDeferred(): void {
     if (!this.#terminated) this.#armCloseTimer();

@@ -82,6 +82,7 @@ const REQUIRED_PSEUDO_HEADERS = [':scheme', ':path', ':authority'] as const;
  *   `Upgrade` header is connection-specific and forbidden, RFC 9113 section
  *   8.2.2), and 501 would say the method itself is unknown;
  * - `:scheme`, `:path` and `:authority` present and non-empty, else 400;
+ * - no `content-length`, else 400;
  * - `Sec-WebSocket-Version: 13`, else 426 with `Sec-WebSocket-Version: 13`;
  * - valid `Sec-WebSocket-Protocol` and `Sec-WebSocket-Extensions` syntax
  *   when present, else 400; `options.checkOrigin`, else 403;
@@ -117,6 +118,11 @@ export function validateExtendedConnect(call: UpgradeCall, options: HandshakeOpt
   }
   for (const name of REQUIRED_PSEUDO_HEADERS) {
     if (!readHeader(call, name)) throw new HandshakeError(400, `missing ${name} pseudo-header`);
+  }
+  // The stream's DATA are WebSocket bytes, not a body of a known length: nghttp2 would reset the stream at its
+  // first frame past a content-length (even 0) the request announced.
+  if (readHeader(call, 'content-length') !== undefined) {
+    throw new HandshakeError(400, 'a WebSocket over HTTP/2 carries no body of known length: content-length is not allowed');
   }
   requireVersion13(call);
   return readOffer(call, options);

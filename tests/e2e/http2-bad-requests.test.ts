@@ -81,6 +81,10 @@ test('a malformed subprotocol offer: 400', async () => {
   await refused(connectHeaders('/open', { 'sec-websocket-protocol': 'chat, , x y' }), 400, /Sec-WebSocket-Protocol/);
 });
 
+test('a content-length (even 0): 400, where nghttp2 would reset the stream at its first WebSocket frame', async () => {
+  for (const length of ['0', '5']) await refused(connectHeaders('/open', { 'content-length': length }), 400, /content-length is not allowed/);
+});
+
 test('a refused origin: 403', async () => {
   await refused(connectHeaders('/open', { origin: 'https://evil.test' }), 403, /origin not allowed/);
 });

@@ -28,11 +28,11 @@ import { connect } from '../../src/upgrade/connect.ts';
 import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import { createWebSocketServer, handleUpgrade } from '../../src/upgrade/serve.ts';
 import { captureUncaught } from '../support/async.ts';
-import { connectionCount, waitFor } from '../support/resources.ts';
+import { connectionCount, sleep, waitFor } from '../support/resources.ts';
 import { handshakeRequest, RawClient } from '../support/raw-client.ts';
 import { startServer } from '../support/server.ts';
+import { deflateWithEncode } from '../support/deflate-with-encode.ts';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('close() with a reason over 123 bytes or a code that may not be sent throws, and the session can still close', async () => {
   const errors: unknown[] = [];
@@ -487,6 +487,62 @@ test('with permessage-deflate, a peer that sends its close and then reads nothin
     assert.ok(ended - closedAt < 2_000, `ended ${ended - closedAt} ms after the peer's close`);
   } finally {
     client.destroy();
+    server.close();
+  }
+});
+
+test('with permessage-deflate, the close timer does not count our own compression: messages sent before the handler returns still arrive, then 1000 (closeTimeoutMs 100, compressions of 300 ms)', async () => {
+  // Without an extension the same handler's messages are queued at once and the close after them: the timer then
+  // counts only the time the peer takes to read them.
+  const slow = deflateWithEncode({ threshold: 0 }, async (encode, opcode, payload) => {
+    await sleep(300);
+    return encode(opcode, payload);
+  });
+  const server = createWebSocketServer(
+    async (session) => {
+      void session.send('first');
+      void session.send('second');
+    },
+    { extensions: [slow], session: { closeTimeoutMs: 100 } },
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const client = await connect(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, { extensions: [permessageDeflate()] });
+    const got: unknown[] = [];
+    for await (const message of client) got.push(message);
+    assert.equal(got, ['first', 'second']);
+    assert.is((await client.closeReason).code, 1000);
+  } finally {
+    server.close();
+  }
+});
+
+test('with permessage-deflate, close() after the close handshake finished arms no timer: a handler that goes on past closeTimeoutMs is not terminated', async () => {
+  let session!: DefaultWebSocketSession;
+  let closed: unknown;
+  const server = createWebSocketServer(
+    async (s) => {
+      session = s;
+      await s.send('x'.repeat(2000)); // compressed: the send chain has been used
+      for await (const _ of s); // until the peer's close
+      await sleep(50); // our answer is out: the handshake is over
+      closed = await s.close();
+      await sleep(300); // more work, three close timeouts long
+    },
+    { extensions: [permessageDeflate({ threshold: 0 })], session: { closeTimeoutMs: 100 } },
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const client = await connect(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, { extensions: [permessageDeflate()] });
+    assert.is(await client.receive(), 'x'.repeat(2000));
+    await client.close(4000);
+    await session.raw.job.join();
+    assert.equal(closed, { code: 4000, reason: '' });
+    assert.is(session.raw.failure, undefined, 'never terminated');
+    assert.is(session.raw.job.state, 'completed');
+  } finally {
     server.close();
   }
 });

@@ -14,7 +14,7 @@ import { createConnection } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
-import type { ExtensionNegotiator, ExtensionOffer, WebSocketExtension } from '../../src/extensions/extension.ts';
+import type { ExtensionNegotiator } from '../../src/extensions/extension.ts';
 import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import type { WebSocketServerOptions } from '../../src/server/options.ts';
 import { WebSocketServer } from '../../src/server/websocket-server.ts';
@@ -22,6 +22,7 @@ import type { DefaultWebSocketSession } from '../../src/session/default-session.
 import { connect } from '../../src/upgrade/connect.ts';
 import { sleep, waitFor } from '../support/resources.ts';
 import { handshakeRequest } from '../support/raw-client.ts';
+import { deflateWithEncode } from '../support/deflate-with-encode.ts';
 
 type Session = DefaultWebSocketSession<undefined>;
 
@@ -304,34 +305,6 @@ test('the subscriber making the shared compressions ends while they wait: each m
     await server.close();
   }
 });
-
-/**
- * permessage-deflate whose sessions compress through `encode`, which is given
- * the real compression to call (to delay, fail or count it).
- */
-function deflateWithEncode(
-  settings: Parameters<typeof permessageDeflate>[0],
-  encode: (inner: WebSocketExtension['encode'], ...args: Parameters<WebSocketExtension['encode']>) => ReturnType<WebSocketExtension['encode']>,
-): ExtensionNegotiator {
-  const inner = permessageDeflate(settings);
-  const wrap = (extension: WebSocketExtension): WebSocketExtension => ({
-    name: extension.name,
-    rsv: extension.rsv,
-    sharedEncodingKey: extension.sharedEncodingKey,
-    encode: (opcode, payload) => encode((o, p) => extension.encode(o, p), opcode, payload),
-    decode: (payload, rsv, max) => extension.decode(payload, rsv, max),
-    dispose: () => extension.dispose(),
-  });
-  return {
-    name: inner.name,
-    negotiate(offers: readonly ExtensionOffer[]) {
-      const accepted = inner.negotiate(offers);
-      return accepted === undefined ? undefined : { extension: wrap(accepted.extension), response: accepted.response };
-    },
-    offer: () => inner.offer(),
-    accept: (response) => wrap(inner.accept(response)),
-  };
-}
 
 /** permessage-deflate that counts how often its sessions compress a message. */
 function countingDeflate(settings: Parameters<typeof permessageDeflate>[0], counter: { encodes: number }): ExtensionNegotiator {
