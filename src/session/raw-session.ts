@@ -426,7 +426,8 @@ export class RawWebSocketSession {
    * behind frames (past `closeTimeoutMs` the connection is dropped).
    */
   closeDeferred(): void {
-    if (!this.#terminated) this.#armCloseTimer();
+    // Once a close is queued, it has a timer of its own (or the handshake is over): nothing is held back.
+    if (!this.#terminated && !this.isClosing) this.#armCloseTimer();
   }
 
   /** Queues `close` (see `startClose`). */

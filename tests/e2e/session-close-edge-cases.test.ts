@@ -547,4 +547,38 @@ test('with permessage-deflate, close() after the close handshake finished arms n
   }
 });
 
+test('with permessage-deflate, a send refused after the close handshake (it waited behind our answer to the peer\'s close) arms no timer either', async () => {
+  const slow = deflateWithEncode({ threshold: 0 }, async (encode, opcode, payload) => {
+    await sleep(300);
+    return encode(opcode, payload);
+  });
+  let session!: DefaultWebSocketSession;
+  let late: unknown;
+  const server = createWebSocketServer(
+    async (s) => {
+      session = s;
+      void s.send('first'); // compressed for 300 ms: the send chain is busy
+      await sleep(100); // the peer's close arrives meanwhile: our answer waits behind 'first'
+      late = await s.send('late').then(() => 'sent', (error: unknown) => error); // behind the answer: refused
+      await sleep(400); // more work, four close timeouts long
+    },
+    { extensions: [slow], session: { closeTimeoutMs: 100 } },
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const client = await connect(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, { extensions: [permessageDeflate()] });
+    void client.close(4000);
+    const got: unknown[] = [];
+    for await (const message of client) got.push(message);
+    assert.equal(got, ['first']);
+    await session.raw.job.join();
+    assert.instance(late, SessionClosedError);
+    assert.is(session.raw.failure, undefined, 'never terminated');
+    assert.is((await session.closeReason).code, 4000);
+  } finally {
+    server.close();
+  }
+});
+
 test.run();
