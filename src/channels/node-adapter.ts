@@ -365,22 +365,18 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
     // may drop what we sent last. Writes into the input were rejected by the cancel; nothing else resumes it.
     socket.resume();
     if (socket.destroyed) return;
-    const linger = this.#options.lingerMs ?? DEFAULT_LINGER_MS;
-    // Both ways done (the peer's end read, ours flushed): the socket closes by itself (an HTTP/2 stream
-    // once both ends went through its session; destroying it first would reset it, and a server takes a
-    // burst of resets on one connection for an attack). Destroyed at `lingerMs` should it not.
-    if (socket.readableEnded && socket.writableFinished && this.output.closedCause === undefined) {
-      this.#linger = setTimeout(() => socket.destroy(), linger);
-      return;
-    }
-    // At once when there is nothing to flush (everything was handed to the kernel) or the output was
-    // closed with a cause, which abandons it (a pump waiting for 'drain' from a peer that reads
-    // nothing would otherwise keep the socket for lingerMs).
-    if (this.output.closedCause !== undefined || socket.writableFinished) {
+    // At once when the output was closed with a cause, which abandons it (a pump waiting for 'drain'
+    // from a peer that reads nothing would otherwise keep the socket for lingerMs), or when there is
+    // nothing to flush (everything was handed to the kernel) and the peer has not ended its side.
+    if (this.output.closedCause !== undefined || (socket.writableFinished && !socket.readableEnded)) {
       socket.destroy();
       return;
     }
-    this.#linger = setTimeout(() => socket.destroy(), linger);
+    this.#linger = setTimeout(() => socket.destroy(), this.#options.lingerMs ?? DEFAULT_LINGER_MS);
+    // Both ways done (the peer's end read, ours flushed): the socket closes by itself (an HTTP/2 stream
+    // once both ends went through its session; destroying it first would reset it, and a server takes a
+    // burst of resets on one connection for an attack); the linger timer destroys it should it not.
+    if (socket.writableFinished) return;
     // `socket.end()` was called but bytes may still wait in Node's buffer: destroy on 'finish'
     // (calling `end` again only adds the callback). Otherwise the pump does it when the output ends.
     if (this.#pumpDone) socket.end(() => socket.destroy());

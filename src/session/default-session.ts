@@ -217,7 +217,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     const extensions = raw.extensions;
     // Refused as without an extension once the session is closing or gone (not encoded first, nor failing with
     // the codec's error): SessionClosedError, or the ConnectionClosedError saying why the connection was lost.
-    if (extensions.length === 0 || raw.isClosing || raw.outgoing.isClosedForSend) return quiet(raw.send(frame(opcode, payload)));
+    if (extensions.length === 0 || raw.isSendClosed) return quiet(raw.send(frame(opcode, payload)));
     if (this.#closeRequested) return quiet(Promise.reject(new SessionClosedError()));
     if (options?.compress === false) return this.sendFrame(frame(opcode, payload));
     this.#chainBytes += payload.length;
@@ -228,7 +228,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
           encoded = await encodeMessage(extensions, opcode, payload);
         } catch (error) {
           // The session ended while the message waited or was being encoded (its extensions are released then).
-          if (raw.isClosing || raw.outgoing.isClosedForSend) encoded = frame(opcode, payload); // refused below, as above
+          if (raw.isSendClosed) encoded = frame(opcode, payload); // refused below, as above
           else throw error;
         } finally {
           this.#chainBytes -= payload.length;
@@ -290,7 +290,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
       const done = raw.enqueue(message.plain, maxQueuedBytes, this.#chainBytes);
       return done === Enqueued.Queued ? Delivery.Queued : done === Enqueued.Gone ? Delivery.Gone : this.#full(whenFull);
     }
-    if (this.#closeRequested || raw.isClosing || raw.outgoing.isClosedForSend) return Delivery.Gone;
+    if (this.#closeRequested || raw.isSendClosed) return Delivery.Gone;
     const size = message.payload.length;
     const queued = this.bufferedAmount;
     if (queued > 0 && queued + size > maxQueuedBytes) return this.#full(whenFull);
@@ -316,7 +316,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    */
   #encodeAgain(message: PublishedMessage): Promise<Frame> | undefined {
     const raw = this.raw;
-    if (raw.isClosing || raw.outgoing.isClosedForSend) return undefined;
+    if (raw.isSendClosed) return undefined;
     const extensions = raw.extensions;
     return (message.encodedFor(extensions) ?? Promise.reject()).catch(() => encodeMessage(extensions, message.opcode, message.payload));
   }
@@ -367,16 +367,14 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * behind frames: a peer that stops reading (after its own close, say) is
    * dropped `closeTimeoutMs` later. The time spent encoding does not count.
    */
-  async #queueEncoded(f: Frame): Promise<void> {
-    const queued = this.raw.send(f);
-    if (queued === SENT) return;
+  #queueEncoded(f: Frame): Promise<void> {
+    const raw = this.raw;
+    const queued = raw.send(f);
+    // Queued at once, or refused (closing, or the connection gone): nothing waits on the peer.
+    if (queued === SENT || raw.isSendClosed) return queued;
     this.#flags |= ROOM_WAIT_FLAG;
-    if ((this.#flags & CLOSE_DEFERRED_FLAG) !== 0) this.raw.closeDeferred();
-    try {
-      await queued;
-    } finally {
-      this.#flags &= ~ROOM_WAIT_FLAG;
-    }
+    if ((this.#flags & CLOSE_DEFERRED_FLAG) !== 0) raw.closeDeferred();
+    return queued.finally(() => (this.#flags &= ~ROOM_WAIT_FLAG));
   }
 
   /** Appends `step` to the send chain (whose end never rejects); the chain is idle again once every step is done. */

@@ -105,7 +105,7 @@ export class Pinger {
   #keepAlive(): void {
     const raw = this.#raw;
     // Not once closing, nor once the connection is gone (`outgoing` is then cancelled and would throw).
-    if (raw.isClosing || raw.outgoing.isClosedForSend) return;
+    if (raw.isSendClosed) return;
     const waiting = this.#keepAliveEntry;
     if (waiting !== undefined) {
       // With a deadline, it decides; without one, the keep-alive goes on and the unanswered ping is let go.

@@ -300,6 +300,11 @@ export class RawWebSocketSession {
     return this.#closeQueued || this.#rules.closeSent;
   }
 
+  /** No frame can be sent any more: our close is queued or sent, or the connection is gone. */
+  get isSendClosed(): boolean {
+    return this.isClosing || this.outgoing.isClosedForSend;
+  }
+
   /** Where the close handshake stands (see `ConnectionState`). */
   get state(): ConnectionState {
     return this.#rules.state;
@@ -433,7 +438,7 @@ export class RawWebSocketSession {
   /** Queues `close` (see `startClose`). */
   #queueClose(close: Frame): void {
     // Once the connection is gone (`terminate`), there is nothing to close.
-    if (this.isClosing || this.outgoing.isClosedForSend) return;
+    if (this.isSendClosed) return;
     this.#closeQueued = true;
     // When the queue is full (a peer that does not read), the close frame
     // waits in a slot the writer serves once the queue is drained; the close
