@@ -7,8 +7,8 @@
  *
  * The scanning is the shared head reader of http-head.ts (linear time, no
  * promise per byte). Limits, each with a safe default: head size (431),
- * header count (431), and a timeout for the whole head (408; slow clients
- * are dropped).
+ * header count (431), and a timeout for the whole head (408, then the
+ * connection is closed).
  *
  * Syntax (RFC 7230 section 3), strict where laxness enables request
  * smuggling: lines end in CRLF (a bare LF or a bare CR is a 400); the request
@@ -125,8 +125,8 @@ export function checkRequestHeadOptions(options: RequestHeadOptions): void {
  * @throws HandshakeError 400 for malformed syntax, 431 when `maxHeadSize` or
  *   `maxHeaders` is exceeded, 408 when the head is not complete within
  *   `timeoutMs` (the input is then cancelled with that error, so no read
- *   stays parked on it; drop the socket). The caller answers the others
- *   with `formatErrorResponse` and closes the socket.
+ *   stays parked on it). The caller answers each with
+ *   `formatErrorResponse` and closes the socket.
  * @throws IncompleteRequestHeadError when the channel ends or fails before
  *   the head is complete (no response is possible).
  * @throws RangeError for invalid options (before anything is read).

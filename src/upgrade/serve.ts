@@ -77,8 +77,9 @@ export async function serveSocket(socket: Duplex, handler: WebSocketHandler, opt
 
 /**
  * Reads the request head of a raw connection (`options.requestHead` limits).
- * Resolves with it, or with `undefined` when it was refused (400 or 431
- * written) or never completed (timeout, peer gone: the connection dropped).
+ * Resolves with it, or with `undefined` when it was refused (400, 431, or
+ * 408 when it did not complete within `timeoutMs`, as node:http answers,
+ * then the connection closed) or the peer went away (the connection dropped).
  */
 export async function readUpgradeRequest(
   input: ByteReadChannel,
@@ -88,7 +89,7 @@ export async function readUpgradeRequest(
   try {
     return await readRequestHead(input, options.requestHead);
   } catch (error) {
-    if (error instanceof HandshakeError && error.status !== 408) refuse(input, output, error);
+    if (error instanceof HandshakeError) refuse(input, output, error);
     else output.close(error instanceof Error ? error : undefined);
     return undefined;
   }
