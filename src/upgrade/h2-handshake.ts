@@ -12,6 +12,7 @@
  * (RFC 8441 section 5), and the success status (200, not 101).
  */
 import { HandshakeError } from './errors.ts';
+import { isValidHost } from './host.ts';
 import type { HeadLimits } from './http-head.ts';
 import {
   negotiationHeaders,
@@ -81,7 +82,8 @@ const REQUIRED_PSEUDO_HEADERS = [':scheme', ':path', ':authority'] as const;
  *   header without `websocket`. HTTP/2 has no 426-with-`Upgrade` answer (the
  *   `Upgrade` header is connection-specific and forbidden, RFC 9113 section
  *   8.2.2), and 501 would say the method itself is unknown;
- * - `:scheme`, `:path` and `:authority` present and non-empty, else 400;
+ * - `:scheme`, `:path` and `:authority` present and non-empty, and
+ *   `:authority` a valid `uri-host[:port]` (see host.ts), else 400;
  * - no `content-length`, else 400;
  * - `Sec-WebSocket-Version: 13`, else 426 with `Sec-WebSocket-Version: 13`;
  * - valid `Sec-WebSocket-Protocol` and `Sec-WebSocket-Extensions` syntax
@@ -118,6 +120,9 @@ export function validateExtendedConnect(call: UpgradeCall, options: HandshakeOpt
   }
   for (const name of REQUIRED_PSEUDO_HEADERS) {
     if (!readHeader(call, name)) throw new HandshakeError(400, `missing ${name} pseudo-header`);
+  }
+  if (!isValidHost(readHeader(call, ':authority')!)) {
+    throw new HandshakeError(400, 'invalid :authority: must be uri-host[:port] (RFC 9113 section 8.3.1)');
   }
   // The stream's DATA are WebSocket bytes, not a body of a known length: nghttp2 would reset the stream at its
   // first frame past a content-length (even 0) the request announced.

@@ -14,6 +14,7 @@
  */
 import { computeAcceptKey } from './accept-key.ts';
 import { HandshakeError } from './errors.ts';
+import { isValidHost } from './host.ts';
 import {
   parseExtensions,
   parseSubprotocols,
@@ -163,7 +164,8 @@ function selectProtocol(
  *   an `Allow` header and adds nothing for a WebSocket client);
  * - HTTP/1.1 or a later 1.x, else 400 (another major version: 505);
  * - no body (see `requireNoBody`), else 400;
- * - a `Host` header (required by HTTP/1.1 and RFC 6455 4.1), else 400;
+ * - a `Host` header (required by HTTP/1.1 and RFC 6455 4.1) whose value
+ *   is `uri-host[:port]` (see host.ts), else 400 (RFC 9112 section 3.2);
  * - `Upgrade` listing `websocket`, and `Connection` listing `upgrade`
  *   (RFC 7230 lists, any case), else 400;
  * - `Sec-WebSocket-Version: 13`, else 426 with `Sec-WebSocket-Version: 13`;
@@ -185,7 +187,9 @@ export function validateUpgradeRequest(call: UpgradeCall, options: HandshakeOpti
   }
   requireHttp11(call.httpVersion);
   requireNoBody(call);
-  if (readHeader(call, 'host') === undefined) throw new HandshakeError(400, 'missing Host header');
+  const host = readHeader(call, 'host');
+  if (host === undefined) throw new HandshakeError(400, 'missing Host header');
+  if (!isValidHost(host)) throw new HandshakeError(400, 'invalid Host header: must be one uri-host[:port] (RFC 9112 section 3.2)');
   requireListToken(call, 'upgrade', 'Upgrade', parseUpgradeProtocols, 'websocket');
   requireListToken(call, 'connection', 'Connection', parseTokenList, 'upgrade');
 

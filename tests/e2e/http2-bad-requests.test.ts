@@ -85,6 +85,12 @@ test('a content-length (even 0): 400, where nghttp2 would reset the stream at it
   for (const length of ['0', '5']) await refused(connectHeaders('/open', { 'content-length': length }), 400, /content-length is not allowed/);
 });
 
+test('an :authority that is not uri-host[:port] (userinfo, a bad port): 400', async () => {
+  for (const authority of ['user@127.0.0.1', '127.0.0.1:http']) {
+    await refused(connectHeaders('/open', { ':authority': authority }), 400, /invalid :authority/);
+  }
+});
+
 test('a refused origin: 403', async () => {
   await refused(connectHeaders('/open', { origin: 'https://evil.test' }), 403, /origin not allowed/);
 });

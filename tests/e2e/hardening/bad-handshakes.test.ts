@@ -141,6 +141,10 @@ const COMMON: Case[] = [
   // A handshake request has no body (the bytes after its head are frames): one announced is a 400.
   { name: 'a body announced by Content-Length: 5', request: head({ headers: { 'Content-Length': '5' } }), status: 400 },
   { name: 'a body announced by Transfer-Encoding: chunked', request: head({ headers: { 'Transfer-Encoding': 'chunked' } }), status: 400 },
+  // RFC 9112 section 3.2: a Host that is not uri-host[:port] is a 400.
+  { name: 'Host with a space (a b)', request: head({ headers: { Host: 'a b' } }), status: 400 },
+  { name: 'Host with userinfo (user@host)', request: head({ headers: { Host: 'user@example.com' } }), status: 400 },
+  { name: 'Host with a non-numeric port (host:http)', request: head({ headers: { Host: 'example.com:http' } }), status: 400 },
 ];
 
 const NET_ONLY: Case[] = [
@@ -148,6 +152,8 @@ const NET_ONLY: Case[] = [
   { name: 'missing Connection', request: head({ headers: { Connection: null } }), status: 400 },
   { name: 'Connection without the upgrade token (keep-alive)', request: head({ headers: { Connection: 'keep-alive' } }), status: 400 },
   { name: 'malformed request line', request: 'GET /chat\r\nHost: x\r\n\r\n', status: 400 },
+  // node:http keeps the first of two Host lines; our own parser sees both (RFC 9112 section 3.2: 400).
+  { name: 'two Host lines', request: head({ headers: { Host: 'a.example\r\nHost: b.example' } }), status: 400 },
   { name: 'HTTP/9.9 request line', request: head({ requestLine: 'GET /chat HTTP/9.9' }), status: 505 },
   { name: 'header line ending in a bare LF', request: head().replace('Upgrade: websocket\r\n', 'Upgrade: websocket\n'), status: 400 },
   {
