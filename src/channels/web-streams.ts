@@ -22,7 +22,8 @@ import { CancellationError, toError } from './errors.ts';
 /**
  * Reads `stream` into a new byte channel of `capacity` bytes (default 64 KiB).
  * The stream's end closes the channel, its error closes it with that error;
- * cancelling the channel cancels the stream.
+ * cancelling the channel cancels the stream, and so does a chunk that is not
+ * a `Uint8Array` (the channel is closed with the `TypeError`).
  */
 export function readableToChannel(
   stream: ReadableStream<Uint8Array>,
@@ -39,6 +40,8 @@ export function readableToChannel(
       channel.close();
     } catch (error) {
       channel.close(toError(error)); // a no-op when the reader cancelled
+      // A chunk the channel refused (not bytes): the source is read no further, so it is cancelled, not left locked.
+      void reader.cancel(error).catch(() => {});
     }
   };
   void pump();

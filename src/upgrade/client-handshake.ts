@@ -29,8 +29,11 @@ import { headerLine } from './http-response.ts';
 
 /** What goes into the request besides the fixed handshake headers. */
 export interface ClientRequestOptions {
-  /** Subprotocols to offer, in order of preference (tokens, no repeats). Default: none. */
-  readonly protocols?: readonly string[] | undefined;
+  /**
+   * Subprotocols to offer, in order of preference (tokens, no repeats); one
+   * string offers one, as with `ws` and the browser's `WebSocket`. Default: none.
+   */
+  readonly protocols?: string | readonly string[] | undefined;
   /**
    * Extensions to offer, in order of preference, configured as on a server
    * (e.g. `[permessageDeflate()]`). Default: none.
@@ -71,14 +74,16 @@ const HANDSHAKE_HEADERS: ReadonlySet<string> = new Set([
  * Formats the opening handshake request for `url` (`ws:`/`wss:`; the path and
  * query become the request target, a fragment is dropped).
  *
- * @throws TypeError for a subprotocol that is not a token or is repeated, an
+ * @throws TypeError for a subprotocol that is not a token or is repeated
+ *   (or `protocols` neither a string nor an array), an
  *   extra header that is a handshake header or is malformed, or an extension
  *   offer that is not valid `Sec-WebSocket-Extensions` syntax.
  */
 export function formatClientRequest(url: URL, options: ClientRequestOptions = {}): ClientRequest {
-  const protocols = options.protocols ?? [];
+  const protocols = typeof options.protocols === 'string' ? [options.protocols] : (options.protocols ?? []);
+  if (!Array.isArray(protocols)) throw new TypeError('protocols must be a string or an array of strings');
   for (const protocol of protocols) {
-    if (!isToken(protocol)) throw new TypeError(`subprotocol ${JSON.stringify(protocol)} is not an RFC 7230 token`);
+    if (typeof protocol !== 'string' || !isToken(protocol)) throw new TypeError(`subprotocol ${JSON.stringify(protocol)} is not an RFC 7230 token`);
   }
   if (new Set(protocols).size !== protocols.length) {
     throw new TypeError(`subprotocols ${JSON.stringify(protocols)} contain a repeat; offer each once`);

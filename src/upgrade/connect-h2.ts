@@ -53,7 +53,7 @@ import {
 } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type TLSSocket } from 'node:tls';
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
 import {
   ConnectError,
@@ -69,7 +69,7 @@ import {
   type AcceptedHandshake,
   type ClientRequest,
 } from './client-handshake.ts';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, endpoint, tlsOptions } from './client-transport.ts';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, endpoint, tlsOptions, type ClientTlsOptions } from './client-transport.ts';
 import type { AnyConnectOptions, AnySession } from './connect.ts';
 import { CONNECTION_SPECIFIC_HEADERS, headerBlockOverLimits, isValidHttp2HeaderValue } from './h2-handshake.ts';
 import { http2StreamChannels } from './h2-stream.ts';
@@ -131,6 +131,7 @@ export function connectHttp2(
 ): Promise<AnySession> {
   const pool = resolvePoolSettings(options.http2);
   const headers = requestHeaders(target, request, options.headers);
+  if (target.protocol === 'wss:' && options.tls !== undefined) checkTlsOptions(options.tls);
   const deadline = new Deadline(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
   return open(target, request, headers, options, hooks, pool, deadline).finally(() => deadline.clear());
 }
@@ -281,6 +282,21 @@ type ProbeResult =
 const ready = new Map<string, PooledConnection[]>();
 /** Connections being opened, by pool key: callers for that key wait for it. */
 const pending = new Map<string, Promise<ProbeResult>>();
+/** `tls` option objects already checked by `checkTlsOptions`. */
+const checkedTls = new WeakSet<object>();
+
+/**
+ * Throws what `tls.connect` would throw for `tls` (a bad `ca`, `minVersion`,
+ * `ciphers`...), at the call as over HTTP/1.1, where the socket is opened
+ * at once: here the connection may come from the pool or be opened later.
+ * Once per options object (a secure context costs a few milliseconds).
+ */
+function checkTlsOptions(tls: ClientTlsOptions): void {
+  if (checkedTls.has(tls)) return;
+  createSecureContext(tls);
+  checkedTls.add(tls);
+}
+
 /** Pool-key numbers of the `tls` option objects in use (identity: equal-looking options do not share). */
 const tlsIds = new WeakMap<object, number>();
 let nextTlsId = 1;
@@ -522,7 +538,13 @@ async function openStream(
     throw error;
   }
   deadline.clear();
-  const session = await hooks.start(http2StreamChannels(stream, options.channels), accepted, options);
+  let session;
+  try {
+    session = await hooks.start(http2StreamChannels(stream, options.channels), accepted, options);
+  } catch (error) {
+    stream.close(constants.NGHTTP2_CANCEL); // no session owns the stream: it must not stay open
+    throw error;
+  }
   const raw = 'raw' in session ? session.raw : session;
   // A session that did not end cleanly (terminated, failed, timed out) ends its stream with a reset.
   raw.job.invokeOnCompletion(() => {

@@ -19,7 +19,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
 import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
 import { checkDuration } from '../channels/duration.ts';
-import { socketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
+import { checkSocketChannelsOptions, socketChannels, type SocketChannelsOptions } from '../channels/node-adapter.ts';
 import { DefaultWebSocketSession } from '../session/default-session.ts';
 import {
   DEFAULT_SESSION_DEFAULTS,
@@ -201,6 +201,7 @@ function prepare(url: URL, options: AnyConnectOptions): ClientRequest {
   // Whole milliseconds up to what a timer can wait, or Infinity; a fraction (a timeout computed from seconds) is fine.
   checkDuration('handshakeTimeoutMs', Math.ceil(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS), 1);
   resolveResponseHeadOptions(options.responseHead);
+  checkSocketChannelsOptions(options.channels ?? {});
   resolveOptions(RAW_SESSION_DEFAULTS, options.session);
   if (!options.raw) resolveOptions(DEFAULT_SESSION_DEFAULTS, options.defaultSession);
   return formatClientRequest(url, { protocols: options.protocols, headers: options.headers, extensions: options.extensions });

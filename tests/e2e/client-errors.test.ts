@@ -214,6 +214,14 @@ test('programmer errors throw before any I/O', () => {
   assert.throws(() => connect('ws://127.0.0.1:1/', { handshakeTimeoutMs: NaN }), RangeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { headers: { 'Sec-WebSocket-Key': 'x' } }), TypeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { protocols: ['a,b'] }), TypeError);
+  assert.throws(() => connect('ws://127.0.0.1:1/', { protocols: [42 as unknown as string] }), TypeError);
+  assert.throws(() => connect('ws://127.0.0.1:1/', { protocols: { chat: true } as unknown as string[] }), TypeError);
+  // Checked before the socket is opened: a socket opened first, then left without a listener, would
+  // crash the process with ECONNREFUSED (port 1), over HTTP/1.1 and HTTP/2 alike.
+  for (const http2 of [false, true]) {
+    assert.throws(() => connect('ws://127.0.0.1:1/', { http2, channels: { inputCapacity: 0 } }), RangeError);
+    assert.throws(() => connect('ws://127.0.0.1:1/', { http2, channels: { lingerMs: -1 } }), RangeError);
+  }
   assert.throws(() => connect('ws://127.0.0.1:1/', { session: { maxFrameSize: -1 } }), RangeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { responseHead: { maxHeadSize: 0 } }), RangeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { extensions: [permessageDeflate({ serverMaxWindowBits: 99 })] }), RangeError);

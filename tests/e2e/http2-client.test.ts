@@ -357,6 +357,11 @@ test('options HTTP/2 cannot carry are refused before any I/O', () => {
   assert.throws(() => connect('ws://127.0.0.1:1/', { http2: true, headers: { 'Transfer-Encoding': 'chunked' } }), TypeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { http2: true, headers: { 'X-Ctl': 'a\x01b' } }), TypeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { http2: { idleTimeoutMs: -1 } }), RangeError);
+  // What tls.connect throws over HTTP/1.1 at the call, HTTP/2 throws at the call too (not a later rejection).
+  for (const tls of [{ minVersion: 'bogus' as 'TLSv1.3' }, { ciphers: 'NOPE-NOT-A-CIPHER' }]) {
+    assert.throws(() => connect('wss://127.0.0.1:1/', { tls }));
+    assert.throws(() => connect('wss://127.0.0.1:1/', { http2: true, tls }));
+  }
 });
 
 test.run();

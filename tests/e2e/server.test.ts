@@ -526,6 +526,11 @@ test('per-route options: protocols and verify override the server-wide ones (ver
     assert.is(open.protocol, 'route.v2');
     assert.is(await open.receive(), 'protocol=route.v2');
     await open.close();
+    // One subprotocol as a plain string, as `ws` and the browser's WebSocket take it.
+    const single = await connect(`ws://127.0.0.1:${port}/open`, { protocols: 'route.v2' });
+    assert.is(single.protocol, 'route.v2');
+    assert.is(await single.receive(), 'protocol=route.v2');
+    await single.close();
     assert.is((await refusal(`ws://127.0.0.1:${port}/token`)).status, 401);
     const token = await connect(`ws://127.0.0.1:${port}/token`, { headers: { 'X-Token': 's3cret' } });
     await token.send('in');

@@ -91,6 +91,25 @@ test('readableToChannel: a stream error closes the channel with it; cancelling t
   assert.is(cancelled, cause);
 });
 
+test('readableToChannel: a chunk that is not bytes closes the channel with a TypeError and cancels the source', async () => {
+  let cancelled: unknown;
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(bytes(4, 0));
+      controller.enqueue('text' as unknown as Uint8Array);
+    },
+    cancel(reason) {
+      cancelled = reason;
+    },
+  });
+  const ch = readableToChannel(stream);
+  assert.equal([...(await ch.readChunk())!], [...bytes(4, 0)]);
+  const error = await rejection(ch.readChunk());
+  assert.instance(error, TypeError);
+  await turn();
+  assert.is(cancelled, error, 'the source was cancelled with the same error');
+});
+
 test('channelToReadable: one chunk per pull, closes at the end, by reference', async () => {
   const ch = new ByteChannel();
   const first = bytes(4);
