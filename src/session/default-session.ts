@@ -530,9 +530,10 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   }
 
   /**
-   * @internal The handler saw the end of the messages: if it was a protocol
-   * error, the close frame goes out now, after anything the handler sent in
-   * reply to the messages before it.
+   * @internal The handler saw the end of the messages (or there was no
+   * message left for it to read): if it was a protocol error, the close frame
+   * goes out now, after anything the handler sent in reply to the messages
+   * before it.
    */
   failureSeen(error: Error): void {
     if (error instanceof ProtocolError && error === this.raw.failure) this.#afterSends(() => this.raw.failConnection(error));
@@ -582,6 +583,10 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   onFramesEnd(cause: Error | undefined): void {
     this.#pinger?.stop();
     this.#messages.close(cause);
+    // A protocol error with no message before it left unread: the close goes out after this turn of the event loop
+    // (time for a handler resuming with the last message to reply: its reply goes first), not when the handler next
+    // reads, which an application that only sends never does.
+    if (cause !== undefined && this.#messages.size === 0) setImmediate(() => this.failureSeen(cause));
   }
 
   /** Reads `incoming` when the frames could not be diverted to `#onFrame` (see the constructor). */

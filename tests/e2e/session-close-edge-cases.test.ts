@@ -222,6 +222,37 @@ test('after a protocol error the client reads on to the server\'s FIN too: the 1
   tcp.close();
 });
 
+test('a protocol error while the application reads nothing (it only sends): the close 1007 goes out at once, later sends are refused', async () => {
+  const received: Buffer[] = [];
+  let serverSocket: Socket | undefined;
+  const tcp = createNetServer((socket) => {
+    serverSocket = socket;
+    let head = '';
+    socket.on('data', (chunk: Buffer) => {
+      if (head.includes('\r\n\r\n')) return void received.push(chunk);
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      const key = /sec-websocket-key: *(\S+)/i.exec(head)![1]!;
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${computeAcceptKey(key)}\r\n\r\n`);
+    });
+  });
+  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+  // closeTimeoutMs of a minute: the close must not wait for it (it did, for a handler that never read).
+  const session = await connect(`ws://127.0.0.1:${(tcp.address() as AddressInfo).port}/`, { session: { closeTimeoutMs: 60_000 } });
+  await waitFor(() => serverSocket !== undefined, 2000, 'the server socket');
+  serverSocket!.write(Buffer.from([0x81, 0x01, 0xff])); // a text frame that is not UTF-8
+  await waitFor(() => Buffer.concat(received).length >= 8, 3000, 'the close frame');
+  const bytes = Buffer.concat(received);
+  assert.is(bytes[0], 0x88, 'a close frame, and nothing before it');
+  assert.is(((bytes[6]! ^ bytes[2]!) << 8) | (bytes[7]! ^ bytes[3]!), 1007);
+  const error = await session.send('after the error').then(() => undefined, (e: unknown) => e);
+  assert.ok(error instanceof SessionClosedError || error instanceof ConnectionClosedError, String(error));
+  serverSocket!.end();
+  await session.raw.job.join();
+  assert.is(Buffer.concat(received).length, 8, 'nothing sent after the close');
+  tcp.close();
+});
+
 test('a protocol error after our close went out: nothing can follow it, so the connection closes at once, not after closeTimeoutMs', async () => {
   // The handler returns: close 1000 goes out and the session waits (up to a minute here) for the peer's.
   const server = await startServer(async () => {}, { session: { closeTimeoutMs: 60_000 } });
