@@ -20,6 +20,11 @@ import type { RawZlibStream, ZlibPool } from './zlib-pool.ts';
 /** The empty non-final stored block a sync flush ends with (RFC 7692 section 7.2.1). */
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
+/** The start of every codec's chain of operations. */
+const SETTLED: Promise<void> = Promise.resolve();
+
+function ignore(): void {}
+
 /** Payloads up to this size are joined with the tail so inflating costs one thread-pool round trip. */
 const JOIN_TAIL_LIMIT = 64 * 1024;
 
@@ -82,7 +87,7 @@ abstract class MessageCodec<S extends RawZlibStream> {
   #detach: (() => void) | undefined;
   #sink: Sink | undefined;
   /** Operations run one after another; this is the last one queued. */
-  #last: Promise<unknown> = Promise.resolve();
+  #last: Promise<void> = SETTLED;
   #closed = false;
 
   constructor(limiter: ZlibLimiter, pool: ZlibPool, noContextTakeover: boolean) {
@@ -118,28 +123,32 @@ abstract class MessageCodec<S extends RawZlibStream> {
    */
   protected run(limit: number, feed: (stream: S, done: (error?: Error | null) => void) => void): Promise<Buffer> {
     const result = this.#last.then(() =>
-      this.#limiter.run(
-        () =>
-          new Promise<Buffer>((resolve, reject) => {
-            if (this.#closed) {
-              reject(new CodecClosedError());
-              return;
-            }
-            const stream = (this.#stream ??= this.#open());
-            const sink: Sink = { chunks: [], length: 0, limit, resolve, reject, settled: false };
-            this.#sink = sink;
-            feed(stream, (error) => {
-              if (sink.settled) return;
-              if (error) {
-                this.#fail(this.zlibError(error));
-                return;
-              }
-              this.#finish(sink, stream);
-            });
-          }),
-      ),
+      // Closed while waiting behind earlier operations: no limiter slot (queued behind other sessions' work) for it.
+      this.#closed
+        ? Promise.reject(new CodecClosedError())
+        : this.#limiter.run(
+            () =>
+              new Promise<Buffer>((resolve, reject) => {
+                if (this.#closed) {
+                  reject(new CodecClosedError());
+                  return;
+                }
+                const stream = (this.#stream ??= this.#open());
+                const sink: Sink = { chunks: [], length: 0, limit, resolve, reject, settled: false };
+                this.#sink = sink;
+                feed(stream, (error) => {
+                  if (sink.settled) return;
+                  if (error) {
+                    this.#fail(this.zlibError(error));
+                    return;
+                  }
+                  this.#finish(sink, stream);
+                });
+              }),
+          ),
     );
-    this.#last = result.catch(() => undefined);
+    // Settled with nothing: the chain must not keep the last output (a whole message) for the connection's life.
+    this.#last = result.then(ignore, ignore);
     return result;
   }
 

@@ -354,7 +354,9 @@ export class FrameParser {
         }
       }
     }
-    // Slow path: copy header bytes into `#headerBytes` as they arrive.
+    // Slow path: copy header bytes into `#headerBytes` as they arrive (with none, no buffer is made:
+    // the reader asks once more after the last frame of every chunk).
+    if (this.#unconsumed === 0) return false;
     const headerBytes = (this.#headerBytes ??= Buffer.allocUnsafe(MAX_HEADER_SIZE));
     for (;;) {
       const stage = this.#headerStage;

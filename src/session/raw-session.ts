@@ -492,6 +492,9 @@ export class RawWebSocketSession {
     this.#input.cancel(cause);
     this.outgoing.cancel(cause);
     this.#releaseFlushWaiters();
+    // Nothing more is sent or read: compressions and decompressions still waiting are abandoned now, not once
+    // the handler (which may be waiting on one of them) is done.
+    for (const extension of this.extensions) extension.dispose();
   }
 
   /**

@@ -25,6 +25,7 @@ import { Pinger } from '../../src/session/pinger.ts';
 import { RawWebSocketSession } from '../../src/session/raw-session.ts';
 import { computeAcceptKey } from '../../src/upgrade/accept-key.ts';
 import { connect } from '../../src/upgrade/connect.ts';
+import { CodecClosedError } from '../../src/extensions/deflate-codec.ts';
 import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import { createWebSocketServer, handleUpgrade } from '../../src/upgrade/serve.ts';
 import { captureUncaught } from '../support/async.ts';
@@ -310,6 +311,33 @@ test('with permessage-deflate, a close right after an un-awaited send goes out a
   for await (const message of client) received.push(message);
   assert.equal(received, ['bye']);
   assert.equal(await client.closeReason, { code: 1000, reason: 'done' });
+  await server.close();
+});
+
+test('with permessage-deflate, terminate() abandons compressions at once, not when the handler is done', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let serverSession: DefaultWebSocketSession | undefined;
+  const server = await startServer(
+    async (session) => {
+      serverSession = session;
+      await gate; // the handler is busy (it may be waiting on a compression itself)
+    },
+    { extensions: [permessageDeflate({ threshold: 0 })] },
+  );
+  const client = await connect(`ws://127.0.0.1:${server.port}/`, { extensions: [permessageDeflate()] });
+  await waitFor(() => serverSession !== undefined, 2000, 'the server session');
+  const session = serverSession!;
+  assert.is(session.raw.extensions.length, 1);
+  session.terminate();
+  const error = await Promise.resolve(session.raw.extensions[0]!.encode(Opcode.Text, Buffer.alloc(100_000, 'a'))).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  release();
+  assert.instance(error, CodecClosedError, 'the codec was closed by terminate()');
+  await session.raw.job.join();
+  await client.raw.job.join();
   await server.close();
 });
 

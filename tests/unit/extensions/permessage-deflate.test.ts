@@ -6,6 +6,8 @@
  * interop with the `ws` implementation's codec.
  */
 import { randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import zlib from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -349,6 +351,51 @@ test('dispose rejects waiting and running operations with CodecClosedError; late
   }
   client.dispose();
   client.dispose(); // idempotent
+});
+
+test('a codec keeps no message once its caller dropped it: neither the last decoded nor the last encoded one', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { server, client } = pair({ threshold: 0, serverNoContextTakeover: true, clientNoContextTakeover: true });
+  const refs: WeakRef<ArrayBufferLike>[] = [];
+  await (async () => {
+    const encoded = await server.encode(Opcode.Binary, textLike(MiB));
+    const decoded = await client.decode(encoded.payload, RSV1, 2 * MiB);
+    assert.is(decoded.length, MiB);
+    refs.push(new WeakRef(encoded.payload.buffer), new WeakRef(decoded.buffer));
+  })();
+  for (let i = 0; i < 5 && refs.some((ref) => ref.deref() !== undefined); i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+  }
+  assert.is(refs[0]!.deref(), undefined, 'the deflater kept its last output');
+  assert.is(refs[1]!.deref(), undefined, 'the inflater kept its last output');
+  server.dispose();
+  client.dispose();
+});
+
+test('a codec closed while its operation waits behind its earlier ones never takes a limiter slot', async () => {
+  const limiter = new ZlibLimiter(1);
+  let entered = 0;
+  const run = limiter.run.bind(limiter);
+  limiter.run = <T>(task: () => Promise<T>): Promise<T> => {
+    entered++;
+    return run(task);
+  };
+  const deflater = new MessageDeflater({ windowBits: 15, level: 6, memLevel: 8, noContextTakeover: false, limiter, pool: new ZlibPool() });
+  const started = limiter.run(() => new Promise<void>((resolve) => setTimeout(resolve, 50))); // another session holds the slot
+  const first = deflater.deflate(textLike(1000));
+  const second = deflater.deflate(textLike(1000)); // behind `first` in this codec's chain
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.is(limiter.waiting, 1, 'only the first waits for the slot');
+  deflater.close();
+  for (const promise of [first, second]) {
+    const error = await promise.then(() => undefined, (e: unknown) => e);
+    assert.instance(error, CodecClosedError);
+  }
+  await started;
+  assert.is(limiter.waiting, 0);
+  assert.is(entered, 2, 'the other session and the first operation; the second was refused without a slot');
 });
 
 test('the process-wide limiter bounds concurrent zlib operations across sessions', async () => {

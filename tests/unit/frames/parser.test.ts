@@ -326,4 +326,23 @@ test('maxFrameSize Infinity (or past what a Buffer holds) is no bound of its own
   }
 });
 
+test('asking for a frame with no bytes left allocates nothing (an idle connection keeps no header buffer)', () => {
+  const parser = new FrameParser({ role: 'server' });
+  parser.push(wire(0x82, 'hello', KEY));
+  assert.is(parser.next()?.payload.toString(), 'hello');
+  const allocUnsafe = Buffer.allocUnsafe;
+  let allocations = 0;
+  Buffer.allocUnsafe = (size: number) => {
+    allocations++;
+    return allocUnsafe(size);
+  };
+  try {
+    assert.is(parser.next(), undefined);
+    assert.is(parser.next(), undefined);
+  } finally {
+    Buffer.allocUnsafe = allocUnsafe;
+  }
+  assert.is(allocations, 0);
+});
+
 test.run();
