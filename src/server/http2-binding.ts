@@ -127,8 +127,8 @@ export class Http2Binding {
 
 const CONNECT_REFUSED = Buffer.from('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', 'latin1');
 
-/** Answers an HTTP/1.1 CONNECT 405 on its socket and closes it. */
-function refuseHttp1Connect(socket: Duplex): void {
+/** Answers an HTTP/1.1 CONNECT 405 on its socket and closes it (a tunnel is not served). */
+export function refuseHttp1Connect(socket: Duplex): void {
   socket.on('error', () => socket.destroy());
   socket.end(CONNECT_REFUSED, () => socket.destroy());
 }

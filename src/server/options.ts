@@ -74,15 +74,19 @@ export interface AttachOptions {
    * A WebSocket request for a path no route serves: `'refuse'` answers 404,
    * `'ignore'` leaves it to the server's other listeners, `'auto'` answers
    * 404 when this server's listener is the only one and ignores it
-   * otherwise. Over HTTP/1.1 the listeners are those of `'upgrade'`; over
-   * HTTP/2 (an extended CONNECT with `:protocol` `websocket`), those of
-   * `'stream'` other than node's compatibility layer, and of `'connect'`.
-   * Default `'auto'`.
+   * otherwise. Over HTTP/1.1 the listeners are those of `'upgrade'`, and
+   * other `WebSocketServer`s do not count as others: when none of them
+   * routes the path, one of them answers 404; an upgrade left to other
+   * listeners that none of them answers within `requestHead.timeoutMs` gets
+   * 404 then. Over HTTP/2 (an extended CONNECT with `:protocol`
+   * `websocket`), the listeners are those of `'stream'` other than node's
+   * compatibility layer, and of `'connect'`. Default `'auto'`.
    */
   readonly unknownPaths?: UnknownPaths | undefined;
   /**
    * `close()` also closes the server (and waits for it), with GOAWAY on the
-   * HTTP/2 connections it accepted since `attach`. Default false: it stays yours.
+   * HTTP/2 connections it accepted since `attach`; connections still open
+   * when `close`'s `timeoutMs` is up are dropped. Default false: it stays yours.
    */
   readonly closeHttpServer?: boolean | undefined;
 }

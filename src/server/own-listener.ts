@@ -21,11 +21,13 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { HTTP2_VERSION } from '../upgrade/h2-handshake.ts';
 import type { Http2WebSocketServerOptions } from '../upgrade/h2-serve.ts';
 import { DEFAULT_HEAD_TIMEOUT_MS, DEFAULT_MAX_HEAD_SIZE, type RequestHeadOptions } from '../upgrade/request-head.ts';
 import { ServerClosedError } from './errors.ts';
+import { refuseHttp1Connect } from './http2-binding.ts';
 import { sniffPreface } from './preface.ts';
 
 /** Certificate and TLS settings of `listen(port, host, { tls })`; ALPN is the server's own (`h2`, `http/1.1`). */
@@ -126,6 +128,8 @@ export class OwnListener {
       });
       this.http1 = http1;
     }
+    // An HTTP/1.1 CONNECT (a tunnel request) gets 405, as on the TLS port's HTTP/1.1 fallback (node would just close it).
+    if (!(options.tls !== undefined && http2)) this.http1.on('connect', (_request: unknown, socket: Duplex) => refuseHttp1Connect(socket));
     this.listening.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));

@@ -19,7 +19,7 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
 import { checkDuration } from '../channels/duration.ts';
@@ -61,6 +61,7 @@ import {
   type WebSocketServerOptions,
 } from './options.ts';
 import { isSessionEnd, printError, reportSafely, type ErrorReporter } from './report.ts';
+import { ReadOnlySetView } from './read-only-set.ts';
 import { requestPath, RouteTable } from './routes.ts';
 import { Topics, type PublishOptions, type PublishResult, type TopicStats } from './topics.ts';
 import { decide, runVerify, type Decision, type VerifyHook, type VerifyInfo } from './verify.ts';
@@ -75,6 +76,17 @@ interface Route<Data> {
   readonly verify: VerifyHook<Data> | undefined;
 }
 
+/** Marks the `upgrade` listeners of `WebSocketServer`s: whether that server routes a URL. */
+const ROUTES = Symbol('ktor-ws-ts routes');
+
+/** A `WebSocketServer`'s `upgrade` listener. */
+interface UpgradeListener {
+  (request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  [ROUTES]?: (url: string | undefined) => boolean;
+}
+
+function ignoreError(): void {}
+
 /** A server this server takes WebSocket requests from: one given to `attach`, or one a `listen` call made. */
 interface Binding {
   readonly server: AnyHttpServer;
@@ -83,7 +95,7 @@ interface Binding {
   /** `close()` closes this attached server too. */
   readonly closeHttpServer: boolean;
   readonly unknownPaths: UnknownPaths;
-  readonly onUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  readonly onUpgrade: UpgradeListener;
   /** The HTTP/2 listeners, on a node:http2 server. */
   readonly http2: Http2Binding | undefined;
 }
@@ -128,6 +140,7 @@ export class WebSocketServer<Data = undefined> {
   readonly #onError: ErrorReporter<Data>;
   readonly #routes = new RouteTable<Route<Data>>();
   readonly #sessions = new Set<DefaultWebSocketSession<Data>>();
+  readonly #sessionsView = new ReadOnlySetView(this.#sessions);
   readonly #pending = new Set<PendingAnswer>();
   readonly #bindings = new Set<Binding>();
   readonly #listeners = new Set<OwnListener>();
@@ -167,7 +180,7 @@ export class WebSocketServer<Data = undefined> {
    * do is safe.
    */
   get sessions(): ReadonlySet<DefaultWebSocketSession<Data>> {
-    return this.#sessions;
+    return this.#sessionsView;
   }
 
   /**
@@ -204,8 +217,9 @@ export class WebSocketServer<Data = undefined> {
    * Serves WebSocket connections to `path` with `handler`. `path` is matched
    * exactly against the request URL's pathname (query ignored); `'*'` is the
    * default route, for every path no other route matches. `options` override
-   * the server's protocols, extensions, session settings, origin check and
-   * verify hook for this route. Routes may be added while serving.
+   * the server's protocols, extensions, session settings (key by key: the
+   * server's other `session` and `defaultSession` settings still apply),
+   * origin check and verify hook for this route. Routes may be added while serving.
    *
    * @throws TypeError for an invalid path or one that already has a route;
    *   RangeError for an invalid limit; ServerClosedError after `close()`.
@@ -213,7 +227,13 @@ export class WebSocketServer<Data = undefined> {
   route(path: string, handler: WebSocketHandler<Data>, options: RouteOptions<Data> = {}): this {
     this.#checkOpen('add a route');
     if (typeof handler !== 'function') throw new TypeError(`a route's handler must be a function, got ${typeof handler}`);
-    const merged: Http2ServeOptions = { ...this.#options, ...options };
+    // The session settings merge key by key: a route that sets one limit keeps the server's others.
+    const merged: Http2ServeOptions = {
+      ...this.#options,
+      ...options,
+      session: { ...this.#options.session, ...options.session },
+      defaultSession: { ...this.#options.defaultSession, ...options.defaultSession },
+    };
     checkServeOptions(merged);
     const verify = 'verify' in options ? options.verify : this.#options.verify;
     this.#routes.add(path, { handler: this.#tracked(handler), options: merged, verify });
@@ -392,6 +412,7 @@ export class WebSocketServer<Data = undefined> {
   }
 
   async #shutDown(timeoutMs: number): Promise<CloseSummary> {
+    const started = performance.now();
     // Stop accepting: own servers stop listening, their HTTP/2 clients are told (GOAWAY); every listener now answers 503.
     const closed: Promise<void>[] = [];
     for (const listener of this.#listeners) closed.push(listener.stop());
@@ -421,7 +442,7 @@ export class WebSocketServer<Data = undefined> {
     for (const binding of [...this.#bindings]) {
       this.#unbind(binding);
       if (binding.own) binding.http2?.destroySessions();
-      else if (binding.closeHttpServer) closed.push(closeServer(binding));
+      else if (binding.closeHttpServer) closed.push(closeServer(binding, timeoutMs - (performance.now() - started)));
     }
     for (const listener of this.#listeners) listener.destroyConnections();
     await Promise.all(closed);
@@ -448,11 +469,12 @@ export class WebSocketServer<Data = undefined> {
 
   /** Installs the `upgrade` listener on `server`, and the HTTP/2 listeners on an http2 server. */
   #bind(server: AnyHttpServer, settings: Pick<Binding, 'own' | 'closeHttpServer' | 'unknownPaths'>): Binding {
-    const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const onUpgrade: UpgradeListener = (request, socket, head) => {
       const ignore =
-        settings.unknownPaths === 'ignore' || (settings.unknownPaths === 'auto' && server.listenerCount('upgrade') > 1);
+        settings.unknownPaths === 'ignore' || (settings.unknownPaths === 'auto' && !this.#answersUnrouted(server, onUpgrade, request.url));
       void this.#upgrade(request, socket, head, ignore);
     };
+    onUpgrade[ROUTES] = (url) => this.handles(url);
     server.on('upgrade', onUpgrade);
     const http2 = isHttp2Server(server)
       ? new Http2Binding(
@@ -490,15 +512,56 @@ export class WebSocketServer<Data = undefined> {
     return settings.unknownPaths === 'refuse' || (settings.unknownPaths === 'auto' && !hasOtherStreamListeners(server));
   }
 
+  /**
+   * `'auto'`: whether `own` (this server's listener on `server`) answers an
+   * upgrade to `url` that no route of this server serves with 404. Only when
+   * every `upgrade` listener is a `WebSocketServer`'s (another listener may
+   * answer it) and none of them routes `url`; then the last of them answers,
+   * so that the request gets one 404.
+   */
+  #answersUnrouted(server: AnyHttpServer, own: UpgradeListener, url: string | undefined): boolean {
+    const listeners = server.listeners('upgrade') as (UpgradeListener | ((...args: unknown[]) => unknown))[];
+    for (const listener of listeners) {
+      const routes = (listener as Partial<UpgradeListener>)[ROUTES];
+      if (routes === undefined || (listener !== own && routes(url))) return false;
+    }
+    return listeners.at(-1) === own;
+  }
+
   /** An `upgrade` event: routed, or left alone (`ignoreUnknown`), or refused. Never rejects. */
   async #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, ignoreUnknown: boolean): Promise<Job | undefined> {
     const route = this.#routes.match(request.url);
-    if (route === undefined && ignoreUnknown) return undefined;
+    if (route === undefined && ignoreUnknown) {
+      this.#watchIgnored(request, socket, head);
+      return undefined;
+    }
     // node:http already took `head` (the client's first frames, if any) off the socket.
     if (head.length > 0) socket.unshift(head);
     const { input, output } = connectionChannels(socket, this.#options);
     const answer = this.#track(new Http1PendingAnswer(input, output, socket));
     return answer === undefined ? undefined : this.#serveHttp1(answer, route, request);
+  }
+
+  /**
+   * An upgrade left to the HTTP server's other listeners: node:http took its
+   * socket's `error` listener away before the event, so a reset would crash
+   * the process, and a request no listener answers would hold its socket
+   * for ever. So errors are ignored here (the listener that takes the socket
+   * adds its own), and a request nobody answered (nothing written on its
+   * socket) within `requestHead.timeoutMs` gets 404 and is closed.
+   */
+  #watchIgnored(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', ignoreError);
+    const timeoutMs = this.#options.requestHead?.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
+    if (!Number.isFinite(timeoutMs)) return;
+    const timer = setTimeout(() => {
+      socket.off('close', onClose);
+      if (socket.destroyed || ((socket as Partial<Socket>).bytesWritten ?? 0) > 0) return;
+      void this.#upgrade(request, socket, head, false);
+    }, timeoutMs);
+    timer.unref();
+    const onClose = (): void => clearTimeout(timer);
+    socket.once('close', onClose);
   }
 
   /** An HTTP/1.1 upgrade request, read (by node:http): answered like any (see `#serve`), 431 over `requestHead.maxHeaders`. */
@@ -686,15 +749,26 @@ function settlesWithin(promise: Promise<unknown>, timeoutMs: number): Promise<bo
 /**
  * Closes an attached server and resolves once it is closed: its idle
  * HTTP/1.1 keep-alive connections at once, its HTTP/2 connections with
- * GOAWAY (each closes when its last stream has).
+ * GOAWAY (each closes when its last stream has); whatever connection is
+ * still open `timeLeftMs` later (a request in progress, a streamed
+ * response) is dropped then, so that `close({ timeoutMs })` bounds this too.
  */
-function closeServer(binding: Binding): Promise<void> {
+function closeServer(binding: Binding, timeLeftMs: number): Promise<void> {
   const { server } = binding;
   binding.http2?.goAway();
   if (!server.listening) return Promise.resolve();
+  const http1 = server as Partial<HttpServer>;
   return new Promise((resolve) => {
-    server.close(() => resolve());
-    const http1 = server as Partial<HttpServer>;
-    if (typeof http1.closeIdleConnections === 'function') http1.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    http1.closeIdleConnections?.();
+    if (!Number.isFinite(timeLeftMs)) return;
+    timer = setTimeout(() => {
+      http1.closeAllConnections?.();
+      binding.http2?.destroySessions();
+    }, Math.max(0, timeLeftMs));
   });
 }

@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, get, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { createConnection, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -89,6 +89,50 @@ test("unknownPaths 'auto': with another upgrade listener, unknown paths are left
     assert.equal(theirs, ['/legacy']);
     assert.is(await roundTrip(`ws://127.0.0.1:${port}/chat`, 'ours'), 'ours');
   } finally {
+    await ws.close();
+    await closeApp(app);
+  }
+});
+
+test("unknownPaths 'auto' with two WebSocketServers on one HTTP server: each serves its routes, an unknown path gets one 404", async () => {
+  const { server: app, port } = await appServer();
+  const first = new WebSocketServer().route('/a', echo);
+  const second = new WebSocketServer().route('/b', echo);
+  first.attach(app);
+  second.attach(app);
+  try {
+    assert.is(await roundTrip(`ws://127.0.0.1:${port}/a`, 'to a'), 'to a');
+    assert.is(await roundTrip(`ws://127.0.0.1:${port}/b`, 'to b'), 'to b');
+    const raw = await rawExchange(port, handshakeRequest('/unknown'));
+    assert.ok(raw.response.startsWith('HTTP/1.1 404 Not Found\r\n'), raw.response);
+    assert.is(raw.response.split('HTTP/1.1 ').length, 2, 'one response');
+  } finally {
+    await first.close();
+    await second.close();
+    await closeApp(app);
+  }
+});
+
+test('an upgrade left to other listeners that none answers gets 404 after requestHead.timeoutMs; a reset meanwhile crashes nothing', async () => {
+  const { server: app, port } = await appServer();
+  const ws = new WebSocketServer({ requestHead: { timeoutMs: 300 } }).route('/a', echo);
+  ws.attach(app);
+  const silent = (): void => {}; // another listener, which answers nothing
+  app.on('upgrade', silent);
+  try {
+    const started = Date.now();
+    const raw = await rawExchange(port, handshakeRequest('/nobody'), { timeoutMs: 5000 });
+    assert.ok(raw.response.startsWith('HTTP/1.1 404 Not Found\r\n'), raw.response);
+    assert.ok(Date.now() - started >= 250, `answered after ${Date.now() - started} ms`);
+    // node:http took the socket's error listener away before the event: a reset must find ours.
+    const client = await RawClient.open(port, null);
+    client.socket.write(handshakeRequest('/nobody'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    client.socket.resetAndDestroy();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.is(await roundTrip(`ws://127.0.0.1:${port}/a`, 'still here'), 'still here');
+  } finally {
+    app.off('upgrade', silent);
     await ws.close();
     await closeApp(app);
   }
@@ -172,6 +216,37 @@ test('attach with closeHttpServer: close() closes the app server too', async () 
   assert.equal(await ws.close(), { sessions: 1, dropped: 0 });
   assert.is((await session.closeReason).code, 1001);
   assert.not.ok(app.listening);
+});
+
+test('attach with closeHttpServer: close({ timeoutMs }) bounds the app server too (a half-sent request, a streamed response)', async () => {
+  const app = createServer((_, response) => {
+    response.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    response.write('data: first\n\n'); // and never ends, as a server-sent event stream
+  });
+  app.listen(0, '127.0.0.1');
+  await once(app, 'listening');
+  const { port } = app.address() as AddressInfo;
+  const ws = new WebSocketServer().route('/chat', echo);
+  ws.attach(app, { closeHttpServer: true });
+  const streaming = new Promise<void>((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path: '/events', agent: false }, (response) => {
+      response.once('data', () => resolve());
+      response.on('error', () => {});
+      response.resume();
+    }).on('error', () => {});
+    setTimeout(() => reject(new Error('no event')), 3000);
+  });
+  await streaming;
+  const halfSent = createConnection(port, '127.0.0.1');
+  halfSent.on('error', () => {});
+  halfSent.write('GET /slow HTTP/1.1\r\nHost: x\r\n'); // the head never ends
+  await once(halfSent, 'connect');
+  const started = Date.now();
+  assert.equal(await ws.close({ timeoutMs: 300 }), { sessions: 0, dropped: 0 });
+  const tookMs = Date.now() - started;
+  assert.ok(tookMs < 3000, `close() took ${tookMs} ms (node waits for those connections: the head for 60 s, the stream for ever)`);
+  assert.not.ok(app.listening);
+  halfSent.destroy();
 });
 
 test('attached to a node:https server: wss:// with a self-signed certificate', async () => {

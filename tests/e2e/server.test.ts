@@ -541,6 +541,48 @@ test('per-route options: protocols and verify override the server-wide ones (ver
   }
 });
 
+test('sessions is a read-only view: it follows the sessions, and cannot be changed (close() still reaches every one)', async () => {
+  const server = new WebSocketServer().route('/chat', echo('c'));
+  const port = await start(server);
+  const client = await connect(`ws://127.0.0.1:${port}/chat`);
+  try {
+    await waitFor(() => server.sessions.size === 1, 2000, 'the session');
+    const view = server.sessions as unknown as Partial<Set<unknown>>;
+    assert.is(view.add, undefined);
+    assert.is(view.delete, undefined);
+    assert.is(view.clear, undefined);
+    const [session] = [...server.sessions];
+    assert.ok(session !== undefined && server.sessions.has(session));
+    const seen: unknown[] = [];
+    server.sessions.forEach((value, key, set) => seen.push(value === key && set === server.sessions));
+    assert.equal(seen, [true]);
+  } finally {
+    const summary = await server.close();
+    assert.is(summary.sessions, 1);
+  }
+  assert.is((await client.closeReason).code, 1001, 'close() reached the session');
+  assert.is(server.sessions.size, 0);
+});
+
+test('a route that sets one session limit keeps the server\'s other limits (merged key by key)', async () => {
+  const server = new WebSocketServer({ session: { maxMessageSize: 1000 } })
+    .route('/plain', echo('p'))
+    .route('/tuned', echo('t'), { session: { closeTimeoutMs: 1000 } });
+  const port = await start(server);
+  try {
+    for (const path of ['/plain', '/tuned']) {
+      const client = await connect(`ws://127.0.0.1:${port}${path}`);
+      await client.send(Buffer.alloc(5000));
+      const received: unknown[] = [];
+      for await (const message of client) received.push(message);
+      assert.equal(received, [], `${path}: nothing echoed`);
+      assert.is((await client.closeReason).code, 1009, `${path}: the server's maxMessageSize holds`);
+    }
+  } finally {
+    await server.close();
+  }
+});
+
 test('handshake errors are still the handshake\'s: a bad version is a 426 before verify runs', async () => {
   let verified = 0;
   const server = new WebSocketServer({

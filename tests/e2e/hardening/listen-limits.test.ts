@@ -207,6 +207,25 @@ test('TLS listen: an HTTP/1.1 CONNECT on the HTTP/1.1 fallback gets 405 and is c
   }
 });
 
+test('cleartext listen (with and without HTTP/2): an HTTP/1.1 CONNECT gets 405 and is closed, as on the TLS port', async () => {
+  for (const http2 of [true, false]) {
+    const server = new WebSocketServer();
+    server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
+    const { port } = await server.listen(0, '127.0.0.1', { http2 });
+    try {
+      let received = '';
+      const socket = await rawConnection(port, Buffer.from('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 'latin1'));
+      socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+      const ms = await closesWithin(socket, 3000);
+      socket.destroy();
+      assert.ok(ms !== undefined, `http2 ${http2}: still open after 3 s`);
+      assert.match(received, /^HTTP\/1\.1 405 /, `http2 ${http2}: ${JSON.stringify(received)}`);
+    } finally {
+      await server.close();
+    }
+  }
+});
+
 test('TLS listen: a connection that never completes its TLS handshake is dropped after requestHead.timeoutMs', async () => {
   const server = new WebSocketServer({ requestHead: { timeoutMs: HEAD_TIMEOUT_MS } });
   server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
