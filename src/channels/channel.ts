@@ -364,6 +364,15 @@ export class Channel<T extends {} | null> implements AsyncIterable<T>, AsyncIter
   }
 
   /**
+   * Fails the sends waiting for room with `cause`; their elements are not
+   * queued (elements `enqueue` put behind them included) and the channel
+   * stays open: for a producer that gives up on what did not fit.
+   */
+  rejectWaitingSenders(cause: Error): void {
+    for (let s = this.senders.shift(); s !== undefined; s = this.senders.shift()) s.reject(cause);
+  }
+
+  /**
    * Drops every buffered element and fails waiting and later senders and
    * receivers with `cause` (a `CancellationError` when omitted). A no-op once
    * cancelled; after `close` it still drops what was not received (the close

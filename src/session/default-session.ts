@@ -463,13 +463,18 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * Starts the close handshake with `code` and `reason` (default 1000) and
    * resolves with the peer's close reason once it arrived (or 1006 if the
    * connection ended first, at most `closeTimeoutMs` later). The close frame
-   * follows every message sent before the call. Throws a `RangeError` for a
-   * code that may not be sent (1004–1006, 1015, unregistered) or a reason over
-   * 123 UTF-8 bytes.
+   * follows every message sent before the call. From the call on, a message
+   * from the peer that does not fit in the message queue is dropped rather
+   * than waited for (the queued ones stay readable), so a handler that
+   * stopped reading does not hold up the handshake. Throws a `RangeError`
+   * for a code that may not be sent (1004–1006, 1015, unregistered) or a
+   * reason over 123 UTF-8 bytes.
    */
   close(code: number = CloseCode.Normal, reason = ''): Promise<CloseReason> {
     encodeClosePayload({ code, reason }); // an invalid code or reason throws here, at the caller
     this.#closeRequested = true;
+    // From now on a message that does not fit in the queue is dropped instead of waited for (see #queueMessage).
+    this.#messages.rejectWaitingSenders(OVERFLOW_AFTER_CLOSE);
     this.#afterSends(() => this.raw.startClose({ code, reason }));
     return this.closeReason;
   }
@@ -570,12 +575,19 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     }
   }
 
-  /** Queues a message for the handler; dropped once abandoned (also while waiting for room). */
+  /**
+   * Queues a message for the handler; dropped once abandoned (also while
+   * waiting for room), and, once `close()` was called, when the queue is
+   * full: the reader must reach the peer's close frame behind it, which a
+   * handler that stopped reading would otherwise hold up until
+   * `closeTimeoutMs` (the messages already queued stay readable).
+   */
   #queueMessage(message: Message): Promise<void> | void {
     if (this.#abandoned) return;
     if (this.#messages.trySend(message)) return;
+    if (this.#closeRequested) return;
     return this.#messages.send(message).catch((error: unknown) => {
-      if (!this.#abandoned) throw error;
+      if (!this.#abandoned && error !== OVERFLOW_AFTER_CLOSE) throw error;
     });
   }
 
@@ -652,6 +664,8 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const CONSUME_EACH: ConsumeEachOptions = Object.freeze({ immediate: true, fulfilled: SENT });
 /** Why an abandoned session's messages end (one error for all: nothing is left to read them, so no stack is worth making). */
 const ABANDONED = new SessionClosedError('the session was abandoned: no more messages are received');
+/** Fails the reader's wait for room in the message queue when `close()` is called (the message is dropped). */
+const OVERFLOW_AFTER_CLOSE = new SessionClosedError('close() was called: a message that did not fit in the queue was dropped');
 const NO_TOPICS: ReadonlySet<string> = new Set();
 
 /** A queued message's weight: its bytes, or its length for text. */

@@ -223,6 +223,23 @@ test('after a protocol error the client reads on to the server\'s FIN too: the 1
   tcp.close();
 });
 
+test('close() while more messages arrived than the queue holds (nobody reading): the handshake completes at once; the queued ones stay readable', async () => {
+  const server = await startServer(async (session) => {
+    for (let i = 0; i < 40; i++) await session.send(`m${i}`);
+    for await (const _ of session);
+  });
+  // closeTimeoutMs of a minute: the close must not wait for it (the reader was stuck behind the full queue).
+  const client = await connect(`ws://127.0.0.1:${server.port}/`, { session: { closeTimeoutMs: 60_000 } });
+  await sleep(200); // all 40 sent; 16 queued (messageQueue), the reader waits for room with the 17th
+  const started = Date.now();
+  assert.equal(await client.close(1000, 'bye'), { code: 1000, reason: '' }); // our server echoes the code
+  assert.ok(Date.now() - started < 5000, `close() took ${Date.now() - started} ms`);
+  const read: unknown[] = [];
+  for await (const message of client) read.push(message);
+  assert.equal(read, Array.from({ length: 16 }, (_, i) => `m${i}`), 'the queued messages, in order');
+  await server.close();
+});
+
 test('a protocol error while the application reads nothing (it only sends): the close 1007 goes out at once, later sends are refused', async () => {
   const received: Buffer[] = [];
   let serverSocket: Socket | undefined;

@@ -434,4 +434,18 @@ test('invokeOnClose runs once with the cause, at once when already closed, and c
   assert.ok(other.isClosedForReceive);
 });
 
+test('rejectWaitingSenders: the waiting sends fail with the cause, their elements are not queued, the channel stays open', async () => {
+  const ch = new Channel<number>(1);
+  await ch.send(1);
+  const waiting = ch.send(2);
+  const cause = new Error('gave up');
+  ch.rejectWaitingSenders(cause);
+  assert.is(await rejection(waiting), cause);
+  assert.is(ch.size, 1);
+  assert.is(ch.tryReceive(), 1);
+  assert.is(ch.tryReceive(), undefined, 'the rejected element was not queued');
+  assert.ok(ch.trySend(3), 'still open');
+  assert.is(await ch.receive(), 3);
+});
+
 test.run();
