@@ -130,9 +130,14 @@ export class OwnListener {
     }
     // An HTTP/1.1 CONNECT (a tunnel request) gets 405, as on the TLS port's HTTP/1.1 fallback (node would just close it).
     if (!(options.tls !== undefined && http2)) this.http1.on('connect', (_request: unknown, socket: Duplex) => refuseHttp1Connect(socket));
+    // One listener function for every socket (an emitter calls it with itself as `this`): no closure per connection.
+    const sockets = this.#sockets;
+    function forget(this: Socket): void {
+      sockets.delete(this);
+    }
     this.listening.on('connection', (socket: Socket) => {
-      this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
+      sockets.add(socket);
+      socket.on('close', forget);
     });
   }
 

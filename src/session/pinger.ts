@@ -15,6 +15,7 @@
  */
 import { frame, Opcode } from '../frames/frame.ts';
 import { ConnectionClosedError, PingTimeoutError } from './errors.ts';
+import { joinKeepAlive, leaveKeepAlive, type KeepAliveMember } from './keep-alive-clock.ts';
 import type { RawWebSocketSession } from './raw-session.ts';
 
 /** A ping waiting for its pong: a `ping()` call's, or the keep-alive's (which nobody awaits). */
@@ -28,10 +29,11 @@ interface PendingPing {
 /** What a keep-alive ping's entry settles: nothing, nobody awaits it. */
 function ignore(): void {}
 
-export class Pinger {
+export class Pinger implements KeepAliveMember {
   readonly #raw: RawWebSocketSession;
   readonly #timeoutMs: number;
-  #interval: NodeJS.Timeout | undefined;
+  /** The keep-alive interval (0: none); the pinger is a member of that interval's clock (keep-alive-clock.ts). */
+  readonly #intervalMs: number;
   #deadline: NodeJS.Timeout | undefined;
   #sequence = 0n;
   /** The keep-alive ping waiting for its pong (its entry is in `#pending`). */
@@ -44,7 +46,8 @@ export class Pinger {
   constructor(raw: RawWebSocketSession, intervalMs: number, timeoutMs: number) {
     this.#raw = raw;
     this.#timeoutMs = timeoutMs;
-    if (intervalMs > 0) this.#interval = setInterval(() => this.#keepAlive(), intervalMs);
+    this.#intervalMs = intervalMs;
+    if (intervalMs > 0) joinKeepAlive(this, intervalMs);
     raw.job.invokeOnCompletion(() => this.stop());
   }
 
@@ -86,7 +89,7 @@ export class Pinger {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    clearInterval(this.#interval);
+    if (this.#intervalMs > 0) leaveKeepAlive(this, this.#intervalMs);
     clearTimeout(this.#deadline);
     const pending = this.#pending;
     this.#pending = [];
@@ -102,7 +105,8 @@ export class Pinger {
     return payload;
   }
 
-  #keepAlive(): void {
+  /** @internal A tick of the keep-alive clock: the next keep-alive ping. */
+  keepAlive(): void {
     const raw = this.#raw;
     // Not once closing, nor once the connection is gone (`outgoing` is then cancelled and would throw).
     if (raw.isSendClosed) return;
