@@ -24,8 +24,13 @@ export function serveBenchmark(server: Server, commands: Readonly<Record<string,
   server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
     const address = server.address();
     if (address === null || typeof address === 'string') throw new Error('no TCP address');
-    process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
+    announceAndServe(address.port, commands);
   });
+}
+
+/** For a server that listened by itself (the server object's `listen`): prints the port and answers stdin. */
+export function announceAndServe(port: number, commands: Readonly<Record<string, Command>> = {}): void {
+  process.stdout.write(`${JSON.stringify({ port })}\n`);
   const lines = createInterface({ input: process.stdin });
   lines.on('line', (line) => {
     const [word = '', ...rest] = line.trim().split(/\s+/);

@@ -6,18 +6,21 @@
  * BENCH_FOR_AWAIT=1, with a `for await` loop (whose suspended function keeps
  * the last message until the next one arrives: see `consumeEach`). With
  * BENCH_DEFLATE set (see deflate-settings.ts) it negotiates permessage-deflate.
+ * With BENCH_SERVER_OBJECT=1 it is the server object instead
+ * (`new WebSocketServer().route('*', handler).listen(...)`).
  */
-import { createWebSocketServer, permessageDeflate } from 'ktor-ws-ts';
-import { serveBenchmark } from './control.ts';
+import { createWebSocketServer, permessageDeflate, WebSocketServer, type WebSocketHandler } from 'ktor-ws-ts';
+import { announceAndServe, serveBenchmark } from './control.ts';
 import { DEFLATE_SETTINGS, deflateModeFromEnv } from './deflate-settings.ts';
 
 const deflate = deflateModeFromEnv();
-const server = createWebSocketServer(
+const handler: WebSocketHandler =
   process.env.BENCH_FOR_AWAIT === '1'
     ? async (session) => {
         for await (const message of session) await session.send(message);
       }
-    : (session) => session.consumeEach((message) => session.send(message)),
+    : (session) => session.consumeEach((message) => session.send(message));
+const options =
   deflate === undefined
     ? {}
     : {
@@ -31,6 +34,11 @@ const server = createWebSocketServer(
             clientNoContextTakeover: deflate === 'no-takeover',
           }),
         ],
-      },
-);
-serveBenchmark(server);
+      };
+if (process.env.BENCH_SERVER_OBJECT === '1') {
+  // The server object on its own port (`listen`: HTTP/1.1 and HTTP/2), as the README recommends.
+  const server = new WebSocketServer(options).route('*', handler);
+  announceAndServe((await server.listen(0, '127.0.0.1')).port);
+} else {
+  serveBenchmark(createWebSocketServer(handler, options));
+}
