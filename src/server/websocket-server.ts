@@ -87,6 +87,17 @@ interface UpgradeListener {
 
 function ignoreError(): void {}
 
+/** Whether another listener took an upgrade's socket: wrote to it, listens to it (besides our `error` listener) or reads it. */
+function isTaken(socket: Duplex): boolean {
+  return (
+    ((socket as Partial<Socket>).bytesWritten ?? 0) > 0 ||
+    socket.listenerCount('error') > 1 ||
+    socket.listenerCount('data') > 0 ||
+    socket.listenerCount('readable') > 0 ||
+    socket.readableFlowing !== null
+  );
+}
+
 /** A server this server takes WebSocket requests from: one given to `attach`, or one a `listen` call made. */
 interface Binding {
   readonly server: AnyHttpServer;
@@ -547,8 +558,10 @@ export class WebSocketServer<Data = undefined> {
    * socket's `error` listener away before the event, so a reset would crash
    * the process, and a request no listener answers would hold its socket
    * for ever. So errors are ignored here (the listener that takes the socket
-   * adds its own), and a request nobody answered (nothing written on its
-   * socket) within `requestHead.timeoutMs` gets 404 and is closed.
+   * adds its own), and a request nobody took within `requestHead.timeoutMs`
+   * gets 404 and is closed: nothing written on its socket, and no listener
+   * added to it or reading it (a library that takes a socket, `ws` or ours,
+   * listens for its errors at once, even while an async verify runs).
    */
   #watchIgnored(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', ignoreError);
@@ -556,7 +569,7 @@ export class WebSocketServer<Data = undefined> {
     if (!Number.isFinite(timeoutMs)) return;
     const timer = setTimeout(() => {
       socket.off('close', onClose);
-      if (socket.destroyed || ((socket as Partial<Socket>).bytesWritten ?? 0) > 0) return;
+      if (socket.destroyed || isTaken(socket)) return;
       void this.#upgrade(request, socket, head, false);
     }, timeoutMs);
     timer.unref();

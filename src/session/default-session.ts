@@ -126,13 +126,20 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   /** Payload bytes in the send chain, not yet queued (see `bufferedAmount`). */
   #chainBytes = 0;
   /**
-   * `#abandoned` and `#closeRequested` (each set once, never cleared), and
-   * two bits of the send chain: a close was deferred in it
+   * `#abandoned` and `#closeRequested` (each set once, never cleared), two
+   * bits of the send chain: a close was deferred in it
    * (`CLOSE_DEFERRED_FLAG`, never cleared: nothing after a close is sent),
    * and its current step waits for room in the outgoing queue
-   * (`ROOM_WAIT_FLAG`).
+   * (`ROOM_WAIT_FLAG`); and two of the messages: one was ever queued
+   * (`MESSAGE_SEEN_FLAG`), and the application reads them
+   * (`READING_FLAG`: set by `receive`, `for await` and `consumeEach`,
+   * cleared when a `for await` loop is left early).
    */
   #flags = 0;
+  /** The application reads messages (see `#flags`). */
+  get #reading(): boolean {
+    return (this.#flags & READING_FLAG) !== 0;
+  }
   /** Set by `abandon()`: nobody will receive messages any more. */
   get #abandoned(): boolean {
     return (this.#flags & ABANDONED_FLAG) !== 0;
@@ -394,6 +401,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * `ConnectionClosedError` when the connection was lost.
    */
   receive(): Promise<Message> {
+    this.#flags |= READING_FLAG;
     return this.#messages.receive();
   }
 
@@ -404,6 +412,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * read it.
    */
   async receiveDeserialized<T = unknown>(): Promise<T> {
+    this.#flags |= READING_FLAG;
     const message = await this.#messages.receive();
     try {
       return this.options.converter.deserialize(message) as T;
@@ -419,6 +428,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * suspended frame here. Leaving the loop early leaves the session open.
    */
   [Symbol.asyncIterator](): AsyncIterator<Message, undefined> {
+    this.#flags |= READING_FLAG;
     return this.#messages;
   }
 
@@ -443,6 +453,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    */
   consumeEach(action: (message: Message) => unknown): Promise<void> {
     // Quiet: a handler that forgot to return it ends the session, not the process.
+    this.#flags |= READING_FLAG;
     return quiet(consumeEach(this.#messages, action, CONSUME_EACH));
   }
 
@@ -463,18 +474,19 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * Starts the close handshake with `code` and `reason` (default 1000) and
    * resolves with the peer's close reason once it arrived (or 1006 if the
    * connection ended first, at most `closeTimeoutMs` later). The close frame
-   * follows every message sent before the call. From the call on, a message
-   * from the peer that does not fit in the message queue is dropped rather
-   * than waited for (the queued ones stay readable), so a handler that
-   * stopped reading does not hold up the handshake. Throws a `RangeError`
+   * follows every message sent before the call. An application that reads
+   * still gets every message the peer sent before its close; from one that
+   * does not (never did, or left its `for await` loop early), a message that
+   * does not fit in the message queue is dropped rather than waited for (the
+   * queued ones stay readable), so it does not hold up the handshake. Throws a `RangeError`
    * for a code that may not be sent (1004–1006, 1015, unregistered) or a
    * reason over 123 UTF-8 bytes.
    */
   close(code: number = CloseCode.Normal, reason = ''): Promise<CloseReason> {
     encodeClosePayload({ code, reason }); // an invalid code or reason throws here, at the caller
     this.#closeRequested = true;
-    // From now on a message that does not fit in the queue is dropped instead of waited for (see #queueMessage).
-    this.#messages.rejectWaitingSenders(OVERFLOW_AFTER_CLOSE);
+    // Unless the application reads, a message that does not fit in the queue is dropped from now on (see #queueMessage).
+    if (!this.#reading) this.#messages.rejectWaitingSenders(OVERFLOW_AFTER_CLOSE);
     this.#afterSends(() => this.raw.startClose({ code, reason }));
     return this.closeReason;
   }
@@ -535,10 +547,19 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   }
 
   /**
-   * @internal The handler saw the end of the messages (or there was no
-   * message left for it to read): if it was a protocol error, the close frame
-   * goes out now, after anything the handler sent in reply to the messages
-   * before it.
+   * @internal The application left its `for await` loop: it no longer reads
+   * (until it reads again), so once closing, messages that do not fit in
+   * the queue are dropped (see `#queueMessage`).
+   */
+  stoppedReading(): void {
+    this.#flags &= ~READING_FLAG;
+    if (this.#closeRequested) this.#messages.rejectWaitingSenders(OVERFLOW_AFTER_CLOSE);
+  }
+
+  /**
+   * @internal The handler saw the end of the messages (or no message came
+   * before it): if it was a protocol error, the close frame goes out now,
+   * after anything the handler sent in reply to the messages before it.
    */
   failureSeen(error: Error): void {
     if (error instanceof ProtocolError && error === this.raw.failure) this.#afterSends(() => this.raw.failConnection(error));
@@ -577,15 +598,17 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
 
   /**
    * Queues a message for the handler; dropped once abandoned (also while
-   * waiting for room), and, once `close()` was called, when the queue is
-   * full: the reader must reach the peer's close frame behind it, which a
-   * handler that stopped reading would otherwise hold up until
-   * `closeTimeoutMs` (the messages already queued stay readable).
+   * waiting for room), and, once `close()` was called by an application
+   * that does not read (never did, or left its `for await` loop), when the
+   * queue is full: the reader must reach the peer's close frame behind it,
+   * which would otherwise wait until `closeTimeoutMs` (the messages already
+   * queued stay readable). An application that reads gets every message.
    */
   #queueMessage(message: Message): Promise<void> | void {
+    this.#flags |= MESSAGE_SEEN_FLAG;
     if (this.#abandoned) return;
     if (this.#messages.trySend(message)) return;
-    if (this.#closeRequested) return;
+    if (this.#closeRequested && !this.#reading) return;
     return this.#messages.send(message).catch((error: unknown) => {
       if (!this.#abandoned && error !== OVERFLOW_AFTER_CLOSE) throw error;
     });
@@ -595,10 +618,9 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   onFramesEnd(cause: Error | undefined): void {
     this.#pinger?.stop();
     this.#messages.close(cause);
-    // A protocol error with no message before it left unread: the close goes out after this turn of the event loop
-    // (time for a handler resuming with the last message to reply: its reply goes first), not when the handler next
-    // reads, which an application that only sends never does.
-    if (cause !== undefined && this.#messages.size === 0) setImmediate(() => this.failureSeen(cause));
+    // A protocol error before any message: nothing can be waiting for a reply, so the close goes out now, not when
+    // the handler next reads, which an application that only sends never does.
+    if (cause !== undefined && (this.#flags & MESSAGE_SEEN_FLAG) === 0) this.failureSeen(cause);
   }
 
   /** Reads `incoming` when the frames could not be diverted to `#onFrame` (see the constructor). */
@@ -648,6 +670,12 @@ class MessageQueue extends Channel<Message> {
     this.#session.failureSeen(cause);
     return cause;
   }
+
+  /** A `for await` loop over the session was left early (`break`, `return`, a throw in its body). */
+  return(): Promise<IteratorResult<Message, undefined>> {
+    this.#session.stoppedReading();
+    return Promise.resolve({ done: true, value: undefined });
+  }
 }
 
 /** Bits of a session's `#flags` (an idle session holds one number rather than two booleans). */
@@ -655,6 +683,8 @@ const ABANDONED_FLAG = 1;
 const CLOSE_REQUESTED_FLAG = 2;
 const CLOSE_DEFERRED_FLAG = 4;
 const ROOM_WAIT_FLAG = 8;
+const MESSAGE_SEEN_FLAG = 16;
+const READING_FLAG = 32;
 const RESOLVED: Promise<void> = Promise.resolve();
 /**
  * `consumeEach` runs the handler's action inside the reader's delivery, and

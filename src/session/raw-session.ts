@@ -114,7 +114,7 @@ export type Enqueued = (typeof Enqueued)[keyof typeof Enqueued];
  * The session's yes/no states as bits of one field (an idle connection then
  * holds one number rather than five): each is set once and never cleared.
  */
-const Flag = { FramesEnded: 1, CloseQueued: 2, Terminated: 4, Stopping: 8, QueuedIncoming: 16 } as const;
+const Flag = { FramesEnded: 1, CloseQueued: 2, Terminated: 4, Stopping: 8, QueuedIncoming: 16, ExtensionsDisposed: 32 } as const;
 
 /** What `send` returns when the frame was queued at once (shared: no promise per send). */
 export const SENT: Promise<void> = Promise.resolve();
@@ -208,6 +208,13 @@ export class RawWebSocketSession {
   }
   set #queuedIncoming(on: true) {
     this.#flags |= Flag.QueuedIncoming;
+  }
+  /** Set once the extensions were disposed (see `#disposeExtensions`). */
+  get #extensionsDisposed(): boolean {
+    return (this.#flags & Flag.ExtensionsDisposed) !== 0;
+  }
+  set #extensionsDisposed(on: true) {
+    this.#flags |= Flag.ExtensionsDisposed;
   }
 
   constructor(input: ByteReadChannel, output: ByteWriteChannel, context: CoroutineContext & { readonly job: Job }, config: RawSessionConfig) {
@@ -494,6 +501,13 @@ export class RawWebSocketSession {
     this.#releaseFlushWaiters();
     // Nothing more is sent or read: compressions and decompressions still waiting are abandoned now, not once
     // the handler (which may be waiting on one of them) is done.
+    this.#disposeExtensions();
+  }
+
+  /** Disposes the extensions, once (see `Extension.dispose`): at `terminate` or when the last task ends. */
+  #disposeExtensions(): void {
+    if (this.#extensionsDisposed) return;
+    this.#extensionsDisposed = true;
     for (const extension of this.extensions) extension.dispose();
   }
 
@@ -541,7 +555,7 @@ export class RawWebSocketSession {
     this.#partialFrameDeadline?.dispose();
     this.#writeDeadline?.dispose();
     this.#settleCloseReason(this.#rules.closeReceived ?? ABNORMAL);
-    for (const extension of this.extensions) extension.dispose();
+    this.#disposeExtensions();
     const failure = this.#handlerFailure;
     if (failure === undefined) this.job.complete();
     else this.job.fail(failure);

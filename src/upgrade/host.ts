@@ -10,8 +10,11 @@
 
 /** Bytes a reg-name may hold: unreserved, sub-delims and `%` (of a pct-encoding, checked apart). */
 const REG_NAME = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*$/;
-/** An IP literal's inside: IPv6 (with an RFC 6874 zone, `%25` and a reg-name) or IPvFuture. */
-const IP_LITERAL = /^(?:[0-9A-Fa-f:.]+(?:%25(?:[A-Za-z0-9\-._~]|%[0-9A-Fa-f]{2})+)?|[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+)$/;
+/**
+ * An IP literal's inside: IPv6, with a zone (RFC 6874: `%25`, then the zone;
+ * also a bare `%`, as Python's `websockets` and node:http send it), or IPvFuture.
+ */
+const IP_LITERAL = /^(?:[0-9A-Fa-f:.]+(?:%(?:25)?(?:[A-Za-z0-9\-._~]|%[0-9A-Fa-f]{2})+)?|[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+)$/;
 const PORT = /^[0-9]*$/;
 
 /** Whether `value` is a valid `Host` header value (or `:authority`). */

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer as WsServer } from 'ws';
 import { WebSocketServer } from '../../src/server/websocket-server.ts';
 import type { DefaultWebSocketSession } from '../../src/session/default-session.ts';
 import { connect } from '../../src/upgrade/connect.ts';
@@ -134,6 +134,36 @@ test('an upgrade left to other listeners that none answers gets 404 after reques
   } finally {
     app.off('upgrade', silent);
     await ws.close();
+    await closeApp(app);
+  }
+});
+
+test('an upgrade another library took (ws, noServer, a verifyClient slower than requestHead.timeoutMs) is left to it', async () => {
+  const { server: app, port } = await appServer();
+  const ours = new WebSocketServer({ requestHead: { timeoutMs: 300 } }).route('/ours', echo);
+  ours.attach(app);
+  const theirs = new WsServer({ noServer: true, verifyClient: (_info: unknown, done: (ok: boolean) => void) => void setTimeout(() => done(true), 700) });
+  theirs.on('connection', (socket) => socket.on('message', (data) => socket.send(`theirs:${String(data)}`)));
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (request.url === '/theirs') theirs.handleUpgrade(request, socket, head, (ws) => theirs.emit('connection', ws, request));
+  };
+  app.on('upgrade', onUpgrade);
+  try {
+    const client = new WebSocket(`ws://127.0.0.1:${port}/theirs`);
+    const reply = await new Promise<string>((resolve, reject) => {
+      client.on('open', () => client.send('hi'));
+      client.on('message', (data) => resolve(String(data)));
+      client.on('unexpected-response', (_request, response) => reject(new Error(`HTTP ${response.statusCode}`)));
+      client.on('error', reject);
+    });
+    assert.is(reply, 'theirs:hi');
+    client.close();
+    assert.is(await roundTrip(`ws://127.0.0.1:${port}/ours`, 'ours'), 'ours');
+  } finally {
+    app.off('upgrade', onUpgrade);
+    for (const socket of theirs.clients) socket.terminate();
+    theirs.close();
+    await ours.close();
     await closeApp(app);
   }
 });

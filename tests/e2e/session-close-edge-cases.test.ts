@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import WsClient from 'ws';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createConnection, createServer as createNetServer, Socket } from 'node:net';
@@ -26,6 +27,7 @@ import { RawWebSocketSession } from '../../src/session/raw-session.ts';
 import { computeAcceptKey } from '../../src/upgrade/accept-key.ts';
 import { connect } from '../../src/upgrade/connect.ts';
 import { CodecClosedError } from '../../src/extensions/deflate-codec.ts';
+import type { ExtensionNegotiator } from '../../src/extensions/extension.ts';
 import { permessageDeflate } from '../../src/extensions/permessage-deflate.ts';
 import { createWebSocketServer, handleUpgrade } from '../../src/upgrade/serve.ts';
 import { captureUncaught } from '../support/async.ts';
@@ -240,6 +242,44 @@ test('close() while more messages arrived than the queue holds (nobody reading):
   await server.close();
 });
 
+test('close() from a handler that goes on reading: every message the peer sent before its close still reaches it', async () => {
+  let read = 0;
+  const server = await startServer(async (session) => {
+    for await (const _ of session) {
+      if (read++ === 0) void session.close(1000, 'finishing');
+      await sleep(1); // a handler slower than the peer: the queue fills up
+    }
+  });
+  const peer = new WsClient(`ws://127.0.0.1:${server.port}/`);
+  await once(peer, 'open');
+  for (let i = 0; i < 100; i++) peer.send(`m${i}`);
+  const [code] = (await once(peer, 'close')) as [number];
+  assert.is(code, 1000);
+  await (await server.job()).join();
+  assert.is(read, 100, 'all 100 read');
+  await server.close();
+});
+
+test('a protocol error after a message the handler answers after an await: the answer still goes out before the close', async () => {
+  const server = await startServer(async (session) => {
+    try {
+      for await (const message of session) {
+        await sleep(20);
+        await session.send(`reply:${String(message)}`);
+      }
+    } catch {
+      // the ProtocolError
+    }
+  });
+  const client = await RawClient.open(server.port);
+  client.sendFrame(Opcode.Text, 'hello');
+  client.socket.write(Buffer.from([0x81, 0x81, 1, 2, 3, 4, 0xff ^ 1])); // masked, one byte that is not UTF-8
+  const reply = await client.nextFrame();
+  assert.is(reply.payload.toString(), 'reply:hello');
+  assert.is((await client.closeFrame()).code, 1007);
+  await server.close();
+});
+
 test('a protocol error while the application reads nothing (it only sends): the close 1007 goes out at once, later sends are refused', async () => {
   const received: Buffer[] = [];
   let serverSocket: Socket | undefined;
@@ -340,7 +380,7 @@ test('with permessage-deflate, terminate() abandons compressions at once, not wh
       serverSession = session;
       await gate; // the handler is busy (it may be waiting on a compression itself)
     },
-    { extensions: [permessageDeflate({ threshold: 0 })] },
+    { extensions: [countingDisposals(permessageDeflate({ threshold: 0 }))] },
   );
   const client = await connect(`ws://127.0.0.1:${server.port}/`, { extensions: [permessageDeflate()] });
   await waitFor(() => serverSession !== undefined, 2000, 'the server session');
@@ -356,7 +396,29 @@ test('with permessage-deflate, terminate() abandons compressions at once, not wh
   await session.raw.job.join();
   await client.raw.job.join();
   await server.close();
+  assert.is(disposals, 1, 'dispose() once, as Extension.dispose promises (terminate, then the end of the tasks)');
 });
+
+let disposals = 0;
+/** `negotiator`, its extensions counting their `dispose()` calls in `disposals`. */
+function countingDisposals(negotiator: ExtensionNegotiator): ExtensionNegotiator {
+  return {
+    name: negotiator.name,
+    offer: () => negotiator.offer(),
+    accept: (response) => negotiator.accept(response),
+    negotiate(offers) {
+      const negotiated = negotiator.negotiate(offers);
+      if (negotiated === undefined) return undefined;
+      const { extension } = negotiated;
+      const dispose = extension.dispose.bind(extension);
+      extension.dispose = () => {
+        disposals++;
+        dispose();
+      };
+      return negotiated;
+    },
+  };
+}
 
 test('a ping nobody awaits is no unhandled rejection when the connection ends before its pong or has ended; an awaited one still rejects', async () => {
   const unhandled: unknown[] = [];

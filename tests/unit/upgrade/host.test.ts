@@ -18,6 +18,7 @@ const VALID = [
   '[::1]:443',
   '[2001:db8::1]',
   '[fe80::1%25eth0]:80',
+  '[fe80::1%eth0]:8765', // a bare % before the zone: Python websockets and node:http send it
   '[v1.fe80::a+en1]',
 ];
 
@@ -33,7 +34,7 @@ const INVALID = [
   '[::1]x',
   '[::1]:x',
   '[not an ip]',
-  '[::1%eth0]',
+  '[::1%]',
   'caf%C.example',
   'bad/host',
   'bad?host',
