@@ -85,8 +85,9 @@ export interface AttachOptions {
   readonly unknownPaths?: UnknownPaths | undefined;
   /**
    * `close()` also closes the server (and waits for it), with GOAWAY on the
-   * HTTP/2 connections it accepted since `attach`; connections still open
-   * when `close`'s `timeoutMs` is up are dropped. Default false: it stays yours.
+   * HTTP/2 connections it accepted since `attach`; HTTP connections still
+   * open when `close`'s `timeoutMs` is up are dropped (not WebSockets another
+   * library upgraded on it: node waits for those). Default false: it stays yours.
    */
   readonly closeHttpServer?: boolean | undefined;
 }
