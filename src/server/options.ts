@@ -77,8 +77,8 @@ export interface AttachOptions {
    * otherwise. Over HTTP/1.1 the listeners are those of `'upgrade'`, and
    * other `WebSocketServer`s do not count as others: when none of them
    * routes the path, one of them answers 404; an upgrade left to other
-   * listeners that none of them answers within `requestHead.timeoutMs` gets
-   * 404 then. Over HTTP/2 (an extended CONNECT with `:protocol`
+   * listeners is theirs to answer (a reset before one of them takes it is
+   * ignored). Over HTTP/2 (an extended CONNECT with `:protocol`
    * `websocket`), the listeners are those of `'stream'` other than node's
    * compatibility layer, and of `'connect'`. Default `'auto'`.
    */

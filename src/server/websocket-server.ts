@@ -19,7 +19,7 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Dispatchers, type CoroutineContext } from '../channels/context.ts';
 import { checkDuration } from '../channels/duration.ts';
@@ -86,17 +86,6 @@ interface UpgradeListener {
 }
 
 function ignoreError(): void {}
-
-/** Whether another listener took an upgrade's socket: wrote to it, listens to it (besides our `error` listener) or reads it. */
-function isTaken(socket: Duplex): boolean {
-  return (
-    ((socket as Partial<Socket>).bytesWritten ?? 0) > 0 ||
-    socket.listenerCount('error') > 1 ||
-    socket.listenerCount('data') > 0 ||
-    socket.listenerCount('readable') > 0 ||
-    socket.readableFlowing !== null
-  );
-}
 
 /** A server this server takes WebSocket requests from: one given to `attach`, or one a `listen` call made. */
 interface Binding {
@@ -543,7 +532,7 @@ export class WebSocketServer<Data = undefined> {
   async #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, ignoreUnknown: boolean): Promise<Job | undefined> {
     const route = this.#routes.match(request.url);
     if (route === undefined && ignoreUnknown) {
-      this.#watchIgnored(request, socket, head);
+      this.#watchIgnored(socket);
       return undefined;
     }
     // node:http already took `head` (the client's first frames, if any) off the socket.
@@ -554,27 +543,14 @@ export class WebSocketServer<Data = undefined> {
   }
 
   /**
-   * An upgrade left to the HTTP server's other listeners: node:http took its
-   * socket's `error` listener away before the event, so a reset would crash
-   * the process, and a request no listener answers would hold its socket
-   * for ever. So errors are ignored here (the listener that takes the socket
-   * adds its own), and a request nobody took within `requestHead.timeoutMs`
-   * gets 404 and is closed: nothing written on its socket, and no listener
-   * added to it or reading it (a library that takes a socket, `ws` or ours,
-   * listens for its errors at once, even while an async verify runs).
+   * An upgrade left to the HTTP server's other listeners is theirs: node:http
+   * took its socket's `error` listener away before the event, so a reset
+   * before one of them takes it would crash the process; errors are ignored
+   * here (the listener that takes the socket adds its own). Whether and when
+   * it is answered is up to them, as node:http leaves it.
    */
-  #watchIgnored(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', ignoreError);
-    const timeoutMs = this.#options.requestHead?.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
-    if (!Number.isFinite(timeoutMs)) return;
-    const timer = setTimeout(() => {
-      socket.off('close', onClose);
-      if (socket.destroyed || isTaken(socket)) return;
-      void this.#upgrade(request, socket, head, false);
-    }, timeoutMs);
-    timer.unref();
-    const onClose = (): void => clearTimeout(timer);
-    socket.once('close', onClose);
+  #watchIgnored(socket: Duplex): void {
+    if (!socket.listeners('error').includes(ignoreError)) socket.on('error', ignoreError);
   }
 
   /** An HTTP/1.1 upgrade request, read (by node:http): answered like any (see `#serve`), 431 over `requestHead.maxHeaders`. */
