@@ -478,9 +478,9 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * still gets every message the peer sent before its close; from one that
    * does not (never did, or left its `for await` loop early), a message that
    * does not fit in the message queue is dropped rather than waited for (the
-   * queued ones stay readable), so it does not hold up the handshake. Throws a `RangeError`
-   * for a code that may not be sent (1004–1006, 1015, unregistered) or a
-   * reason over 123 UTF-8 bytes.
+   * queued ones stay readable), so it does not hold up the handshake.
+   * Throws a `RangeError` for a code that may not be sent (1004–1006, 1015,
+   * unregistered) or a reason over 123 UTF-8 bytes.
    */
   close(code: number = CloseCode.Normal, reason = ''): Promise<CloseReason> {
     encodeClosePayload({ code, reason }); // an invalid code or reason throws here, at the caller
