@@ -532,7 +532,7 @@ export class WebSocketServer<Data = undefined> {
   async #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, ignoreUnknown: boolean): Promise<Job | undefined> {
     const route = this.#routes.match(request.url);
     if (route === undefined && ignoreUnknown) {
-      this.#watchIgnored(socket);
+      this.#guardIgnored(socket);
       return undefined;
     }
     // node:http already took `head` (the client's first frames, if any) off the socket.
@@ -549,7 +549,7 @@ export class WebSocketServer<Data = undefined> {
    * here (the listener that takes the socket adds its own). Whether and when
    * it is answered is up to them, as node:http leaves it.
    */
-  #watchIgnored(socket: Duplex): void {
+  #guardIgnored(socket: Duplex): void {
     if (!socket.listeners('error').includes(ignoreError)) socket.on('error', ignoreError);
   }
 
