@@ -55,8 +55,8 @@ class Consumer<T extends {} | null> implements ReceivableListener {
   readonly #action: (element: T) => unknown;
   readonly #resolve: () => void;
   readonly #reject: (error: unknown) => void;
-  /** `run`, bound once: what follows an action's promise. */
-  readonly #resume = (): void => this.run();
+  /** `run`, bound once, when first needed (an idle consumer woken inside the send never needs it): what follows an action's promise. */
+  #resumeBound: (() => void) | undefined;
   /** See `ConsumeEachOptions`. */
   readonly #fulfilled: PromiseLike<unknown> | undefined;
   readonly resumesInSender: boolean;
@@ -89,7 +89,7 @@ class Consumer<T extends {} | null> implements ReceivableListener {
         }
         const result = this.#action(element);
         if (result !== this.#fulfilled && isThenable(result)) {
-          result.then(this.#resume, this.#reject);
+          result.then(this.#resumer(), this.#reject);
           return;
         }
       }
@@ -109,7 +109,11 @@ class Consumer<T extends {} | null> implements ReceivableListener {
    */
   onReceivable(): void {
     if (this.resumesInSender) this.run();
-    else queueMicrotask(this.#resume);
+    else queueMicrotask(this.#resumer());
+  }
+
+  #resumer(): () => void {
+    return (this.#resumeBound ??= () => this.run());
   }
 }
 

@@ -24,8 +24,8 @@
  * its error is reported as an uncaught exception (see `report.ts`).
  */
 import { CancellationError } from './errors.ts';
-import { callHandler } from './report.ts';
-import { append, remove } from './small-list.ts';
+import { callEach, callHandler } from './report.ts';
+import { addCallback, removeCallback, type Callbacks } from './small-list.ts';
 
 /** The lifecycle states. `completed`, `cancelled` and `failed` are final. */
 export type JobState = 'active' | 'completing' | 'cancelling' | 'completed' | 'cancelled' | 'failed';
@@ -48,10 +48,10 @@ export class Job {
   private ownWorkDone = false;
   /** Children not yet in a final state; the set is made on the first child (most jobs never have one). */
   private pending: Set<Job> | undefined;
-  private handlers: { readonly run: CompletionHandler }[] | undefined;
+  private handlers: Callbacks<CompletionHandler>;
   private controller: AbortController | undefined;
   /** Handlers waiting for the job to start cancelling (created by the first one). */
-  private cancelHandlers: { readonly run: (cause: Error) => void }[] | undefined;
+  private cancelHandlers: Callbacks<(cause: Error) => void>;
   private joined: Promise<void> | undefined;
   private resolveJoin: (() => void) | undefined;
   /** Set while `startCancelling` runs: the job finishes only once its hook and handlers have all run. */
@@ -180,9 +180,10 @@ export class Job {
       return () => {};
     }
     if (this.isCompleted) return () => {};
-    const entry = { run: handler };
-    this.cancelHandlers = append(this.cancelHandlers, entry);
-    return () => remove(this.cancelHandlers, entry);
+    this.cancelHandlers = addCallback(this.cancelHandlers, handler);
+    return () => {
+      this.cancelHandlers = removeCallback(this.cancelHandlers, handler);
+    };
   }
 
   /**
@@ -195,9 +196,10 @@ export class Job {
       callHandler(handler, this.reason);
       return () => {};
     }
-    const entry = { run: handler };
-    this.handlers = append(this.handlers, entry);
-    return () => remove(this.handlers, entry);
+    this.handlers = addCallback(this.handlers, handler);
+    return () => {
+      this.handlers = removeCallback(this.handlers, handler);
+    };
   }
 
   /**
@@ -240,7 +242,7 @@ export class Job {
     callHandler((reason: Error) => this.onCancelling(reason), cause);
     const cancelHandlers = this.cancelHandlers;
     this.cancelHandlers = undefined;
-    if (cancelHandlers !== undefined) for (const h of cancelHandlers) callHandler(h.run, cause);
+    callEach(cancelHandlers, cause);
     if (this.pending !== undefined) for (const child of [...this.pending]) child.cancel(cause);
     this.startingCancel = false;
     this.tryFinish();
@@ -268,7 +270,7 @@ export class Job {
     this.cancelHandlers = undefined;
     const handlers = this.handlers;
     this.handlers = undefined;
-    if (handlers !== undefined) for (const h of handlers) callHandler(h.run, this.reason);
+    callEach(handlers, this.reason);
     this.resolveJoin?.();
     this.resolveJoin = undefined;
     this.parent?.childFinished(this);

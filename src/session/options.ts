@@ -6,6 +6,7 @@
  */
 import { MAX_TIMER_MS } from '../channels/duration.ts';
 import { jsonConverter, type MessageConverter } from './converter.ts';
+import type { ProtocolOptions } from './protocol.ts';
 
 /** Limits and timeouts of a raw session. */
 export interface RawSessionOptions {
@@ -145,4 +146,25 @@ export function resolveOptions<T extends object>(defaults: Required<T>, given: T
   if (byDefaults === undefined) resolvedCache.set(given, new Map([[defaults, out]]));
   else byDefaults.set(defaults, out);
   return out;
+}
+
+/** The frame rules of sessions by their resolved options, then by role and RSV bits (see `frameRules`). */
+const rulesCache = new WeakMap<ResolvedRawSessionOptions, Map<number, ProtocolOptions>>();
+
+/**
+ * What a session's `Protocol` is made with: its role, the frame and message
+ * limits of its resolved options and the RSV bits its extensions claim. One
+ * frozen object per combination, shared by every session that has it (an
+ * idle connection then holds none of its own).
+ */
+export function frameRules(options: ResolvedRawSessionOptions, role: 'server' | 'client', rsvAllowed: number): ProtocolOptions {
+  let byKey = rulesCache.get(options);
+  if (byKey === undefined) rulesCache.set(options, (byKey = new Map()));
+  const key = rsvAllowed * 2 + (role === 'client' ? 1 : 0);
+  let rules = byKey.get(key);
+  if (rules === undefined) {
+    rules = Object.freeze({ role, maxFrameSize: options.maxFrameSize, maxMessageSize: options.maxMessageSize, rsvAllowed });
+    byKey.set(key, rules);
+  }
+  return rules;
 }

@@ -65,7 +65,7 @@ import { checkFrame } from '../frames/serializer.ts';
 import type { WebSocketExtension } from '../extensions/extension.ts';
 import { Deadline } from './deadline.ts';
 import { ConnectionClosedError, PartialFrameTimeoutError, SessionClosedError, WriteTimeoutError } from './errors.ts';
-import { RAW_SESSION_DEFAULTS, resolveOptions, type RawSessionOptions, type ResolvedRawSessionOptions } from './options.ts';
+import { frameRules, RAW_SESSION_DEFAULTS, resolveOptions, type RawSessionOptions, type ResolvedRawSessionOptions } from './options.ts';
 import { ConnectionState, Protocol } from './protocol.ts';
 import { Reader } from './reader.ts';
 import { Writer } from './writer.ts';
@@ -230,12 +230,7 @@ export class RawWebSocketSession {
     this.maxFrameSize = options.maxFrameSize;
     let rsvAllowed = 0;
     for (const extension of this.extensions) rsvAllowed |= extension.rsv;
-    this.#rules = new Protocol({
-      role: config.role,
-      maxFrameSize: options.maxFrameSize,
-      maxMessageSize: options.maxMessageSize,
-      rsvAllowed,
-    });
+    this.#rules = new Protocol(frameRules(options, config.role, rsvAllowed));
     this.outgoing = new Channel<Frame>(options.outgoingQueue, { maxWeight: options.outgoingQueueBytes, weigh: payloadLength });
   }
 

@@ -188,6 +188,25 @@ test('invokeOnCompletion: runs once with the cause, at once when final, disposab
   assert.equal(seen.at(-1), ['d', undefined]);
 });
 
+test('completion handlers: one, several and the same function twice; each disposer removes one registration', () => {
+  const seen: string[] = [];
+  const only = new Job();
+  only.invokeOnCompletion(() => seen.push('only'))(); // the one handler, held without a list, removed again
+  only.complete();
+  assert.equal(seen, []);
+  const job = new Job();
+  const twice = (): number => seen.push('twice');
+  job.invokeOnCompletion(() => seen.push('first'));
+  const disposeTwice = job.invokeOnCompletion(twice);
+  job.invokeOnCompletion(() => seen.push('third'));
+  job.invokeOnCompletion(twice);
+  disposeTwice();
+  job.invokeOnCancellation(() => seen.push('cancelling'))();
+  job.complete();
+  assert.equal(seen, ['first', 'third', 'twice'], 'in the order added, less the one disposed');
+  disposeTwice(); // after the end: nothing left to remove, nothing thrown
+});
+
 test('invokeOnCancellation: runs once as cancelling starts, also from a parent; never on normal completion', () => {
   const parent = new Job();
   const child = new Job(parent);
