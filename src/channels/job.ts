@@ -220,6 +220,13 @@ export class Job {
     else if (this.current === 'cancelling' && !this.failing) this.markFailing(cause);
   }
 
+  /**
+   * A child reached its final state (after its own completion handlers ran,
+   * before this job may finish): a hook for a parent that keeps books on its
+   * children, with no completion handler per child.
+   */
+  protected onChildFinished(_child: Job): void {}
+
   private attach(child: Job): void {
     if (this.isCompleted) {
       child.cancel(new CancellationError(`parent job has already ${this.current}`));
@@ -256,6 +263,7 @@ export class Job {
 
   private childFinished(child: Job): void {
     this.pending?.delete(child);
+    this.onChildFinished(child);
     this.tryFinish();
   }
 

@@ -87,6 +87,30 @@ interface UpgradeListener {
 
 function ignoreError(): void {}
 
+/**
+ * The server's job, the parent of every session's job: a supervisor (a
+ * session's failure stays its own) that tells the server when a child
+ * ends, so that a live session costs the server no completion handler of
+ * its own.
+ */
+class SessionsJob extends SupervisorJob {
+  readonly #childEnded: (child: Job) => void;
+
+  constructor(parent: Job | undefined, childEnded: (child: Job) => void) {
+    super(parent);
+    this.#childEnded = childEnded;
+  }
+
+  protected override onChildFinished(child: Job): void {
+    this.#childEnded(child);
+  }
+}
+
+/** A session's key in the server's sessions (`undefined` for anything that is not a session). */
+function sessionJob(session: DefaultWebSocketSession<unknown>): Job | undefined {
+  return (session as Partial<DefaultWebSocketSession<unknown>> | null | undefined)?.raw?.job;
+}
+
 /** A server this server takes WebSocket requests from: one given to `attach`, or one a `listen` call made. */
 interface Binding {
   readonly server: AnyHttpServer;
@@ -139,8 +163,9 @@ export class WebSocketServer<Data = undefined> {
   readonly #verifyTimeoutMs: number;
   readonly #onError: ErrorReporter<Data>;
   readonly #routes = new RouteTable<Route<Data>>();
-  readonly #sessions = new Set<DefaultWebSocketSession<Data>>();
-  readonly #sessionsView = new ReadOnlySetView(this.#sessions);
+  /** The live sessions by their jobs (children of `job`, which says when one ends: see `SessionsJob`). */
+  readonly #sessions = new Map<Job, DefaultWebSocketSession<Data>>();
+  readonly #sessionsView = new ReadOnlySetView(this.#sessions, sessionJob);
   readonly #pending = new Set<PendingAnswer>();
   readonly #bindings = new Set<Binding>();
   readonly #listeners = new Set<OwnListener>();
@@ -165,7 +190,7 @@ export class WebSocketServer<Data = undefined> {
     this.#http2Settings = http2ServerOptions(options.http2);
     this.#onError = options.onError ?? printError;
     this.#topics = new Topics(options.topics ?? {}, options.broker, (error) => reportSafely(this.#onError, error, undefined));
-    const job = new SupervisorJob(options.engineContext?.job);
+    const job = new SessionsJob(options.engineContext?.job, (child) => this.#ended(child));
     this.job = job;
     const engine: CoroutineContext = { job, dispatcher: options.engineContext?.dispatcher ?? Dispatchers.Immediate };
     this.#options = { ...options, engineContext: engine, userContext: options.userContext ?? engine };
@@ -422,13 +447,13 @@ export class WebSocketServer<Data = undefined> {
     this.#pending.clear();
 
     const jobs = this.job.children;
-    for (const session of this.#sessions) this.#sendClose(session);
+    for (const session of this.#sessions.values()) this.#sendClose(session);
     // A session whose handler has not started yet gets its close frame when it starts (see #tracked).
     const inTime = await settlesWithin(Promise.all(jobs.map((job) => job.join())), timeoutMs);
     let dropped = 0;
     if (!inTime) {
       const cause = new ConnectionClosedError(`dropped by the server's close() after ${timeoutMs} ms`);
-      for (const session of this.#sessions) {
+      for (const session of this.#sessions.values()) {
         if (session.raw.job.isCompleted) continue;
         dropped++;
         session.raw.terminate(cause);
@@ -692,18 +717,19 @@ export class WebSocketServer<Data = undefined> {
    */
   #tracked(handler: WebSocketHandler<Data>): WebSocketHandler<Data> {
     return (session, request) => {
-      this.#sessions.add(session);
-      const job = session.raw.job;
-      // One handler for both: the session leaves `sessions`, and a handler that failed is reported.
-      job.invokeOnCompletion((cause) => {
-        this.#sessions.delete(session);
-        if (job.state === 'failed' && !isSessionEnd(cause, session as DefaultWebSocketSession<unknown>)) {
-          reportSafely(this.#onError, cause, session);
-        }
-      });
+      this.#sessions.set(session.raw.job, session);
       this.#sendClose(session);
       return handler(session, request);
     };
+  }
+
+  /** A session's job ended (see `SessionsJob`): the session leaves `sessions`, and a handler that failed is reported. */
+  #ended(job: Job): void {
+    const session = this.#sessions.get(job);
+    if (session === undefined) return; // its handler never started
+    this.#sessions.delete(job);
+    const cause = job.cause;
+    if (job.state === 'failed' && !isSessionEnd(cause, session as DefaultWebSocketSession<unknown>)) reportSafely(this.#onError, cause, session);
   }
 
 }

@@ -556,6 +556,12 @@ test('sessions is a read-only view: it follows the sessions, and cannot be chang
     const seen: unknown[] = [];
     server.sessions.forEach((value, key, set) => seen.push(value === key && set === server.sessions));
     assert.equal(seen, [true]);
+    assert.equal([...server.sessions.entries()], [[session, session]]);
+    assert.equal([...server.sessions.keys()], [session]);
+    assert.equal([...server.sessions.values()], [session]);
+    const has = server.sessions.has.bind(server.sessions) as (value: unknown) => boolean;
+    assert.is(has(undefined), false, 'anything else is not in it, and does not throw');
+    assert.is(has({ raw: session.raw }), false);
   } finally {
     const summary = await server.close();
     assert.is(summary.sessions, 1);

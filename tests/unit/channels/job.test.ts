@@ -207,6 +207,24 @@ test('completion handlers: one, several and the same function twice; each dispos
   disposeTwice(); // after the end: nothing left to remove, nothing thrown
 });
 
+test('onChildFinished: a parent hears of each child once it is final, after the child\'s own handlers, before it may finish itself', () => {
+  const heard: string[] = [];
+  class Books extends SupervisorJob {
+    protected override onChildFinished(child: Job): void {
+      heard.push(`${child.state} (parent ${this.state})`);
+    }
+  }
+  const parent = new Books();
+  const ok = new Job(parent);
+  const bad = new Job(parent);
+  ok.invokeOnCompletion(() => heard.push('own handler'));
+  ok.complete();
+  bad.fail(new Error('boom'));
+  parent.complete();
+  assert.equal(heard, ['own handler', 'completed (parent active)', 'failed (parent active)']);
+  assert.is(parent.state, 'completed');
+});
+
 test('invokeOnCancellation: runs once as cancelling starts, also from a parent; never on normal completion', () => {
   const parent = new Job();
   const child = new Job(parent);
