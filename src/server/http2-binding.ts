@@ -90,6 +90,12 @@ export class Http2Binding {
     for (const session of this.#sessions) if (!session.closed && !session.destroyed) session.close();
   }
 
+  /** Resolves once every connection seen has closed (after `goAway`, each does when its last stream has). */
+  whenClosed(): Promise<void> {
+    const closing = [...this.#sessions].map((session) => new Promise<void>((resolve) => session.once('close', () => resolve())));
+    return Promise.all(closing).then(ignore);
+  }
+
   /** Ends every connection seen that is still open, whatever its streams. */
   destroySessions(): void {
     for (const session of this.#sessions) session.destroy();
@@ -132,3 +138,5 @@ export function refuseHttp1Connect(socket: Duplex): void {
   socket.on('error', () => socket.destroy());
   socket.end(CONNECT_REFUSED, () => socket.destroy());
 }
+
+function ignore(): void {}

@@ -463,6 +463,10 @@ export class WebSocketServer<Data = undefined> {
     }
     this.job.complete();
 
+    // Our own HTTP/2 connections had GOAWAY: each closes once its last stream has, a 503 still being written
+    // included (node:http2 writes it on a later turn); whatever is left at the deadline is dropped below.
+    const ownHttp2 = [...this.#bindings].flatMap((binding) => (binding.own && binding.http2 !== undefined ? [binding.http2.whenClosed()] : []));
+    if (ownHttp2.length > 0) await settlesWithin(Promise.all(ownHttp2), timeoutMs - (performance.now() - started));
     // Our own servers serve nothing but WebSockets and one-line refusals: what is left of their connections goes now.
     for (const binding of [...this.#bindings]) {
       this.#unbind(binding);

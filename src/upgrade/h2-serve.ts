@@ -267,7 +267,9 @@ export interface Http2WebSocketLimits {
   /**
    * SETTINGS_MAX_CONCURRENT_STREAMS: streams (WebSockets and plain requests)
    * one client may have open on one connection; more are refused by
-   * node:http2 with RST_STREAM REFUSED_STREAM. Default 100 (node's own
+   * node:http2 with RST_STREAM REFUSED_STREAM until the client acknowledged
+   * the SETTINGS, and are a connection error after (GOAWAY PROTOCOL_ERROR:
+   * the connection and its WebSockets end). Default 100 (node's own
    * default is unlimited). A pooling client such as `connect(url, { http2:
    * true })` opens another connection when it reaches the limit.
    */

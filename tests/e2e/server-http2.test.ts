@@ -301,6 +301,27 @@ test('close(): 1001 to HTTP/2 and HTTP/1.1 sessions, GOAWAY, and the HTTP/2 conn
   assert.is(error.code, 'ECONNREFUSED');
 });
 
+test('close() while an HTTP/2 handshake is in its verify hook: 503 on its stream, over cleartext and TLS, before the connection goes', async () => {
+  for (const tls of [false, true]) {
+    let verifying!: () => void;
+    const inVerify = new Promise<void>((resolve) => (verifying = resolve));
+    const server = new WebSocketServer({
+      verify: async () => {
+        verifying();
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        return { accept: true };
+      },
+    }).route('/v', recording('v').handler);
+    const { port } = await server.listen(0, '127.0.0.1', tls ? { tls: certificate } : {});
+    const answer = refusal(`${tls ? 'wss' : 'ws'}://127.0.0.1:${port}/v`, { ...H2, tls: { ca: certificate.cert } });
+    await inVerify;
+    await server.close({ timeoutMs: 3000 });
+    const error = await answer;
+    assert.is(error.status, 503, `${tls ? 'TLS' : 'cleartext'}: ${error.message}`);
+    assert.ok(error.message.includes('HTTP/2'), error.message);
+  }
+});
+
 test('close() lets the HTTP/2 WebSockets finish their close handshake before the connection ends', async () => {
   let finished = false;
   const server = new WebSocketServer().route('/slow', async (session) => {
