@@ -141,6 +141,7 @@ export {
 export {
   DEFAULT_HTTP2_IDLE_TIMEOUT_MS,
   DEFAULT_HTTP2_CLIENT_WINDOW_SIZE,
+  DEFAULT_HTTP2_CLIENT_STREAM_WINDOW_SIZE,
   type Http2ConnectOptions,
 } from './upgrade/connect-h2.ts';
 export {

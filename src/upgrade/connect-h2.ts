@@ -29,9 +29,10 @@
  * closes or sends GOAWAY on takes no new streams, nor does one on which 500
  * streams ended in a reset (terminated or refused sessions: servers answer
  * a burst of resets with GOAWAY, as rapid-reset attacks do them; see
- * `MAX_RESETS`). Its receive window is
- * raised to `connectionWindowSize` (1 MiB) so that many WebSockets are not
- * held to HTTP/2's initial 64 KiB per round trip.
+ * `MAX_RESETS`). Its receive windows are
+ * raised, the connection's to `connectionWindowSize` (16 MiB) and each
+ * stream's to `initialWindowSize` (1 MiB), so that WebSockets are not held
+ * to HTTP/2's initial 64 KiB per round trip.
  *
  * The answer is checked strictly: `:status` 200 (anything else is an
  * `UnexpectedStatusError` with the headers and up to `responseHead.maxBodySize`
@@ -88,20 +89,34 @@ export interface Http2ConnectOptions {
    * is up: HTTP/2 starts it at 65 535 bytes, which caps the messages of all
    * WebSockets of the connection at 64 KiB per round trip. node:http2 frees
    * it as data arrives, so it bounds no memory (the per-stream window does,
-   * 65 535 bytes). The connection's first call sets it. Default 1 MiB.
+   * `initialWindowSize`). The connection's first call sets it. Default
+   * 16 MiB.
    */
   readonly connectionWindowSize?: number | undefined;
+  /**
+   * SETTINGS_INITIAL_WINDOW_SIZE, each stream's receive window: what the
+   * server may send one WebSocket ahead of what it read, and so what one
+   * WebSocket that the application does not read buffers (besides
+   * `channels.inputCapacity`). HTTP/2's 65 535 bytes would cap what a
+   * WebSocket receives at 64 KiB per round trip, so that a subscriber that
+   * keeps up over TCP falls behind over HTTP/2 (browsers start at 6 MiB).
+   * The connection's first call sets it. Default 1 MiB.
+   */
+  readonly initialWindowSize?: number | undefined;
 }
 
 /** Default `idleTimeoutMs` of a pooled HTTP/2 connection. */
 export const DEFAULT_HTTP2_IDLE_TIMEOUT_MS = 1_000;
-/** Default `connectionWindowSize` of a pooled HTTP/2 connection: 1 MiB. */
-export const DEFAULT_HTTP2_CLIENT_WINDOW_SIZE = 1 << 20;
+/** Default `connectionWindowSize` of a pooled HTTP/2 connection: 16 MiB. */
+export const DEFAULT_HTTP2_CLIENT_WINDOW_SIZE = 16 << 20;
+/** Default `initialWindowSize` (per stream) of a pooled HTTP/2 connection: 1 MiB. */
+export const DEFAULT_HTTP2_CLIENT_STREAM_WINDOW_SIZE = 1 << 20;
 
 /** `Http2ConnectOptions` with the defaults filled in. */
 interface PoolSettings {
   readonly idleTimeoutMs: number;
   readonly connectionWindowSize: number;
+  readonly initialWindowSize: number;
 }
 
 /** What connect.ts lends this module: starting the session, and the HTTP/1.1 path to fall back to. */
@@ -142,11 +157,17 @@ function resolvePoolSettings(http2: AnyConnectOptions['http2']): PoolSettings {
   if (!Number.isInteger(idleTimeoutMs) || idleTimeoutMs < 0 || idleTimeoutMs > 2 ** 31 - 1) {
     throw new RangeError(`http2.idleTimeoutMs must be whole milliseconds from 0 to 2^31-1, got ${idleTimeoutMs}`);
   }
-  const connectionWindowSize = given.connectionWindowSize ?? DEFAULT_HTTP2_CLIENT_WINDOW_SIZE;
-  if (!Number.isInteger(connectionWindowSize) || connectionWindowSize < 65_535 || connectionWindowSize > 2 ** 31 - 1) {
-    throw new RangeError(`http2.connectionWindowSize must be an integer from 65535 to 2^31-1, got ${connectionWindowSize}`);
+  const connectionWindowSize = windowSize('connectionWindowSize', given.connectionWindowSize ?? DEFAULT_HTTP2_CLIENT_WINDOW_SIZE);
+  const initialWindowSize = windowSize('initialWindowSize', given.initialWindowSize ?? DEFAULT_HTTP2_CLIENT_STREAM_WINDOW_SIZE);
+  return { idleTimeoutMs, connectionWindowSize, initialWindowSize };
+}
+
+/** A flow-control window from the `http2` options: at least HTTP/2's initial 65 535 bytes, at most 2^31-1. */
+function windowSize(name: string, size: number): number {
+  if (!Number.isInteger(size) || size < 65_535 || size > 2 ** 31 - 1) {
+    throw new RangeError(`http2.${name} must be an integer from 65535 to 2^31-1, got ${size}`);
   }
-  return { idleTimeoutMs, connectionWindowSize };
+  return size;
 }
 
 /**
@@ -407,7 +428,7 @@ async function openConnection(
 
   const session = http2Connect(`${secure ? 'https' : 'http'}://${target.host}`, {
     createConnection: () => socket,
-    settings: { enablePush: false },
+    settings: { enablePush: false, initialWindowSize: pool.initialWindowSize },
   });
   session.on('error', ignore); // each stream reports its own failure
   let settings;

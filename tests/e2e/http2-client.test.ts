@@ -3,7 +3,8 @@
  * (`handleHttp2Stream` on node:http2), cleartext with prior knowledge and
  * TLS with ALPN h2:
  * - echo of text and a 1 MiB binary message, subprotocol negotiated, the
- *   client's connection receive window raised to 1 MiB, the session's close
+ *   client's receive windows raised (16 MiB for the connection, 1 MiB per
+ *   stream, or as its `http2` options say), the session's close
  *   handshake ends the stream only;
  * - ten concurrent calls share one connection; after the last session
  *   closes, the connection stays for `idleTimeoutMs`, is reused within it,
@@ -53,7 +54,8 @@ test('echo over a stream: text, 1 MiB binary, subprotocol; the close ends the st
   const session = await connect(`ws://127.0.0.1:${server.port}/echo`, { http2: true, protocols: ['chat'] });
   assert.is(session.protocol, 'chat');
   const serverSide = server.connections.at(-1)!;
-  await waitFor(() => (serverSide.state.remoteWindowSize ?? 0) > 1_000_000, 2000, 'the client to raise its connection window');
+  await waitFor(() => (serverSide.state.remoteWindowSize ?? 0) > 16_000_000, 2000, 'the client to raise its connection window');
+  assert.is(serverSide.remoteSettings.initialWindowSize, 1 << 20, 'and its streams\' window');
   await session.send('over h2');
   assert.is(await session.receive(), 'over h2');
   const big = Buffer.alloc(1024 * 1024, 0x5a);
@@ -66,6 +68,17 @@ test('echo over a stream: text, 1 MiB binary, subprotocol; the close ends the st
   assert.is(server.connections.length, before + 1);
   const connection = server.connections.at(-1)!;
   assert.not.ok(connection.closed || connection.destroyed, 'the connection outlives the session');
+});
+
+test('http2 options: the stream window a connection announces is its first call\'s initialWindowSize', async () => {
+  const own = await startH2Server(echo);
+  try {
+    const session = await connect(`ws://127.0.0.1:${own.port}/echo`, { http2: { initialWindowSize: 300_000, idleTimeoutMs: 0 } });
+    assert.is(own.connections.at(-1)!.remoteSettings.initialWindowSize, 300_000);
+    await session.close();
+  } finally {
+    await own.close();
+  }
 });
 
 test('ten concurrent calls share one connection; it idles, is reused, then closes after idleTimeoutMs', async () => {
@@ -357,6 +370,8 @@ test('options HTTP/2 cannot carry are refused before any I/O', () => {
   assert.throws(() => connect('ws://127.0.0.1:1/', { http2: true, headers: { 'Transfer-Encoding': 'chunked' } }), TypeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { http2: true, headers: { 'X-Ctl': 'a\x01b' } }), TypeError);
   assert.throws(() => connect('ws://127.0.0.1:1/', { http2: { idleTimeoutMs: -1 } }), RangeError);
+  assert.throws(() => connect('ws://127.0.0.1:1/', { http2: { initialWindowSize: 1000 } }), RangeError);
+  assert.throws(() => connect('ws://127.0.0.1:1/', { http2: { connectionWindowSize: 2 ** 31 } }), RangeError);
   // What tls.connect throws over HTTP/1.1 at the call, HTTP/2 throws at the call too (not a later rejection).
   for (const tls of [{ minVersion: 'bogus' as 'TLSv1.3' }, { ciphers: 'NOPE-NOT-A-CIPHER' }]) {
     assert.throws(() => connect('wss://127.0.0.1:1/', { tls }));

@@ -11,10 +11,12 @@
  * arrived with (`session.request.httpVersion`), which tells which transport
  * was used.
  */
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
+import { createInterface } from 'node:readline';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Opcode } from '../../src/frames/frame.ts';
@@ -29,6 +31,7 @@ import { waitFor } from '../support/resources.ts';
 import { roundTrip } from '../support/server.ts';
 
 const certificate = selfSignedCertificate();
+const COUNTING_CLIENT = new URL('../support/counting-client.ts', import.meta.url).pathname;
 const H2 = { http2: { idleTimeoutMs: 0 } } as const;
 
 /** Echoes with a tag, and records the sessions it served. */
@@ -270,6 +273,37 @@ test('sessions and topics: HTTP/1.1 and HTTP/2 subscribers share a topic; the li
     await waitFor(() => server.sessions.size === 2 && server.subscriberCount('news') === 2, 5000, 'the closed session to leave');
   } finally {
     await Promise.all([overH2.close(), overH1.close()]);
+    await server.close();
+  }
+});
+
+test('topics: an HTTP/2 subscriber keeps up with publishes in slices, as one over TCP does (no 1013 at the default 1 MiB cap)', async () => {
+  const server = new WebSocketServer().route('/t', async (session) => {
+    session.subscribe('t');
+    for await (const _ of session);
+  });
+  const { port } = await server.listen(0, '127.0.0.1');
+  try {
+    for (const http2 of ['0', '1']) {
+      // The subscriber in a process of its own: our client reads as fast as a real peer would.
+      const child = spawn(process.execPath, ['--import', 'tsx', COUNTING_CLIENT, `ws://127.0.0.1:${port}/t`, http2], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+      assert.is((await lines.next()).value, 'open');
+      await waitFor(() => server.subscriberCount('t') === 1, 5000, 'the subscriber');
+      const payload = 'x'.repeat(1000);
+      // 10 MB in slices of 20 messages with a turn of the event loop between them, as the README advises.
+      for (let i = 1; i <= 10_000; i++) {
+        void server.publish('t', payload);
+        if (i % 20 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.is(server.topicStats.closed, 0, `HTTP/2 ${http2}: no subscriber closed as too slow`);
+      await waitFor(() => [...server.sessions].every((session) => session.bufferedAmount === 0), 10_000, 'everything sent');
+      for (const session of server.sessions) await session.close();
+      const line = (await lines.next()).value as string;
+      assert.equal(JSON.parse(line), { received: 10_000, code: 1000 }, `HTTP/2 ${http2}`);
+      await once(child, 'exit');
+    }
+  } finally {
     await server.close();
   }
 });
