@@ -90,7 +90,13 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   /** Bytes the channel buffers before `writeFully` waits (see the capacity rule above). */
   readonly capacity: number;
 
-  /** Queued chunks (the shared empty ring while none are queued, unless the ring grew for a burst). */
+  /**
+   * The oldest queued chunk, `undefined` when none is: a channel that holds
+   * one chunk at a time (a socket's input, read as it comes) never touches
+   * a ring.
+   */
+  private head: Buffer | undefined = undefined;
+  /** The chunks queued behind `head` (the shared empty ring while there are none, unless the ring grew for a burst). */
   private chunks = emptyRing<Buffer>();
   /** Bytes of the head chunk already consumed. */
   private headOffset = 0;
@@ -209,13 +215,13 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
       if (this.state !== OPEN && this.cause !== undefined) throw this.cause;
       return undefined;
     }
-    const head = this.chunks.peek() as Buffer;
+    const head = this.head as Buffer;
     return this.takeView(head, Math.min(head.length - this.headOffset, max));
   }
 
   peekChunk(): Buffer | undefined {
     if (this.size - this.unflushed === 0) return undefined;
-    const head = this.chunks.peek() as Buffer;
+    const head = this.head as Buffer;
     return this.headOffset === 0 ? head : head.subarray(this.headOffset);
   }
 
@@ -224,7 +230,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
       return Promise.reject(new RangeError(`readChunk(max) needs a positive integer or Infinity, got ${max}`));
     }
     if (this.size - this.unflushed !== 0) {
-      const head = this.chunks.peek() as Buffer;
+      const head = this.head as Buffer;
       return Promise.resolve(this.takeView(head, Math.min(head.length - this.headOffset, max)));
     }
     return this.awaitContent(1).then((ready) => (ready ? this.readChunk(max) : null));
@@ -252,7 +258,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     }
     if (n === 0) return Promise.resolve(EMPTY);
     if (this.size - this.unflushed >= n) {
-      const head = this.chunks.peek() as Buffer;
+      const head = this.head as Buffer;
       if (head.length - this.headOffset >= n) return Promise.resolve(this.takeView(head, n));
       const out = Buffer.allocUnsafe(n);
       this.take(out, 0, n);
@@ -313,6 +319,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     const reason = this.cause ?? cause ?? new CancellationError('byte channel was cancelled');
     this.state = CANCELLED;
     this.cause = reason;
+    this.head = undefined;
     this.chunks = emptyRing();
     this.size = this.unflushed = this.headOffset = 0;
     for (let w = this.writers.shift(); w !== undefined; w = this.writers.shift()) w.reject(reason);
@@ -468,7 +475,8 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
 
   /** Queues `buf` (not yet readable: see `written`). */
   private queueChunk(buf: Buffer): void {
-    (this.chunks = ringFor(this.chunks)).push(buf);
+    if (this.head === undefined) this.head = buf;
+    else (this.chunks = ringFor(this.chunks)).push(buf);
     this.size += buf.length;
   }
 
@@ -544,8 +552,12 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   private advance(head: Buffer, end: number): void {
     this.size -= end - this.headOffset;
     if (end === head.length) {
-      this.chunks.shift();
-      this.chunks = releaseIfIdle(this.chunks); // an idle channel keeps no ring
+      const chunks = this.chunks;
+      if (chunks.length === 0) this.head = undefined;
+      else {
+        this.head = chunks.shift();
+        this.chunks = releaseIfIdle(chunks); // an idle channel keeps no ring
+      }
       this.headOffset = 0;
     } else {
       this.headOffset = end;
@@ -556,7 +568,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
   /** Consumes `n` readable bytes, copying them to `dst` at `offset` when given. */
   private take(dst: Uint8Array | undefined, offset: number, n: number): void {
     while (n > 0) {
-      const head = this.chunks.peek() as Buffer;
+      const head = this.head as Buffer;
       const start = this.headOffset;
       const k = Math.min(head.length - start, n);
       if (dst !== undefined) head.copy(dst, offset, start, start + k);
@@ -568,7 +580,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
 
   private readScalar<R>(size: number, decode: Decode<R>): Promise<R> {
     if (this.size - this.unflushed >= size) {
-      const head = this.chunks.peek() as Buffer;
+      const head = this.head as Buffer;
       const start = this.headOffset;
       if (head.length - start >= size) {
         const value = decode(head, start);
