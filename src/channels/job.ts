@@ -181,7 +181,10 @@ export class Job {
     }
     if (this.isCompleted) return () => {};
     this.cancelHandlers = addCallback(this.cancelHandlers, handler);
+    let registered = true; // a disposer called twice must not take out another registration of the same function
     return () => {
+      if (!registered) return;
+      registered = false;
       this.cancelHandlers = removeCallback(this.cancelHandlers, handler);
     };
   }
@@ -197,7 +200,10 @@ export class Job {
       return () => {};
     }
     this.handlers = addCallback(this.handlers, handler);
+    let registered = true; // a disposer called twice must not take out another registration of the same function
     return () => {
+      if (!registered) return;
+      registered = false;
       this.handlers = removeCallback(this.handlers, handler);
     };
   }
@@ -221,9 +227,10 @@ export class Job {
   }
 
   /**
-   * A child reached its final state (after its own completion handlers ran,
-   * before this job may finish): a hook for a parent that keeps books on its
-   * children, with no completion handler per child.
+   * A child reached its final state: called before the child's own
+   * completion handlers run (so that a parent that keeps books on its
+   * children has them right by then, with no completion handler per child),
+   * and before this job may finish. What it throws is reported as a handler's.
    */
   protected onChildFinished(_child: Job): void {}
 
@@ -263,7 +270,6 @@ export class Job {
 
   private childFinished(child: Job): void {
     this.pending?.delete(child);
-    this.onChildFinished(child);
     this.tryFinish();
   }
 
@@ -276,6 +282,8 @@ export class Job {
   private finish(state: 'completed' | 'cancelled' | 'failed'): void {
     this.current = state;
     this.cancelHandlers = undefined;
+    const parent = this.parent;
+    if (parent !== undefined) callHandler((child: Job) => parent.onChildFinished(child), this);
     const handlers = this.handlers;
     this.handlers = undefined;
     callEach(handlers, this.reason);

@@ -60,6 +60,8 @@ export class Http2Binding {
   readonly #hooks: Http2BindingHooks;
 
   readonly #idleTimeoutMs: number | undefined;
+  /** Set by `goAway`: connections seen from then on are closed as they come. */
+  #goingAway = false;
 
   /** `idleTimeoutMs`: drop a connection with no stream open that long (see http2-idle.ts; the server's own listeners only). */
   constructor(
@@ -82,11 +84,13 @@ export class Http2Binding {
   }
 
   /**
-   * Closes every connection seen gracefully: GOAWAY, so the client opens no
-   * new stream on it; the streams already open (WebSockets included) go on,
-   * and the connection closes when the last of them has.
+   * Closes every connection seen gracefully, and every one that comes after:
+   * GOAWAY, so the client opens no new stream on it; the streams already
+   * open (WebSockets included) go on, and the connection closes when the
+   * last of them has.
    */
   goAway(): void {
+    this.#goingAway = true;
     for (const session of this.#sessions) if (!session.closed && !session.destroyed) session.close();
   }
 
@@ -104,6 +108,8 @@ export class Http2Binding {
   readonly #onSession = (session: Http2Session): void => {
     this.#sessions.add(session);
     session.once('close', () => this.#sessions.delete(session));
+    // A connection that arrives after `goAway` (its TLS handshake ended just then, say) gets GOAWAY too.
+    if (this.#goingAway) session.close();
     if (this.#idleTimeoutMs !== undefined) dropWhenIdle(session, this.#idleTimeoutMs);
   };
 

@@ -3,7 +3,7 @@
  * (`handleHttp2Stream` on node:http2), cleartext with prior knowledge and
  * TLS with ALPN h2:
  * - echo of text and a 1 MiB binary message, subprotocol negotiated, the
- *   client's receive windows raised (16 MiB for the connection, 1 MiB per
+ *   client's receive windows raised (16 MiB for the connection, 8 MiB per
  *   stream, or as its `http2` options say), the session's close
  *   handshake ends the stream only;
  * - ten concurrent calls share one connection; after the last session
@@ -55,7 +55,7 @@ test('echo over a stream: text, 1 MiB binary, subprotocol; the close ends the st
   assert.is(session.protocol, 'chat');
   const serverSide = server.connections.at(-1)!;
   await waitFor(() => (serverSide.state.remoteWindowSize ?? 0) > 16_000_000, 2000, 'the client to raise its connection window');
-  assert.is(serverSide.remoteSettings.initialWindowSize, 1 << 20, 'and its streams\' window');
+  assert.is(serverSide.remoteSettings.initialWindowSize, 8 << 20, 'and its streams\' window');
   await session.send('over h2');
   assert.is(await session.receive(), 'over h2');
   const big = Buffer.alloc(1024 * 1024, 0x5a);

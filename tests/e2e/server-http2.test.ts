@@ -17,6 +17,7 @@ import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { createInterface } from 'node:readline';
+import { connect as tlsConnect } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Opcode } from '../../src/frames/frame.ts';
@@ -354,6 +355,31 @@ test('close() while an HTTP/2 handshake is in its verify hook: 503 on its stream
     assert.is(error.status, 503, `${tls ? 'TLS' : 'cleartext'}: ${error.message}`);
     assert.ok(error.message.includes('HTTP/2'), error.message);
   }
+});
+
+test('close(): an HTTP/2 connection that comes up after close() began (its TLS handshake ended then) gets GOAWAY too; close() does not wait for it', async () => {
+  const server = new WebSocketServer({ requestHead: { timeoutMs: Infinity } }).route('/slow', async (session) => {
+    for await (const _ of session);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // close() waits for this handler
+  });
+  const { port } = await server.listen(0, '127.0.0.1', { tls: certificate });
+  const session = await connect(`wss://127.0.0.1:${port}/slow`, { ...H2, tls: { ca: certificate.cert } });
+  // Accepted now; its TLS handshake (and so its HTTP/2 connection) only once close() has begun.
+  const raw = netConnect(port, '127.0.0.1');
+  await once(raw, 'connect');
+  const started = performance.now();
+  const closing = server.close({ timeoutMs: 5000 }); // it used to wait for the late connection until this deadline
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const late = http2Connect(`https://127.0.0.1:${port}`, {
+    createConnection: () => tlsConnect({ socket: raw, ca: certificate.cert, servername: 'localhost', ALPNProtocols: ['h2'] }),
+  });
+  late.on('error', () => {});
+  const lateClosed = once(late, 'close');
+  await once(late, 'goaway');
+  assert.equal(await closing, { sessions: 1, dropped: 0 });
+  assert.ok(performance.now() - started < 2000, `close() took ${Math.round(performance.now() - started)} ms`);
+  await lateClosed;
+  assert.equal(await session.closeReason, { code: 1001, reason: '' });
 });
 
 test('close() lets the HTTP/2 WebSockets finish their close handshake before the connection ends', async () => {

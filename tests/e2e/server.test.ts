@@ -255,6 +255,26 @@ test('sessions: count and iteration follow clients as they come and go', async (
   }
 });
 
+test('a session\'s own completion handlers see the server\'s books already right: the session out of sessions, a failed handler reported', async () => {
+  const log = errorLog();
+  const seen: unknown[] = [];
+  const server = new WebSocketServer({ onError: log.onError }).route('/x', async (session) => {
+    session.raw.job.invokeOnCompletion(() => seen.push({ inSessions: server.sessions.has(session), reported: log.entries.length }));
+    await session.receive();
+    throw new Error('handler bug');
+  });
+  const port = await start(server);
+  try {
+    const client = await connect(`ws://127.0.0.1:${port}/x`);
+    await client.send('go');
+    assert.is((await client.closeReason).code, 1011);
+    await waitFor(() => seen.length === 1, 2000, 'the completion handler');
+    assert.equal(seen, [{ inSessions: false, reported: 1 }]);
+  } finally {
+    await server.close();
+  }
+});
+
 test('a handler that throws: onError gets the error and its session, the client 1011, other sessions go on', async () => {
   const log = errorLog();
   const boom = new Error('handler bug');

@@ -205,9 +205,23 @@ test('completion handlers: one, several and the same function twice; each dispos
   job.complete();
   assert.equal(seen, ['first', 'third', 'twice'], 'in the order added, less the one disposed');
   disposeTwice(); // after the end: nothing left to remove, nothing thrown
+  // A disposer called twice takes out its own registration only, not another of the same function.
+  const again = new Job();
+  const seenAgain: string[] = [];
+  const handler = (): number => seenAgain.push('ran');
+  const disposeFirst = again.invokeOnCompletion(handler);
+  again.invokeOnCompletion(handler);
+  const disposeCancel = again.invokeOnCancellation(handler);
+  again.invokeOnCancellation(handler);
+  disposeFirst();
+  disposeFirst();
+  disposeCancel();
+  disposeCancel();
+  again.cancel();
+  assert.equal(seenAgain, ['ran', 'ran'], 'one cancellation and one completion handler left');
 });
 
-test('onChildFinished: a parent hears of each child once it is final, after the child\'s own handlers, before it may finish itself', () => {
+test('onChildFinished: a parent hears of each child once it is final, before the child\'s own handlers, before it may finish itself', () => {
   const heard: string[] = [];
   class Books extends SupervisorJob {
     protected override onChildFinished(child: Job): void {
@@ -221,7 +235,7 @@ test('onChildFinished: a parent hears of each child once it is final, after the 
   ok.complete();
   bad.fail(new Error('boom'));
   parent.complete();
-  assert.equal(heard, ['own handler', 'completed (parent active)', 'failed (parent active)']);
+  assert.equal(heard, ['completed (parent active)', 'own handler', 'failed (parent active)']);
   assert.is(parent.state, 'completed');
 });
 
