@@ -50,7 +50,7 @@ import {
 } from './errors.ts';
 import { callHandler } from './report.ts';
 import { emptyRing, releaseIfIdle, ringFor } from './ring.ts';
-import { append, remove } from './small-list.ts';
+import { append, disposerOf } from './small-list.ts';
 import { scheduleWake } from './wake-queue.ts';
 
 /** Default capacity of a `ByteChannel`, in bytes. */
@@ -345,7 +345,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
       return () => {};
     }
     const handlers = (this.cancelHandlers = append(this.cancelHandlers, handler));
-    return () => remove(handlers, handler);
+    return disposerOf(handlers, handler);
   }
 
   // ---- writing -----------------------------------------------------------

@@ -45,7 +45,7 @@ import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from
 import { callHandler } from './report.ts';
 import { scheduleWake } from './wake-queue.ts';
 import { emptyRing, ringFor } from './ring.ts';
-import { append, remove } from './small-list.ts';
+import { append, disposerOf } from './small-list.ts';
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const TRUE: Promise<boolean> = Promise.resolve(true);
@@ -401,7 +401,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T>, AsyncIter
       return () => {};
     }
     const handlers = (this.closeHandlers = append(this.closeHandlers, handler));
-    return () => remove(handlers, handler);
+    return disposerOf(handlers, handler);
   }
 
   /**

@@ -16,6 +16,20 @@ export function append<T>(list: T[] | undefined, item: T): T[] {
   return list;
 }
 
+/**
+ * The disposer of one registration of `item` in `list`: removes one
+ * occurrence, once; called again it does nothing, so that another
+ * registration of the same item stays.
+ */
+export function disposerOf<T>(list: T[], item: T): () => void {
+  let registered = true;
+  return () => {
+    if (!registered) return;
+    registered = false;
+    remove(list, item);
+  };
+}
+
 /** Removes `item` from `list` (its first occurrence), if it is there. */
 export function remove<T>(list: T[] | undefined, item: T): void {
   if (list === undefined) return;

@@ -96,3 +96,20 @@ export class Wakeups {
     for (const wake of this.#waiters.splice(0)) wake();
   }
 }
+
+/**
+ * How many times a handler registered twice runs after the first
+ * registration's disposer was called twice (`register` registers and returns
+ * the disposer; `fire` makes the handlers run): 1 when each disposer takes
+ * out its own registration only.
+ */
+export function runsAfterDoubleDispose(register: (handler: () => void) => () => void, fire: () => void): number {
+  let runs = 0;
+  const handler = (): void => void runs++;
+  const dispose = register(handler);
+  register(handler);
+  dispose();
+  dispose();
+  fire();
+  return runs;
+}

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ByteChannel } from '../../../src/channels/byte-channel.ts';
 import { CancellationError, ChannelClosedError } from '../../../src/channels/errors.ts';
-import { bytes, captureUncaught, isPending, rejection, thrown } from '../../support/async.ts';
+import { bytes, captureUncaught, isPending, rejection, runsAfterDoubleDispose, thrown } from '../../support/async.ts';
 
 test('close(): the reader drains the buffer, then sees the end everywhere', async () => {
   const ch = new ByteChannel();
@@ -134,6 +134,9 @@ test('invokeOnCancel runs once on cancel, at once when already cancelled, and ca
     ['a', cause],
     ['c', cause],
   ]);
+  // A disposer called twice takes out its own registration only, not another of the same function.
+  const twice = new ByteChannel();
+  assert.is(runsAfterDoubleDispose((h) => twice.invokeOnCancel(h), () => twice.cancel()), 1);
 });
 
 test('a throwing cancel handler is reported as uncaught and does not break cancel', async () => {

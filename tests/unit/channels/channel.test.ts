@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Channel } from '../../../src/channels/channel.ts';
 import { CancellationError, ChannelClosedError, ClosedReceiveChannelError } from '../../../src/channels/errors.ts';
-import { captureUncaught, isPending, rejection, thrown, turn } from '../../support/async.ts';
+import { captureUncaught, isPending, rejection, runsAfterDoubleDispose, thrown, turn } from '../../support/async.ts';
 
 test('the constructor takes 0, a positive integer or Infinity', () => {
   assert.is(new Channel().capacity, 0);
@@ -432,6 +432,9 @@ test('invokeOnClose runs once with the cause, at once when already closed, and c
   });
   assert.equal(await captureUncaught(() => other.cancel()), [bug]);
   assert.ok(other.isClosedForReceive);
+  // A disposer called twice takes out its own registration only, not another of the same function.
+  const twice = new Channel<number>();
+  assert.is(runsAfterDoubleDispose((h) => twice.invokeOnClose(h), () => twice.close()), 1);
 });
 
 test('rejectWaitingSenders: the waiting sends fail with the cause, their elements are not queued, the channel stays open', async () => {
