@@ -25,7 +25,7 @@
  */
 import { CancellationError } from './errors.ts';
 import { callEach, callHandler } from './report.ts';
-import { addCallback, removeCallback, type Callbacks } from './small-list.ts';
+import { addCallback, once, removeCallback, type Callbacks } from './small-list.ts';
 
 /** The lifecycle states. `completed`, `cancelled` and `failed` are final. */
 export type JobState = 'active' | 'completing' | 'cancelling' | 'completed' | 'cancelled' | 'failed';
@@ -181,12 +181,9 @@ export class Job {
     }
     if (this.isCompleted) return () => {};
     this.cancelHandlers = addCallback(this.cancelHandlers, handler);
-    let registered = true; // a disposer called twice must not take out another registration of the same function
-    return () => {
-      if (!registered) return;
-      registered = false;
+    return once(() => {
       this.cancelHandlers = removeCallback(this.cancelHandlers, handler);
-    };
+    });
   }
 
   /**
@@ -200,12 +197,9 @@ export class Job {
       return () => {};
     }
     this.handlers = addCallback(this.handlers, handler);
-    let registered = true; // a disposer called twice must not take out another registration of the same function
-    return () => {
-      if (!registered) return;
-      registered = false;
+    return once(() => {
       this.handlers = removeCallback(this.handlers, handler);
-    };
+    });
   }
 
   /**

@@ -17,17 +17,22 @@ export function append<T>(list: T[] | undefined, item: T): T[] {
 }
 
 /**
- * The disposer of one registration of `item` in `list`: removes one
- * occurrence, once; called again it does nothing, so that another
- * registration of the same item stays.
+ * `dispose`, made safe to call more than once: a disposer removes one
+ * registration, so a second call must not take out another registration
+ * of the same item.
  */
-export function disposerOf<T>(list: T[], item: T): () => void {
+export function once(dispose: () => void): () => void {
   let registered = true;
   return () => {
     if (!registered) return;
     registered = false;
-    remove(list, item);
+    dispose();
   };
+}
+
+/** The disposer of one registration of `item` in `list`: removes one occurrence, once (see `once`). */
+export function disposerOf<T>(list: T[], item: T): () => void {
+  return once(() => remove(list, item));
 }
 
 /** Removes `item` from `list` (its first occurrence), if it is there. */

@@ -97,7 +97,7 @@ export class Http2Binding {
   /** Resolves once every connection seen has closed (after `goAway`, each does when its last stream has). */
   whenClosed(): Promise<void> {
     const closing = [...this.#sessions].map((session) => new Promise<void>((resolve) => session.once('close', () => resolve())));
-    return Promise.all(closing).then(ignore);
+    return Promise.all(closing).then(() => undefined);
   }
 
   /** Ends every connection seen that is still open, whatever its streams. */
@@ -144,5 +144,3 @@ export function refuseHttp1Connect(socket: Duplex): void {
   socket.on('error', () => socket.destroy());
   socket.end(CONNECT_REFUSED, () => socket.destroy());
 }
-
-function ignore(): void {}
