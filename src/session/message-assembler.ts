@@ -3,11 +3,15 @@
  * checked the frame sequence and the wire size; this only gathers the parts,
  * copying once and only when a message has more than one non-empty fragment.
  *
- * Memory follows the message's bytes, not its number of fragments: parts of
- * 1 KiB or more are kept by reference, smaller ones are copied into a slab,
- * so 100,000 one-byte fragments cost about 100 KB, not an object and a
- * retained receive buffer each. The slab is let go with its message: a
- * session between messages keeps none.
+ * Memory follows the message's bytes, not its number of fragments nor the
+ * reads they came in: parts of 1 KiB or more are kept by reference when they
+ * make up at least half of the memory they keep (the parser hands out views
+ * of whole socket reads), smaller ones are copied into a slab, and the rest
+ * (a large fragment in a read mostly made of other frames) into a buffer of
+ * their own. So 100,000 one-byte fragments cost about 100 KB, not an object
+ * and a retained receive buffer each, and 1 KiB fragments that each share a
+ * 64 KiB read with pings or empty continuations keep 1 KiB each, not 64. The
+ * slab is let go with its message: a session between messages keeps none.
  */
 import { CopyRuns } from '../channels/copy-runs.ts';
 import type { Frame, Opcode } from '../frames/frame.ts';
@@ -22,8 +26,13 @@ export interface AssembledMessage {
 
 /** Fragments shorter than this are copied into the slab instead of kept as views. */
 const COPY_BELOW = 1024;
-/** Size of the slab small fragments are copied into. */
+/** Size of the slab small fragments (and wasteful ones up to this size) are copied into. */
 const SLAB_SIZE = 4 * 1024;
+
+/** Whether `part` may be kept as it is: large, and at least half of the ArrayBuffer it keeps alive. */
+function cheapToKeep(part: Buffer): boolean {
+  return part.length >= COPY_BELOW && part.length * 2 >= part.buffer.byteLength;
+}
 
 export class MessageAssembler {
   #opcode: Opcode | undefined;
@@ -51,14 +60,7 @@ export class MessageAssembler {
     }
     const payload = f.payload;
     const parts = (this.#parts ??= []);
-    if (payload.length >= COPY_BELOW) {
-      this.#endRun();
-      parts.push(payload);
-    } else if (payload.length > 0) {
-      const full = (this.#copies ??= new CopyRuns(SLAB_SIZE)).append(payload);
-      if (full !== undefined) parts.push(full);
-      this.#copied = true;
-    }
+    if (payload.length > 0) this.#keep(payload, parts);
     this.#size += payload.length;
     if (!f.fin) return undefined;
     this.#endRun();
@@ -71,6 +73,23 @@ export class MessageAssembler {
     this.#copied = false;
     this.#copies = undefined;
     return message;
+  }
+
+  /** Keeps a non-empty fragment's payload: by reference, in the slab, or copied into a buffer of its own (see the module comment). */
+  #keep(payload: Buffer, parts: Buffer[]): void {
+    if (cheapToKeep(payload)) {
+      this.#endRun();
+      parts.push(payload);
+    } else if (payload.length <= SLAB_SIZE) {
+      const full = (this.#copies ??= new CopyRuns(SLAB_SIZE)).append(payload);
+      if (full !== undefined) parts.push(full);
+      this.#copied = true;
+    } else {
+      this.#endRun();
+      const own = Buffer.allocUnsafeSlow(payload.length);
+      payload.copy(own);
+      parts.push(own);
+    }
   }
 
   /** Moves the run of copies into `#parts`, as one view. */

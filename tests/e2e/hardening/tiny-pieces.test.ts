@@ -136,6 +136,46 @@ test('100,000 one-byte fragments of one message: memory follows bytes, the messa
   }
 });
 
+test('fragments that share their TCP reads with pongs: memory follows the message, not the reads', async () => {
+  // The parser hands out views of whole socket reads (up to 64 KiB). A peer
+  // that sends each fragment of an unfinished message in a read padded with
+  // ~63 KiB of unsolicited pongs made the server keep the whole read per
+  // fragment: 60x the message's bytes for 1 KiB fragments (1 GiB for a
+  // message at the default maxMessageSize), 10x for 6 KiB ones.
+  const pong = maskedFrame(Opcode.Pong, Buffer.alloc(125, 0x70));
+  const padding = Buffer.concat(Array.from({ length: 480 }, () => pong));
+  for (const fragmentSize of [1024, 6 * 1024]) {
+    let got: Buffer | undefined;
+    const server = await startServer(async (session) => {
+      for await (const message of session) {
+        got = message as Buffer;
+        break;
+      }
+    });
+    const client = await WireClient.upgraded(server.port);
+    const n = Math.ceil((1 << 20) / fragmentSize) + 1;
+    const payload = pattern(n * fragmentSize);
+    try {
+      const before = await liveMemory();
+      for (let i = 0; i < n - 1; i++) {
+        const fragment = payload.subarray(i * fragmentSize, (i + 1) * fragmentSize);
+        client.write(Buffer.concat([maskedFrame(i === 0 ? Opcode.Binary : Opcode.Continuation, fragment, false), padding]));
+        await new Promise((resolve) => setImmediate(resolve)); // about one read per fragment
+      }
+      await sleep(200);
+      const after = await liveMemory();
+      const held = (after.heap + after.external - before.heap - before.external) / ((n - 1) * fragmentSize);
+      assert.ok(held < 4, `${fragmentSize} B fragments: ${held.toFixed(1)} bytes of memory per byte of the message`);
+      client.write(maskedFrame(Opcode.Continuation, payload.subarray((n - 1) * fragmentSize), true));
+      await waitFor(() => got !== undefined, 10_000, 'the message');
+      assert.ok(got!.equals(payload), `${fragmentSize} B fragments: the message is intact`);
+    } finally {
+      client.socket.destroy();
+      await server.close();
+    }
+  }
+});
+
 test('100,000 tiny fragments past maxMessageSize: 1009 once the limit is passed', async () => {
   const server = await startServer(
     async (session) => {
