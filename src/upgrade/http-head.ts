@@ -109,7 +109,13 @@ function isFieldValue(value: string): boolean {
 class HeadBuilder<S> {
   /** Bytes of the head consumed so far. */
   size = 0;
-  private readonly partial: string[] = [];
+  /**
+   * The bytes of an unfinished line (it spans chunks), in one buffer that
+   * grows by doubling up to `maxHeadSize`: a line trickled in one-byte
+   * chunks then costs its bytes, not a string and a chunk per byte.
+   */
+  private carry: Buffer | undefined;
+  private carryLength = 0;
   private start: S | undefined;
   private readonly headers: Record<string, string> = Object.create(null) as Record<string, string>;
   private readonly rawHeaders: string[] = [];
@@ -133,16 +139,38 @@ class HeadBuilder<S> {
       if (this.size > this.limits.maxHeadSize) {
         throw this.errors.tooLarge(`${this.grammar.kind} head larger than ${this.limits.maxHeadSize} bytes`);
       }
-      this.partial.push(chunk.toString('latin1', pos, lf === -1 ? end : lf));
+      if (lf === -1) {
+        this.keep(chunk, pos, end);
+        return { used: end, head: undefined };
+      }
+      let line: string;
+      if (this.carryLength === 0) {
+        line = chunk.toString('latin1', pos, lf);
+      } else {
+        this.keep(chunk, pos, lf);
+        line = this.carry!.toString('latin1', 0, this.carryLength);
+        this.carryLength = 0;
+      }
       pos = end;
-      if (lf !== -1) {
-        const line = this.partial.join('');
-        this.partial.length = 0;
-        const head = this.line(line);
-        if (head !== undefined) return { used: pos, head };
+      const head = this.line(line);
+      if (head !== undefined) {
+        this.carry = undefined;
+        return { used: pos, head };
       }
     }
     return { used: pos, head: undefined };
+  }
+
+  /** Appends `chunk[from, to)` to the unfinished line (the size check has already bounded it by `maxHeadSize`). */
+  private keep(chunk: Buffer, from: number, to: number): void {
+    const needed = this.carryLength + (to - from);
+    if (this.carry === undefined || this.carry.length < needed) {
+      const doubled = Math.max(256, needed, 2 * (this.carry?.length ?? 0));
+      const grown = Buffer.allocUnsafeSlow(Math.min(this.limits.maxHeadSize, doubled));
+      if (this.carry !== undefined) this.carry.copy(grown, 0, 0, this.carryLength);
+      this.carry = grown;
+    }
+    this.carryLength += chunk.copy(this.carry, this.carryLength, from, to);
   }
 
   /** Handles one line (without its LF); returns the head at the blank line that ends it. */
