@@ -86,7 +86,14 @@ export { computeAcceptKey } from './upgrade/accept-key.ts';
 export { readRequestHead, type RequestHead, type RequestHeadOptions } from './upgrade/request-head.ts';
 export { formatErrorResponse, formatResponseHead } from './upgrade/http-response.ts';
 export { formatExtensions, parseExtensions } from './upgrade/header-tokens.ts';
-export { createWebSocketServer, handleUpgrade, serveSocket, type ServeOptions, type WebSocketHandler } from './upgrade/serve.ts';
+export {
+  createWebSocketServer,
+  handleUpgrade,
+  serveSocket,
+  type CreateWebSocketServerOptions,
+  type ServeOptions,
+  type WebSocketHandler,
+} from './upgrade/serve.ts';
 
 // WebSockets over HTTP/2 (RFC 8441): node:http2 embedding.
 export {

@@ -50,6 +50,10 @@ const DEFAULT_CONTEXT: CoroutineContext = { dispatcher: Dispatchers.Immediate };
  * Answers node:http's `upgrade` event: `server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, handler))`.
  * Returns the session's job, or `undefined` when the request was refused
  * (the socket then got the HTTP error response and is closed).
+ *
+ * @throws what a `protocols` selector or `checkOrigin` threw, or an Error for
+ *   a selected protocol the client did not offer (the client got a 500);
+ *   RangeError for an invalid option.
  */
 export function handleUpgrade(
   request: IncomingMessage,
@@ -67,7 +71,8 @@ export function handleUpgrade(
 /**
  * Serves one raw connection: reads the HTTP request head from the socket,
  * then answers it like `handleUpgrade`. Resolves with the session's job, or
- * `undefined` when the request was refused or never completed.
+ * `undefined` when the request was refused or never completed; rejects with
+ * what `handleUpgrade` would throw.
  */
 export async function serveSocket(socket: Duplex, handler: WebSocketHandler, options: ServeOptions = {}): Promise<Job | undefined> {
   const { input, output } = connectionChannels(socket, options);
@@ -95,11 +100,28 @@ export async function readUpgradeRequest(
   }
 }
 
+/** Options of `createWebSocketServer`: those of `serveSocket`, and where its errors go. */
+export interface CreateWebSocketServerOptions extends ServeOptions {
+  /**
+   * Receives an error nobody else would hear: a `protocols` selector or a
+   * `checkOrigin` that threw (the client got a 500). Default: printed to
+   * stderr. A handler's own errors end its session's job, as with `serveSocket`.
+   */
+  readonly onError?: (error: unknown) => void;
+}
+
 /** A node:net server that serves WebSocket connections with `serveSocket`. */
-export function createWebSocketServer(handler: WebSocketHandler, options: ServeOptions = {}): Server {
+export function createWebSocketServer(handler: WebSocketHandler, options: CreateWebSocketServerOptions = {}): Server {
   checkServeOptions(options);
+  const onError = options.onError ?? ((error: unknown) => console.error('createWebSocketServer:', error));
   return createServer((socket) => {
-    void serveSocket(socket, handler, options);
+    serveSocket(socket, handler, options).catch((error: unknown) => {
+      try {
+        onError(error);
+      } catch (reporterError) {
+        console.error('createWebSocketServer:', error, 'and onError threw:', reporterError);
+      }
+    });
   });
 }
 
@@ -128,7 +150,8 @@ function answer(
   try {
     pending = prepareUpgrade(request, input, output, handler, options, peer);
   } catch (error) {
-    output.close(error instanceof Error ? error : new Error(String(error)));
+    // A protocols selector or origin check that threw (or a bug of ours): the client gets a 500, the caller the error.
+    sendAndClose(input, output, formatErrorResponse(new HandshakeError(500, 'internal server error')));
     throw error;
   }
   return pending?.accept();

@@ -180,11 +180,11 @@ test('fragments that share their TCP reads with pongs: memory follows the messag
 test('request heads trickled in two-byte segments: memory follows the head, and the header arrives intact', async () => {
   const seen: string[] = [];
   const server = await startServer(async (session) => {
-    seen.push(session.request?.headers['x-long'] ?? '');
+    seen.push(String(session.request?.headers['x-long']));
     await session.close();
   });
   const conns = 40;
-  const value = pattern(12_000).map((b) => 0x61 + (b % 26)).toString('latin1');
+  const value = Buffer.from(pattern(12_000).map((b) => 0x61 + (b % 26))).toString('latin1');
   const clients: WireClient[] = [];
   try {
     for (let i = 0; i < conns; i++) {
