@@ -25,7 +25,7 @@ import type { Duplex } from 'node:stream';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { HTTP2_VERSION } from '../upgrade/h2-handshake.ts';
 import type { Http2WebSocketServerOptions } from '../upgrade/h2-serve.ts';
-import { DEFAULT_HEAD_TIMEOUT_MS, DEFAULT_MAX_HEAD_SIZE, type RequestHeadOptions } from '../upgrade/request-head.ts';
+import { DEFAULT_HEAD_TIMEOUT_MS, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADERS, type RequestHeadOptions } from '../upgrade/request-head.ts';
 import { ServerClosedError } from './errors.ts';
 import { refuseHttp1Connect } from './http2-binding.ts';
 import { sniffPreface } from './preface.ts';
@@ -128,6 +128,9 @@ export class OwnListener {
       });
       this.http1 = http1;
     }
+    // node:http drops header lines past `maxHeadersCount` (2000) without a word, so checks of a second Host or of
+    // Content-Length would miss one sent after them: it keeps one more than `maxHeaders`, and `#serveHttp1` answers 431.
+    (this.http1 as HttpServer).maxHeadersCount = (context.requestHead.maxHeaders ?? DEFAULT_MAX_HEADERS) + 1;
     // An HTTP/1.1 CONNECT (a tunnel request) gets 405, as on the TLS port's HTTP/1.1 fallback (node would just close it).
     if (!(options.tls !== undefined && http2)) this.http1.on('connect', (_request: unknown, socket: Duplex) => refuseHttp1Connect(socket));
     // One listener function for every socket (an emitter calls it with itself as `this`): no closure per connection.

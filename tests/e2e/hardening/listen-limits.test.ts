@@ -266,4 +266,32 @@ test('listen: an upgrade request with more than requestHead.maxHeaders header li
   }
 });
 
+test('listen with requestHead.maxHeaders above node:http\'s 2000: a second Host after 2,000 lines is still seen (400), on every listener', async () => {
+  const certificate = selfSignedCertificate();
+  const filler = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`x-filler-${i}`, 'a']));
+  const request = handshakeRequest('/echo', filler).replace('\r\n\r\n', '\r\nHost: elsewhere.example\r\n\r\n');
+  for (const shape of ['cleartext, HTTP/2 too', 'cleartext, http2: false', 'TLS, HTTP/2 too'] as const) {
+    const server = new WebSocketServer({ requestHead: { maxHeaders: 5000, maxHeadSize: 128 * 1024 } });
+    server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
+    const tls = shape.startsWith('TLS') ? { tls: certificate } : {};
+    const { port } = await server.listen(0, '127.0.0.1', { ...tls, http2: shape !== 'cleartext, http2: false' });
+    try {
+      const socket = shape.startsWith('TLS')
+        ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
+        : netConnect(port, '127.0.0.1');
+      await once(socket, shape.startsWith('TLS') ? 'secureConnect' : 'connect');
+      let received = '';
+      socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+      socket.write(request);
+      const ms = await closesWithin(socket as unknown as Socket, 3000);
+      socket.destroy();
+      // node:http dropped the lines after its maxHeadersCount (2000): the second Host never reached the check (101).
+      assert.match(received, /^HTTP\/1\.1 400 /, `${shape}: ${received.slice(0, 40)}`);
+      assert.ok(ms !== undefined, `${shape}: still open after 3 s`);
+    } finally {
+      await server.close();
+    }
+  }
+});
+
 test.run();
