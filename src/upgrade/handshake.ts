@@ -226,7 +226,8 @@ function requireNoBody(call: UpgradeCall): void {
 
 /**
  * `Sec-WebSocket-Version: 13`, else 426 with `Sec-WebSocket-Version: 13`
- * (RFC 6455 section 4.2.2; RFC 8441 keeps it).
+ * (RFC 6455 section 4.2.2; RFC 8441 keeps it) and `Upgrade: websocket`
+ * (RFC 9110 section 15.5.22; dropped from HTTP/2 answers).
  *
  * @throws HandshakeError 426.
  */
@@ -238,7 +239,8 @@ export function requireVersion13(call: UpgradeCall): void {
       version === undefined
         ? 'missing Sec-WebSocket-Version header; the supported version is 13'
         : 'unsupported Sec-WebSocket-Version; the supported version is 13',
-      { 'Sec-WebSocket-Version': SUPPORTED_VERSION },
+      // A 426 names the protocol to upgrade to (RFC 9110 section 15.5.22); HTTP/2 answers leave Upgrade out.
+      { Upgrade: 'websocket', 'Sec-WebSocket-Version': SUPPORTED_VERSION },
     );
   }
 }

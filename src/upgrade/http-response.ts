@@ -66,7 +66,8 @@ function formatHead(status: number, headers: ReadonlyArray<readonly [string, str
 
 /**
  * The complete response refusing a handshake: `error.status`, its headers,
- * `Connection: close`, `Content-Type: text/plain; charset=utf-8`,
+ * `Connection: close` (`Upgrade, close` when they have an `Upgrade`),
+ * `Content-Type: text/plain; charset=utf-8`,
  * `Content-Length`, and the body `error.message + "\n"` in UTF-8. The caller
  * writes it and closes the socket.
  *
@@ -75,8 +76,10 @@ function formatHead(status: number, headers: ReadonlyArray<readonly [string, str
 export function formatErrorResponse(error: HandshakeError): Buffer {
   const body = Buffer.from(error.message + '\n', 'utf8');
   const headers = Object.entries(error.headers).filter(([name]) => !FIXED_ERROR_HEADERS.has(name.toLowerCase()));
+  // A sender of Upgrade (a 426's) names it in Connection too, so intermediaries drop it (RFC 9110 section 7.8).
+  const upgrades = headers.some(([name]) => name.toLowerCase() === 'upgrade');
   headers.push(
-    ['Connection', 'close'],
+    ['Connection', upgrades ? 'Upgrade, close' : 'close'],
     ['Content-Type', 'text/plain; charset=utf-8'],
     ['Content-Length', String(body.length)],
   );

@@ -91,11 +91,13 @@ function responseHead(exchange: RawExchange): { statusLine: string; headers: str
 }
 
 /** The refusal checks every case shares. */
-function assertRefused(exchange: RawExchange, status: number, extraHeader?: string): void {
+function assertRefused(exchange: RawExchange, status: number, extraHeaders: readonly string[] = []): void {
   const { statusLine, headers } = responseHead(exchange);
   assert.match(statusLine, new RegExp(`^HTTP/1\\.1 ${status} `), `status line: ${JSON.stringify(exchange.response.slice(0, 120))}`);
-  assert.ok(headers.includes('connection: close'), `Connection: close in ${JSON.stringify(headers)}`);
-  if (extraHeader !== undefined) assert.ok(headers.includes(extraHeader.toLowerCase()), `${extraHeader} in ${JSON.stringify(headers)}`);
+  // A 426 names Upgrade in Connection too (RFC 9110 section 7.8).
+  const connection = status === 426 ? 'connection: upgrade, close' : 'connection: close';
+  assert.ok(headers.includes(connection), `${connection} in ${JSON.stringify(headers)}`);
+  for (const extra of extraHeaders) assert.ok(headers.includes(extra.toLowerCase()), `${extra} in ${JSON.stringify(headers)}`);
   assert.ok(exchange.serverEnded, 'the server closed the connection (FIN) itself');
   assert.is(exchange.error, undefined, 'closed cleanly, not reset');
   assert.not.match(exchange.response, /HTTP\/1\.1 101/, 'never switched protocols');
@@ -115,7 +117,7 @@ interface Case {
   readonly name: string;
   readonly request: string;
   readonly status: number;
-  readonly extraHeader?: string;
+  readonly extraHeaders?: readonly string[];
 }
 
 const COMMON: Case[] = [
@@ -129,13 +131,15 @@ const COMMON: Case[] = [
     name: 'wrong Sec-WebSocket-Version (8)',
     request: head({ headers: { 'Sec-WebSocket-Version': '8' } }),
     status: 426,
-    extraHeader: 'sec-websocket-version: 13',
+    // RFC 9110 section 15.5.22: a 426 says which protocol to upgrade to.
+    extraHeaders: ['sec-websocket-version: 13', 'upgrade: websocket'],
   },
   {
     name: 'missing Sec-WebSocket-Version',
     request: head({ headers: { 'Sec-WebSocket-Version': null } }),
     status: 426,
-    extraHeader: 'sec-websocket-version: 13',
+    // RFC 9110 section 15.5.22: a 426 says which protocol to upgrade to.
+    extraHeaders: ['sec-websocket-version: 13', 'upgrade: websocket'],
   },
   { name: 'Upgrade: h2c instead of websocket', request: head({ headers: { Upgrade: 'h2c' } }), status: 400 },
   // A handshake request has no body (the bytes after its head are frames): one announced is a 400.
@@ -179,7 +183,7 @@ const NET_ONLY: Case[] = [
 
 for (const c of [...COMMON, ...NET_ONLY]) {
   test(`createWebSocketServer: ${c.name} -> ${c.status}, Connection: close, closed by the server, still serving`, async () => {
-    assertRefused(await rawExchange(netPort, c.request), c.status, c.extraHeader);
+    assertRefused(await rawExchange(netPort, c.request), c.status, c.extraHeaders);
     await assertStillServing(netPort);
   });
 }
@@ -187,7 +191,7 @@ for (const c of [...COMMON, ...NET_ONLY]) {
 for (const c of COMMON) {
   test(`node:http + handleUpgrade: ${c.name} -> ${c.status}, Connection: close, closed by the server, still serving`, async () => {
     const before = upgradeEvents;
-    assertRefused(await rawExchange(httpPort, c.request), c.status, c.extraHeader);
+    assertRefused(await rawExchange(httpPort, c.request), c.status, c.extraHeaders);
     assert.is(upgradeEvents, before + 1, "the refusal came from handleUpgrade (node emitted 'upgrade')");
     await assertStillServing(httpPort);
   });

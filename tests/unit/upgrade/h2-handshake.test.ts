@@ -99,7 +99,14 @@ test('a missing or wrong Sec-WebSocket-Version: 426 with sec-websocket-version 1
   for (const version of [null, '8', '13, 8']) {
     const error = refusal(headers({ 'sec-websocket-version': version }));
     assert.is(error.status, 426);
-    assert.equal(error.headers, { 'Sec-WebSocket-Version': '13' });
+    assert.equal(error.headers, { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' });
+    // Upgrade is connection-specific: the HTTP/2 answer leaves it out (RFC 9113 section 8.2.2).
+    assert.equal(http2ErrorResponse(error).headers, {
+      ':status': 426,
+      'sec-websocket-version': '13',
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(error.message) + 1,
+    });
   }
 });
 

@@ -113,8 +113,12 @@ for (const [name, head, status] of refusals) {
   test(`refused over loopback: ${name} -> ${status}, socket closed`, async () => {
     const response = await exchange(head);
     assert.ok(response.startsWith(`HTTP/1.1 ${status} `), response.split('\r\n')[0]);
-    assert.ok(response.includes('\r\nConnection: close\r\n'));
-    if (status === 426) assert.ok(response.includes('\r\nSec-WebSocket-Version: 13\r\n'));
+    if (status === 426) {
+      // RFC 9110 sections 15.5.22 and 7.8: a 426 names the protocol in Upgrade, and Upgrade in Connection.
+      assert.ok(response.includes('\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nConnection: Upgrade, close\r\n'), response);
+    } else {
+      assert.ok(response.includes('\r\nConnection: close\r\n'));
+    }
   });
 }
 

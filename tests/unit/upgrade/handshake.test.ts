@@ -93,10 +93,10 @@ test('Connection must contain the token upgrade, any case (400)', () => {
   }
 });
 
-test('Sec-WebSocket-Version must be 13, else 426 with Sec-WebSocket-Version: 13', () => {
+test('Sec-WebSocket-Version must be 13, else 426 with Upgrade: websocket and Sec-WebSocket-Version: 13', () => {
   for (const version of [undefined, '', '8', '12', '14', '13, 8', ' 13x', '013']) {
     const error = rejects(call(withHeaders({ 'sec-websocket-version': version })), 426);
-    assert.equal({ ...error.headers }, { 'Sec-WebSocket-Version': '13' });
+    assert.equal({ ...error.headers }, { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' });
   }
 });
 

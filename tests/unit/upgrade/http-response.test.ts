@@ -57,6 +57,15 @@ test('error response: status, own headers, Connection: close, text body with its
   );
 });
 
+test('error response with an Upgrade header (a 426): Connection names it, and close (RFC 9110 section 7.8)', () => {
+  const error = new HandshakeError(426, 'no', { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' });
+  assert.is(
+    formatErrorResponse(error).toString('latin1'),
+    'HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nConnection: Upgrade, close\r\n' +
+      'Content-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n\r\nno\n',
+  );
+});
+
 test('error response: Content-Length counts UTF-8 bytes; fixed headers cannot be overridden', () => {
   const error = new HandshakeError(400, 'bad “quote”', { connection: 'keep-alive', 'Content-Length': '0', X: 'y' });
   const response = formatErrorResponse(error);
