@@ -383,6 +383,8 @@ export class WebSocketServer<Data = undefined> {
    * rejects.
    */
   async handleSocket(socket: Duplex): Promise<Job | undefined> {
+    // One deadline for the first bytes and the whole head, as for the head alone.
+    const started = performance.now();
     if (this.#closing === undefined) {
       const http2 = await sniffPreface(socket, this.#options.requestHead?.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS);
       if (http2 === undefined) return undefined; // silent, failed or gone: the connection is closed
@@ -394,7 +396,7 @@ export class WebSocketServer<Data = undefined> {
     const { input, output } = connectionChannels(socket, this.#options);
     const answer = this.#track(new Http1PendingAnswer(input, output, socket));
     if (answer === undefined) return undefined;
-    const request = await readUpgradeRequest(input, output, this.#options);
+    const request = await readUpgradeRequest(input, output, this.#options, performance.now() - started);
     if (request === undefined || answer.answered) {
       this.#pending.delete(answer);
       return undefined;

@@ -19,7 +19,13 @@ import type { SessionHandler } from '../session/run-session.ts';
 import { HandshakeError } from './errors.ts';
 import type { HandshakeOptions, UpgradeCall } from './handshake.ts';
 import { formatErrorResponse, formatResponseHead } from './http-response.ts';
-import { checkRequestHeadOptions, readRequestHead, type RequestHead, type RequestHeadOptions } from './request-head.ts';
+import {
+  checkRequestHeadOptions,
+  DEFAULT_HEAD_TIMEOUT_MS,
+  readRequestHead,
+  type RequestHead,
+  type RequestHeadOptions,
+} from './request-head.ts';
 import { WebSocketUpgrade, type WebSocketUpgradeOptions } from './websocket-upgrade.ts';
 
 /** The user's code for one WebSocket connection (`Data`: the session's per-connection data). */
@@ -85,14 +91,22 @@ export async function serveSocket(socket: Duplex, handler: WebSocketHandler, opt
  * Resolves with it, or with `undefined` when it was refused (400, 431, or
  * 408 when it did not complete within `timeoutMs`, as node:http answers,
  * then the connection closed) or the peer went away (the connection dropped).
+ * `spentMs`: how much of `timeoutMs` the connection already had (say, while
+ * its first bytes were sniffed for the HTTP/2 preface).
  */
 export async function readUpgradeRequest(
   input: ByteReadChannel,
   output: ByteWriteChannel,
   options: ServeOptions,
+  spentMs = 0,
 ): Promise<RequestHead | undefined> {
+  let limits = options.requestHead;
+  if (spentMs > 0) {
+    const timeoutMs = limits?.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
+    limits = { ...limits, timeoutMs: Math.max(1, Math.ceil(timeoutMs - spentMs)) };
+  }
   try {
-    return await readRequestHead(input, options.requestHead);
+    return await readRequestHead(input, limits);
   } catch (error) {
     if (error instanceof HandshakeError) refuse(input, output, error);
     else output.close(error instanceof Error ? error : undefined);

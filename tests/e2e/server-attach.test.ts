@@ -358,4 +358,34 @@ test('handleSocket on a node:net server: routing, verify with data, the peer add
   }
 });
 
+test('handleSocket: requestHead.timeoutMs bounds the first bytes and the head together (408 once, not after a second timeout)', async () => {
+  const timeoutMs = 600;
+  const server = new WebSocketServer({ requestHead: { timeoutMs } }).route('/chat', (session) => session.close());
+  const tcp = createNetServer((socket) => void server.handleSocket(socket));
+  tcp.listen(0, '127.0.0.1');
+  await once(tcp, 'listening');
+  const { port } = tcp.address() as AddressInfo;
+  const socket = createConnection(port, '127.0.0.1');
+  try {
+    let received = '';
+    socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+    await once(socket, 'connect');
+    const started = Date.now();
+    const closed = once(socket, 'close');
+    // The first byte just before the deadline (it ends the HTTP/2 preface sniffing), then a byte every 30 ms.
+    await new Promise((resolve) => setTimeout(resolve, timeoutMs - 150));
+    const trickle = setInterval(() => socket.write('G'), 30);
+    await closed;
+    clearInterval(trickle);
+    const ms = Date.now() - started;
+    assert.match(received, /^HTTP\/1\.1 408 /);
+    // The sniffing and the head parser each had their own timeoutMs: the 408 came at about twice it.
+    assert.ok(ms < timeoutMs * 1.5, `the 408 came after ${ms} ms (timeoutMs ${timeoutMs})`);
+  } finally {
+    socket.destroy();
+    tcp.close();
+    await server.close();
+  }
+});
+
 test.run();
