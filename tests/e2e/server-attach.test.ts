@@ -360,7 +360,9 @@ test('handleSocket on a node:net server: routing, verify with data, the peer add
 
 test('handleSocket: requestHead.timeoutMs bounds the first bytes and the head together (408 once, not after a second timeout)', async () => {
   const timeoutMs = 600;
-  const server = new WebSocketServer({ requestHead: { timeoutMs } }).route('/chat', (session) => session.close());
+  const server = new WebSocketServer({ requestHead: { timeoutMs } }).route('/chat', async (session) => {
+    await session.close();
+  });
   const tcp = createNetServer((socket) => void server.handleSocket(socket));
   tcp.listen(0, '127.0.0.1');
   await once(tcp, 'listening');
