@@ -11,7 +11,7 @@
  * connection holds no zlib memory and no message pays for creating one.
  */
 import { constants as bufferConstants } from 'node:buffer';
-import zlib from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { CloseCode } from '../frames/close.ts';
 import { ProtocolError } from '../frames/errors.ts';
 import type { ZlibLimiter } from './zlib-limiter.ts';

@@ -5,7 +5,7 @@
  * `PerMessageDeflate` the per-session extension that compresses outgoing
  * messages and inflates incoming ones through `node:zlib`, claiming RSV1.
  */
-import zlib from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { isControl, type Opcode } from '../frames/frame.ts';
 import { Rsv } from '../frames/parser.ts';
 import { MessageDeflater, MessageInflater } from './deflate-codec.ts';

@@ -7,7 +7,7 @@
  * as many streams are busy as zlib operations may run at once, so the pool
  * keeps no more idle streams per settings than that bound.
  */
-import type zlib from 'node:zlib';
+import type * as zlib from 'node:zlib';
 
 /** The raw DEFLATE streams permessage-deflate uses. */
 export type RawZlibStream = zlib.DeflateRaw | zlib.InflateRaw;
