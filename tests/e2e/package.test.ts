@@ -8,7 +8,8 @@
  * - `require()` from CommonJS (Node >= 20.19 loads ES modules that way);
  * - `tsc` type-checking a usage file, strict and with `skipLibCheck` false
  *   (also with `types: []`, TypeScript 7's default),
- *   under `moduleResolution` `nodenext` and `bundler`, and with an older
+ *   under `moduleResolution` `nodenext`, `bundler` and `node` (node10),
+ *   and with an older
  *   `target`/`lib` (ES2020);
  * - esbuild bundling the usage with packages external (how tsup builds),
  *   then running the bundle.
@@ -216,6 +217,10 @@ test('tsc type-checks a usage file under moduleResolution nodenext', () => {
 
 test('tsc type-checks a usage file under moduleResolution bundler', () => {
   typeCheck('bundler', { module: 'esnext', moduleResolution: 'bundler', target: 'es2022' });
+});
+
+test('tsc type-checks a usage file under the old moduleResolution node (node10), without esModuleInterop: subpaths through typesVersions', () => {
+  typeCheck('node10', { module: 'esnext', moduleResolution: 'node', target: 'es2022', esModuleInterop: false });
 });
 
 test('tsc type-checks a usage file with an older target and lib (ES2020)', () => {
