@@ -130,7 +130,9 @@ export class OwnListener {
     }
     // node:http drops header lines past `maxHeadersCount` (2000) without a word, so checks of a second Host or of
     // Content-Length would miss one sent after them: it keeps one more than `maxHeaders`, and `#serveHttp1` answers 431.
-    (this.http1 as HttpServer).maxHeadersCount = (context.requestHead.maxHeaders ?? DEFAULT_MAX_HEADERS) + 1;
+    // node doubles the count in 32 bits (2^30 and up would wrap): from 2^29, no limit (0), which no head can reach.
+    const maxHeaders = context.requestHead.maxHeaders ?? DEFAULT_MAX_HEADERS;
+    (this.http1 as HttpServer).maxHeadersCount = maxHeaders < 2 ** 29 ? maxHeaders + 1 : 0;
     // An HTTP/1.1 CONNECT (a tunnel request) gets 405, as on the TLS port's HTTP/1.1 fallback (node would just close it).
     if (!(options.tls !== undefined && http2)) this.http1.on('connect', (_request: unknown, socket: Duplex) => refuseHttp1Connect(socket));
     // One listener function for every socket (an emitter calls it with itself as `this`): no closure per connection.

@@ -131,10 +131,22 @@ export function checkRequestHeadOptions(options: RequestHeadOptions): void {
  *   the head is complete (no response is possible).
  * @throws RangeError for invalid options (before anything is read).
  */
-export async function readRequestHead(input: ByteReadChannel, options: RequestHeadOptions = {}): Promise<RequestHead> {
+export function readRequestHead(input: ByteReadChannel, options: RequestHeadOptions = {}): Promise<RequestHead> {
+  return readRequestHeadAfter(input, options, 0);
+}
+
+/**
+ * `readRequestHead` for a connection that already spent `spentMs` of its
+ * `timeoutMs` (say, while its first bytes were sniffed for the HTTP/2
+ * preface): the 408 comes `timeoutMs` after the connection's start.
+ */
+export async function readRequestHeadAfter(input: ByteReadChannel, options: RequestHeadOptions, spentMs: number): Promise<RequestHead> {
   const limits = requestHeadLimits(options);
   const timeoutMs = checkHeadTimeout(options.timeoutMs);
-  const timeout = { ms: timeoutMs, error: () => new HandshakeError(408, `request head not received within ${timeoutMs} ms`) };
+  const timeout = {
+    ms: Math.max(1, Math.ceil(timeoutMs - spentMs)),
+    error: () => new HandshakeError(408, `request head not received within ${timeoutMs} ms`),
+  };
   const { start, headers, rawHeaders } = await readHead(input, limits, REQUEST_GRAMMAR, REQUEST_ERRORS, timeout);
   return { ...start, headers, rawHeaders };
 }

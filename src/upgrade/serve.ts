@@ -21,8 +21,7 @@ import type { HandshakeOptions, UpgradeCall } from './handshake.ts';
 import { formatErrorResponse, formatResponseHead } from './http-response.ts';
 import {
   checkRequestHeadOptions,
-  DEFAULT_HEAD_TIMEOUT_MS,
-  readRequestHead,
+  readRequestHeadAfter,
   type RequestHead,
   type RequestHeadOptions,
 } from './request-head.ts';
@@ -100,13 +99,8 @@ export async function readUpgradeRequest(
   options: ServeOptions,
   spentMs = 0,
 ): Promise<RequestHead | undefined> {
-  let limits = options.requestHead;
-  if (spentMs > 0) {
-    const timeoutMs = limits?.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS;
-    limits = { ...limits, timeoutMs: Math.max(1, Math.ceil(timeoutMs - spentMs)) };
-  }
   try {
-    return await readRequestHead(input, limits);
+    return await readRequestHeadAfter(input, options.requestHead ?? {}, spentMs);
   } catch (error) {
     if (error instanceof HandshakeError) refuse(input, output, error);
     else output.close(error instanceof Error ? error : undefined);

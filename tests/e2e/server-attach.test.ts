@@ -381,6 +381,7 @@ test('handleSocket: requestHead.timeoutMs bounds the first bytes and the head to
     clearInterval(trickle);
     const ms = Date.now() - started;
     assert.match(received, /^HTTP\/1\.1 408 /);
+    assert.match(received, /\r\n\r\nrequest head not received within 600 ms\n$/, 'the body names the configured timeout');
     // The sniffing and the head parser each had their own timeoutMs: the 408 came at about twice it.
     assert.ok(ms < timeoutMs * 1.5, `the 408 came after ${ms} ms (timeoutMs ${timeoutMs})`);
   } finally {

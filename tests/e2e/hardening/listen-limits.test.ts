@@ -266,6 +266,22 @@ test('listen: an upgrade request with more than requestHead.maxHeaders header li
   }
 });
 
+test('listen with requestHead.maxHeaders of 2^31 or more (node doubles maxHeadersCount in 32 bits): upgrades still work', async () => {
+  for (const maxHeaders of [2 ** 29 - 1, 2 ** 31, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+    const server = new WebSocketServer({ requestHead: { maxHeaders } });
+    server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
+    const { port } = await server.listen(0, '127.0.0.1', { http2: false });
+    try {
+      const socket = await rawConnection(port, Buffer.from(handshakeRequest('/echo'), 'latin1'));
+      const [chunk] = (await once(socket, 'data')) as [Buffer];
+      socket.destroy();
+      assert.match(chunk.toString('latin1'), /^HTTP\/1\.1 101 /, `maxHeaders ${maxHeaders}`);
+    } finally {
+      await server.close();
+    }
+  }
+});
+
 test('listen with requestHead.maxHeaders above node:http\'s 2000: a second Host after 2,000 lines is still seen (400), on every listener', async () => {
   const certificate = selfSignedCertificate();
   const filler = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`x-filler-${i}`, 'a']));
