@@ -10,7 +10,7 @@
 import { constants, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
-import { HandshakeError } from '../upgrade/errors.ts';
+import { internalServerError, type HandshakeError } from '../upgrade/errors.ts';
 import { refuseHttp2Stream } from '../upgrade/h2-serve.ts';
 import { formatErrorResponse } from '../upgrade/http-response.ts';
 import { sendAndClose } from '../upgrade/serve.ts';
@@ -123,7 +123,7 @@ export class Http2PendingAnswer extends PendingAnswer {
       stream.respond(headers);
     } catch {
       // A header node:http2 refuses to send (say, `te` with a value other than `trailers`): a plain 500 instead.
-      refuseHttp2Stream(stream, new HandshakeError(500, 'internal server error'));
+      refuseHttp2Stream(stream, internalServerError());
       return;
     }
     stream.end(body);

@@ -27,7 +27,7 @@ import { SupervisorJob, type Job } from '../channels/job.ts';
 import type { DefaultWebSocketSession } from '../session/default-session.ts';
 import { ConnectionClosedError } from '../session/errors.ts';
 import type { MessageData } from '../session/message-data.ts';
-import { HandshakeError } from '../upgrade/errors.ts';
+import { HandshakeError, internalServerError } from '../upgrade/errors.ts';
 import {
   http2ServerOptions,
   prepareHttp2Upgrade,
@@ -136,7 +136,6 @@ interface Prepared<Data> {
 
 const NOT_FOUND = (): HandshakeError => new HandshakeError(404, 'no WebSocket endpoint at this path');
 const SHUTTING_DOWN = (): HandshakeError => new HandshakeError(503, 'the server is shutting down');
-const INTERNAL_ERROR = (): HandshakeError => new HandshakeError(500, 'internal server error');
 const VERIFY_TIMED_OUT = (): HandshakeError => new HandshakeError(503, 'the server could not verify the request in time');
 
 /**
@@ -656,7 +655,7 @@ export class WebSocketServer<Data = undefined> {
     } catch (error) {
       // A protocols selector or origin check that threw (or a bug of ours): 500, and reported.
       reportSafely(this.#onError, error, undefined);
-      answer.fail(INTERNAL_ERROR());
+      answer.fail(internalServerError());
       return undefined;
     } finally {
       this.#pending.delete(answer);
@@ -686,7 +685,7 @@ export class WebSocketServer<Data = undefined> {
         return undefined;
       }
       reportSafely(this.#onError, error, undefined);
-      answer.fail(error.failure === 'timeout' ? VERIFY_TIMED_OUT() : INTERNAL_ERROR());
+      answer.fail(error.failure === 'timeout' ? VERIFY_TIMED_OUT() : internalServerError());
       return undefined;
     } finally {
       stopWatching();
@@ -707,7 +706,7 @@ export class WebSocketServer<Data = undefined> {
       // A header this answer cannot carry (over HTTP/2, a connection-specific one such as Keep-Alive): the hook's error.
       const detail = error instanceof Error ? error.message : String(error);
       reportSafely(this.#onError, new VerifyError('invalid-result', request.url, `the verify hook for ${request.url} returned an invalid result: ${detail}`, error), undefined);
-      answer.fail(INTERNAL_ERROR());
+      answer.fail(internalServerError());
       return undefined;
     }
     answer.accepted();

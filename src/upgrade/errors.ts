@@ -32,6 +32,11 @@ export class HandshakeError extends Error {
   }
 }
 
+/** The 500 a request gets when our side failed (a user callback that threw, or a bug of ours), not the request. */
+export function internalServerError(): HandshakeError {
+  return new HandshakeError(500, 'internal server error');
+}
+
 /** The input ended (or failed) before a complete HTTP request head was read. */
 export class IncompleteRequestHeadError extends Error {
   /** How many bytes of the head had been received. */

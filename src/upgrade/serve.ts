@@ -16,7 +16,7 @@ import { checkSocketChannelsOptions, socketChannels, type SocketChannels, type S
 import { DefaultWebSocketSession, type SessionInfo, type TopicHub } from '../session/default-session.ts';
 import { DEFAULT_SESSION_DEFAULTS, RAW_SESSION_DEFAULTS, resolveOptions, type DefaultSessionOptions } from '../session/options.ts';
 import type { SessionHandler } from '../session/run-session.ts';
-import { HandshakeError } from './errors.ts';
+import { HandshakeError, internalServerError } from './errors.ts';
 import type { HandshakeOptions, UpgradeCall } from './handshake.ts';
 import { formatErrorResponse, formatResponseHead } from './http-response.ts';
 import {
@@ -159,7 +159,7 @@ function answer(
     pending = prepareUpgrade(request, input, output, handler, options, peer);
   } catch (error) {
     // A protocols selector or origin check that threw (or a bug of ours): the client gets a 500, the caller the error.
-    sendAndClose(input, output, formatErrorResponse(new HandshakeError(500, 'internal server error')));
+    sendAndClose(input, output, formatErrorResponse(internalServerError()));
     throw error;
   }
   return pending?.accept();
