@@ -48,6 +48,7 @@ import {
   EndOfStreamError,
   LimitExceededError,
 } from './errors.ts';
+import { isBuffer } from './is-buffer.ts';
 import { callHandler } from './report.ts';
 import { emptyRing, releaseIfIdle, ringFor } from './ring.ts';
 import { append, disposerOf } from './small-list.ts';
@@ -355,7 +356,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     if (this.state !== OPEN) return Promise.reject(this.writeError());
     const n = src.length;
     if (n === 0) return RESOLVED;
-    const buf = Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, n);
+    const buf = isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, n);
     if (this.writers.length === 0 && (this.size === 0 || this.size + n <= this.capacity)) {
       this.enqueue(buf);
       return RESOLVED;
@@ -376,7 +377,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     const n = src.length;
     if (n === 0) return true;
     if (this.writers.length !== 0 || (this.size !== 0 && this.size + n > this.capacity)) return false;
-    this.enqueue(Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, n));
+    this.enqueue(isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, n));
     return true;
   }
 
@@ -386,7 +387,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
     /** Every chunk a non-empty Buffer: the batch can be handed over as it is. */
     let asIs = true;
     for (const chunk of chunks) {
-      if (!Buffer.isBuffer(chunk)) {
+      if (!isBuffer(chunk)) {
         if (!isBytes(chunk)) throw new TypeError('tryWriteAll(chunks) needs Uint8Arrays');
         asIs = false;
       } else if (chunk.length === 0) asIs = false;
@@ -401,7 +402,7 @@ export class ByteChannel implements ByteReadChannel, ByteWriteChannel {
       this.listener ??= listener;
     }
     for (const chunk of chunks) {
-      if (chunk.length !== 0) this.queueChunk(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+      if (chunk.length !== 0) this.queueChunk(isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
     }
     this.written(total);
     return true;
@@ -646,7 +647,7 @@ function isCount(n: number, min: number, infinite: boolean): boolean {
 
 /** A byte view (a Buffer first, the common case; else any realm's): one byte per element, so `length` counts bytes. */
 function isBytes(src: Uint8Array): boolean {
-  return Buffer.isBuffer(src) || (ArrayBuffer.isView(src) && (src as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT === 1);
+  return isBuffer(src) || (ArrayBuffer.isView(src) && (src as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT === 1);
 }
 
 function isRange(offset: number, length: number, total: number): boolean {

@@ -31,8 +31,6 @@ const SLAB_SIZE = 16 * 1024;
 const shared = { slab: Buffer.alloc(0), buffer: new ArrayBuffer(0) as ArrayBufferLike, used: 0 };
 /** The slab of a serializer with no region (it never wrote, or its batch was taken): it pins no slab. */
 const NO_SLAB = Buffer.alloc(0);
-/** Its ArrayBuffer, read once (`.buffer` is a call on Node 20). */
-const NO_SLAB_BUFFER = NO_SLAB.buffer;
 
 /** Configuration of a `FrameSerializer`. */
 export interface FrameSerializerOptions {
@@ -145,10 +143,13 @@ export class FrameSerializer {
   /** The batch's buffers so far (made by the first; `take` hands it over). */
   #batch: Buffer[] | undefined;
   #pendingBytes = 0;
-  /** This serializer's region of the shared slab not yet in the batch: `[#slabStart, #slabUsed)` of `#slab`. */
+  /**
+   * This serializer's region of the shared slab not yet in the batch:
+   * `[#slabStart, #slabUsed)` of `#slab`. (Its ArrayBuffer is `shared.buffer`
+   * while `#slab` is the shared slab; it is not kept here: a young object
+   * stored in an old one costs a write barrier's slow path.)
+   */
   #slab: Buffer = NO_SLAB;
-  /** The ArrayBuffer under `#slab` (its region views are made over it). */
-  #slabBuffer: ArrayBufferLike = NO_SLAB_BUFFER;
   #slabStart = 0;
   #slabUsed = 0;
 
@@ -209,15 +210,19 @@ export class FrameSerializer {
 
   /** The batch's buffers in wire order, ready for a vectored write; starts a new batch. */
   take(): Buffer[] {
-    this.#flushSlab();
+    let batch = this.#batch;
+    this.#batch = undefined;
+    if (this.#slabUsed !== this.#slabStart) {
+      // The region goes straight into the batch returned: a batch of small frames is never stored in `#batch`.
+      const region = this.#region();
+      if (batch === undefined) batch = [region];
+      else batch.push(region);
+    }
     // Let go of the slab: an idle serializer must not keep an old one alive.
     this.#slab = NO_SLAB;
-    this.#slabBuffer = NO_SLAB_BUFFER;
     this.#slabStart = this.#slabUsed = 0;
-    const batch = this.#batch ?? [];
-    this.#batch = undefined;
     this.#pendingBytes = 0;
-    return batch;
+    return batch ?? [];
   }
 
   #push(bytes: Buffer): void {
@@ -243,14 +248,21 @@ export class FrameSerializer {
       shared.used = 0;
     }
     this.#slab = shared.slab;
-    this.#slabBuffer = shared.buffer;
     this.#slabStart = this.#slabUsed = shared.used;
   }
 
   /** Moves the written, not yet batched region of the slab into the batch. */
   #flushSlab(): void {
     if (this.#slabUsed === this.#slabStart) return;
-    this.#push(bufferView(this.#slabBuffer, this.#slabStart, this.#slabUsed - this.#slabStart));
+    this.#push(this.#region());
+  }
+
+  /** A view of the region written since the last one (there is one), which it ends. */
+  #region(): Buffer {
+    const slab = this.#slab;
+    // The shared slab's ArrayBuffer was read once; a slab replaced since (rare) is asked (`.buffer` is a call on Node 20).
+    const region = bufferView(slab === shared.slab ? shared.buffer : slab.buffer, this.#slabStart, this.#slabUsed - this.#slabStart);
     this.#slabStart = this.#slabUsed;
+    return region;
   }
 }

@@ -126,34 +126,19 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
   /** Payload bytes in the send chain, not yet queued (see `bufferedAmount`). */
   #chainBytes = 0;
   /**
-   * `#abandoned` and `#closeRequested` (each set once, never cleared), two
-   * bits of the send chain: a close was deferred in it
-   * (`CLOSE_DEFERRED_FLAG`, never cleared: nothing after a close is sent),
-   * and its current step waits for room in the outgoing queue
-   * (`ROOM_WAIT_FLAG`); and two of the messages: one was ever queued
-   * (`MESSAGE_SEEN_FLAG`), and the application reads them
+   * Bits, tested and set in place (private accessors would cost a runtime
+   * call each on Node 20): two set once and never cleared, `ABANDONED_FLAG`
+   * (set by `abandon()`: nobody will receive messages any more) and
+   * `CLOSE_REQUESTED_FLAG` (set by `close()`: its close frame may still wait
+   * in the send chain, but nothing sent after it goes out); two of the send
+   * chain: a close was deferred in it (`CLOSE_DEFERRED_FLAG`, never cleared:
+   * nothing after a close is sent), and its current step waits for room in
+   * the outgoing queue (`ROOM_WAIT_FLAG`); and two of the messages: one was
+   * ever queued (`MESSAGE_SEEN_FLAG`), and the application reads them
    * (`READING_FLAG`: set by `receive`, `for await` and `consumeEach`,
    * cleared when a `for await` loop is left early).
    */
   #flags = 0;
-  /** The application reads messages (see `#flags`). */
-  get #reading(): boolean {
-    return (this.#flags & READING_FLAG) !== 0;
-  }
-  /** Set by `abandon()`: nobody will receive messages any more. */
-  get #abandoned(): boolean {
-    return (this.#flags & ABANDONED_FLAG) !== 0;
-  }
-  set #abandoned(on: true) {
-    this.#flags |= ABANDONED_FLAG;
-  }
-  /** Set by `close()`: its close frame may still wait in the send chain, but nothing sent after it goes out. */
-  get #closeRequested(): boolean {
-    return (this.#flags & CLOSE_REQUESTED_FLAG) !== 0;
-  }
-  set #closeRequested(on: true) {
-    this.#flags |= CLOSE_REQUESTED_FLAG;
-  }
   readonly #hub: TopicHub | undefined;
   /** The topics subscribed (made by the first `subscribe`). */
   #topics: Set<string> | undefined;
@@ -225,7 +210,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
     // Refused as without an extension once the session is closing or gone (not encoded first, nor failing with
     // the codec's error): SessionClosedError, or the ConnectionClosedError saying why the connection was lost.
     if (extensions.length === 0 || raw.isSendClosed) return quiet(raw.send(frame(opcode, payload)));
-    if (this.#closeRequested) return quiet(Promise.reject(new SessionClosedError()));
+    if ((this.#flags & CLOSE_REQUESTED_FLAG) !== 0) return quiet(Promise.reject(new SessionClosedError()));
     if (options?.compress === false) return this.sendFrame(frame(opcode, payload));
     this.#chainBytes += payload.length;
     return quiet(
@@ -297,7 +282,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
       const done = raw.enqueue(message.plain, maxQueuedBytes, this.#chainBytes);
       return done === Enqueued.Queued ? Delivery.Queued : done === Enqueued.Gone ? Delivery.Gone : this.#full(whenFull);
     }
-    if (this.#closeRequested || raw.isSendClosed) return Delivery.Gone;
+    if ((this.#flags & CLOSE_REQUESTED_FLAG) !== 0 || raw.isSendClosed) return Delivery.Gone;
     const size = message.payload.length;
     const queued = this.bufferedAmount;
     if (queued > 0 && queued + size > maxQueuedBytes) return this.#full(whenFull);
@@ -484,9 +469,9 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    */
   close(code: number = CloseCode.Normal, reason = ''): Promise<CloseReason> {
     encodeClosePayload({ code, reason }); // an invalid code or reason throws here, at the caller
-    this.#closeRequested = true;
+    this.#flags |= CLOSE_REQUESTED_FLAG;
     // Unless the application reads, a message that does not fit in the queue is dropped from now on (see #queueMessage).
-    if (!this.#reading) this.#messages.rejectWaitingSenders(OVERFLOW_AFTER_CLOSE);
+    if ((this.#flags & READING_FLAG) === 0) this.#messages.rejectWaitingSenders(OVERFLOW_AFTER_CLOSE);
     this.#afterSends(() => this.raw.startClose({ code, reason }));
     return this.closeReason;
   }
@@ -510,8 +495,8 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    * on a full message queue; a pending `receive` rejects.
    */
   abandon(): void {
-    if (this.#abandoned) return;
-    this.#abandoned = true;
+    if ((this.#flags & ABANDONED_FLAG) !== 0) return;
+    this.#flags |= ABANDONED_FLAG;
     this.#messages.cancel(ABANDONED);
   }
 
@@ -553,7 +538,7 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    */
   stoppedReading(): void {
     this.#flags &= ~READING_FLAG;
-    if (this.#closeRequested) this.#messages.rejectWaitingSenders(OVERFLOW_AFTER_CLOSE);
+    if ((this.#flags & CLOSE_REQUESTED_FLAG) !== 0) this.#messages.rejectWaitingSenders(OVERFLOW_AFTER_CLOSE);
   }
 
   /**
@@ -606,11 +591,11 @@ export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Me
    */
   #queueMessage(message: Message): Promise<void> | void {
     this.#flags |= MESSAGE_SEEN_FLAG;
-    if (this.#abandoned) return;
+    if ((this.#flags & ABANDONED_FLAG) !== 0) return;
     if (this.#messages.trySend(message)) return;
-    if (this.#closeRequested && !this.#reading) return;
+    if ((this.#flags & CLOSE_REQUESTED_FLAG) !== 0 && (this.#flags & READING_FLAG) === 0) return;
     return this.#messages.send(message).catch((error: unknown) => {
-      if (!this.#abandoned && error !== OVERFLOW_AFTER_CLOSE) throw error;
+      if ((this.#flags & ABANDONED_FLAG) === 0 && error !== OVERFLOW_AFTER_CLOSE) throw error;
     });
   }
 

@@ -5,6 +5,7 @@
  */
 
 import { types } from 'node:util';
+import { isBuffer } from '../channels/is-buffer.ts';
 
 /** A message to send: a string is a text message, bytes a binary one. */
 export type MessageData = string | ArrayBufferView | ArrayBuffer;
@@ -15,7 +16,7 @@ export type MessageData = string | ArrayBufferView | ArrayBuffer;
  * first, or use `sendSerialized`).
  */
 export function binaryPayload(data: ArrayBufferView | ArrayBuffer): Buffer {
-  if (Buffer.isBuffer(data)) return data;
+  if (isBuffer(data)) return data;
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const value: unknown = data; // what a JavaScript caller may pass, whatever the type says
   // isAnyArrayBuffer, not instanceof: an ArrayBuffer made in another realm (a vm context, a test runner's) counts too.

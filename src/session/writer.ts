@@ -43,7 +43,11 @@ export class Writer implements ReceivableListener {
   readonly #output: ByteWriteChannel;
   readonly #protocol: Protocol;
   readonly #host: WriterHost;
-  /** The batch being handed to the output, and how much of it is in. */
+  /**
+   * The batch waiting for room in the output, and how much of it is in (a
+   * batch the output takes at once is never stored: a young object stored
+   * in an old one costs a write barrier's slow path).
+   */
   #batch: Buffer[] | undefined;
   #written = 0;
   /** Bytes of the batch not yet in the output (see `pendingBytes`). */
@@ -108,7 +112,13 @@ export class Writer implements ReceivableListener {
         } while (protocol.pendingBytes < BATCH_BYTES && (f = outgoing.tryReceive()) !== undefined);
         this.#host.dataTaken(dataBytes);
         this.#unwritten = protocol.pendingBytes;
-        this.#batch = protocol.dataToSend();
+        const batch = protocol.dataToSend();
+        if (this.#output.tryWriteAll(batch)) {
+          this.#unwritten = 0;
+          this.#batchWritten();
+          continue;
+        }
+        this.#batch = batch;
         this.#written = 0;
         if (!this.#writeBatch()) return;
       }
@@ -118,18 +128,14 @@ export class Writer implements ReceivableListener {
   }
 
   /**
-   * Hands the batch to the output, in one piece when it can (the socket
-   * adapter then writes it with one `writev`: a large frame's header and
-   * payload together); false when it has to wait for room (it resumes by
-   * itself).
+   * Hands the stored batch (one the output could not take in one piece,
+   * see `#write`: the socket adapter writes such a piece with one `writev`,
+   * a large frame's header and payload together) to the output buffer by
+   * buffer; false when it has to wait for room (it resumes by itself).
    */
   #writeBatch(): boolean {
     const output = this.#output;
     const batch = this.#batch as Buffer[];
-    if (this.#written === 0 && output.tryWriteAll(batch)) {
-      this.#written = batch.length;
-      this.#unwritten = 0;
-    }
     while (this.#written < batch.length) {
       const bytes = batch[this.#written++] as Buffer;
       if (!output.tryWriteFully(bytes)) {
@@ -140,11 +146,16 @@ export class Writer implements ReceivableListener {
       this.#unwritten -= bytes.length;
     }
     this.#batch = undefined;
+    this.#batchWritten();
+    return true;
+  }
+
+  /** The whole batch is in the output. */
+  #batchWritten(): void {
     if (this.#closeInBatch) {
       this.#closeInBatch = false;
       this.#host.closeWritten();
     }
-    return true;
   }
 
   /** The output took the write the batch waited on. */
