@@ -62,6 +62,7 @@ import { checkDuration } from './duration.ts';
 import { ConnectionResetError, toError } from './errors.ts';
 import { SocketInput, type SocketInputSource } from './socket-input.ts';
 import { withWakesAfter } from './wake-queue.ts';
+import { coalesceWrites } from './write-coalescing.ts';
 
 /** Capacities of the two channels, in bytes. */
 export interface SocketChannelsOptions {
@@ -231,15 +232,20 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
   /**
    * A batch written into the empty output while the pump was parked: to the
    * socket at once (one `writev` when several), with no queueing (see
-   * `ReadableListener.takeChunks`); then parked again, unless the socket's
-   * buffer is full (`'drain'` resumes the pump). Bounded batches
-   * (`maxPendingWriteBytes`) go through the queue.
+   * `ReadableListener.takeChunks`), or, when several sockets answer in the
+   * same turn, at the end of it together with theirs (write-coalescing.ts);
+   * then parked again, unless the socket's buffer is full (`'drain'`
+   * resumes the pump). Bounded batches (`maxPendingWriteBytes`) go through
+   * the queue.
    */
   takeChunks(chunks: readonly Buffer[]): boolean {
     if (this.#written !== undefined) return false;
     const socket = this.#socket;
     let writable: boolean;
     try {
+      let bytes = 0;
+      for (const chunk of chunks) bytes += chunk.length;
+      coalesceWrites(socket, bytes);
       if (chunks.length === 1) writable = socket.write(chunks[0]);
       else {
         socket.cork();

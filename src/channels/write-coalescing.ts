@@ -1,0 +1,77 @@
+/**
+ * Coalescing writes across sockets within one turn of the event loop (what
+ * uWebSockets calls corking, applied to every socket at once).
+ *
+ * When many connections each answer a message in the same turn (the I/O
+ * phase hands over the readable sockets one by one), writing each answer at
+ * once interleaves reads, JavaScript and writes, and over loopback every
+ * write that finds the peer asleep also pays for waking it (on a virtual
+ * machine, an inter-processor interrupt through the hypervisor): the peer
+ * takes one answer, sleeps again, and is woken again by the next. Corking
+ * those sockets and uncorking them all together after the I/O phase
+ * (`setImmediate`) writes the answers back to back, so the peer, woken by
+ * the first, finds the rest waiting. The same number of writes, no extra
+ * copy, the answers leave at most one turn's work later.
+ *
+ * A single busy connection would only pay for the deferral (an immediate per
+ * turn, and its answers a little later), so corking starts only once writes
+ * of two different sockets come one after the other, and stops after
+ * `SINGLE_FLUSHES_TO_STOP` flushes in a row that each found only one socket.
+ * Large batches (`MAX_COALESCED_BYTES`) are never held back.
+ */
+import type { Duplex } from 'node:stream';
+
+/**
+ * Batches of this many bytes or more are never held back: a large write is
+ * worth starting at once (the kernel drains it while we work on), and
+ * holding it would buffer that much per socket until the end of the turn.
+ */
+const MAX_COALESCED_BYTES = 128 * 1024;
+/** Flushes in a row with a single socket after which writes go out at once again. */
+const SINGLE_FLUSHES_TO_STOP = 8;
+
+/** True while writes are corked until the end of the turn. */
+let coalescing = false;
+/** The socket of the latest direct write (while not coalescing): a write of another one starts coalescing. */
+let lastWriter: Duplex | undefined;
+/** Sockets corked in this turn, uncorked by `flush`. */
+const corked: Duplex[] = [];
+let flushScheduled = false;
+let singleFlushes = 0;
+
+/**
+ * Call before writing a batch of `bytes` to `socket`: corks it until the end
+ * of this turn when writes of several sockets are being coalesced (the
+ * caller then writes as usual; `write` still reports a full buffer).
+ */
+export function coalesceWrites(socket: Duplex, bytes: number): void {
+  if (bytes >= MAX_COALESCED_BYTES) return;
+  if (!coalescing) {
+    if (lastWriter === socket || lastWriter === undefined) {
+      lastWriter = socket;
+      return;
+    }
+    coalescing = true;
+    lastWriter = undefined;
+  }
+  if (socket.writableCorked !== 0) return; // corked already: by this turn's flush, or by its owner
+  socket.cork();
+  corked.push(socket);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flush);
+  }
+}
+
+/** Uncorks every socket corked in this turn (their writes go out, each as one `writev`). */
+function flush(): void {
+  flushScheduled = false;
+  const count = corked.length;
+  for (let i = 0; i < count; i++) corked[i]!.uncork();
+  corked.length = 0;
+  if (count > 1) singleFlushes = 0;
+  else if (++singleFlushes >= SINGLE_FLUSHES_TO_STOP) {
+    singleFlushes = 0;
+    coalescing = false;
+  }
+}

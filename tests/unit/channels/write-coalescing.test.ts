@@ -1,0 +1,83 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Duplex } from 'node:stream';
+import { coalesceWrites } from '../../../src/channels/write-coalescing.ts';
+
+/** A socket stand-in that records what reaches its underlying write, and when. */
+class RecordingSocket extends Duplex {
+  readonly writes: string[] = [];
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.writes.push(chunk.toString());
+    callback();
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: () => void): void {
+    this.writes.push(chunks.map(({ chunk }) => chunk.toString()).join('|'));
+    callback();
+  }
+}
+
+/** What a socket adapter does for each batch: ask, then write. */
+function send(socket: RecordingSocket, text: string): void {
+  coalesceWrites(socket, Buffer.byteLength(text));
+  socket.write(text);
+}
+
+const endOfTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+// The tests share the module's state and run in this order.
+
+test('one socket writing several times in a turn writes each at once', async () => {
+  const socket = new RecordingSocket();
+  for (const text of ['a', 'b', 'c']) send(socket, text);
+  assert.equal(socket.writes, ['a', 'b', 'c']);
+  await endOfTurn();
+  assert.equal(socket.writes, ['a', 'b', 'c']);
+});
+
+test('writes of several sockets in one turn go out together at its end, each socket in order', async () => {
+  const first = new RecordingSocket();
+  const second = new RecordingSocket();
+  // Another socket than the previous test's: coalescing starts with this write.
+  send(first, '1a');
+  send(second, '2a');
+  send(first, '1b');
+  assert.equal(first.writes, []);
+  assert.equal(second.writes, []);
+  assert.is(first.writableCorked, 1);
+  await endOfTurn();
+  assert.equal(first.writes, ['1a|1b']);
+  assert.equal(second.writes, ['2a']);
+  assert.is(first.writableCorked, 0);
+});
+
+test('a batch of 128 KiB or more is written at once, even while coalescing', async () => {
+  const small = new RecordingSocket();
+  const large = new RecordingSocket();
+  send(small, 'x');
+  const big = 'y'.repeat(128 * 1024);
+  send(large, big);
+  assert.is(large.writes.length, 1);
+  assert.is(large.writes[0]!.length, big.length);
+  assert.equal(small.writes, []);
+  await endOfTurn();
+  assert.equal(small.writes, ['x']);
+});
+
+test('coalescing stops after eight turns in a row with a single socket', async () => {
+  const socket = new RecordingSocket();
+  // The previous test's flush found one socket: seven more single turns are deferred, then writes go at once.
+  for (let turn = 1; turn <= 7; turn++) {
+    send(socket, `t${turn}`);
+    assert.is(socket.writes.length, turn - 1, `turn ${turn} deferred`);
+    await endOfTurn();
+    assert.is(socket.writes.length, turn);
+  }
+  send(socket, 'now');
+  assert.is(socket.writes.at(-1), 'now');
+});
+
+test.run();
