@@ -44,7 +44,8 @@
  *     and writes it to the output channel (`tryWriteAll`), which hands it
  *     straight to the socket adapter's parked pump (no queueing):
  *     `socket.write` (one `write` syscall; a batch of several buffers goes
- *     out corked, as one `writev`).
+ *     out corked, as one `writev`; when other sockets wrote in this turn
+ *     too, the socket stays corked until the turn's end, write-coalescing.ts).
  * So with `consumeEach` the whole round trip runs inside the one `'data'`
  * callback: no promise (unless the action returns one that is pending; the
  * settled one `send` returns counts as none), no tick, no closure. With
