@@ -20,6 +20,7 @@
  * Large batches (`MAX_COALESCED_BYTES`) are never held back.
  */
 import type { Duplex } from 'node:stream';
+import { toError } from './errors.ts';
 
 /**
  * Batches of this many bytes or more are never held back: a large write is
@@ -63,11 +64,23 @@ export function coalesceWrites(socket: Duplex, bytes: number): void {
   }
 }
 
-/** Uncorks every socket corked in this turn (their writes go out, each as one `writev`). */
+/**
+ * Uncorks every socket corked in this turn (their writes go out, each as one
+ * `writev`). A socket whose write throws is destroyed with the error (its
+ * owner hears of it through `'error'`, as when its own write throws), and
+ * the others are still flushed: nothing escapes into the immediate.
+ */
 function flush(): void {
   flushScheduled = false;
   const count = corked.length;
-  for (let i = 0; i < count; i++) corked[i]!.uncork();
+  for (let i = 0; i < count; i++) {
+    const socket = corked[i]!;
+    try {
+      socket.uncork();
+    } catch (error) {
+      socket.destroy(toError(error));
+    }
+  }
   corked.length = 0;
   if (count > 1) singleFlushes = 0;
   else if (++singleFlushes >= SINGLE_FLUSHES_TO_STOP) {

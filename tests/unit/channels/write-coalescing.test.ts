@@ -80,4 +80,24 @@ test('coalescing stops after eight turns in a row with a single socket', async (
   assert.is(socket.writes.at(-1), 'now');
 });
 
+test('a socket whose write throws at the flush is destroyed with the error; the others still get theirs', async () => {
+  const failing = new (class extends RecordingSocket {
+    override _writev(): void {
+      throw new Error('boom');
+    }
+  })();
+  const other = new RecordingSocket();
+  const errors: Error[] = [];
+  failing.on('error', (error) => errors.push(error));
+  // The previous test left coalescing off with its socket as the last writer: another socket starts it again.
+  send(failing, 'f1');
+  send(failing, 'f2');
+  send(other, 'o');
+  await endOfTurn();
+  await endOfTurn();
+  assert.ok(failing.destroyed);
+  assert.is(errors[0]?.message, 'boom');
+  assert.equal(other.writes, ['o']);
+});
+
 test.run();
