@@ -62,7 +62,7 @@ import { checkDuration } from './duration.ts';
 import { ConnectionResetError, toError } from './errors.ts';
 import { SocketInput, type SocketInputSource } from './socket-input.ts';
 import { withWakesAfter } from './wake-queue.ts';
-import { coalesceWrites } from './write-coalescing.ts';
+import { coalesceWrites, forgetWriter } from './write-coalescing.ts';
 
 /** Capacities of the two channels, in bytes. */
 export interface SocketChannelsOptions {
@@ -394,5 +394,6 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
     this.input.close(cause);
     this.output.cancel(cause);
     clearTimeout(this.#linger);
+    forgetWriter(this.#socket);
   }
 }

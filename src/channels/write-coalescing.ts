@@ -33,7 +33,11 @@ const SINGLE_FLUSHES_TO_STOP = 8;
 
 /** True while writes are corked until the end of the turn. */
 let coalescing = false;
-/** The socket of the latest direct write (while not coalescing): a write of another one starts coalescing. */
+/**
+ * The socket of the latest direct write (while not coalescing): a write of
+ * another one starts coalescing. Forgotten when it closes (`forgetWriter`),
+ * so a connection that is gone is not kept alive here.
+ */
 let lastWriter: Duplex | undefined;
 /** Sockets corked in this turn, uncorked by `flush`. */
 const corked: Duplex[] = [];
@@ -62,6 +66,11 @@ export function coalesceWrites(socket: Duplex, bytes: number): void {
     flushScheduled = true;
     setImmediate(flush);
   }
+}
+
+/** Called when `socket` closes: it is no longer the last writer (the module keeps no closed socket). */
+export function forgetWriter(socket: Duplex): void {
+  if (lastWriter === socket) lastWriter = undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Duplex } from 'node:stream';
-import { coalesceWrites } from '../../../src/channels/write-coalescing.ts';
+import { coalesceWrites, forgetWriter } from '../../../src/channels/write-coalescing.ts';
 
 /** A socket stand-in that records what reaches its underlying write, and when. */
 class RecordingSocket extends Duplex {
@@ -25,6 +25,9 @@ function send(socket: RecordingSocket, text: string): void {
   coalesceWrites(socket, Buffer.byteLength(text));
   socket.write(text);
 }
+
+/** The socket the latest test left as the last writer (the tests share the module's state). */
+let lastSocket: RecordingSocket | undefined;
 
 const endOfTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -78,6 +81,17 @@ test('coalescing stops after eight turns in a row with a single socket', async (
   }
   send(socket, 'now');
   assert.is(socket.writes.at(-1), 'now');
+  lastSocket = socket;
+});
+
+test('a closed socket is forgotten as the last writer: the next socket\'s write does not start coalescing', async () => {
+  forgetWriter(lastSocket!);
+  const socket = new RecordingSocket();
+  send(socket, 'alone');
+  assert.equal(socket.writes, ['alone']);
+  assert.is(socket.writableCorked, 0);
+  await endOfTurn();
+  assert.equal(socket.writes, ['alone']);
 });
 
 test('a socket whose write throws at the flush is destroyed with the error; the others still get theirs', async () => {
