@@ -40,7 +40,13 @@ let coalescing = false;
  */
 let lastWriter: Duplex | undefined;
 /** Sockets corked in this turn, uncorked by `flush`. */
-const corked: Duplex[] = [];
+let corked: Duplex[] = [];
+/**
+ * The other list `flush` swaps in before it uncorks (empty between flushes):
+ * a socket corked while it runs (an uncork that makes another socket write
+ * at once, as an in-memory pair does) waits for the next flush, not lost.
+ */
+let spare: Duplex[] = [];
 let flushScheduled = false;
 let singleFlushes = 0;
 
@@ -81,16 +87,19 @@ export function forgetWriter(socket: Duplex): void {
  */
 function flush(): void {
   flushScheduled = false;
-  const count = corked.length;
+  const list = corked;
+  corked = spare;
+  spare = list;
+  const count = list.length;
   for (let i = 0; i < count; i++) {
-    const socket = corked[i]!;
+    const socket = list[i]!;
     try {
       socket.uncork();
     } catch (error) {
       socket.destroy(toError(error));
     }
   }
-  corked.length = 0;
+  list.length = 0;
   if (count > 1) singleFlushes = 0;
   else if (++singleFlushes >= SINGLE_FLUSHES_TO_STOP) {
     singleFlushes = 0;

@@ -7,10 +7,11 @@
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { Duplex } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { connect } from '../../src/upgrade/connect.ts';
-import { createWebSocketServer } from '../../src/upgrade/serve.ts';
+import { connect, connectSocket } from '../../src/upgrade/connect.ts';
+import { createWebSocketServer, serveSocket } from '../../src/upgrade/serve.ts';
 
 const CONNECTIONS = 1000;
 const MESSAGES = 5;
@@ -57,6 +58,52 @@ test(`${CONNECTIONS} concurrent connections exchange ${MESSAGES} messages each, 
   assert.is(received.closes, CONNECTIONS);
   assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
   console.log(`${CONNECTIONS} connections, ${sentBytes} bytes each way in ${elapsed} ms`);
+});
+
+/** Two in-memory `Duplex` ends: what one writes the other reads, pushed from inside the write (no tick). */
+function duplexPair(): [Duplex, Duplex] {
+  const ends: Duplex[] = [];
+  for (const other of [1, 0]) {
+    ends.push(
+      new Duplex({
+        read() {},
+        write(chunk: Buffer, _encoding, callback) {
+          ends[other]!.push(chunk);
+          callback();
+        },
+        final(callback) {
+          ends[other]!.push(null);
+          callback();
+        },
+      }),
+    );
+  }
+  return [ends[0]!, ends[1]!];
+}
+
+test('server and client sessions over in-memory Duplex pairs (writes that reach the peer at once) echo every message', async () => {
+  const PAIRS = 3;
+  const ROUNDS = 50;
+  const results = await Promise.all(
+    Array.from({ length: PAIRS }, async (_, pair) => {
+      const [serverEnd, clientEnd] = duplexPair();
+      serveSocket(serverEnd, (session) => session.consumeEach((message) => session.send(message)));
+      const session = await connectSocket(clientEnd, 'ws://memory/echo');
+      let got = 0;
+      const echoed = new Promise<void>((resolve) => {
+        void session.consumeEach((message) => {
+          assert.is(message, `pair ${pair}`);
+          if (++got === ROUNDS) return resolve();
+          return session.send(message);
+        });
+      });
+      await session.send(`pair ${pair}`);
+      const outcome = await Promise.race([echoed.then(() => 'done'), new Promise((resolve) => setTimeout(resolve, 2000, 'stalled'))]);
+      await session.close();
+      return { outcome, got };
+    }),
+  );
+  assert.equal(results, Array.from({ length: PAIRS }, () => ({ outcome: 'done', got: ROUNDS })));
 });
 
 test.run();

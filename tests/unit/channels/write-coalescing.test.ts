@@ -114,4 +114,22 @@ test('a socket whose write throws at the flush is destroyed with the error; the 
   assert.equal(other.writes, ['o']);
 });
 
+test('a socket corked while the flush runs (its peer answers inside an uncork, as in-memory pairs do) goes out at the next flush', async () => {
+  const answering = new RecordingSocket();
+  const asking = new (class extends RecordingSocket {
+    override _write(chunk: Buffer, encoding: BufferEncoding, callback: () => void): void {
+      super._write(chunk, encoding, callback);
+      send(answering, `re:${chunk.toString()}`);
+    }
+  })();
+  // Still coalescing since the previous test (its flush found two sockets).
+  send(asking, 'q');
+  assert.equal(asking.writes, []);
+  await endOfTurn();
+  assert.equal(asking.writes, ['q']);
+  await endOfTurn();
+  assert.equal(answering.writes, ['re:q']);
+  assert.is(answering.writableCorked, 0);
+});
+
 test.run();
