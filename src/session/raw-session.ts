@@ -502,10 +502,19 @@ export class RawWebSocketSession {
     this.#taskEnded();
   }
 
-  /** A cancellation, not a failure: a `CancellationError`, or once cancelling, its cause or an `AbortError`. */
+  /**
+   * A cancellation, not a failure: a `CancellationError`, or once cancelling,
+   * its cause, an `AbortError`, or the session refusing a send or losing the
+   * connection because of it (the 1001 the cancellation queued closes the
+   * session under a handler that is still sending).
+   */
   #isCancellation(error: Error): boolean {
     const job = this.job;
-    return error instanceof CancellationError || (job.isCancelled && (error === job.cause || error.name === 'AbortError'));
+    return (
+      error instanceof CancellationError ||
+      (job.isCancelled &&
+        (error === job.cause || error.name === 'AbortError' || error instanceof SessionClosedError || error instanceof ConnectionClosedError))
+    );
   }
 
   /** One of the three tasks ended; after the last, everything is released and the job ends. */

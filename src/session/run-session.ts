@@ -38,6 +38,8 @@ export function runSession(
   const job = new SessionJob(engineContext.job);
   const session = new RawWebSocketSession(input, output, { job, dispatcher: engineContext.dispatcher }, config);
   job.session = session;
+  // A parent cancelled already cancelled the job as it was made, before it knew its session.
+  if (job.isCancelled) session.onCancel();
   const userJob = userContext.job;
   if (userJob !== undefined && userJob !== engineContext.job) {
     const stopFollowing = userJob.invokeOnCancellation((cause) => job.cancel(cause));

@@ -16,6 +16,8 @@ import { assertHandlerFailed, startServer } from '../support/server.ts';
 import { ConnectionClosedError, PingTimeoutError } from '../../src/session/errors.ts';
 import { sleep, waitFor } from '../support/resources.ts';
 import { maskedFrame } from '../support/wire-client.ts';
+import { Job } from '../../src/channels/job.ts';
+import { Dispatchers } from '../../src/channels/context.ts';
 
 test('handler returns: close 1000 is sent, output closed after the handshake, job completes', async () => {
   const server = await startServer(async (session) => {
@@ -152,6 +154,54 @@ test('job.cancel(): close 1001 is sent and every task stops', async () => {
   assert.is((await client.closeFrame()).code, 1001);
   await job.join();
   assert.is(job.state, 'cancelled');
+  client.destroy();
+  await server.close();
+});
+
+test('job.cancel() while the handler keeps sending: the send refused after the 1001 ends the job cancelled, not failed; a plain parent job and its other sessions go on', async () => {
+  const parent = new Job();
+  const server = await startServer(
+    async (session) => {
+      for (;;) {
+        await session.send('tick');
+        await sleep(5);
+      }
+    },
+    { engineContext: { job: parent, dispatcher: Dispatchers.Immediate } },
+  );
+  const cancelled = await RawClient.open(server.port);
+  const sibling = await RawClient.open(server.port);
+  const [job, siblingJob] = [await server.job(0), await server.job(1)];
+  await sleep(30);
+  job.cancel();
+  assert.is((await cancelled.closeFrame()).code, 1001);
+  await job.join();
+  assert.is(job.state, 'cancelled');
+  await sleep(30);
+  assert.ok(parent.isActive, `parent ${parent.state}`);
+  assert.ok(siblingJob.isActive, `sibling ${siblingJob.state}`);
+  assert.ok(!sibling.frames.some((f) => f.opcode === Opcode.Close), 'the sibling got no close frame');
+  cancelled.destroy();
+  sibling.destroy();
+  await server.close();
+});
+
+test('a session started under an engine job already cancelled: the handler does not run, close 1001 goes out and the job ends cancelled without waiting for the peer', async () => {
+  const parent = new Job();
+  parent.cancel();
+  let ran = false;
+  const server = await startServer(
+    () => {
+      ran = true;
+    },
+    { engineContext: { job: parent, dispatcher: Dispatchers.Immediate }, session: { closeTimeoutMs: 10_000 } },
+  );
+  const client = await RawClient.open(server.port);
+  assert.is((await client.closeFrame()).code, 1001);
+  const job = await server.job();
+  await job.join(); // long before closeTimeoutMs: nothing waits for the peer's answer
+  assert.is(job.state, 'cancelled');
+  assert.not.ok(ran);
   client.destroy();
   await server.close();
 });
