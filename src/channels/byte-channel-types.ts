@@ -154,4 +154,11 @@ export interface ByteWriteChannel {
    * close is lost). Returns false if it was already closed (or cancelled).
    */
   close(cause?: Error): boolean;
+  /**
+   * Runs `handler` once when the reading side cancels the channel (at once if
+   * it already did): how a writer with nothing to write learns that nobody
+   * reads any more (a socket adapter cancels its output when the socket
+   * closes). Returns a function that removes the handler.
+   */
+  invokeOnCancel(handler: (cause: Error) => void): () => void;
 }

@@ -115,7 +115,7 @@ export type Enqueued = (typeof Enqueued)[keyof typeof Enqueued];
  * The session's yes/no states as bits of one field (an idle connection then
  * holds one number rather than five): each is set once and never cleared.
  */
-const Flag = { FramesEnded: 1, CloseQueued: 2, Terminated: 4, Stopping: 8, QueuedIncoming: 16, ExtensionsDisposed: 32 } as const;
+const Flag = { FramesEnded: 1, CloseQueued: 2, Terminated: 4, Stopping: 8, QueuedIncoming: 16, ExtensionsDisposed: 32, WatchingOutput: 64 } as const;
 
 /** What `send` returns when the frame was queued at once (shared: no promise per send). */
 export const SENT: Promise<void> = Promise.resolve();
@@ -180,7 +180,8 @@ export class RawWebSocketSession {
    * - `Terminated`: the connection was dropped (see `terminate`);
    * - `Stopping`: the session is shutting down on purpose: a failing read is then expected;
    * - `QueuedIncoming`: a frame was queued on `incoming`: from then on it cannot be diverted;
-   * - `ExtensionsDisposed`: the extensions were disposed (see `#disposeExtensions`).
+   * - `ExtensionsDisposed`: the extensions were disposed (see `#disposeExtensions`);
+   * - `WatchingOutput`: the session hears of the output's cancellation (see `#watchOutput`).
    */
   #flags = 0;
 
@@ -542,10 +543,43 @@ export class RawWebSocketSession {
     if (sink === undefined) {
       this.#flags |= Flag.QueuedIncoming;
       const incoming = this.incoming;
-      return incoming.trySend(f) ? undefined : incoming.send(f);
+      if (incoming.trySend(f)) return undefined;
+      this.#watchOutput();
+      return incoming.send(f);
     }
     if ((this.#flags & Flag.FramesEnded) !== 0) throw this.#failure ?? new ChannelClosedError('incoming frames were closed');
-    return sink.onFrame(f);
+    const waited = sink.onFrame(f);
+    if (waited !== undefined) this.#watchOutput();
+    return waited;
+  }
+
+  /**
+   * Called when the reader is about to wait for the handler: from then on the
+   * session hears when the connection goes (the socket adapter cancels the
+   * output as the socket closes). A reader that waits sees the input's end
+   * only once the handler takes frames again, and a handler that reads
+   * nothing (it only sends, or awaits `closeReason`) would keep the session
+   * forever (see `#outputCancelled`). Once per session, and only for one whose
+   * reader waited: an idle connection holds no handler for it.
+   */
+  #watchOutput(): void {
+    if ((this.#flags & Flag.WatchingOutput) !== 0) return;
+    this.#flags |= Flag.WatchingOutput;
+    this.#output.invokeOnCancel((cause) => this.#outputCancelled(cause));
+  }
+
+  /**
+   * Nobody reads the output any more: the connection is gone. The handler
+   * gets `closeTimeoutMs` to take the frames read before that (the reader
+   * parses on as it does, up to the input's end, which ends the session as a
+   * vanished peer does); then the session is dropped (1006) with what is
+   * left unread. A reader that is not waiting reaches the end sooner, and a
+   * close timer already running bounds it already. Nothing to do once the
+   * frames ended (the reader is done) or the session was dropped.
+   */
+  #outputCancelled(cause: Error): void {
+    if ((this.#flags & (Flag.Terminated | Flag.FramesEnded)) !== 0) return;
+    this.#armCloseTimer(() => this.terminate(asConnectionClosed(cause)));
   }
 
   /** @internal The reader waits for the rest of a frame (or no longer does): the partial-frame deadline. */
@@ -687,7 +721,7 @@ export class RawWebSocketSession {
       if (this.isClosing) this.outgoing.close();
       else this.#armCloseTimer(() => this.failConnection(cause));
     } else {
-      this.terminate(cause instanceof ConnectionClosedError ? cause : new ConnectionClosedError(cause.message, { cause }));
+      this.terminate(asConnectionClosed(cause));
     }
   }
 
@@ -725,6 +759,11 @@ export class RawWebSocketSession {
     this.#flushWaiters = undefined;
     for (const resolve of waiters) resolve();
   }
+}
+
+/** Why the connection went, as the `ConnectionClosedError` the session reports (the transport's error as its cause). */
+function asConnectionClosed(cause: Error): ConnectionClosedError {
+  return cause instanceof ConnectionClosedError ? cause : new ConnectionClosedError(cause.message, { cause });
 }
 
 /** A queued frame's weight: its payload bytes. */

@@ -144,6 +144,57 @@ test('peer vanishes mid-frame: closeReason is 1006 and every task ends', async (
   await server.close();
 });
 
+test('peer vanishes while the reader waits for a handler that reads nothing: closeReason is 1006 closeTimeoutMs later and every task ends', async () => {
+  for (const vanish of ['reset', 'FIN'] as const) {
+    let session!: DefaultWebSocketSession;
+    const server = await startServer(
+      async (s) => {
+        session = s;
+        await s.closeReason; // sends only, say: never reads
+      },
+      { session: { closeTimeoutMs: 200 } },
+    );
+    const client = await RawClient.open(server.port);
+    for (let i = 0; i < 40; i++) client.sendFrame(Opcode.Text, `message ${i}`); // more than the message queue (16)
+    const job = await server.job();
+    await sleep(50);
+    const gone = Date.now();
+    if (vanish === 'reset') client.socket.resetAndDestroy();
+    else client.socket.end();
+    await job.join();
+    const waited = Date.now() - gone;
+    assert.equal(await session.closeReason, { code: 1006, reason: '' }, vanish);
+    assert.ok(job.isCompleted, `${vanish}: ${job.state}`);
+    assert.ok(waited >= 150 && waited < 2000, `${vanish}: ended ${waited} ms after the peer went`);
+    await server.close();
+  }
+});
+
+test('peer vanishes (its FIN, no close frame) while the reader waits for a slow handler: every message it sent still reaches the handler, then the loop throws ConnectionClosedError', async () => {
+  const received: string[] = [];
+  let thrown: unknown;
+  const server = await startServer(
+    async (s) => {
+      await sleep(100); // behind: the peer is gone by now
+      try {
+        for await (const message of s) received.push(message as string);
+      } catch (error) {
+        thrown = error;
+      }
+    },
+    { session: { closeTimeoutMs: 2000 } },
+  );
+  const client = await RawClient.open(server.port);
+  for (let i = 0; i < 40; i++) client.sendFrame(Opcode.Text, `message ${i}`);
+  await sleep(20);
+  client.socket.end();
+  const job = await server.job();
+  await job.join();
+  assert.equal(received, Array.from({ length: 40 }, (_, i) => `message ${i}`));
+  assert.instance(thrown, ConnectionClosedError);
+  await server.close();
+});
+
 test('job.cancel(): close 1001 is sent and every task stops', async () => {
   const server = await startServer(async (session) => {
     for await (const _ of session);
