@@ -16,10 +16,15 @@ export const HTTP2_PREFACE: Buffer = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r
  * Waits for the first bytes of `socket`: resolves `true` when they are the
  * HTTP/2 preface, `false` as soon as one differs. The bytes read are given
  * back (the socket is left paused, they are the first it will emit again).
- * Resolves `undefined` when the socket does not decide within `timeoutMs`
- * or fails (it is then destroyed), or closes first.
+ * Resolves `undefined` when the socket does not decide within `timeoutMs`,
+ * fails or ends first (it is then destroyed), or closes first; at once when
+ * it is closed or ended already (the peer went before the caller got to it).
  */
 export function sniffPreface(socket: Duplex, timeoutMs: number): Promise<boolean | undefined> {
+  if (socket.destroyed || socket.readableEnded) {
+    socket.destroy();
+    return Promise.resolve(undefined);
+  }
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let received = 0;
@@ -46,6 +51,7 @@ export function sniffPreface(socket: Duplex, timeoutMs: number): Promise<boolean
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('error', giveUp);
+      socket.off('end', giveUp);
       socket.off('close', onClose);
     };
     const decide = (http2: boolean): void => {
@@ -56,6 +62,7 @@ export function sniffPreface(socket: Duplex, timeoutMs: number): Promise<boolean
     };
     socket.on('data', onData);
     socket.on('error', giveUp);
+    socket.on('end', giveUp);
     socket.on('close', onClose);
   });
 }

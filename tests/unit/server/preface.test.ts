@@ -87,4 +87,28 @@ test('a silent connection is destroyed after the timeout; one that closes first 
   leaving.close();
 });
 
+test('a socket that ended or closed before the call is answered at once, even with no timeout', async () => {
+  const closed = await pair();
+  closed.server.on('error', () => {}); // the reset
+  const gone = new Promise((resolve) => closed.server.on('close', resolve));
+  closed.server.resume();
+  closed.client.resetAndDestroy();
+  await gone;
+  assert.is(await sniffPreface(closed.server, Infinity), undefined);
+  closed.close();
+
+  // A half-open socket (allowHalfOpen) whose peer ended without a byte: nothing will decide it.
+  const listener = createServer({ allowHalfOpen: true });
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const client = connect((listener.address() as AddressInfo).port, '127.0.0.1');
+  const [server] = (await once(listener, 'connection')) as [Socket];
+  listener.close();
+  const decided = sniffPreface(server, Infinity);
+  client.end();
+  assert.is(await decided, undefined);
+  assert.ok(server.destroyed);
+  client.destroy();
+});
+
 test.run();
