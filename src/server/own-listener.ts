@@ -192,9 +192,14 @@ function http1Limits(requestHead: RequestHeadOptions): Http1Limits {
 }
 
 /**
- * The answer to a plain HTTP/1.1 request. Should node's compatibility layer
- * hand it an HTTP/2 request (see the TLS server above), that one is left to
- * the WebSocket server's stream listener, which answers every stream.
+ * The answer to a plain HTTP/1.1 request, with `Connection: close`: these
+ * ports serve nothing else, so node closes the connection once it is
+ * written rather than keep it alive or read on a body the peer trickles
+ * (node's own bounds there are its 300 s request timeout, and none for an
+ * idle keep-alive connection on the TLS server with HTTP/2). Should node's
+ * compatibility layer hand it an HTTP/2 request (see the TLS server above),
+ * that one is left to the WebSocket server's stream listener, which answers
+ * every stream.
  */
 function plainAnswer(routed: (url: string | undefined) => boolean): PlainAnswer {
   return (request, response) => {
@@ -203,7 +208,7 @@ function plainAnswer(routed: (url: string | undefined) => boolean): PlainAnswer 
     (response as ServerResponse)
       .writeHead(routedPath ? 426 : 404, {
         'Content-Type': 'text/plain; charset=utf-8',
-        ...(routedPath ? { Upgrade: 'websocket', Connection: 'Upgrade' } : {}),
+        ...(routedPath ? { Upgrade: 'websocket', Connection: 'Upgrade, close' } : { Connection: 'close' }),
       })
       .end(routedPath ? 'this is a WebSocket endpoint: send an upgrade request\n' : 'not found\n');
   };

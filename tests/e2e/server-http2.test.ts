@@ -185,6 +185,38 @@ test('TLS listen: ALPN picks h2 or http/1.1 on one port, for our client, Node\'s
   }
 });
 
+test('listen: a plain HTTP/1.1 request is answered and its connection closed at once, even while its body still trickles in (cleartext and TLS, with and without HTTP/2)', async () => {
+  for (const shape of [{ http2: true }, { http2: false }, { http2: true, tls: true }, { http2: false, tls: true }]) {
+    const server = new WebSocketServer({ requestHead: { timeoutMs: 500 } }).route('/p', () => {});
+    const { port } = await server.listen(0, '127.0.0.1', { http2: shape.http2, ...(shape.tls ? { tls: certificate } : {}) });
+    try {
+      for (const path of ['/p', '/elsewhere']) {
+        const socket = shape.tls
+          ? tlsConnect({ port, host: '127.0.0.1', ca: certificate.cert, servername: 'localhost', ALPNProtocols: ['http/1.1'] })
+          : netConnect(port, '127.0.0.1');
+        await once(socket, shape.tls ? 'secureConnect' : 'connect');
+        let received = '';
+        socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+        const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+        socket.on('error', () => {});
+        // A body announced long and sent a byte every 50 ms: node would read it for its 300 s request timeout.
+        socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n`);
+        const trickle = setInterval(() => socket.writable && socket.write('x'), 50);
+        const sent = Date.now();
+        const closedAt = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(resolve, 3000, -1))]);
+        clearInterval(trickle);
+        socket.destroy();
+        const label = `${JSON.stringify(shape)} ${path}`;
+        assert.match(received, path === '/p' ? /^HTTP\/1\.1 426 / : /^HTTP\/1\.1 404 /, label);
+        assert.match(received, /\r\nConnection: (Upgrade, )?close\r\n/i, label);
+        assert.ok(closedAt !== -1 && closedAt - sent < 2000, `${label}: still open after 3 s`);
+      }
+    } finally {
+      await server.close();
+    }
+  }
+});
+
 test('verify over HTTP/2: accept puts its headers on the 200 and its data in the session; refuse answers on the stream', async () => {
   const seen: DefaultWebSocketSession<{ user: string }>[] = [];
   const server = new WebSocketServer<{ user: string }>({
