@@ -73,7 +73,8 @@ export interface SocketChannelsOptions {
   /**
    * After the input is cancelled (the session ended), how long the output may
    * still take to be written and flushed to a slow peer before the socket is
-   * destroyed anyway. Default 5 s.
+   * destroyed anyway. Default 5 s. (The server also bounds a refused HTTP/2
+   * stream with it: see `answerAndCloseStream`.)
    */
   readonly lingerMs?: number;
   /**
@@ -113,7 +114,7 @@ export interface SocketChannels {
   readonly output: ByteWriteChannel;
 }
 
-const DEFAULT_LINGER_MS = 5_000;
+export const DEFAULT_LINGER_MS = 5_000;
 
 /** The options of callers that give none (one object: each adapter keeps a reference to its options). */
 const NO_OPTIONS: SocketChannelsOptions = Object.freeze({});

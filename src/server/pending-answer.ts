@@ -10,8 +10,9 @@
 import { constants, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
+import { DEFAULT_LINGER_MS } from '../channels/node-adapter.ts';
 import { internalServerError, type HandshakeError } from '../upgrade/errors.ts';
-import { refuseHttp2Stream } from '../upgrade/h2-serve.ts';
+import { answerAndCloseStream, refuseHttp2Stream } from '../upgrade/h2-serve.ts';
 import { formatErrorResponse } from '../upgrade/http-response.ts';
 import { sendAndClose } from '../upgrade/serve.ts';
 import { http2Refusal, refusalResponse, type Refusal } from './verify.ts';
@@ -98,7 +99,11 @@ export class Http1PendingAnswer extends PendingAnswer {
 
 /** An extended CONNECT on its HTTP/2 stream. */
 export class Http2PendingAnswer extends PendingAnswer {
-  constructor(readonly stream: ServerHttp2Stream) {
+  /** @param lingerMs how long a refused stream may stay open once answered (see `answerAndCloseStream`). */
+  constructor(
+    readonly stream: ServerHttp2Stream,
+    readonly lingerMs: number | undefined,
+  ) {
     super();
   }
 
@@ -112,22 +117,20 @@ export class Http2PendingAnswer extends PendingAnswer {
   }
 
   protected sendError(error: HandshakeError): void {
-    refuseHttp2Stream(this.stream, error);
+    refuseHttp2Stream(this.stream, error, this.lingerMs);
   }
 
   protected sendRefusal(refusal: Refusal): void {
     const { stream } = this;
     if (stream.destroyed || stream.closed || stream.headersSent) return;
     const { headers, body } = http2Refusal(refusal);
+    const lingerMs = this.lingerMs ?? DEFAULT_LINGER_MS;
     try {
-      stream.respond(headers);
+      answerAndCloseStream(stream, headers, body, lingerMs);
     } catch {
       // A header node:http2 refuses to send (say, `te` with a value other than `trailers`): a plain 500 instead.
-      refuseHttp2Stream(stream, internalServerError());
-      return;
+      refuseHttp2Stream(stream, internalServerError(), lingerMs);
     }
-    stream.end(body);
-    stream.close(constants.NGHTTP2_NO_ERROR);
   }
 
   protected release(): void {

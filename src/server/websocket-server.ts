@@ -609,7 +609,7 @@ export class WebSocketServer<Data = undefined> {
 
   /** An HTTP/2 stream this server answers. Never rejects. */
   #stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<Job | undefined> {
-    const answer = this.#track(new Http2PendingAnswer(stream));
+    const answer = this.#track(new Http2PendingAnswer(stream, this.#options.channels?.lingerMs));
     if (answer === undefined) return Promise.resolve(undefined);
     const socket = stream.session?.socket;
     const peer: Peer = { remoteAddress: socket?.remoteAddress, remotePort: socket?.remotePort };

@@ -23,10 +23,12 @@ import {
   type Http2SecureServer,
   type Http2Server,
   type Http2Session,
+  type OutgoingHttpHeaders,
   type ServerHttp2Stream,
   type Settings,
 } from 'node:http2';
 import type { Job } from '../channels/job.ts';
+import { DEFAULT_LINGER_MS } from '../channels/node-adapter.ts';
 import type { SessionInfo, TopicHub } from '../session/default-session.ts';
 import { runSession } from '../session/run-session.ts';
 import { HandshakeError } from './errors.ts';
@@ -171,7 +173,7 @@ export function prepareHttp2Upgrade<Data>(
     negotiated = negotiateExtensions(offer.extensions, options.extensions ?? []);
   } catch (error) {
     if (!(error instanceof HandshakeError)) throw error;
-    refuseHttp2Stream(stream, error);
+    refuseHttp2Stream(stream, error, options.channels?.lingerMs);
     return undefined;
   }
   const response = http2ResponseHeaders(offer, offer.protocol, negotiated.header);
@@ -247,17 +249,33 @@ function withExtraHeaders(
 
 /**
  * Answers `error` on the stream (its status, headers and one-line text body,
- * see `http2ErrorResponse`), then closes the stream with RST_STREAM NO_ERROR
- * once the answer is written, so the client stops sending. Does nothing when
- * the stream is already closed.
+ * see `http2ErrorResponse`), then closes the stream (see
+ * `answerAndCloseStream`; `lingerMs` defaults to 5 s). Does nothing when the
+ * stream is already closed.
  */
-export function refuseHttp2Stream(stream: ServerHttp2Stream, error: HandshakeError): void {
+export function refuseHttp2Stream(stream: ServerHttp2Stream, error: HandshakeError, lingerMs: number = DEFAULT_LINGER_MS): void {
   stream.on('error', ignore);
   if (stream.destroyed || stream.closed || stream.headersSent) return;
   const { headers, body } = http2ErrorResponse(error);
+  answerAndCloseStream(stream, headers, body, lingerMs);
+}
+
+/**
+ * Sends an answer that refuses the stream, then closes the stream with
+ * RST_STREAM NO_ERROR once the answer is written, so the client stops
+ * sending. A client that never takes the answer (its stream window stays
+ * shut) would keep the stream open, and with it the connection and a slot of
+ * `maxConcurrentStreams`: `lingerMs` after the answer the stream is reset
+ * whatever was written, as a refused HTTP/1.1 socket is destroyed then.
+ * @throws what `respond` throws for headers node:http2 refuses (nothing is sent).
+ */
+export function answerAndCloseStream(stream: ServerHttp2Stream, headers: OutgoingHttpHeaders, body: Buffer, lingerMs: number): void {
   stream.respond(headers);
-  stream.end(body);
-  stream.close(constants.NGHTTP2_NO_ERROR);
+  // Not `close(NO_ERROR)` at once: node would send that RST_STREAM on 'finish' only, and a closed stream can be
+  // reset no other way (a second `close` is ignored, `destroy` then sends nothing and the client never hears).
+  stream.end(body, () => stream.close(constants.NGHTTP2_NO_ERROR));
+  const linger = setTimeout(() => stream.close(constants.NGHTTP2_CANCEL), lingerMs);
+  stream.once('close', () => clearTimeout(linger));
 }
 
 function ignore(): void {}

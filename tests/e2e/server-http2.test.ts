@@ -217,6 +217,43 @@ test('listen: a plain HTTP/1.1 request is answered and its connection closed at 
   }
 });
 
+test('HTTP/2: a refused stream whose client never takes the answer (its window shut) is reset channels.lingerMs after the answer, freeing its slot', async () => {
+  const server = new WebSocketServer({
+    channels: { lingerMs: 300 },
+    verify: (_request, info) => (info.query.has('deny') ? { accept: false, status: 403, body: 'no\n' } : { accept: true }),
+  }).route('/ws', () => {});
+  const { port } = await server.listen(0, '127.0.0.1');
+  const client = http2Connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 0 } });
+  client.on('error', () => {});
+  try {
+    const requests = [
+      { ':method': 'GET', ':path': '/ws' }, // 400: not an extended CONNECT
+      connectHeaders('/nope'), // 404: no route
+      connectHeaders('/ws?deny'), // 403: the verify hook's refusal
+    ];
+    const started = Date.now();
+    const outcomes = await Promise.all(
+      requests.map(
+        (headers) =>
+          new Promise<string>((resolve) => {
+            const stream = client.request(headers);
+            let status = 0;
+            stream.on('response', (response) => (status = Number(response[':status'])));
+            stream.on('error', () => {});
+            stream.on('close', () => resolve(`${status} closed after ${Date.now() - started} ms`));
+            setTimeout(() => resolve(`${status} still open after 3 s`), 3000);
+          }),
+      ),
+    );
+    for (const [i, outcome] of outcomes.entries()) {
+      assert.match(outcome, [/^400 closed/, /^404 closed/, /^403 closed/][i]!, outcome);
+    }
+  } finally {
+    client.destroy();
+    await server.close();
+  }
+});
+
 test('verify over HTTP/2: accept puts its headers on the 200 and its data in the session; refuse answers on the stream', async () => {
   const seen: DefaultWebSocketSession<{ user: string }>[] = [];
   const server = new WebSocketServer<{ user: string }>({
