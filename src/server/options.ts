@@ -85,9 +85,11 @@ export interface AttachOptions {
   readonly unknownPaths?: UnknownPaths | undefined;
   /**
    * `close()` also closes the server (and waits for it), with GOAWAY on the
-   * HTTP/2 connections it accepted since `attach`; HTTP connections still
-   * open when `close`'s `timeoutMs` is up are dropped (not WebSockets another
-   * library upgraded on it: node waits for those). Default false: it stays yours.
+   * HTTP/2 connections it accepted since `attach`; connections it accepted
+   * since `attach` still open when `close`'s `timeoutMs` is up are dropped
+   * (WebSockets another library upgraded on it included; of older ones, node
+   * drops what `closeAllConnections` reaches and waits for the rest).
+   * Default false: it stays yours.
    */
   readonly closeHttpServer?: boolean | undefined;
 }

@@ -28,6 +28,7 @@ import type { Http2WebSocketServerOptions } from '../upgrade/h2-serve.ts';
 import { DEFAULT_HEAD_TIMEOUT_MS, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADERS, type RequestHeadOptions } from '../upgrade/request-head.ts';
 import { ServerClosedError } from './errors.ts';
 import { refuseHttp1Connect } from './http2-binding.ts';
+import { ConnectionSet } from './connection-set.ts';
 import { sniffPreface } from './preface.ts';
 
 /** Certificate and TLS settings of `listen(port, host, { tls })`; ALPN is the server's own (`h2`, `http/1.1`). */
@@ -85,7 +86,7 @@ export class OwnListener {
   readonly listening: NetServer;
   /** Where HTTP/1.1 upgrade requests arrive (`'upgrade'`); over TLS with HTTP/2, HTTP/2 streams too. */
   readonly http1: HttpServer | HttpsServer | Http2SecureServer;
-  readonly #sockets = new Set<Socket>();
+  readonly #connections: ConnectionSet;
 
   constructor(options: ListenOptions, context: ListenerContext) {
     const http2 = options.http2 ?? true;
@@ -135,15 +136,7 @@ export class OwnListener {
     (this.http1 as HttpServer).maxHeadersCount = maxHeaders < 2 ** 29 ? maxHeaders + 1 : 0;
     // An HTTP/1.1 CONNECT (a tunnel request) gets 405, as on the TLS port's HTTP/1.1 fallback (node would just close it).
     if (!(options.tls !== undefined && http2)) this.http1.on('connect', (_request: unknown, socket: Duplex) => refuseHttp1Connect(socket));
-    // One listener function for every socket (an emitter calls it with itself as `this`): no closure per connection.
-    const sockets = this.#sockets;
-    function forget(this: Socket): void {
-      sockets.delete(this);
-    }
-    this.listening.on('connection', (socket: Socket) => {
-      sockets.add(socket);
-      socket.on('close', forget);
-    });
+    this.#connections = new ConnectionSet(this.listening);
   }
 
   /**
@@ -177,7 +170,7 @@ export class OwnListener {
 
   /** Ends every connection still open. */
   destroyConnections(): void {
-    for (const socket of this.#sockets) socket.destroy();
+    this.#connections.destroyAll();
   }
 }
 

@@ -47,6 +47,7 @@ import {
 } from '../upgrade/serve.ts';
 import { ServerClosedError, VerifyError } from './errors.ts';
 import { hasOtherStreamListeners, Http2Binding, isHttp2Server, isWebSocketConnect, type AnyHttp2Server } from './http2-binding.ts';
+import { ConnectionSet } from './connection-set.ts';
 import { OwnListener, type ListenerContext, type ListenOptions } from './own-listener.ts';
 import { sniffPreface } from './preface.ts';
 import { Http1PendingAnswer, Http2PendingAnswer, type PendingAnswer } from './pending-answer.ts';
@@ -118,6 +119,8 @@ interface Binding {
   readonly own: boolean;
   /** `close()` closes this attached server too. */
   readonly closeHttpServer: boolean;
+  /** With `closeHttpServer`, the connections it accepted since `attach`: dropped at `close`'s deadline. */
+  readonly connections: ConnectionSet | undefined;
   readonly unknownPaths: UnknownPaths;
   readonly onUpgrade: UpgradeListener;
   /** The HTTP/2 listeners, on a node:http2 server. */
@@ -517,7 +520,8 @@ export class WebSocketServer<Data = undefined> {
           settings.own ? (this.#options.requestHead?.timeoutMs ?? DEFAULT_HEAD_TIMEOUT_MS) : undefined,
         )
       : undefined;
-    const binding: Binding = { server, ...settings, onUpgrade, http2 };
+    const connections = settings.closeHttpServer ? new ConnectionSet(server) : undefined;
+    const binding: Binding = { server, ...settings, onUpgrade, http2, connections };
     this.#bindings.add(binding);
     return binding;
   }
@@ -525,6 +529,7 @@ export class WebSocketServer<Data = undefined> {
   #unbind(binding: Binding): void {
     binding.server.off('upgrade', binding.onUpgrade);
     binding.http2?.unbind();
+    binding.connections?.stopTracking();
     this.#bindings.delete(binding);
   }
 
@@ -771,7 +776,11 @@ function settlesWithin(promise: Promise<unknown>, timeoutMs: number): Promise<bo
  * HTTP/1.1 keep-alive connections at once, its HTTP/2 connections with
  * GOAWAY (each closes when its last stream has); whatever connection is
  * still open `timeLeftMs` later (a request in progress, a streamed
- * response) is dropped then, so that `close({ timeoutMs })` bounds this too.
+ * response, a WebSocket another library upgraded) is dropped then, so that
+ * `close({ timeoutMs })` bounds this too. Connections the server accepted
+ * before `attach` are known only to node: its `closeAllConnections` (on
+ * node:http and node:https) drops their HTTP requests, and what else they
+ * carry is waited for.
  */
 function closeServer(binding: Binding, timeLeftMs: number): Promise<void> {
   const { server } = binding;
@@ -789,6 +798,7 @@ function closeServer(binding: Binding, timeLeftMs: number): Promise<void> {
     timer = setTimeout(() => {
       http1.closeAllConnections?.();
       binding.http2?.destroySessions();
+      binding.connections?.destroyAll();
     }, Math.max(0, timeLeftMs));
   });
 }

@@ -144,6 +144,38 @@ test("attach with unknownPaths 'refuse' and closeHttpServer: 404 for unknown pat
   client.destroy();
 });
 
+test('attach with closeHttpServer to a TLS http2 server with allowHTTP1: close({ timeoutMs }) drops an HTTP/1.1 response still streaming on the fallback (node has no closeAllConnections there)', async () => {
+  const app = createSecureServer({ ...http2ServerOptions(), ...certificate, allowHTTP1: true }, (_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/event-stream' });
+    response.write('data: first\n\n'); // and never ends
+  });
+  const server = new WebSocketServer().route('/ws', recording([]));
+  server.attach(app, { closeHttpServer: true });
+  app.listen(0, '127.0.0.1');
+  await once(app, 'listening');
+  const { port } = app.address() as AddressInfo;
+  let ended!: () => void;
+  const streamEnded = new Promise<void>((resolve) => (ended = resolve));
+  await new Promise<void>((resolve, reject) => {
+    httpsRequest({ host: '127.0.0.1', port, path: '/events', ca: certificate.cert, agent: false, ALPNProtocols: ['http/1.1'] }, (response) => {
+      assert.is(response.httpVersion, '1.1');
+      response.once('data', () => resolve());
+      response.on('error', () => ended());
+      response.on('close', () => ended());
+      response.resume();
+    })
+      .on('error', () => ended())
+      .end();
+    setTimeout(() => reject(new Error('no event')), 3000);
+  });
+  const started = Date.now();
+  const closed = await Promise.race([server.close({ timeoutMs: 300 }), new Promise((resolve) => setTimeout(resolve, 4000, 'not resolved after 4 s'))]);
+  assert.equal(closed, { sessions: 0, dropped: 0 });
+  assert.ok(Date.now() - started < 3000, `close() took ${Date.now() - started} ms`);
+  assert.not.ok(app.listening);
+  await streamEnded;
+});
+
 test('handleStream: the application routes streams itself; the server answers the ones it is given', async () => {
   const sessions: DefaultWebSocketSession<unknown>[] = [];
   const server = new WebSocketServer().route('/ws', recording(sessions));

@@ -246,7 +246,7 @@ test('attach with closeHttpServer: close() closes the app server too', async () 
   assert.not.ok(app.listening);
 });
 
-test('attach with closeHttpServer: close({ timeoutMs }) bounds the app server too (a half-sent request, a streamed response)', async () => {
+test('attach with closeHttpServer: close({ timeoutMs }) bounds the app server too (a half-sent request, a streamed response, a WebSocket another library upgraded)', async () => {
   const app = createServer((_, response) => {
     response.writeHead(200, { 'Content-Type': 'text/event-stream' });
     response.write('data: first\n\n'); // and never ends, as a server-sent event stream
@@ -269,12 +269,21 @@ test('attach with closeHttpServer: close({ timeoutMs }) bounds the app server to
   halfSent.on('error', () => {});
   halfSent.write('GET /slow HTTP/1.1\r\nHost: x\r\n'); // the head never ends
   await once(halfSent, 'connect');
+  const theirs = new WsServer({ noServer: true });
+  app.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (request.url === '/theirs') theirs.handleUpgrade(request, socket, head, () => {});
+  });
+  const foreign = new WebSocket(`ws://127.0.0.1:${port}/theirs`);
+  await once(foreign, 'open');
+  const foreignClosed = new Promise<number>((resolve) => foreign.on('close', (code) => resolve(code)));
   const started = Date.now();
   assert.equal(await ws.close({ timeoutMs: 300 }), { sessions: 0, dropped: 0 });
   const tookMs = Date.now() - started;
-  assert.ok(tookMs < 3000, `close() took ${tookMs} ms (node waits for those connections: the head for 60 s, the stream for ever)`);
+  assert.ok(tookMs < 3000, `close() took ${tookMs} ms (node waits for those connections: the head for 60 s, the stream and the foreign WebSocket for ever)`);
   assert.not.ok(app.listening);
+  assert.is(await foreignClosed, 1006);
   halfSent.destroy();
+  theirs.close();
 });
 
 test('attached to a node:https server: wss:// with a self-signed certificate', async () => {
