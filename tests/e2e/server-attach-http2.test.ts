@@ -157,7 +157,7 @@ test('attach with closeHttpServer to a TLS http2 server with allowHTTP1: close({
   let ended!: () => void;
   const streamEnded = new Promise<void>((resolve) => (ended = resolve));
   await new Promise<void>((resolve, reject) => {
-    httpsRequest({ host: '127.0.0.1', port, path: '/events', ca: certificate.cert, agent: false, ALPNProtocols: ['http/1.1'] }, (response) => {
+    httpsRequest({ host: '127.0.0.1', port, path: '/events', ca: certificate.cert, agent: false }, (response) => {
       assert.is(response.httpVersion, '1.1');
       response.once('data', () => resolve());
       response.on('error', () => ended());
