@@ -59,8 +59,8 @@ export interface WebSocketServerOptions<Data> extends Http2ServeOptions, RouteOp
   /**
    * The stream limits of the HTTP/2 servers the WebSocket server makes
    * itself (`listen`, and `handleSocket` given an HTTP/2 connection): see
-   * `Http2WebSocketLimits` (100 concurrent streams per connection, 64 KiB
-   * stream window, 10 MiB session memory).
+   * `Http2WebSocketLimits` (100 concurrent streams per connection, a
+   * 65,535-byte stream window, 10 MiB session memory).
    */
   readonly http2?: Http2WebSocketLimits | undefined;
 }

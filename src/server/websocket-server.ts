@@ -34,7 +34,7 @@ import {
   type Http2ServeOptions,
   type Http2WebSocketServerOptions,
 } from '../upgrade/h2-serve.ts';
-import { DEFAULT_HEAD_TIMEOUT_MS, DEFAULT_MAX_HEADERS } from '../upgrade/request-head.ts';
+import { checkNodeHead, DEFAULT_HEAD_TIMEOUT_MS, DEFAULT_MAX_HEADERS } from '../upgrade/request-head.ts';
 import type { UpgradeCall } from '../upgrade/handshake.ts';
 import {
   checkServeOptions,
@@ -588,7 +588,7 @@ export class WebSocketServer<Data = undefined> {
     if (!socket.listeners('error').includes(ignoreError)) socket.on('error', ignoreError);
   }
 
-  /** An HTTP/1.1 upgrade request, read (by node:http): answered like any (see `#serve`), 431 over `requestHead.maxHeaders`. */
+  /** An HTTP/1.1 upgrade request, read (by node:http): answered like any (see `#serve`), after `checkNodeHead`. */
   #serveHttp1(
     answer: Http1PendingAnswer,
     route: Route<Data> | undefined,
@@ -597,13 +597,9 @@ export class WebSocketServer<Data = undefined> {
     const peer = peerOf(answer.socket);
     const maxHeaders = this.#options.requestHead?.maxHeaders ?? DEFAULT_MAX_HEADERS;
     return this.#serve(answer, route, peer, ({ handler, options }) => {
-      if (request.rawHeaders.length > 2 * maxHeaders) {
-        answer.fail(new HandshakeError(431, `more than ${maxHeaders} header lines`));
-        return undefined;
-      }
-      if (countHeader(request.rawHeaders, 'host') > 1) {
-        // node:http keeps the first Host and drops the others; our own head parser answers 400, as RFC 9112 section 3.2 asks.
-        answer.fail(new HandshakeError(400, 'more than one Host header'));
+      const refused = checkNodeHead(request.rawHeaders, maxHeaders);
+      if (refused !== undefined) {
+        answer.fail(refused);
         return undefined;
       }
       const pending = prepareUpgrade(request, answer.input, answer.output, handler, options, peer, this.#topics);
@@ -742,13 +738,6 @@ export class WebSocketServer<Data = undefined> {
     if (job.state === 'failed' && !isSessionEnd(cause, session as DefaultWebSocketSession<unknown>)) reportSafely(this.#onError, cause, session);
   }
 
-}
-
-/** How many lines of `rawHeaders` (names and values alternating) carry the header `name` (lower case). */
-function countHeader(rawHeaders: readonly string[], name: string): number {
-  let count = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) count++;
-  return count;
 }
 
 /** The query of a request target (empty when it has none or cannot be parsed). */

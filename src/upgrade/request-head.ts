@@ -150,3 +150,17 @@ export async function readRequestHeadAfter(input: ByteReadChannel, options: Requ
   const { start, headers, rawHeaders } = await readHead(input, limits, REQUEST_GRAMMAR, REQUEST_ERRORS, timeout);
   return { ...start, headers, rawHeaders };
 }
+
+/**
+ * The checks this parser makes that node:http does not, applied to a head
+ * node:http read (its `rawHeaders`, names and values alternating): at most
+ * `maxHeaders` header lines (else 431) and one Host (else 400, as RFC 9112
+ * section 3.2 asks; node:http keeps the first and drops the others).
+ * Returns the error to answer, or `undefined`.
+ */
+export function checkNodeHead(rawHeaders: readonly string[], maxHeaders: number): HandshakeError | undefined {
+  if (rawHeaders.length > 2 * maxHeaders) return new HandshakeError(431, `more than ${maxHeaders} header lines`);
+  let hosts = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'host') hosts++;
+  return hosts > 1 ? new HandshakeError(400, 'more than one Host header') : undefined;
+}

@@ -20,7 +20,9 @@ import { HandshakeError, internalServerError } from './errors.ts';
 import type { HandshakeOptions, UpgradeCall } from './handshake.ts';
 import { formatErrorResponse, formatResponseHead } from './http-response.ts';
 import {
+  checkNodeHead,
   checkRequestHeadOptions,
+  DEFAULT_MAX_HEADERS,
   readRequestHeadAfter,
   type RequestHead,
   type RequestHeadOptions,
@@ -41,7 +43,14 @@ export interface ServeOptions extends WebSocketUpgradeOptions {
   readonly defaultSession?: DefaultSessionOptions;
   /** Byte-channel capacities between the socket and the session (default 64 KiB each). */
   readonly channels?: SocketChannelsOptions;
-  /** Limits of the request-head parser (`serveSocket` only). */
+  /**
+   * Limits of the request head. `serveSocket` (and the server's
+   * `handleSocket`) read the head themselves and apply them all; over HTTP/2
+   * they apply to the header block; for a head node:http read
+   * (`handleUpgrade`, `attach`) only `maxHeaders` applies, node:http's own
+   * size and time limits having done the rest (`listen` gives its node:http
+   * servers `maxHeadSize` and `timeoutMs`).
+   */
   readonly requestHead?: RequestHeadOptions;
   /** Where reading and writing run. Default: no parent job, immediate dispatch. */
   readonly engineContext?: CoroutineContext;
@@ -70,6 +79,11 @@ export function handleUpgrade(
   // node:http already took `head` (the client's first frames, if any) off the socket.
   if (head.length > 0) socket.unshift(head);
   const { input, output } = connectionChannels(socket, options);
+  const refused = checkNodeHead(request.rawHeaders, options.requestHead?.maxHeaders ?? DEFAULT_MAX_HEADERS);
+  if (refused !== undefined) {
+    sendAndClose(input, output, formatErrorResponse(refused));
+    return undefined;
+  }
   return answer(request, input, output, handler, options, peerOf(socket));
 }
 

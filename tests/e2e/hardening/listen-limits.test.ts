@@ -6,15 +6,19 @@
  * open WebSocket stream stays however quiet); an HTTP/1.1 CONNECT on the TLS
  * port's HTTP/1.1 fallback gets 405 and is closed, and a TLS handshake that
  * never comes is dropped at the same timeout; `requestHead.maxHeaders`
- * holds for upgrade requests read by node:http (431), and two Host lines
- * are a 400 there as on the raw path.
+ * holds for upgrade requests read by node:http (431), on `listen` and with
+ * a standalone `handleUpgrade`, and two Host lines are a 400 there as on
+ * the raw path.
  */
 import { once } from 'node:events';
-import { connect as netConnect, type Socket } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { Job } from '../../../src/channels/job.ts';
 import { WebSocketServer } from '../../../src/server/websocket-server.ts';
+import { handleUpgrade } from '../../../src/upgrade/serve.ts';
 import { Opcode } from '../../../src/frames/frame.ts';
 import { connectHeaders, h2Connect, RawH2Stream, selfSignedCertificate } from '../../support/h2.ts';
 import { handshakeRequest } from '../../support/raw-client.ts';
@@ -240,31 +244,60 @@ test('TLS listen: a connection that never completes its TLS handshake is dropped
   }
 });
 
-test('listen: an upgrade request with more than requestHead.maxHeaders header lines gets 431, one with two Host lines 400', async () => {
-  const server = new WebSocketServer({ requestHead: { maxHeaders: 20 } });
-  server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
-  const { port } = await server.listen(0, '127.0.0.1');
-  const statusOf = async (extra: number): Promise<string> => {
-    const headers = Object.fromEntries(Array.from({ length: extra }, (_, i) => [`x-extra-${i}`, 'a']));
-    const socket = await rawConnection(port, Buffer.from(handshakeRequest('/echo', headers), 'latin1'));
-    const [chunk] = (await once(socket, 'data')) as [Buffer];
-    socket.destroy();
-    return chunk.toString('latin1').split('\r\n', 1)[0]!;
-  };
-  try {
-    // handshakeRequest sends 5 header lines of its own.
-    assert.is(await statusOf(15), 'HTTP/1.1 101 Switching Protocols');
-    assert.match(await statusOf(16), /^HTTP\/1\.1 431 /);
-    // A second Host line (node:http would keep the first and drop it): 400, as on the raw path.
-    const twoHosts = handshakeRequest('/echo').replace('\r\n\r\n', '\r\nhost: elsewhere.example\r\n\r\n');
-    const socket = await rawConnection(port, Buffer.from(twoHosts, 'latin1'));
-    const [chunk] = (await once(socket, 'data')) as [Buffer];
-    socket.destroy();
-    assert.match(chunk.toString('latin1'), /^HTTP\/1\.1 400 /);
-  } finally {
-    await server.close();
-  }
-});
+/** A server of each shape that lets node:http read the head: the server object's `listen`, and `handleUpgrade` on an app's node:http server. */
+const NODE_READ_HEADS = {
+  async listen(requestHead: { maxHeaders: number }): Promise<{ port: number; close(): Promise<unknown> }> {
+    const server = new WebSocketServer({ requestHead });
+    server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
+    const { port } = await server.listen(0, '127.0.0.1');
+    return { port, close: () => server.close() };
+  },
+  async handleUpgrade(requestHead: { maxHeaders: number }): Promise<{ port: number; close(): Promise<unknown> }> {
+    const app = createHttpServer();
+    const jobs: Job[] = [];
+    app.on('upgrade', (request, socket, head) => {
+      const job = handleUpgrade(request, socket, head, (session) => session.consumeEach((message) => session.send(message)), { requestHead });
+      if (job !== undefined) jobs.push(job);
+    });
+    app.listen(0, '127.0.0.1');
+    await once(app, 'listening');
+    return {
+      port: (app.address() as AddressInfo).port,
+      close: async () => {
+        for (const job of jobs) job.cancel();
+        app.closeAllConnections();
+        app.close();
+      },
+    };
+  },
+};
+
+for (const [shape, start] of Object.entries(NODE_READ_HEADS)) {
+  test(`${shape}: an upgrade request with more than requestHead.maxHeaders header lines gets 431, one with two Host lines 400`, async () => {
+    const server = await start({ maxHeaders: 20 });
+    const { port } = server;
+    const statusOf = async (extra: number): Promise<string> => {
+      const headers = Object.fromEntries(Array.from({ length: extra }, (_, i) => [`x-extra-${i}`, 'a']));
+      const socket = await rawConnection(port, Buffer.from(handshakeRequest('/echo', headers), 'latin1'));
+      const [chunk] = (await once(socket, 'data')) as [Buffer];
+      socket.destroy();
+      return chunk.toString('latin1').split('\r\n', 1)[0]!;
+    };
+    try {
+      // handshakeRequest sends 5 header lines of its own.
+      assert.is(await statusOf(15), 'HTTP/1.1 101 Switching Protocols');
+      assert.match(await statusOf(16), /^HTTP\/1\.1 431 /);
+      // A second Host line (node:http would keep the first and drop it): 400, as on the raw path.
+      const twoHosts = handshakeRequest('/echo').replace('\r\n\r\n', '\r\nhost: elsewhere.example\r\n\r\n');
+      const socket = await rawConnection(port, Buffer.from(twoHosts, 'latin1'));
+      const [chunk] = (await once(socket, 'data')) as [Buffer];
+      socket.destroy();
+      assert.match(chunk.toString('latin1'), /^HTTP\/1\.1 400 /);
+    } finally {
+      await server.close();
+    }
+  });
+}
 
 test('listen with requestHead.maxHeaders of 2^31 or more (node doubles maxHeadersCount in 32 bits): upgrades still work', async () => {
   for (const maxHeaders of [2 ** 29 - 1, 2 ** 31, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
