@@ -68,7 +68,7 @@ import { Deadline } from './deadline.ts';
 import { ConnectionClosedError, PartialFrameTimeoutError, SessionClosedError, WriteTimeoutError } from './errors.ts';
 import { frameRules, RAW_SESSION_DEFAULTS, resolveOptions, type RawSessionOptions, type ResolvedRawSessionOptions } from './options.ts';
 import { ConnectionState, Protocol } from './protocol.ts';
-import { Reader } from './reader.ts';
+import { InputEndWatch, Reader } from './reader.ts';
 import { Writer } from './writer.ts';
 
 /** Which end of the connection this session is: servers expect masked frames, clients send them. */
@@ -82,6 +82,13 @@ export interface RawSessionConfig {
   /** Negotiated extensions, in the order they apply to outgoing messages. */
   readonly extensions?: readonly WebSocketExtension[];
   readonly options?: RawSessionOptions | undefined;
+  /**
+   * A client over its own TCP connection: once the close handshake went
+   * through, its output stays open until the server closes the connection
+   * (see `holdOutput`). Default: true for a client; `connect` passes false
+   * over HTTP/2, where a stream's end closes no TCP connection.
+   */
+  readonly awaitsServerClose?: boolean | undefined;
 }
 
 /**
@@ -130,6 +137,8 @@ export class RawWebSocketSession {
   readonly extensions: readonly WebSocketExtension[];
   /** True on the client side: every outgoing frame is masked. */
   readonly masking: boolean;
+  /** See `RawSessionConfig.awaitsServerClose`. */
+  readonly #awaitsServerClose: boolean;
   /** Largest frame payload accepted from the peer. */
   readonly maxFrameSize: number;
   /** The limits and timeouts in force. */
@@ -171,6 +180,8 @@ export class RawWebSocketSession {
   #partialFrameDeadline: Deadline | undefined;
   /** Drops a peer that stops reading (armed while a write waits for room). */
   #writeDeadline: Deadline | undefined;
+  /** A client's wait for the server to close first, while the writer holds the output open (see `holdOutput`). */
+  #endWatch: InputEndWatch | undefined;
 
   /**
    * The session's yes/no states, one bit each (`Flag`), tested and set in
@@ -195,6 +206,7 @@ export class RawWebSocketSession {
     this.protocol = config.protocol;
     this.extensions = config.extensions ?? NO_EXTENSIONS;
     this.masking = config.role === 'client';
+    this.#awaitsServerClose = this.masking && config.awaitsServerClose !== false;
     this.maxFrameSize = options.maxFrameSize;
     let rsvAllowed = 0;
     for (const extension of this.extensions) rsvAllowed |= extension.rsv;
@@ -461,6 +473,7 @@ export class RawWebSocketSession {
     this.#output.close(cause);
     this.#input.cancel(cause);
     this.outgoing.cancel(cause);
+    this.#releaseOutput();
     this.#releaseFlushWaiters();
     // Nothing more is sent or read: compressions and decompressions still waiting are abandoned now, not once
     // the handler (which may be waiting on one of them) is done.
@@ -657,6 +670,36 @@ export class RawWebSocketSession {
   /** @internal */
   writerIdle(): void {
     this.#releaseFlushWaiters();
+  }
+
+  /**
+   * @internal The writer's queue ended. A client whose close handshake went
+   * through waits for the server to close the connection first, as RFC 6455
+   * section 7.1.1 asks (the server then holds TIME_WAIT, not the client,
+   * whose ports are scarcer), `closeTimeoutMs` at most: the output stays
+   * open until the input ends (what the server still sends is discarded).
+   * Python `websockets` waits the same way; `ws` does not. Not over HTTP/2
+   * (`awaitsServerClose`).
+   */
+  holdOutput(): boolean {
+    const rules = this.#rules;
+    if (!this.#awaitsServerClose || (this.#flags & Flag.Terminated) !== 0 || this.#failure !== undefined) return false;
+    if (rules.closeReceived === undefined || !rules.closeSent || this.#input.isClosedForRead) return false;
+    const watch = new InputEndWatch(this.#input, () => this.#releaseOutput());
+    this.#endWatch = watch;
+    this.#armCloseTimer(() => this.#releaseOutput());
+    watch.start(); // the input may have ended already: the output is then closed before this returns
+    return true;
+  }
+
+  /** The hold of `holdOutput` ends (the server closed, the close timer ran out, or the connection was dropped). */
+  #releaseOutput(): void {
+    const watch = this.#endWatch;
+    if (watch === undefined) return;
+    this.#endWatch = undefined;
+    watch.stop();
+    this.#clearCloseTimer();
+    this.#writer?.closeOutput();
   }
 
   /** @internal The writer stopped: the output is closed (normally), or it failed. */

@@ -160,3 +160,47 @@ export class Reader implements ReadableListener {
     this.#read();
   }
 }
+
+/**
+ * Reads and discards what is left of an input until it ends (or fails, or
+ * is cancelled), then calls `onEnd` once: how a client whose close
+ * handshake is over hears the server close the connection (see
+ * `RawWebSocketSession.holdOutput`). The reader has stopped by then (the
+ * peer's close frame was its last), so the input has no other reader.
+ */
+export class InputEndWatch implements ReadableListener {
+  readonly #input: ByteReadChannel;
+  #onEnd: (() => void) | undefined;
+
+  constructor(input: ByteReadChannel, onEnd: () => void) {
+    this.#input = input;
+    this.#onEnd = onEnd;
+  }
+
+  /** Starts reading (`onEnd` may run before this returns). */
+  start(): void {
+    this.onReadable();
+  }
+
+  /** No call to `onEnd` any more (the caller stopped waiting). */
+  stop(): void {
+    this.#onEnd = undefined;
+  }
+
+  onReadable(): void {
+    const input = this.#input;
+    try {
+      while (this.#onEnd !== undefined) {
+        if (input.tryReadChunk() !== undefined) continue;
+        if (input.isClosedForRead) break;
+        if (!input.whenReadable(this)) return;
+      }
+    } catch {
+      // The input failed or was cancelled: it ended all the same.
+    }
+    const onEnd = this.#onEnd;
+    this.#onEnd = undefined;
+    onEnd?.();
+  }
+}
+

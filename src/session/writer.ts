@@ -34,6 +34,11 @@ export interface WriterHost {
   closeWritten(): void;
   /** The writer is idle: nothing queued, nothing being written. */
   writerIdle(): void;
+  /**
+   * The queue ended: true when the host holds the output open a while (it
+   * then calls `closeOutput`), false to close it now.
+   */
+  holdOutput(): boolean;
   /** The writer stopped (its task is over): the queue ended and the output is closed (`undefined`), or with why. */
   writerStopped(error: Error | undefined): void;
 }
@@ -173,8 +178,13 @@ export class Writer implements ReceivableListener {
     this.#stop(error instanceof Error ? error : new Error(String(error)));
   }
 
-  /** The queue ended: close the output (every byte written stays readable to the socket). */
+  /** The queue ended: close the output, now or once the host's hold ends (see `WriterHost.holdOutput`). */
   #finish(): void {
+    if (!this.#host.holdOutput()) this.closeOutput();
+  }
+
+  /** Closes the output (every byte written stays readable to the socket); the task is over. */
+  closeOutput(): void {
     this.#output.close();
     this.#stop(undefined);
   }

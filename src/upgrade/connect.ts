@@ -118,7 +118,7 @@ export function connect(url: string | URL, options: AnyConnectOptions = {}): Pro
   const request = prepare(target, options);
   if (options.http2 !== undefined && options.http2 !== false) {
     return connectHttp2(target, request, options, {
-      start: startSession,
+      start: (channels, accepted, options) => startSession(channels, accepted, options, false),
       fallback: (socket, timeLeftMs) => connectHttp11(target, request, options, socket, timeLeftMs),
     });
   }
@@ -251,21 +251,30 @@ async function handshake(
   } finally {
     clearTimeout(timer);
   }
-  return startSession(channels, accepted, options);
+  return startSession(channels, accepted, options, true);
 }
 
 /**
  * Starts the client session once the handshake was accepted (over HTTP/1.1
- * or HTTP/2) and resolves with it.
+ * or HTTP/2) and resolves with it. `ownConnection`: over a connection of its
+ * own (not a stream of a shared HTTP/2 one), whose closing the session
+ * leaves to the server (see `RawSessionConfig.awaitsServerClose`).
  */
 function startSession(
   channels: { readonly input: ByteReadChannel; readonly output: ByteWriteChannel },
   accepted: AcceptedHandshake,
   options: AnyConnectOptions,
+  ownConnection: boolean,
 ): Promise<AnySession> {
   const { input, output } = channels;
   const engine = options.engineContext ?? DEFAULT_CONTEXT;
-  const config = { role: 'client', protocol: accepted.protocol, extensions: accepted.extensions, options: options.session } as const;
+  const config = {
+    role: 'client',
+    protocol: accepted.protocol,
+    extensions: accepted.extensions,
+    options: options.session,
+    awaitsServerClose: ownConnection,
+  } as const;
   return new Promise<AnySession>((resolve, reject) => {
     const job = runSession(input, output, engine, options.userContext ?? engine, config, async (raw) => {
       resolve(options.raw ? raw : new DefaultWebSocketSession(raw, options.defaultSession));
@@ -273,9 +282,10 @@ function startSession(
       // a failure, a cancel or a lost connection. Returning earlier would
       // start a close 1000 (see RawWebSocketSession.onHandlerDone).
       await new Promise<void>((done) => raw.outgoing.invokeOnClose(() => done()));
-      // After a clean close handshake the server closes TCP first (RFC 6455
-      // section 7.1.1); the reader is done, so wait here for its end of stream.
-      if (raw.failure === undefined) await awaitEnd(input, raw.options.closeTimeoutMs);
+      // Over a stream of a shared HTTP/2 connection, after a clean close handshake: wait for the server's end of
+      // the stream (the reader is done), so that ending the session does not reset a stream the server is closing.
+      // (Over a connection of its own, the session itself waits for the server to close first.)
+      if (!ownConnection && raw.failure === undefined) await awaitEnd(input, raw.options.closeTimeoutMs);
     });
     job.invokeOnCompletion((cause) => reject(new ConnectionFailedError('the session ended before it started', cause)));
   });

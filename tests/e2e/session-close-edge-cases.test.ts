@@ -225,6 +225,62 @@ test('after a protocol error the client reads on to the server\'s FIN too: the 1
   tcp.close();
 });
 
+/**
+ * A raw TCP server (half-open allowed) that answers the handshake, echoes the
+ * client's close frame as soon as its 2 + 4 + 2 bytes are in, and ends its
+ * side `endAfterMs` after that (never when undefined); it notes when the
+ * client's FIN came, counted from the echo.
+ */
+async function serverClosingAfter(endAfterMs: number | undefined): Promise<{ url: string; finAfterMs: Promise<number>; close(): void }> {
+  let echoedAt = 0;
+  let fin!: (ms: number) => void;
+  const finAfterMs = new Promise<number>((resolve) => (fin = resolve));
+  const tcp = createNetServer({ allowHalfOpen: true }, (socket) => {
+    let head = '';
+    let frames = Buffer.alloc(0);
+    socket.on('error', () => {});
+    socket.on('end', () => fin(Date.now() - echoedAt));
+    socket.on('data', (chunk: Buffer) => {
+      if (!head.includes('\r\n\r\n')) {
+        head += chunk.toString('latin1');
+        const key = /sec-websocket-key: *(\S+)/i.exec(head)?.[1];
+        if (key !== undefined && head.includes('\r\n\r\n')) {
+          socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${computeAcceptKey(key)}\r\n\r\n`);
+        }
+        return;
+      }
+      frames = Buffer.concat([frames, chunk]);
+      if (echoedAt !== 0 || frames.length < 8 || frames[0] !== 0x88) return;
+      const code = frames.subarray(6, 8).map((byte, i) => byte ^ frames[2 + i]!);
+      socket.write(Buffer.concat([Buffer.of(0x88, 0x02), code]));
+      echoedAt = Date.now();
+      if (endAfterMs !== undefined) setTimeout(() => socket.end(), endAfterMs);
+    });
+  });
+  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+  return { url: `ws://127.0.0.1:${(tcp.address() as AddressInfo).port}/`, finAfterMs, close: () => tcp.close() };
+}
+
+test('the client leaves closing TCP to the server (RFC 6455 section 7.1.1): its FIN follows the server\'s, or comes closeTimeoutMs after the handshake from a server that never closes', async () => {
+  const closing = await serverClosingAfter(150);
+  const session = await connect(closing.url, { session: { closeTimeoutMs: 3000 } });
+  assert.equal(await session.close(), { code: 1000, reason: '' });
+  const finAfterMs = await closing.finAfterMs;
+  assert.ok(finAfterMs >= 140 && finAfterMs < 1500, `the client's FIN came ${finAfterMs} ms after the close handshake (the server ended its side at 150 ms)`);
+  await session.raw.job.join();
+  assert.ok(session.raw.job.isCompleted);
+  closing.close();
+
+  const staying = await serverClosingAfter(undefined);
+  const waiting = await connect(staying.url, { session: { closeTimeoutMs: 300 } });
+  assert.equal(await waiting.close(), { code: 1000, reason: '' });
+  const waitedMs = await staying.finAfterMs;
+  assert.ok(waitedMs >= 280 && waitedMs < 2000, `the client's FIN came ${waitedMs} ms after the close handshake (closeTimeoutMs 300)`);
+  await waiting.raw.job.join();
+  assert.ok(waiting.raw.job.isCompleted);
+  staying.close();
+});
+
 test('close() while more messages arrived than the queue holds (nobody reading): the handshake completes at once; the queued ones stay readable', async () => {
   const server = await startServer(async (session) => {
     for (let i = 0; i < 40; i++) await session.send(`m${i}`);
