@@ -118,7 +118,7 @@ export function connect(url: string | URL, options: AnyConnectOptions = {}): Pro
   const request = prepare(target, options);
   if (options.http2 !== undefined && options.http2 !== false) {
     return connectHttp2(target, request, options, {
-      start: (channels, accepted, options) => startSession(channels, accepted, options, false),
+      start: (channels, accepted) => startSession(channels, accepted, options, false),
       fallback: (socket, timeLeftMs) => connectHttp11(target, request, options, socket, timeLeftMs),
     });
   }
