@@ -10,7 +10,6 @@
 import { constants, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { ByteReadChannel, ByteWriteChannel } from '../channels/byte-channel-types.ts';
-import { DEFAULT_LINGER_MS } from '../channels/node-adapter.ts';
 import { internalServerError, type HandshakeError } from '../upgrade/errors.ts';
 import { answerAndCloseStream, refuseHttp2Stream } from '../upgrade/h2-serve.ts';
 import { formatErrorResponse } from '../upgrade/http-response.ts';
@@ -124,12 +123,11 @@ export class Http2PendingAnswer extends PendingAnswer {
     const { stream } = this;
     if (stream.destroyed || stream.closed || stream.headersSent) return;
     const { headers, body } = http2Refusal(refusal);
-    const lingerMs = this.lingerMs ?? DEFAULT_LINGER_MS;
     try {
-      answerAndCloseStream(stream, headers, body, lingerMs);
+      answerAndCloseStream(stream, headers, body, this.lingerMs);
     } catch {
       // A header node:http2 refuses to send (say, `te` with a value other than `trailers`): a plain 500 instead.
-      refuseHttp2Stream(stream, internalServerError(), lingerMs);
+      refuseHttp2Stream(stream, internalServerError(), this.lingerMs);
     }
   }
 

@@ -165,8 +165,9 @@ export class Reader implements ReadableListener {
  * Reads and discards what is left of an input until it ends (or fails, or
  * is cancelled), then calls `onEnd` once: how a client whose close
  * handshake is over hears the server close the connection (see
- * `RawWebSocketSession.holdOutput`). The reader has stopped by then (the
- * peer's close frame was its last), so the input has no other reader.
+ * `RawWebSocketSession.holdOutput`) or end its HTTP/2 stream (`connect`).
+ * The reader has stopped by then (the peer's close frame was its last), so
+ * the input has no other reader; should it not have, the watch ends at once.
  */
 export class InputEndWatch implements ReadableListener {
   readonly #input: ByteReadChannel;

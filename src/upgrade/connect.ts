@@ -29,6 +29,7 @@ import {
   type RawSessionOptions,
 } from '../session/options.ts';
 import type { RawWebSocketSession } from '../session/raw-session.ts';
+import { InputEndWatch } from '../session/reader.ts';
 import { runSession } from '../session/run-session.ts';
 import {
   ConnectError,
@@ -294,15 +295,14 @@ function startSession(
 /**
  * Reads and drops what is left of `input` until the server closes, for at
  * most `timeoutMs`; then the session's end cancels the input (and drops the
- * connection) either way. Never throws.
+ * connection) either way. Never rejects.
  */
-async function awaitEnd(input: ByteReadChannel, timeoutMs: number): Promise<void> {
-  const timer = setTimeout(() => input.cancel(), timeoutMs);
-  try {
-    while ((input.tryReadChunk() ?? (await input.readChunk())) !== null);
-  } catch {
-    // Failed or cancelled: the connection is going away anyway.
-  } finally {
-    clearTimeout(timer);
-  }
+function awaitEnd(input: ByteReadChannel, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => input.cancel(), timeoutMs); // the watch then sees the input end
+    new InputEndWatch(input, () => {
+      clearTimeout(timer);
+      resolve();
+    }).start();
+  });
 }

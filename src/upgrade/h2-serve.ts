@@ -269,7 +269,12 @@ export function refuseHttp2Stream(stream: ServerHttp2Stream, error: HandshakeErr
  * whatever was written, as a refused HTTP/1.1 socket is destroyed then.
  * @throws what `respond` throws for headers node:http2 refuses (nothing is sent).
  */
-export function answerAndCloseStream(stream: ServerHttp2Stream, headers: OutgoingHttpHeaders, body: Buffer, lingerMs: number): void {
+export function answerAndCloseStream(
+  stream: ServerHttp2Stream,
+  headers: OutgoingHttpHeaders,
+  body: Buffer,
+  lingerMs: number = DEFAULT_LINGER_MS,
+): void {
   stream.respond(headers);
   // Not `close(NO_ERROR)` at once: node would send that RST_STREAM on 'finish' only, and a closed stream can be
   // reset no other way (a second `close` is ignored, `destroy` then sends nothing and the client never hears).
