@@ -57,17 +57,26 @@ test('writes of several sockets in one turn go out together at its end, each soc
   assert.is(first.writableCorked, 0);
 });
 
-test('a batch of 128 KiB or more is written at once, even while coalescing', async () => {
+test('a batch of the socket\'s high-water mark or more is written at once, even while coalescing; one byte less waits', async () => {
   const small = new RecordingSocket();
-  const large = new RecordingSocket();
+  const large = new RecordingSocket({ writableHighWaterMark: 4096 });
   send(small, 'x');
-  const big = 'y'.repeat(128 * 1024);
-  send(large, big);
-  assert.is(large.writes.length, 1);
-  assert.is(large.writes[0]!.length, big.length);
+  const almost = 'a'.repeat(4095);
+  send(large, almost);
+  assert.equal(large.writes, []);
+  const full = 'b'.repeat(4096);
+  send(large, full);
+  // The corked batch goes out first, then the one that fills the buffer.
+  assert.equal(large.writes, [almost, full]);
   assert.equal(small.writes, []);
   await endOfTurn();
   assert.equal(small.writes, ['x']);
+  assert.is(large.writableCorked, 0);
+  // Then a turn in which one socket writes, as the next test expects of the one before it.
+  send(small, 'z');
+  assert.equal(small.writes, ['x']);
+  await endOfTurn();
+  assert.equal(small.writes, ['x', 'z']);
 });
 
 test('coalescing stops after eight turns in a row with a single socket', async () => {
