@@ -60,8 +60,7 @@ let singleFlushes = 0;
  */
 export function coalesceWrites(socket: Duplex, bytes: number): void {
   if (bytes >= socket.writableHighWaterMark) {
-    // Corked earlier in this turn: what waits goes out now, ahead of this batch (the flush's uncork is then a no-op).
-    if (socket.writableCorked !== 0 && corked.includes(socket)) socket.uncork();
+    if (socket.writableCorked !== 0) uncorkEarly(socket);
     return;
   }
   if (!coalescing) {
@@ -79,6 +78,18 @@ export function coalesceWrites(socket: Duplex, bytes: number): void {
     flushScheduled = true;
     setImmediate(flush);
   }
+}
+
+/**
+ * Uncorks `socket` now if this turn corked it (what waits then goes out
+ * ahead of the caller's batch), and takes it off the flush's list.
+ */
+function uncorkEarly(socket: Duplex): void {
+  const at = corked.indexOf(socket);
+  if (at === -1) return; // corked by its owner, not here
+  corked[at] = corked[corked.length - 1]!;
+  corked.pop();
+  socket.uncork();
 }
 
 /** Called when `socket` closes: it is no longer the last writer (the module keeps no closed socket). */
