@@ -14,9 +14,9 @@
  * one run of ours to the ws run next to it (same repetition).
  * Reported per cell and server: messages/s, MB/s (payload bytes echoed per
  * second), p50/p99 round-trip latency, the server's CPU use, RSS and minor
- * page faults per message (`flt/msg`: the 64 KiB and 1 MiB cells swing with
- * it, for every server, as the allocator gives heap back to the kernel and
- * takes it again), the load generator's CPU use (near 100% would make it
+ * page faults per message (`flt/msg`: with BENCH_MALLOC=default the 64 KiB
+ * and 1 MiB cells swing with it, for every server, as the allocator gives
+ * heap back to the kernel and takes it again; see `MALLOC_TUNABLES`), the load generator's CPU use (near 100% would make it
  * the bottleneck: flagged), and ratios to ws+bufferutil and to the raw echo. `msgs/CPU-s` (messages per
  * second of server CPU) is the number least disturbed by other load on the
  * machine. Writes bench/results/e2e.json and bench/results/e2e-throughput.svg.
@@ -46,6 +46,20 @@ const MEASURE_MS = QUICK ? 700 : 2000;
 const REPS = Number(process.env.BENCH_REPS ?? (QUICK ? 1 : 3));
 const SERVER_CPU = 0;
 const LOADGEN_CPU = 1;
+/**
+ * glibc's malloc thresholds, the same for every server of the run
+ * (BENCH_MALLOC=default: glibc's own). glibc raises its mmap and trim
+ * thresholds the first time it frees a large mapped block, and which block
+ * that is decides whether a server's 64 KiB and 1 MiB buffers come from heap
+ * it keeps or from heap it gives back to the kernel and faults in again (up
+ * to half the speed and more): in our runs, a TurboFan compilation zone
+ * freed while the server started (`ws`'s bench server: 856 KiB, so trimming
+ * from 1.7 MiB; ours none that large, so from 448 KiB). That is the
+ * compiler's luck, not the library's, so by default every server gets fixed
+ * thresholds: nothing mapped below 32 MiB, nothing trimmed below 256 MiB.
+ */
+const MALLOC_TUNABLES = 'glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=33554432';
+const MALLOC_ENV: Record<string, string> = process.env.BENCH_MALLOC === 'default' ? {} : { GLIBC_TUNABLES: MALLOC_TUNABLES };
 
 interface Cell {
   readonly size: number;
@@ -164,7 +178,8 @@ async function main(): Promise<void> {
   const reference = haveBufferutil ? 'ws' : 'ws-js';
   console.log(
     `node ${process.version}; ${QUICK ? 'QUICK (reduced matrix)' : 'full'} run; servers on cpu ${SERVER_CPU}, load generator (C, epoll) on cpu ${LOADGEN_CPU}; ` +
-      `${REPS} interleaved run(s) per server and cell, ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms measured; binary messages; MB/s = payload bytes echoed per second`,
+      `${REPS} interleaved run(s) per server and cell, ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms measured; binary messages; MB/s = payload bytes echoed per second; ` +
+      `malloc: ${MALLOC_ENV.GLIBC_TUNABLES === undefined ? "glibc's dynamic thresholds (BENCH_MALLOC=default)" : `GLIBC_TUNABLES=${MALLOC_TUNABLES} for every server`}`,
   );
   for (const note of notes) console.log(`NOTE: ${note}`);
 
@@ -172,7 +187,7 @@ async function main(): Promise<void> {
   const results: { cell: Cell; runs: Record<string, Run[]>; median: Record<string, Run> }[] = [];
   const progress = new Progress();
   try {
-    for (const spec of specs) servers.push(await RunningServer.start(spec, SERVER_CPU));
+    for (const spec of specs) servers.push(await RunningServer.start({ ...spec, env: { ...MALLOC_ENV, ...spec.env } }, SERVER_CPU));
     const total = CELLS.length * REPS * servers.length;
     let done = 0;
     for (const cell of CELLS) {
@@ -291,6 +306,7 @@ async function main(): Promise<void> {
         warmupMs: WARMUP_MS,
         measureMs: MEASURE_MS,
         reps: REPS,
+        glibcTunables: MALLOC_ENV.GLIBC_TUNABLES ?? null,
         servers: specs.map((s) => ({ key: s.key, label: s.label })),
         checks,
         cells: results,
