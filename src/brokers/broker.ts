@@ -17,6 +17,7 @@
 
 /** One topic message crossing between processes. */
 export interface BrokerMessage {
+  /** The topic it was published to. */
   readonly topic: string;
   /** true: binary message; false: text (`payload` holds its UTF-8 bytes). */
   readonly binary: boolean;
@@ -37,6 +38,7 @@ export interface BrokerMessage {
 export interface BrokerGap {
   /** The origin node's random id (hex), as carried in every message it publishes. */
   readonly origin: string;
+  /** The topic whose messages were lost. */
   readonly topic: string;
   /** The sequence number that should have come next. */
   readonly expected: number;

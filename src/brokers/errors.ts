@@ -81,6 +81,7 @@ export type BrokerConnectionEvent = 'lost' | 'restored' | 'closed' | 'error';
  * client (its reconnect strategy gave up), or hit another `error`.
  */
 export class BrokerConnectionError extends BrokerError {
+  /** What happened to the subscriber connection: `lost`, `restored`, `closed` or `error`. */
   readonly event: BrokerConnectionEvent;
 
   constructor(event: BrokerConnectionEvent, message: string, cause?: unknown) {

@@ -68,7 +68,9 @@ export type RedisBufferListener = (message: Buffer, channel: Buffer) => unknown;
 
 /** Per-command options the broker passes: node-redis 5 reads `abortSignal`, node-redis 4 reads `signal`. */
 export interface RedisCommandOptions {
+  /** Aborts the command (node-redis 5 and later). */
   readonly abortSignal?: AbortSignal;
+  /** The same, as node-redis 4 names it. */
   readonly signal?: AbortSignal;
 }
 
@@ -76,20 +78,30 @@ export interface RedisCommandOptions {
 export type RedisClientEvent = 'error' | 'ready' | 'end';
 
 /**
- * The part of a node-redis 4 or 5 client (`createClient()` from `redis` or
+ * The part of a node-redis 4, 5 or 6 client (`createClient()` from `redis` or
  * `@redis/client`) the broker uses. A single-node client, not a cluster
  * client.
  */
 export interface RedisClientLike {
+  /** The client's socket is open (connected or reconnecting). */
   readonly isOpen: boolean;
+  /** The client is connected and takes commands. */
   readonly isReady: boolean;
+  /** Runs a raw command (the broker's `PUBLISH`). */
   sendCommand(args: Array<string | Buffer>, options?: RedisCommandOptions): Promise<unknown>;
+  /** Subscribes to `channel`, messages as bytes (subscriber connection only). */
   subscribe(channel: string, listener: RedisBufferListener, bufferMode: true): Promise<void>;
+  /** Removes `listener` from `channel`. */
   unsubscribe(channel: string, listener: RedisBufferListener, bufferMode: true): Promise<void>;
+  /** A new client with the same options (the broker's subscriber connection). */
   duplicate(): RedisClientLike;
+  /** Opens the connection. */
   connect(): Promise<unknown>;
+  /** Closes the connection at once (the broker's `close` uses it on the connection it made). */
   disconnect(): Promise<void>;
+  /** Adds a listener for a client event. */
   on(event: RedisClientEvent, listener: (error?: unknown) => void): unknown;
+  /** Removes it. */
   off(event: RedisClientEvent, listener: (error?: unknown) => void): unknown;
 }
 

@@ -72,6 +72,7 @@ export interface ByteReadChannel {
    * consumed; the error says how many).
    */
   readFully(n: number): Promise<Buffer>;
+  /** One unsigned byte. */
   readByte(): Promise<number>;
   /** Big-endian unsigned 16-bit. */
   readShort(): Promise<number>;
@@ -112,6 +113,7 @@ export interface ByteWriteChannel {
   readonly availableForWrite: number;
   /** Bytes written and not read yet (flushed or not; writes still waiting for room not counted). */
   readonly bufferedBytes: number;
+  /** True once the channel is closed or cancelled: writes throw or reject from then on. */
   readonly isClosedForWrite: boolean;
   /**
    * When false, written bytes become readable only on `flush()`, on `close()`,
@@ -141,9 +143,13 @@ export interface ByteWriteChannel {
    * Throws if the channel is closed.
    */
   tryWriteAll(chunks: readonly Uint8Array[]): boolean;
+  /** One byte, queued like `writeFully` (-128 to 255; a negative value in two's complement). */
   writeByte(value: number): Promise<void>;
+  /** Big-endian 16-bit (-32768 to 65535, as `writeByte`). */
   writeShort(value: number): Promise<void>;
+  /** Big-endian 32-bit (-2^31 to 2^32 - 1, as `writeByte`). */
   writeInt(value: number): Promise<void>;
+  /** Big-endian 64-bit (-2^63 to 2^64 - 1, as `writeByte`). */
   writeLong(value: bigint): Promise<void>;
   /** Makes written bytes visible to the reader (a no-op with `autoFlush`). */
   flush(): void;

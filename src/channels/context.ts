@@ -31,7 +31,9 @@ export const Dispatchers: {
 
 /** What a task runs in: its parent job (if any) and its dispatcher. */
 export interface CoroutineContext {
+  /** The job a task started in this context is a child of: cancelling it cancels the task. */
   readonly job?: Job;
+  /** Where the task's steps run (see `Dispatchers`). */
   readonly dispatcher: Dispatcher;
 }
 

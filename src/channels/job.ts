@@ -66,6 +66,7 @@ export class Job {
     parent?.attach(this);
   }
 
+  /** Where the job is in its life (see `JobState`): active, completing (waiting for its children), cancelling, or final. */
   get state(): JobState {
     return this.current;
   }

@@ -52,14 +52,19 @@ export interface WebSocketExtension {
   dispose(): void;
 }
 
+/** A message as an extension's `encode` leaves it: the payload to send and the RSV bits to set on its first frame. */
 export interface EncodedMessage {
+  /** The payload as it goes on the wire (compressed, for permessage-deflate). */
   readonly payload: Buffer;
+  /** The RSV bits of the message's first frame, as a 3-bit number: `0b100` is RSV1, `0b010` RSV2, `0b001` RSV3. */
   readonly rsv: number;
 }
 
 /** What a server's negotiator accepted: the session's extension and its element of the 101 response. */
 export interface NegotiatedExtension {
+  /** The extension as the session runs it. */
   readonly extension: WebSocketExtension;
+  /** Its element of the 101 response's `Sec-WebSocket-Extensions` (name and parameters). */
   readonly response: ExtensionOffer;
 }
 

@@ -30,7 +30,9 @@ export const MAX_CLOSE_REASON_BYTES = 123;
 
 /** The code and reason carried by a close frame. */
 export interface CloseReason {
+  /** The close code (RFC 6455 section 7.4; see `CloseCode`); 1005 when the frame carried none. */
   readonly code: number;
+  /** The reason, UTF-8 decoded; empty when the frame carried none. */
   readonly reason: string;
 }
 

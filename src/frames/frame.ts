@@ -16,11 +16,17 @@ export type Opcode = (typeof Opcode)[keyof typeof Opcode];
 
 /** One WebSocket frame. `payload` is always unmasked. */
 export interface Frame {
+  /** What the frame carries (see `Opcode`). */
   readonly opcode: Opcode;
+  /** FIN: the last frame of its message (always true on a control frame). */
   readonly fin: boolean;
+  /** RSV1: set on the first frame of a compressed message (permessage-deflate). */
   readonly rsv1: boolean;
+  /** RSV2: reserved for an extension; a frame with it set fails the connection unless one negotiated it. */
   readonly rsv2: boolean;
+  /** RSV3: as `rsv2`. */
   readonly rsv3: boolean;
+  /** The application data, unmasked (at most 125 bytes in a control frame). */
   readonly payload: Buffer;
   /**
    * The frame's unmasked wire bytes (header and payload), when they were

@@ -46,6 +46,7 @@ export class ServerClosedError extends Error {
  */
 export class TopicGapError extends Error {
   override readonly name = 'TopicGapError';
+  /** Which messages were lost: the topic, the publishing node, and the sequence numbers expected and received. */
   readonly gap: BrokerGap;
   constructor(gap: BrokerGap) {
     super(`lost ${gap.received - gap.expected} message(s) of topic ${JSON.stringify(gap.topic)} from node ${gap.origin}`);

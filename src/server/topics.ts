@@ -70,8 +70,11 @@ export interface TopicStats {
   readonly published: number;
   /** Messages received from other processes through the broker. */
   readonly received: number;
+  /** Deliveries to local subscribers (one message to ten subscribers counts ten; see `PublishResult`). */
   readonly delivered: number;
+  /** Deliveries skipped: subscribers over their byte cap with `whenFull: 'drop'`. */
   readonly dropped: number;
+  /** Subscribers closed (1013) for being over their byte cap with `whenFull: 'close'`. */
   readonly closed: number;
   /** Messages the broker reported lost (sum of the gaps). */
   readonly lost: number;

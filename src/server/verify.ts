@@ -55,9 +55,13 @@ export type AcceptResult<Data> = {
  * `headers` has a `Content-Type`.
  */
 export interface RefuseResult {
+  /** false: refuse. */
   readonly accept: false;
+  /** The HTTP status (300-599). */
   readonly status: number;
+  /** Response headers to add. */
   readonly headers?: HeaderValues | undefined;
+  /** The response body (default: the status's reason phrase). */
   readonly body?: string | Uint8Array | undefined;
 }
 

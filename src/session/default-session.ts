@@ -40,6 +40,7 @@ export type Message = string | Buffer;
 
 /** The HTTP request a session was opened with (node's `IncomingMessage` and `RequestHead` satisfy it). */
 export interface SessionRequest {
+  /** `GET` for an HTTP/1.1 upgrade, `CONNECT` for HTTP/2. */
   readonly method?: string | undefined;
   /** The request target, e.g. `/chat?room=1`. */
   readonly url?: string | undefined;
@@ -54,9 +55,13 @@ export interface SessionRequest {
 
 /** What the code that accepted the connection knows of it (see the session's fields of the same names). */
 export interface SessionInfo<Data = unknown> {
+  /** The request the WebSocket was opened with. */
   readonly request?: SessionRequest | undefined;
+  /** The peer's IP address, as the socket reports it. */
   readonly remoteAddress?: string | undefined;
+  /** The peer's TCP port. */
   readonly remotePort?: number | undefined;
+  /** What the server's `verify` hook attached to the connection. */
   readonly data?: Data;
   /** Where `subscribe` and `unsubscribe` go (a server's topics); without it the session has no topics. */
   readonly topics?: TopicHub | undefined;
@@ -95,9 +100,17 @@ export interface SendOptions {
   readonly compress?: boolean;
 }
 
+/**
+ * The session a server's or client's handler gets (Ktor's
+ * `DefaultWebSocketSession`): whole messages in (`for await`, `receive`,
+ * `consumeEach`) and out (`send`), with pings and pongs, fragmentation,
+ * permessage-deflate and the close handshake done for it. `Data` is the type
+ * of `data`, what the server's `verify` hook attached to the connection.
+ */
 export class DefaultWebSocketSession<Data = unknown> implements AsyncIterable<Message> {
   /** The raw session underneath (its `outgoing` is shared; do not read its `incoming`). */
   readonly raw: RawWebSocketSession;
+  /** The session's options, every default filled in. */
   readonly options: ResolvedDefaultSessionOptions;
   /**
    * The upgrade request (method, URL, HTTP version, headers) when the server

@@ -55,7 +55,14 @@ export interface ProtocolOptions extends FrameParserOptions {
   readonly maskKey?: FrameSerializerOptions['maskKey'];
 }
 
+/**
+ * One connection's WebSocket rules without I/O (see this module's header):
+ * `receive` bytes and get frames, `send` frames and get bytes, and the close
+ * handshake's state in `state`. For tests and for hosts that move the bytes
+ * themselves; sessions make their own.
+ */
 export class Protocol {
+  /** Which end this is: a server parses masked frames and sends unmasked ones, a client the other way round. */
   readonly role: 'server' | 'client';
   #state: ConnectionState = ConnectionState.Open;
   /**
@@ -77,6 +84,7 @@ export class Protocol {
     this.#maskKey = options.maskKey;
   }
 
+  /** Where the close handshake stands (see the diagram in this module's header). */
   get state(): ConnectionState {
     return this.#state;
   }

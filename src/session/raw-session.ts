@@ -76,11 +76,13 @@ export type Role = 'server' | 'client';
 
 /** What a raw session is built from (besides its channels). */
 export interface RawSessionConfig {
+  /** Which end this session is (see `Role`). */
   readonly role: Role;
   /** The negotiated subprotocol, if any. */
   readonly protocol?: string | undefined;
   /** Negotiated extensions, in the order they apply to outgoing messages. */
   readonly extensions?: readonly WebSocketExtension[];
+  /** Limits and timeouts (see `RawSessionOptions` for the defaults). */
   readonly options?: RawSessionOptions | undefined;
   /**
    * A client over its own TCP connection: once the close handshake went
@@ -128,6 +130,14 @@ const Flag = { FramesEnded: 1, CloseQueued: 2, Terminated: 4, Stopping: 8, Queue
 export const SENT: Promise<void> = Promise.resolve();
 const NO_EXTENSIONS: readonly WebSocketExtension[] = Object.freeze([]);
 
+/**
+ * A RAW WebSocket session (Ktor's `WebSocketSession`): the handler gets every
+ * frame as it arrives from `incoming` (text, binary, continuation, ping,
+ * pong and close) and sends frames with `send` or `outgoing`; it deals with
+ * pings, fragmentation and closing itself (see the README's "Raw sessions").
+ * Made by `runSession` (and `WebSocketUpgrade.upgrade`), which start its
+ * reader and writer tasks.
+ */
 export class RawWebSocketSession {
   /** Frames to the peer. Send a close frame to start the close handshake. */
   readonly outgoing: Channel<Frame>;

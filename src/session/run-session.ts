@@ -27,6 +27,12 @@ class SessionJob extends TaskJob {
   }
 }
 
+/**
+ * Starts a raw session over `input` (bytes from the peer) and `output`
+ * (bytes to it): the reader and writer in `engineContext`, `handle` in
+ * `userContext`. Returns the job that links the three (see this module's
+ * header); `WebSocketUpgrade.upgrade` calls it after the handshake.
+ */
 export function runSession(
   input: ByteReadChannel,
   output: ByteWriteChannel,

@@ -39,6 +39,7 @@ export class ConnectionFailedError extends ConnectError {
 /** The handshake (connect, TLS, request and response head) did not finish within `handshakeTimeoutMs`. */
 export class HandshakeTimeoutError extends ConnectError {
   override readonly name = 'HandshakeTimeoutError';
+  /** The `handshakeTimeoutMs` that ran out. */
   readonly timeoutMs: number;
   constructor(timeoutMs: number) {
     super(`WebSocket handshake not completed within ${timeoutMs} ms`);

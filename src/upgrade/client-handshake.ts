@@ -137,6 +137,7 @@ export interface ResolvedResponseHeadOptions extends HeadLimits {
 export interface ResponseHead {
   /** `"1.1"` for HTTP/1.1. */
   readonly httpVersion: string;
+  /** The status code (101 when the server accepted). */
   readonly status: number;
   /** The reason phrase as sent (may be empty). */
   readonly statusText: string;

@@ -92,6 +92,7 @@ export interface ConnectOptions extends ClientRequestOptions {
  * on `incoming`, and the caller answers pings and closes itself.
  */
 export interface RawConnectOptions extends Omit<ConnectOptions, 'raw' | 'defaultSession'> {
+  /** true: `connect` resolves to a `RawWebSocketSession`. */
   readonly raw: true;
 }
 

@@ -11,7 +11,13 @@
 
 /** The request cannot be upgraded; answer it with this status and close the socket. */
 export class HandshakeError extends Error {
-  /** HTTP status to answer with: 400, 403, 408, 426 or 431. */
+  /**
+   * HTTP status to answer with: 400 (not a valid upgrade request), 403 (the
+   * origin check refused), 404 (no route), 408 (the head did not arrive in
+   * time), 426 (a WebSocket version other than 13), 431 (head too large), 500 (a
+   * callback of ours or the user's failed), 503 (the server is closing) or
+   * 505 (not HTTP/1.1); a user's own `HandshakeError` any from 400 to 599.
+   */
   readonly status: number;
   /** Extra response headers, e.g. `Sec-WebSocket-Version: 13` with a 426. */
   readonly headers: Readonly<Record<string, string>>;

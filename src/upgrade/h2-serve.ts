@@ -321,7 +321,9 @@ export const HTTP2_WEBSOCKET_DEFAULTS = Object.freeze({
 
 /** What `http2ServerOptions` returns: node:http2 server options. */
 export interface Http2WebSocketServerOptions {
+  /** The SETTINGS the server sends: `enableConnectProtocol` (RFC 8441), `maxConcurrentStreams` and `initialWindowSize`. */
   readonly settings: Settings;
+  /** node:http2's per-connection memory cap, in MiB. */
   readonly maxSessionMemory: number;
 }
 

@@ -30,10 +30,13 @@ import type { ExtensionOffer } from '../extensions/extension.ts';
  * joined form: the lines joined with ", ".
  */
 export interface UpgradeCall {
+  /** Must be `GET` (400 otherwise). */
   readonly method?: string | undefined;
   /** `"1.1"` for HTTP/1.1. */
   readonly httpVersion: string;
+  /** The request target, e.g. `/chat?room=1`. */
   readonly url?: string | undefined;
+  /** The request's headers, names in lower case. */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 

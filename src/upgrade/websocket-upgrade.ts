@@ -25,6 +25,12 @@ export interface WebSocketUpgradeOptions {
   readonly session?: RawSessionOptions;
 }
 
+/**
+ * The answer to a WebSocket upgrade request (Ktor's `WebSocketUpgrade`):
+ * constructing it validates the request and computes the 101 response
+ * (`status`, `headers`); after writing them, the engine calls `upgrade` with
+ * the connection's byte channels, which starts the raw session.
+ */
 export class WebSocketUpgrade {
   /** Always 101 Switching Protocols. */
   readonly status = 101;

@@ -17,7 +17,7 @@
  * no sources, tests, benchmarks, fuzz properties or tools.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,7 +74,7 @@ function runNode(file: string): string {
 test('the tarball holds the built package and its docs, nothing else', () => {
   const paths = packed.files.map((f) => f.path);
   const topLevel = new Set(paths.map((p) => p.split('/')[0]));
-  assert.equal([...topLevel].sort(), ['LICENSE', 'README.md', 'SECURITY.md', 'dist', 'package.json']);
+  assert.equal([...topLevel].sort(), ['LICENSE', 'README.md', 'SECURITY.md', 'dist', 'docs', 'package.json']);
   for (const path of paths.filter((p) => p.startsWith('dist/'))) {
     assert.ok(/\.(js|d\.ts)$/.test(path), `unexpected file ${path}`);
   }
@@ -83,6 +83,21 @@ test('the tarball holds the built package and its docs, nothing else', () => {
   }
   assert.not.ok(paths.some((p) => /(^|\/)(tests?|bench|fuzz|scripts|examples)\//.test(p)), 'no tests, benchmarks, fuzz or tools');
   assert.not.ok(paths.some((p) => p.endsWith('.ts') && !p.endsWith('.d.ts')), 'no TypeScript sources');
+});
+
+test('every relative link of the packed README and SECURITY.md points at a packed file', () => {
+  const paths = new Set(packed.files.map((f) => f.path));
+  let links = 0;
+  for (const doc of ['README.md', 'SECURITY.md']) {
+    const text = readFileSync(join(ROOT, doc), 'utf8');
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:|^#/.test(target!)) continue; // a URL or an anchor of the same page
+      links++;
+      const file = target!.split('#')[0]!;
+      assert.ok(paths.has(file), `${doc} links to ${file}, which the tarball does not hold`);
+    }
+  }
+  assert.ok(links > 0, 'the README links to its docs');
 });
 
 const ECHO = `
