@@ -18,7 +18,7 @@
 export { Opcode, frame, isControl, type Frame } from './frames/frame.ts';
 export { CloseCode, isValidCloseCode, type CloseReason } from './frames/close.ts';
 export { ProtocolError } from './frames/errors.ts';
-export type { ByteReadChannel, ByteWriteChannel } from './channels/byte-channel-types.ts';
+export type { ByteReadChannel, ByteWriteChannel, StallListener } from './channels/byte-channel-types.ts';
 export { Job, SupervisorJob, type JobState } from './channels/job.ts';
 export { Dispatchers, type CoroutineContext, type Dispatcher } from './channels/context.ts';
 export { socketChannels, type SocketChannels, type SocketChannelsOptions } from './channels/node-adapter.ts';

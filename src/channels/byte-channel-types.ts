@@ -29,6 +29,16 @@ export interface ReadableListener {
   takeChunks?(chunks: readonly Buffer[]): boolean;
 }
 
+/** Told when the bytes a channel's reader took stop flowing on beyond it, and when they flow again (see `ByteWriteChannel.watchStall`). */
+export interface StallListener {
+  /**
+   * true: the reader took bytes it cannot pass on yet (a socket whose buffer
+   * is full, a stream whose peer's window is closed): what was written is not
+   * out, though the channel may look empty. false: those bytes went.
+   */
+  onStall(stalled: boolean): void;
+}
+
 /** The reading half. */
 export interface ByteReadChannel {
   /** Bytes that can be read now without waiting. */
@@ -167,4 +177,11 @@ export interface ByteWriteChannel {
    * closes). Returns a function that removes the handler.
    */
   invokeOnCancel(handler: (cause: Error) => void): () => void;
+  /**
+   * Optional: `listener` hears of stalls beyond the channel (see
+   * `StallListener`), at once if one is going on; one listener at a time,
+   * `undefined` removes it. A socket's output (`socketChannels`) has it; a
+   * plain `ByteChannel`, whose bytes go nowhere beyond its reader, does not.
+   */
+  watchStall?(listener: StallListener | undefined): void;
 }

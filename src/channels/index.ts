@@ -6,7 +6,7 @@
 // Kept in the declarations: they name Buffer and node: modules, so Node's types must load even where a
 // tsconfig lists no `types` (TypeScript 7's default).
 /// <reference types="node" preserve="true" />
-export type { ByteReadChannel, ByteWriteChannel, ReadableListener } from './byte-channel-types.ts';
+export type { ByteReadChannel, ByteWriteChannel, ReadableListener, StallListener } from './byte-channel-types.ts';
 export { ByteChannel, DEFAULT_BYTE_CHANNEL_CAPACITY } from './byte-channel.ts';
 export { Channel, type ChannelWeightBudget, type ReceivableListener } from './channel.ts';
 export { consumeEach, type ConsumeEachOptions } from './consume-each.ts';

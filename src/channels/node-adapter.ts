@@ -24,6 +24,9 @@
  * A batch written with `tryWriteAll` into the empty channel while the pump
  * is parked is handed to it directly (`takeChunks`) and written from inside
  * that call: the steady state of a session's writer, with no queueing.
+ * While bytes the pump took wait for the socket (`'drain'`, or a bounded
+ * batch's write callbacks), the output tells its writer (`watchStall`): the
+ * channel may be empty while a large write has not gone out.
  *
  * Mapping of ends and failures:
  * - peer ends its side (`'end'`)                  → input closes normally;
@@ -57,7 +60,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { ByteChannel, DEFAULT_BYTE_CHANNEL_CAPACITY } from './byte-channel.ts';
-import type { ByteReadChannel, ByteWriteChannel, ReadableListener } from './byte-channel-types.ts';
+import type { ByteReadChannel, ByteWriteChannel, ReadableListener, StallListener } from './byte-channel-types.ts';
 import { checkDuration } from './duration.ts';
 import { ConnectionResetError, toError } from './errors.ts';
 import { SocketInput, type SocketInputSource } from './socket-input.ts';
@@ -166,6 +169,7 @@ function onDrain(this: AdaptedSocket): void {
   const adapter = this[ADAPTER];
   if (!adapter.waitingForDrain) return;
   adapter.waitingForDrain = false;
+  adapter.output.stallChanged(false);
   adapter.pump();
 }
 
@@ -178,13 +182,28 @@ function onClose(this: AdaptedSocket): void {
   this.off('close', onClose);
 }
 
-/** The output channel of a socket adapter: closing it with a cause tells the adapter (see `onOutputFailed`). */
+/**
+ * The output channel of a socket adapter: closing it with a cause tells the
+ * adapter (see `onOutputFailed`), and its writer can hear of the socket's
+ * stalls (`watchStall`).
+ */
 class SocketOutput extends ByteChannel {
   readonly #adapter: SocketAdapter;
+  #stallListener: StallListener | undefined;
 
   constructor(capacity: number, adapter: SocketAdapter) {
     super(capacity);
     this.#adapter = adapter;
+  }
+
+  watchStall(listener: StallListener | undefined): void {
+    this.#stallListener = listener;
+    if (listener !== undefined && this.#adapter.isStalled) listener.onStall(true);
+  }
+
+  /** The adapter's bytes stopped at the socket (true), or went (false). */
+  stallChanged(stalled: boolean): void {
+    this.#stallListener?.onStall(stalled);
   }
 
   override close(cause?: Error): boolean {
@@ -225,6 +244,17 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
     this.#written = options.maxPendingWriteBytes === undefined ? undefined : (error) => this.#onWritten(error);
   }
 
+  /** True while bytes taken from the output wait for the socket: for `'drain'`, or for a bounded batch's write callbacks. */
+  get isStalled(): boolean {
+    return this.waitingForDrain || this.#unwritten > 0;
+  }
+
+  /** The pump stops on a full socket buffer until `'drain'`. */
+  #waitForDrain(): void {
+    this.waitingForDrain = true;
+    this.output.stallChanged(true);
+  }
+
   /** The output became readable or ended. */
   onReadable(): void {
     this.pump();
@@ -258,7 +288,7 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
       this.#destroyWith(error);
       return true;
     }
-    if (!writable) this.waitingForDrain = true;
+    if (!writable) this.#waitForDrain();
     else if (this.output.whenReadable(this)) this.pump(); // it ended meanwhile
     return true;
   }
@@ -295,7 +325,7 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
           socket.uncork();
         }
         if (!writable) {
-          this.waitingForDrain = true;
+          this.#waitForDrain();
           return;
         }
       }
@@ -336,12 +366,14 @@ class SocketAdapter implements SocketChannels, SocketInputSource, ReadableListen
       socket.write(chunk, written);
     }
     socket.uncork();
+    this.output.stallChanged(true); // until the callbacks come (never synchronously)
   }
 
   #onWritten(error?: Error | null): void {
     if (error) this.#destroyWith(error);
-    else if (--this.#unwritten === 0 && !this.#pumpDone) {
-      this.pump();
+    else if (--this.#unwritten === 0) {
+      this.output.stallChanged(false);
+      if (!this.#pumpDone) this.pump();
     }
   }
 

@@ -19,6 +19,7 @@ import type {
 import type { IncomingMessage } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { closeHttp2Session } from '../upgrade/h2-close.ts';
 import { dropWhenIdle } from './http2-idle.ts';
 
 /** A node:http2 server, cleartext or TLS. */
@@ -87,11 +88,11 @@ export class Http2Binding {
    * Closes every connection seen gracefully, and every one that comes after:
    * GOAWAY, so the client opens no new stream on it; the streams already
    * open (WebSockets included) go on, and the connection closes when the
-   * last of them has.
+   * last of them has, without waiting for the peer's FIN (h2-close.ts).
    */
   goAway(): void {
     this.#goingAway = true;
-    for (const session of this.#sessions) if (!session.closed && !session.destroyed) session.close();
+    for (const session of this.#sessions) closeHttp2Session(session);
   }
 
   /** Resolves once every connection seen has closed (after `goAway`, each does when its last stream has). */
@@ -109,7 +110,7 @@ export class Http2Binding {
     this.#sessions.add(session);
     session.once('close', () => this.#sessions.delete(session));
     // A connection that arrives after `goAway` (its TLS handshake ended just then, say) gets GOAWAY too.
-    if (this.#goingAway) session.close();
+    if (this.#goingAway) closeHttp2Session(session);
     if (this.#idleTimeoutMs !== undefined) dropWhenIdle(session, this.#idleTimeoutMs);
   };
 

@@ -49,8 +49,8 @@ export function dropWhenIdle(session: Http2Session, timeoutMs: number): void {
   /** Bytes read and written by the connection at the previous probe. */
   let moved = -1;
   const drop = (): void => {
-    // GOAWAY first, so that a client about to reuse the connection opens a new one instead; then gone.
-    session.close();
+    // GOAWAY (a client about to reuse the connection opens a new one instead), our FIN, then the socket is
+    // destroyed: `destroy` alone does all three. After `close()` it would wait for the peer's FIN instead.
     session.destroy();
   };
   const onIdle = (): void => {

@@ -38,7 +38,12 @@ export interface RawSessionOptions {
   readonly closeTimeoutMs?: number;
   /**
    * How long the writer may wait on a peer that does not read before the
-   * connection is dropped (0 disables). Default 30 s.
+   * connection is dropped (1006, `WriteTimeoutError`; 0 disables): for room
+   * in the output, or for the socket to take the bytes handed to it (one
+   * large message fills it by itself). Each wait counts on its own: over
+   * TCP a message must go out in this time once handed to the socket (16 MiB
+   * at under about 0.5 MB/s fails), over HTTP/2 each batch of
+   * `maxPendingWriteBytes`. Default 30 s.
    */
   readonly writeTimeoutMs?: number;
   /**

@@ -651,7 +651,7 @@ export class RawWebSocketSession {
     return close;
   }
 
-  /** @internal The writer waits for room in the output (or no longer does): the write deadline. */
+  /** @internal A wait of the writer's began (the deadline starts anew) or nothing waits any more: the write deadline. */
   waitingForOutput(waiting: boolean): void {
     if (!waiting) this.#writeDeadline?.disarm();
     else {

@@ -11,10 +11,12 @@
  * queue is empty it is a listener parked on it (`whenReceivable`), woken once
  * per burst of sends, so an idle connection holds no suspended frame and no
  * promise for it. It waits on a promise only while the output is full
- * (a peer that reads slowly: backpressure), bounded by the host's write
- * deadline.
+ * (a peer that reads slowly: backpressure). That wait, and the time bytes
+ * the output took wait for the socket beyond it (the output's `watchStall`:
+ * one large frame fills a socket's buffer by itself and leaves the output
+ * empty), are bounded by the host's write deadline.
  */
-import type { ByteWriteChannel } from '../channels/byte-channel-types.ts';
+import type { ByteWriteChannel, StallListener } from '../channels/byte-channel-types.ts';
 import type { Channel, ReceivableListener } from '../channels/channel.ts';
 import { isControl, Opcode, type Frame } from '../frames/frame.ts';
 import type { Protocol } from './protocol.ts';
@@ -22,11 +24,19 @@ import type { Protocol } from './protocol.ts';
 /** Bytes serialized per turn before the batch is handed to the output. */
 const BATCH_BYTES = 256 * 1024;
 
+/** What the writer's bytes wait for (`Writer.#waits`): room in the output, and the socket beyond it. */
+const WAIT_ROOM = 1;
+const WAIT_SOCKET = 2;
+
 /** The session side of a writer. */
 export interface WriterHost {
   /** A frame to send after the queue: a close frame that did not fit in it (taken once). */
   takePendingClose(): Frame | undefined;
-  /** The writer waits for room in the output (true), or no longer does (false): the write deadline. */
+  /**
+   * The write deadline: true when a wait begins (for room in the output, or
+   * for the socket to take what the output took), each one anew; false once
+   * nothing waits.
+   */
   waitingForOutput(waiting: boolean): void;
   /** Payload bytes of the data frames the writer took from the queue for a batch. */
   dataTaken(bytes: number): void;
@@ -43,7 +53,7 @@ export interface WriterHost {
   writerStopped(error: Error | undefined): void;
 }
 
-export class Writer implements ReceivableListener {
+export class Writer implements ReceivableListener, StallListener {
   readonly #outgoing: Channel<Frame>;
   readonly #output: ByteWriteChannel;
   readonly #protocol: Protocol;
@@ -59,6 +69,8 @@ export class Writer implements ReceivableListener {
   #unwritten = 0;
   #closeInBatch = false;
   #idle = true;
+  /** What is waited for, as bits (`WAIT_ROOM`, `WAIT_SOCKET`). */
+  #waits = 0;
 
   constructor(outgoing: Channel<Frame>, output: ByteWriteChannel, protocol: Protocol, host: WriterHost) {
     this.#outgoing = outgoing;
@@ -85,7 +97,24 @@ export class Writer implements ReceivableListener {
     // Each batch is written in one piece (`tryWriteAll`) and readable at once: an output handed over with
     // autoFlush off would otherwise keep it until some write had to wait.
     this.#output.autoFlush = true;
+    this.#output.watchStall?.(this);
     this.#write();
+  }
+
+  /** The output's bytes stopped at the socket, or went (see `StallListener`). */
+  onStall(stalled: boolean): void {
+    if (stalled) this.#waitBegins(WAIT_SOCKET);
+    else this.#waitEnds(WAIT_SOCKET);
+  }
+
+  #waitBegins(what: number): void {
+    this.#waits |= what;
+    this.#host.waitingForOutput(true);
+  }
+
+  #waitEnds(what: number): void {
+    this.#waits &= ~what;
+    if (this.#waits === 0) this.#host.waitingForOutput(false);
   }
 
   /** Frames were queued or the queue ended (see `whenReceivable`). */
@@ -144,7 +173,7 @@ export class Writer implements ReceivableListener {
     while (this.#written < batch.length) {
       const bytes = batch[this.#written++] as Buffer;
       if (!output.tryWriteFully(bytes)) {
-        this.#host.waitingForOutput(true);
+        this.#waitBegins(WAIT_ROOM);
         output.writeFully(bytes).then(this.#resume.bind(this), this.#fail.bind(this));
         return false;
       }
@@ -165,7 +194,7 @@ export class Writer implements ReceivableListener {
 
   /** The output took the write the batch waited on. */
   #resume(): void {
-    this.#host.waitingForOutput(false);
+    this.#waitEnds(WAIT_ROOM);
     this.#unwritten -= (this.#batch as Buffer[])[this.#written - 1]!.length;
     try {
       if (this.#writeBatch()) this.#write();
@@ -191,6 +220,7 @@ export class Writer implements ReceivableListener {
 
   #stop(error: Error | undefined): void {
     this.#idle = true;
+    this.#output.watchStall?.(undefined);
     this.#host.writerStopped(error);
   }
 }

@@ -73,6 +73,7 @@ import {
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, endpoint, tlsOptions, type ClientTlsOptions } from './client-transport.ts';
 import type { AnyConnectOptions, AnySession } from './connect.ts';
 import { CONNECTION_SPECIFIC_HEADERS, headerBlockOverLimits, isValidHttp2HeaderValue } from './h2-handshake.ts';
+import { closeHttp2Session } from './h2-close.ts';
 import { http2StreamChannels } from './h2-stream.ts';
 import { formatExtensions } from './header-tokens.ts';
 
@@ -383,7 +384,7 @@ function retire(connection: PooledConnection, close: boolean): void {
     if (list.length === 0) ready.delete(connection.key);
     else ready.set(connection.key, list);
   }
-  if (close && !connection.session.closed && !connection.session.destroyed) connection.session.close();
+  if (close) closeHttp2Session(connection.session);
 }
 
 /**
@@ -445,7 +446,7 @@ async function openConnection(
     deadline.clear();
   }
   if (settings.enableConnectProtocol !== true || settings.maxConcurrentStreams === 0) {
-    session.close();
+    closeHttp2Session(session);
     return http1(undefined);
   }
   session.setLocalWindowSize(pool.connectionWindowSize);

@@ -3,7 +3,8 @@
  * connection without making a request, over loopback: an HTTP/2 connection
  * that never opens a stream, or whose HEADERS never end, is dropped after
  * `requestHead.timeoutMs` as a trickled HTTP/1.1 head is (while one with an
- * open WebSocket stream stays however quiet); an HTTP/1.1 CONNECT on the TLS
+ * open WebSocket stream stays however quiet), and let go without waiting
+ * for a FIN the peer never sends (also when `close()` ends it); an HTTP/1.1 CONNECT on the TLS
  * port's HTTP/1.1 fallback gets 405 and is closed, and a TLS handshake that
  * never comes is dropped at the same timeout; `requestHead.maxHeaders`
  * holds for upgrade requests read by node:http (431), on `listen` and with
@@ -64,6 +65,63 @@ test('an HTTP/2 connection that never opens a stream is dropped after requestHea
     assert.ok(ms !== undefined, `still open after ${10 * HEAD_TIMEOUT_MS} ms`);
     assert.ok(ms >= HEAD_TIMEOUT_MS - 50, `dropped after ${ms} ms, before the timeout`);
   } finally {
+    await server.close();
+  }
+});
+
+/** Live TCP handles of this process (the tests' clients are in it too). */
+function tcpSockets(): number {
+  return process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap').length;
+}
+
+/** A client that never ends its side, even after the server ended its own (a gone or hostile peer that sends no FIN). */
+async function halfOpenConnection(port: number, bytes: Buffer): Promise<Socket> {
+  const socket = netConnect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  await once(socket, 'connect');
+  socket.on('error', () => {});
+  socket.resume();
+  socket.write(bytes);
+  return socket;
+}
+
+test('an HTTP/2 connection dropped for idleness is let go at once: a peer that never sends its FIN holds no socket of ours, and close() does not wait for it', async () => {
+  const { server, port } = await echoServer();
+  const before = tcpSockets();
+  const peers = await Promise.all([1, 2, 3].map(() => halfOpenConnection(port, Buffer.concat([PREFACE, SETTINGS]))));
+  try {
+    await Promise.all(peers.map((peer) => once(peer, 'end'))); // the server's GOAWAY and FIN came
+    const deadline = Date.now() + 2000;
+    while (tcpSockets() > before + peers.length && Date.now() < deadline) await sleep(20);
+    // At most: a socket of an earlier test counted in `before` may have closed meanwhile.
+    assert.ok(tcpSockets() <= before + peers.length, `only the peers' sockets are left (${tcpSockets()} TCP sockets, ${before} before)`);
+    const closed = await Promise.race([server.close({ timeoutMs: Infinity }).then(() => true), sleep(2000).then(() => false)]);
+    assert.ok(closed, 'close() waited for the peers');
+  } finally {
+    for (const peer of peers) peer.destroy();
+    await server.close();
+  }
+});
+
+test('close(): an HTTP/2 connection whose last WebSocket went is let go without the peer\'s FIN, so close() returns', async () => {
+  const server = new WebSocketServer({ requestHead: { timeoutMs: 60_000 }, session: { closeTimeoutMs: 200 } });
+  server.route('/echo', (session) => session.consumeEach((message) => session.send(message)));
+  const { port } = await server.listen(0, '127.0.0.1');
+  const before = tcpSockets();
+  const open = literalHeaders({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'http', ':path': '/echo', ':authority': 'x', 'sec-websocket-version': '13' });
+  // Opens a WebSocket, then answers nothing: not our 1001, and no FIN after the GOAWAY.
+  const peer = await halfOpenConnection(port, Buffer.concat([PREFACE, SETTINGS, h2Frame(0x1, 0x4, 1, open)]));
+  try {
+    for (let waited = 0; server.sessions.size === 0 && waited < 2000; waited += 10) await sleep(10);
+    assert.is(server.sessions.size, 1, 'the WebSocket opened');
+    const started = Date.now();
+    const closed = await Promise.race([server.close({ timeoutMs: Infinity }).then(() => true), sleep(3000).then(() => false)]);
+    assert.ok(closed, 'close() waited for the peer');
+    assert.ok(Date.now() - started >= 150, 'the WebSocket had its closeTimeoutMs first');
+    const deadline = Date.now() + 2000;
+    while (tcpSockets() > before + 1 && Date.now() < deadline) await sleep(20);
+    assert.ok(tcpSockets() <= before + 1, `only the peer's socket is left (${tcpSockets()} TCP sockets, ${before} before)`);
+  } finally {
+    peer.destroy();
     await server.close();
   }
 });
@@ -149,7 +207,6 @@ test('an HTTP/2 connection whose peer reads nothing (not even PING) is dropped w
     }
   });
   const { port } = await server.listen(0, '127.0.0.1');
-  const tcpSockets = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap').length;
   const before = tcpSockets();
   try {
     const settings = Buffer.alloc(6);

@@ -1,12 +1,16 @@
 /**
  * Slow and stalled peers over loopback: a ping flood from a peer that never
  * reads, a peer that never reads while the handler sends (also after its
- * FIN), a close handshake the peer never answers. Memory held for each stays
+ * FIN, and one large message that the socket takes whole, over TCP and over
+ * an HTTP/2 stream whose window stays shut), a close handshake the peer
+ * never answers; and a peer that reads a large message slowly but in time
+ * keeps its connection. Memory held for each stays
  * under a bound computed from the options, and each such peer is eventually
  * dropped (1006) by
  * `writeTimeoutMs` or `closeTimeoutMs`; the session's job completes and the
  * server holds no socket afterwards.
  */
+import { connect as http2Connect } from 'node:http2';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Opcode } from '../../../src/frames/frame.ts';
@@ -14,6 +18,7 @@ import { FrameParser } from '../../../src/frames/parser.ts';
 import type { DefaultWebSocketSession } from '../../../src/session/default-session.ts';
 import { WriteTimeoutError } from '../../../src/session/errors.ts';
 import { DEFAULT_SESSION_DEFAULTS, RAW_SESSION_DEFAULTS } from '../../../src/session/options.ts';
+import { connectHeaders, startH2Server } from '../../support/h2.ts';
 import { startServer } from '../../support/server.ts';
 import { connectionCount, liveMemory, sleep, waitFor } from '../../support/resources.ts';
 import { maskedFrame, WireClient } from '../../support/wire-client.ts';
@@ -162,6 +167,120 @@ for (const frameSize of [64 * KiB, 512 * KiB]) {
     await server.close();
   });
 }
+
+test('a peer that never reads while the handler sends one large message and nothing more: dropped by writeTimeoutMs (the socket holds the message, nothing waits behind it)', async () => {
+  const writeTimeoutMs = 500;
+  let sentAt = 0;
+  let session!: DefaultWebSocketSession;
+  let start!: () => void;
+  const started = new Promise<void>((resolve) => (start = resolve));
+  const server = await startServer(
+    async (s) => {
+      session = s;
+      await started; // once the client has stopped reading
+      await s.send(Buffer.alloc(8 * 1024 * KiB, 1)); // taken at once: far more than the kernel's buffers hold
+      sentAt = Date.now();
+      await s.closeReason; // then waits, sending nothing
+    },
+    { session: { writeTimeoutMs } },
+  );
+  const client = await WireClient.upgraded(server.port);
+  client.socket.pause();
+  start();
+  const job = await server.job();
+  const ended = await Promise.race([job.join().then(() => true), sleep(writeTimeoutMs + 5000).then(() => false)]);
+  if (!ended) {
+    client.socket.destroy();
+    await server.close();
+    assert.unreachable(`still connected ${writeTimeoutMs + 5000} ms after the send`);
+  }
+  assert.ok(sentAt > 0, 'send resolved: the message was handed on whole');
+  const waited = Date.now() - sentAt;
+  assert.ok(waited >= writeTimeoutMs - 50, `dropped ${waited} ms after the send, before writeTimeoutMs`);
+  assert.equal(await session.closeReason, { code: 1006, reason: '' });
+  assert.instance(session.raw.failure, WriteTimeoutError);
+  await waitFor(async () => (await connectionCount(server.server)) === 0, 1000, 'the server to drop the socket');
+  client.socket.destroy();
+  await server.close();
+});
+
+test('HTTP/2: a peer whose stream window stays shut while the handler sends one large message and nothing more: dropped by writeTimeoutMs', async () => {
+  const writeTimeoutMs = 500;
+  let sentAt = 0;
+  let session!: DefaultWebSocketSession;
+  const server = await startH2Server(
+    async (s) => {
+      session = s;
+      await s.send(Buffer.alloc(3 * 1024 * KiB, 1)); // taken at once; none of it can go
+      sentAt = Date.now();
+      await s.closeReason;
+    },
+    { session: { writeTimeoutMs } },
+  );
+  const client = http2Connect(`http://127.0.0.1:${server.port}`, { settings: { initialWindowSize: 0 } });
+  client.on('error', () => {});
+  try {
+    const stream = client.request(connectHeaders('/'), { endStream: false });
+    stream.on('error', () => {});
+    const job = await server.job();
+    const ended = await Promise.race([job.join().then(() => true), sleep(writeTimeoutMs + 5000).then(() => false)]);
+    assert.ok(ended, `still connected ${writeTimeoutMs + 5000} ms after the send`);
+    assert.ok(sentAt > 0, 'send resolved: the message was handed on whole');
+    assert.ok(Date.now() - sentAt >= writeTimeoutMs - 50, 'dropped before writeTimeoutMs');
+    assert.instance(session.raw.failure, WriteTimeoutError);
+  } finally {
+    client.destroy();
+    await server.close();
+  }
+});
+
+test('a peer that reads one large message slowly but steadily within writeTimeoutMs keeps its connection, and gets the message whole', async () => {
+  const writeTimeoutMs = 1500;
+  const size = 4 * 1024 * KiB;
+  const server = await startServer(
+    async (s) => {
+      await s.send(Buffer.alloc(size, 7));
+      await s.send('after');
+      for await (const message of s) await s.send(message);
+    },
+    { session: { writeTimeoutMs } },
+  );
+  const client = await WireClient.upgraded(server.port);
+  // Read in bursts, 5 ms in every 20: the message takes longer than at full speed, but well under the deadline.
+  client.socket.pause();
+  let pausing: NodeJS.Timeout | undefined;
+  const reading = setInterval(() => {
+    client.socket.resume();
+    pausing = setTimeout(() => client.socket.pause(), 5);
+  }, 20);
+  const bigFrame = 10 + size; // a 64-bit length
+  const afterFrame = 2 + 'after'.length;
+  try {
+    const started = Date.now();
+    try {
+      await client.untilAfterHead(bigFrame + afterFrame, 10_000);
+    } finally {
+      clearInterval(reading);
+      clearTimeout(pausing);
+      client.socket.resume();
+    }
+    console.log(`read ${size} B in bursts in ${Date.now() - started} ms (writeTimeoutMs ${writeTimeoutMs})`);
+    assert.is(client.closed, false, 'dropped while it read');
+    client.write(maskedFrame(Opcode.Text, 'still open'));
+    await client.untilAfterHead(bigFrame + afterFrame + 2 + 'still open'.length);
+    const parser = new FrameParser({ role: 'client', maxFrameSize: size });
+    parser.push(client.afterHead);
+    const big = parser.next()!;
+    assert.is(big.opcode, Opcode.Binary);
+    assert.is(big.payload.length, size);
+    assert.ok(big.payload.every((byte) => byte === 7), 'the message arrived intact');
+    assert.is(parser.next()?.payload.toString(), 'after');
+    assert.is(parser.next()?.payload.toString(), 'still open');
+  } finally {
+    client.socket.destroy();
+    await server.close();
+  }
+});
 
 test('a peer that half-closes (FIN) and reads nothing while the handler sends: dropped by writeTimeoutMs, socket and all', async () => {
   const writeTimeoutMs = 300;
