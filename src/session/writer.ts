@@ -220,7 +220,12 @@ export class Writer implements ReceivableListener, StallListener {
 
   #stop(error: Error | undefined): void {
     this.#idle = true;
+    // The task is over: what the socket still holds is the adapter's to flush (or drop, `lingerMs`), not a wait of ours.
     this.#output.watchStall?.(undefined);
+    if (this.#waits !== 0) {
+      this.#waits = 0;
+      this.#host.waitingForOutput(false);
+    }
     this.#host.writerStopped(error);
   }
 }
