@@ -59,6 +59,11 @@ export function resourceDiff(before: Map<string, number>, after: Map<string, num
   return out;
 }
 
+/** Live TCP handles of this process: servers' and clients' sockets alike (a test's peers are in it too). */
+export function tcpSockets(): number {
+  return process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap').length;
+}
+
 /** The number of sockets `server` holds open. */
 export function connectionCount(server: Server): Promise<number> {
   return new Promise((resolve, reject) => server.getConnections((error, count) => (error ? reject(error) : resolve(count))));

@@ -23,7 +23,7 @@ import { handleUpgrade } from '../../../src/upgrade/serve.ts';
 import { Opcode } from '../../../src/frames/frame.ts';
 import { connectHeaders, h2Connect, RawH2Stream, selfSignedCertificate } from '../../support/h2.ts';
 import { handshakeRequest } from '../../support/raw-client.ts';
-import { sleep } from '../../support/resources.ts';
+import { sleep, tcpSockets } from '../../support/resources.ts';
 import { maskedFrame } from '../../support/wire-client.ts';
 
 const HEAD_TIMEOUT_MS = 300;
@@ -68,11 +68,6 @@ test('an HTTP/2 connection that never opens a stream is dropped after requestHea
     await server.close();
   }
 });
-
-/** Live TCP handles of this process (the tests' clients are in it too). */
-function tcpSockets(): number {
-  return process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap').length;
-}
 
 /** A client that never ends its side, even after the server ended its own (a gone or hostile peer that sends no FIN). */
 async function halfOpenConnection(port: number, bytes: Buffer): Promise<Socket> {

@@ -11,15 +11,11 @@ import { connect as netConnect, type AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closeHttp2Session } from '../../../src/upgrade/h2-close.ts';
-import { sleep } from '../../support/resources.ts';
+import { sleep, tcpSockets } from '../../support/resources.ts';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** An empty SETTINGS frame (RFC 9113 section 6.5). */
 const SETTINGS = Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
-
-function tcpSockets(): number {
-  return process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap').length;
-}
 
 /** The count once the sockets of an earlier test have finished closing. */
 async function settledTcpSockets(): Promise<number> {
