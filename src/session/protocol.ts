@@ -57,9 +57,10 @@ export interface ProtocolOptions extends FrameParserOptions {
 
 /**
  * One connection's WebSocket rules without I/O (see this module's header):
- * `receive` bytes and get frames, `send` frames and get bytes, and the close
- * handshake's state in `state`. For tests and for hosts that move the bytes
- * themselves; sessions make their own.
+ * bytes in with `receiveData`, frames out with `nextFrame`; frames in with
+ * `sendFrame`, bytes out with `dataToSend`; the close handshake's state in
+ * `state`. For tests and for hosts that move the bytes themselves; sessions
+ * make their own.
  */
 export class Protocol {
   /** Which end this is: a server parses masked frames and sends unmasked ones, a client the other way round. */

@@ -134,7 +134,7 @@ const NO_EXTENSIONS: readonly WebSocketExtension[] = Object.freeze([]);
  * A RAW WebSocket session (Ktor's `WebSocketSession`): the handler gets every
  * frame as it arrives from `incoming` (text, binary, continuation, ping,
  * pong and close) and sends frames with `send` or `outgoing`; it deals with
- * pings, fragmentation and closing itself (see the README's "Raw sessions").
+ * pings, fragmentation and closing itself (see the README's "WebSocketUpgrade and a raw session").
  * Made by `runSession` (and `WebSocketUpgrade.upgrade`), which start its
  * reader and writer tasks.
  */
