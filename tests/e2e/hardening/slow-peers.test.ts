@@ -15,6 +15,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Opcode } from '../../../src/frames/frame.ts';
 import { FrameParser } from '../../../src/frames/parser.ts';
+import type { Job } from '../../../src/channels/job.ts';
 import type { DefaultWebSocketSession } from '../../../src/session/default-session.ts';
 import { WriteTimeoutError } from '../../../src/session/errors.ts';
 import { DEFAULT_SESSION_DEFAULTS, RAW_SESSION_DEFAULTS } from '../../../src/session/options.ts';
@@ -168,66 +169,57 @@ for (const frameSize of [64 * KiB, 512 * KiB]) {
   });
 }
 
+/** A handler that sends one `size`-byte message (once `ready` resolves) and then only waits; `sentAt` is when that send resolved. */
+function sendOnceThenWait(size: number, ready?: Promise<void>) {
+  const sent = { at: 0, session: undefined as DefaultWebSocketSession | undefined };
+  const handler = async (session: DefaultWebSocketSession): Promise<void> => {
+    sent.session = session;
+    await ready;
+    await session.send(Buffer.alloc(size, 1)); // taken at once, whole: nothing waits behind it
+    sent.at = Date.now();
+    await session.closeReason; // then waits, sending nothing
+  };
+  return { sent, handler };
+}
+
+/** Asserts that `job` ended, by `WriteTimeoutError`, no sooner than `writeTimeoutMs` after the send resolved (and within 5 s more). */
+async function assertDroppedAfterSend(job: Job, sent: { readonly at: number; readonly session: DefaultWebSocketSession | undefined }, writeTimeoutMs: number): Promise<void> {
+  const ended = await Promise.race([job.join().then(() => true), sleep(writeTimeoutMs + 5000).then(() => false)]);
+  assert.ok(ended, `still connected ${writeTimeoutMs + 5000} ms after the send`);
+  assert.ok(sent.at > 0, 'send resolved: the message was handed on whole');
+  const waited = Date.now() - sent.at;
+  assert.ok(waited >= writeTimeoutMs - 50, `dropped ${waited} ms after the send, before writeTimeoutMs`);
+  assert.instance(sent.session!.raw.failure, WriteTimeoutError);
+}
+
 test('a peer that never reads while the handler sends one large message and nothing more: dropped by writeTimeoutMs (the socket holds the message, nothing waits behind it)', async () => {
   const writeTimeoutMs = 500;
-  let sentAt = 0;
-  let session!: DefaultWebSocketSession;
   let start!: () => void;
-  const started = new Promise<void>((resolve) => (start = resolve));
-  const server = await startServer(
-    async (s) => {
-      session = s;
-      await started; // once the client has stopped reading
-      await s.send(Buffer.alloc(8 * 1024 * KiB, 1)); // taken at once: far more than the kernel's buffers hold
-      sentAt = Date.now();
-      await s.closeReason; // then waits, sending nothing
-    },
-    { session: { writeTimeoutMs } },
-  );
+  const { sent, handler } = sendOnceThenWait(8 * 1024 * KiB, new Promise<void>((resolve) => (start = resolve))); // far more than the kernel's buffers hold
+  const server = await startServer(handler, { session: { writeTimeoutMs } });
   const client = await WireClient.upgraded(server.port);
-  client.socket.pause();
-  start();
-  const job = await server.job();
-  const ended = await Promise.race([job.join().then(() => true), sleep(writeTimeoutMs + 5000).then(() => false)]);
-  if (!ended) {
+  try {
+    client.socket.pause();
+    start(); // once the client has stopped reading
+    await assertDroppedAfterSend(await server.job(), sent, writeTimeoutMs);
+    assert.equal(await sent.session!.closeReason, { code: 1006, reason: '' });
+    await waitFor(async () => (await connectionCount(server.server)) === 0, 1000, 'the server to drop the socket');
+  } finally {
     client.socket.destroy();
     await server.close();
-    assert.unreachable(`still connected ${writeTimeoutMs + 5000} ms after the send`);
   }
-  assert.ok(sentAt > 0, 'send resolved: the message was handed on whole');
-  const waited = Date.now() - sentAt;
-  assert.ok(waited >= writeTimeoutMs - 50, `dropped ${waited} ms after the send, before writeTimeoutMs`);
-  assert.equal(await session.closeReason, { code: 1006, reason: '' });
-  assert.instance(session.raw.failure, WriteTimeoutError);
-  await waitFor(async () => (await connectionCount(server.server)) === 0, 1000, 'the server to drop the socket');
-  client.socket.destroy();
-  await server.close();
 });
 
 test('HTTP/2: a peer whose stream window stays shut while the handler sends one large message and nothing more: dropped by writeTimeoutMs', async () => {
   const writeTimeoutMs = 500;
-  let sentAt = 0;
-  let session!: DefaultWebSocketSession;
-  const server = await startH2Server(
-    async (s) => {
-      session = s;
-      await s.send(Buffer.alloc(3 * 1024 * KiB, 1)); // taken at once; none of it can go
-      sentAt = Date.now();
-      await s.closeReason;
-    },
-    { session: { writeTimeoutMs } },
-  );
+  const { sent, handler } = sendOnceThenWait(3 * 1024 * KiB); // none of it can go
+  const server = await startH2Server(handler, { session: { writeTimeoutMs } });
   const client = http2Connect(`http://127.0.0.1:${server.port}`, { settings: { initialWindowSize: 0 } });
   client.on('error', () => {});
   try {
     const stream = client.request(connectHeaders('/'), { endStream: false });
     stream.on('error', () => {});
-    const job = await server.job();
-    const ended = await Promise.race([job.join().then(() => true), sleep(writeTimeoutMs + 5000).then(() => false)]);
-    assert.ok(ended, `still connected ${writeTimeoutMs + 5000} ms after the send`);
-    assert.ok(sentAt > 0, 'send resolved: the message was handed on whole');
-    assert.ok(Date.now() - sentAt >= writeTimeoutMs - 50, 'dropped before writeTimeoutMs');
-    assert.instance(session.raw.failure, WriteTimeoutError);
+    await assertDroppedAfterSend(await server.job(), sent, writeTimeoutMs);
   } finally {
     client.destroy();
     await server.close();
